@@ -1,0 +1,11 @@
+"""`ft-tui export` (placeholder until its issue lands)."""
+
+from ft_tui.commands.common import ExitCode, fail
+
+
+def add_arguments(parser):
+    pass
+
+
+def run(args) -> int:
+    return fail("'export' is not implemented yet", ExitCode.ERROR)

@@ -1,0 +1,11 @@
+"""`ft-tui train` (placeholder until its issue lands)."""
+
+from ft_tui.commands.common import ExitCode, fail
+
+
+def add_arguments(parser):
+    pass
+
+
+def run(args) -> int:
+    return fail("'train' is not implemented yet", ExitCode.ERROR)

