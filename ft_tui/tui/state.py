@@ -1,0 +1,72 @@
+"""What the wizard remembers between launches.
+
+The run config itself is saved to ``config_path`` (YAML, the same file `ft-tui train`
+reads); the wizard's own progress (current step, completed steps, last run directory)
+goes to a small JSON file beside it. Both writes are atomic.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ft_tui.core.atomic import atomic_write_json
+from ft_tui.core.config import ConfigError, RunConfig
+
+STEPS: tuple[tuple[str, str], ...] = (
+    ("decide", "Decide"),
+    ("data", "Data"),
+    ("hardware", "Hardware"),
+    ("configure", "Configure"),
+    ("train", "Train"),
+    ("evaluate", "Evaluate & Export"),
+)
+STEP_IDS = tuple(s for s, _ in STEPS)
+
+
+@dataclass
+class WizardState:
+    cfg: RunConfig
+    config_path: Path
+    current_step: str = "decide"
+    completed: set[str] = field(default_factory=set)
+    run_dir: str | None = None          # the current or last training run
+    load_problem: str | None = None     # set when the saved config could not be read
+
+    @property
+    def progress_path(self) -> Path:
+        return self.config_path.with_name(self.config_path.stem + ".wizard.json")
+
+    @classmethod
+    def load(cls, config_path: str | Path | None = None) -> "WizardState":
+        path = Path(config_path or "ft-tui.yaml")
+        problem = None
+        cfg = RunConfig()
+        if path.exists():
+            try:
+                cfg = RunConfig.load(path)
+            except ConfigError as exc:
+                problem = "; ".join(exc.problems)
+        state = cls(cfg=cfg, config_path=path, load_problem=problem)
+        try:
+            data = json.loads(state.progress_path.read_text(encoding="utf-8"))
+            if data.get("current_step") in STEP_IDS:
+                state.current_step = data["current_step"]
+            state.completed = {s for s in data.get("completed", []) if s in STEP_IDS}
+            state.run_dir = data.get("run_dir")
+        except (FileNotFoundError, json.JSONDecodeError, AttributeError):
+            pass
+        return state
+
+    def save(self) -> None:
+        if self.load_problem is None:  # never overwrite a config the user must fix by hand
+            self.cfg.save(self.config_path)
+        atomic_write_json(self.progress_path, {
+            "current_step": self.current_step,
+            "completed": sorted(self.completed),
+            "run_dir": self.run_dir,
+        })
+
+    def mark_done(self, step: str) -> None:
+        self.completed.add(step)
