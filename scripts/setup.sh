@@ -25,7 +25,8 @@ if [ -z "$PY" ]; then
   PY=.venv/bin/python
 fi
 
-pip_install() { "$PY" -m pip install --quiet --disable-pip-version-check "$@"; }
+# -qq: this machine kind's pip config prints a warning per package otherwise.
+pip_install() { "$PY" -m pip install -qq --disable-pip-version-check "$@"; }
 
 if "$PY" -c "import torch" >/dev/null 2>&1; then
   say "torch $("$PY" -c 'import torch;print(torch.__version__)') already installed: keeping it"
@@ -33,7 +34,7 @@ else
   # FT_TUI_TORCH lets a user pick a build (e.g. a CUDA wheel spec); the default is the
   # CPU 2.13.0 build that this machine kind keeps on disk, so nothing large is downloaded.
   spec="${FT_TUI_TORCH:-torch==2.13.0}"
-  say "installing $spec"
+  say "installing $spec (a CUDA build can take a few minutes)"
   pip_install "$spec"
 fi
 

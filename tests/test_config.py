@@ -1,0 +1,92 @@
+"""The run config: defaults, YAML round trip, and messages that name field, value and range."""
+
+import pytest
+
+from ft_tui.core.config import (ConfigError, RunConfig, coerce, field_info, get_value,
+                                iter_fields)
+
+
+def test_defaults_are_valid_and_every_field_has_help():
+    cfg = RunConfig()
+    cfg.validate()
+    infos = iter_fields()
+    assert len(infos) > 30
+    missing = [i.key for i in infos if not i.help.strip()]
+    assert missing == []
+
+
+def test_yaml_round_trip(tmp_path):
+    cfg = RunConfig().with_overrides({"training.max_steps": 30, "lora.r": 8, "method": "full"})
+    path = cfg.save(tmp_path / "run.yaml")
+    again = RunConfig.load(path)
+    assert again == cfg
+    assert again.training.max_steps == 30 and again.method == "full"
+
+
+def test_partial_yaml_keeps_defaults(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("training:\n  learning_rate: 1e-4\n")
+    cfg = RunConfig.load(p)
+    assert cfg.training.learning_rate == pytest.approx(1e-4)
+    assert cfg.lora.r == RunConfig().lora.r
+
+
+def test_every_problem_is_reported_with_field_value_and_range(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text("method: lorra\ntraining:\n  learning_rate: 5\n  epocs: 3\nlora:\n  r: many\n")
+    with pytest.raises(ConfigError) as err:
+        RunConfig.load(p)
+    text = "\n".join(err.value.problems)
+    assert "method: 'lorra' is not allowed; choose one of lora, qlora, full" in text
+    assert "training.learning_rate: 5.0 is out of range; allowed 1e-06..0.001" in text
+    assert "training.epocs: unknown setting (did you mean 'training.epochs'?)" in text
+    assert "lora.r: expected a whole number, got 'many'" in text
+    assert all(line.startswith(str(p)) for line in err.value.problems)
+
+
+def test_invalid_yaml_names_the_line(tmp_path):
+    p = tmp_path / "broken.yaml"
+    p.write_text("method: lora\ntraining: [unclosed\n")
+    with pytest.raises(ConfigError) as err:
+        RunConfig.load(p)
+    assert "not valid YAML at line" in str(err.value)
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="no such config file"):
+        RunConfig.load(tmp_path / "nope.yaml")
+
+
+def test_non_mapping_yaml_is_rejected(tmp_path):
+    p = tmp_path / "list.yaml"
+    p.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        RunConfig.load(p)
+
+
+def test_coerce_form_strings():
+    assert coerce(field_info("training.gradient_checkpointing"), "yes") is True
+    assert coerce(field_info("training.batch_size"), "8") == 8
+    assert coerce(field_info("training.learning_rate"), "2e-4") == pytest.approx(2e-4)
+    with pytest.raises(ValueError, match="training.batch_size: expected a whole number"):
+        coerce(field_info("training.batch_size"), "2.5")
+
+
+def test_overrides_are_validated():
+    with pytest.raises(ConfigError, match="training.batch_size: 0 is out of range"):
+        RunConfig().with_overrides({"training.batch_size": 0})
+    cfg = RunConfig().with_overrides({"data.max_length": 256, "training.epochs": None})
+    assert get_value(cfg, "data.max_length") == 256
+    assert cfg.training.epochs == RunConfig().training.epochs
+
+
+def test_safe_defaults():
+    cfg = RunConfig()
+    assert cfg.model.trust_remote_code is False
+    assert "key" not in cfg.to_yaml().lower().replace("api key", "")  # no secrets in config
+
+
+def test_lora_targets_parsing():
+    assert RunConfig().lora_targets() == "all-linear"
+    cfg = RunConfig().with_overrides({"lora.target_modules": "q_proj, v_proj"})
+    assert cfg.lora_targets() == ["q_proj", "v_proj"]
