@@ -1,11 +1,125 @@
-"""`ft-tui eval` (placeholder until its issue lands)."""
+"""`ft-tui eval RUN_DIR`: the prompted base model vs the fine-tuned model on held-out data.
+
+    ft-tui eval runs/lora-SmolLM2-...                 table + verdict, writes eval.json/report.md
+    ft-tui eval runs/lora-SmolLM2-... --few-shot 3    a stronger (few-shot) baseline
+    ft-tui eval runs/lora-SmolLM2-... --json          the summary object, for scripts
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import warnings
 
 from ft_tui.commands.common import ExitCode, fail
 
 
-def add_arguments(parser):
-    pass
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory made by `ft-tui train`")
+    parser.add_argument("--max-examples", type=non_negative_int, default=None, metavar="N",
+                        help="score at most N held-out examples (0: all; default: the run's eval.max_examples)")
+    parser.add_argument("--few-shot", type=non_negative_int, default=None, metavar="K",
+                        help="show the base model K training examples in its prompt (default: the run's eval.few_shot)")
+    parser.add_argument("--json", action="store_true",
+                        help="print eval.json's summary object instead of the table")
+
+
+def quiet_libraries() -> None:
+    """Keep transformers' load bars and deprecation chatter out of the command's output."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module="torch")
+
+
+def run_error_code(exc: Exception) -> ExitCode:
+    """No run directory or nothing trained yet is a usage problem (exit 2); anything else
+    that stops the command is a failure (exit 1)."""
+    from ft_tui.core.run_artifacts import NoRunDir, NotTrained
+
+    return ExitCode.USAGE if isinstance(exc, (NoRunDir, NotTrained)) else ExitCode.ERROR
+
+
+PHASES = {"base": "base model (prompted)", "finetuned": "fine-tuned model", "judge": "LLM judge"}
 
 
 def run(args) -> int:
-    return fail("'eval' is not implemented yet", ExitCode.ERROR)
+    quiet_libraries()
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ft_tui.core.config import ConfigError
+    from ft_tui.core.evaluate import evaluate_run
+    from ft_tui.core.run_artifacts import RunError
+
+    err = Console(stderr=True)
+    progress = Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=err, transient=True)
+    tasks: dict[str, int] = {}
+
+    def on_progress(done: int, total: int, phase: str) -> None:
+        if phase not in tasks:
+            tasks[phase] = progress.add_task(PHASES.get(phase, phase), total=total)
+        progress.update(tasks[phase], completed=done, total=total)
+
+    try:
+        with progress:
+            report = evaluate_run(args.run_dir, max_examples=args.max_examples,
+                                  few_shot=args.few_shot, on_progress=on_progress)
+    except RunError as exc:
+        return fail(str(exc), run_error_code(exc))
+    except ConfigError as exc:
+        return fail(f"the run's config is invalid: {exc}", ExitCode.ERROR)
+
+    data = report.to_dict()
+    if args.json:
+        print(json.dumps(data["summary"], indent=2))
+        return int(ExitCode.OK)
+    print_report(data, Console())
+    print(f"Written: {os.path.join(args.run_dir, 'eval.json')} (every answer) and "
+          f"{os.path.join(args.run_dir, 'report.md')}")
+    return int(ExitCode.OK)
+
+
+def print_report(data: dict, console) -> None:
+    from rich.table import Table
+
+    from ft_tui.core.metrics import METRIC_LABELS, NEUTRAL_METRICS
+
+    settings = data["settings"]
+    shots = f"{settings['few_shot']}-shot" if settings.get("few_shot") else "zero-shot"
+    table = Table(title=f"{data['n_examples']} held-out examples · task: {data['task_kind']} · "
+                        f"base prompted {shots}")
+    table.add_column("metric")
+    for name in ("base", "fine-tuned", "delta"):
+        table.add_column(name, justify="right")
+    for name, row in data["summary"].items():
+        label = METRIC_LABELS.get(name, name)
+        delta = row["delta"]
+        if name in NEUTRAL_METRICS:
+            shown = f"{delta:+.3f}"
+        else:
+            colour = "green" if delta > 0 else "red" if delta < 0 else "dim"
+            shown = f"[{colour}]{delta:+.3f}[/]"
+        style = "bold" if name == data["main_metric"] else None
+        table.add_row(label + (" (main)" if style else ""), f"{row['base']:.3f}",
+                      f"{row['finetuned']:.3f}", shown, style=style)
+    console.print(table)
+    verdict = data["verdict"]
+    colour = "green" if verdict["finetuned_beats_base"] else "yellow"
+    console.print(f"[{colour}]{verdict['text']}[/]", highlight=False)
+    if settings.get("judge_error"):
+        console.print(f"[yellow]LLM judge skipped: {settings['judge_error']}[/]", highlight=False)

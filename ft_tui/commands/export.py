@@ -1,11 +1,65 @@
-"""`ft-tui export` (placeholder until its issue lands)."""
+"""`ft-tui export RUN_DIR`: the adapter, the config, a standalone script, and on request a
+merged model and GGUF.
+
+    ft-tui export runs/lora-SmolLM2-...               adapter/, config.yaml, train_standalone.py
+    ft-tui export runs/lora-SmolLM2-... --merge       + merged/ (plain transformers folder)
+    ft-tui export runs/lora-SmolLM2-... --gguf        + a .gguf, or the command that makes it
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
 
 from ft_tui.commands.common import ExitCode, fail
+from ft_tui.commands.eval import quiet_libraries, run_error_code
+
+LABELS = {
+    "adapter": "adapter (PEFT)",
+    "config": "config (ft-tui train <it>)",
+    "script": "standalone TRL script",
+    "merged": "merged model",
+    "gguf": "GGUF",
+}
 
 
-def add_arguments(parser):
-    pass
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory made by `ft-tui train`")
+    parser.add_argument("--merge", action="store_true",
+                        help="also merge the adapter into the base model (safetensors + tokenizer)")
+    parser.add_argument("--gguf", action="store_true",
+                        help="also write GGUF (implies --merge) with llama.cpp's converter, "
+                             "or print the command to run")
+    parser.add_argument("--merge-dtype", choices=("auto", "float32", "bfloat16", "float16"),
+                        default="auto",
+                        help="dtype of the merged weights (auto: the base model's own; float32: "
+                             "exact, twice the size of bf16)")
+    parser.add_argument("--out", metavar="DIR", default=None,
+                        help="where to write (default: RUN_DIR/export)")
 
 
 def run(args) -> int:
-    return fail("'export' is not implemented yet", ExitCode.ERROR)
+    quiet_libraries()
+    from ft_tui.core.config import ConfigError
+    from ft_tui.core.export import export_run
+    from ft_tui.core.run_artifacts import RunError
+
+    def log(step: str) -> None:
+        print(f"… {step}", file=sys.stderr, flush=True)
+
+    try:
+        written = export_run(args.run_dir, args.out, merge=args.merge, gguf=args.gguf,
+                             merge_dtype=args.merge_dtype, log=log)
+    except RunError as exc:
+        return fail(str(exc), run_error_code(exc))
+    except ConfigError as exc:
+        return fail(f"the run's config is invalid: {exc}", ExitCode.ERROR)
+    except OSError as exc:
+        return fail(f"cannot write the export: {exc}", ExitCode.ERROR)
+
+    for key, label in LABELS.items():
+        if written.get(key):
+            print(f"{label:<28} {written[key]}")
+    if "gguf_message" in written and not written.get("gguf"):
+        print(written["gguf_message"])
+    return int(ExitCode.OK)

@@ -1,11 +1,211 @@
-"""`ft-tui inspect` (placeholder until its issue lands)."""
+"""`ft-tui inspect PATH`: check a fine-tuning data set and report every problem.
+
+    ft-tui inspect train.jsonl                     readable report
+    ft-tui inspect train.jsonl --json | jq .       one JSON object on stdout
+    ft-tui inspect train.jsonl --clean             also write train.cleaned.jsonl
+    ft-tui inspect train.jsonl --split 0.1         also write train.train.jsonl / train.eval.jsonl
+
+Exit codes: 0 no error, 1 any error or no usable example, 2 usage error (missing file,
+bad flag, unknown model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
 
 from ft_tui.commands.common import ExitCode, fail
 
+TASK_CHOICES = ("classification", "extraction", "style", "domain", "code")
+NO_MODEL = ("none", "off")
 
-def add_arguments(parser):
-    pass
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = __doc__.split("\n\n", 1)[1]
+    parser.add_argument("path", help="Data file: .jsonl, .json (array), .txt ('input ### output'), "
+                                     ".csv or .parquet")
+    parser.add_argument("--json", action="store_true",
+                        help="Print one JSON object on stdout (diagnostics go to stderr)")
+    parser.add_argument("--model", default="default",
+                        help="Tokenizer for token lengths: 'default' (SmolLM2), a local folder, "
+                             "a .gguf file, a cached hub id, or 'none' to skip (default: %(default)s)")
+    parser.add_argument("--max-length", type=_positive_int, default=512,
+                        help="Longest example in tokens before a too_long warning (default: %(default)s)")
+    parser.add_argument("--task-type", choices=TASK_CHOICES,
+                        help="Task type for the too-few-examples check (default: guessed from the outputs)")
+    parser.add_argument("--clean", action="store_true",
+                        help="Write <name>.cleaned<ext> beside the file: repeats and invalid rows dropped")
+    parser.add_argument("--split", type=_fraction, metavar="FRACTION",
+                        help="Write <name>.train<ext> and <name>.eval<ext> with this share held out "
+                             "(stratified by label when the outputs are labels)")
+    parser.add_argument("--seed", type=int, default=42, help="Seed for --split (default: %(default)s)")
+
+
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _fraction(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (e.g. 0.1), got {value}")
+    return value
+
+
+def _diag(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def run(args) -> int:
-    return fail("'inspect' is not implemented yet", ExitCode.ERROR)
+    from ft_tui.core.paths import resolve_data_path
+
+    path = Path(resolve_data_path(args.path))
+    if not path.exists():
+        return fail(f"{args.path}: no such file", ExitCode.USAGE)
+    if path.is_dir():
+        return fail(f"{args.path} is a folder; pass a data file (.jsonl, .json, .txt, .csv, "
+                    ".parquet)", ExitCode.USAGE)
+    tokenizer = None
+    if args.model.lower() not in NO_MODEL:
+        tokenizer = _load_tokenizer(args.model)
+        if isinstance(tokenizer, int):
+            return tokenizer
+
+    from ft_tui.core.data import inspect_path
+
+    report = inspect_path(path, tokenizer=tokenizer, max_length=args.max_length,
+                          task_type=args.task_type)
+    written = _actions(args, path, report)
+    data = report.to_dict()
+    if args.json:
+        if written:
+            data["written"] = {k: str(v) for k, v in written.items()}
+        json.dump(data, sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        render_report(data, written, args.model if tokenizer is not None else None)
+    return int(ExitCode.OK if report.ok else ExitCode.ERROR)
+
+
+def _load_tokenizer(model: str):
+    """The model's tokenizer, or an exit code after saying why it cannot be had."""
+    from ft_tui.core.models import ModelNotFound, load_tokenizer, prepare_model
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        folder = prepare_model(model, log=_diag)
+        return load_tokenizer(folder)
+    except ModelNotFound as exc:
+        return fail(f"--model: {exc} (or pass --model none to skip token lengths)", ExitCode.USAGE)
+    except (OSError, ValueError) as exc:
+        return fail(f"--model {model}: cannot load its tokenizer: {exc} (pass --model none to "
+                    "skip token lengths)", ExitCode.USAGE, debug_exc=exc)
+
+
+def _actions(args, path: Path, report) -> dict[str, Path]:
+    from ft_tui.core.data import write_cleaned, write_split
+
+    written: dict[str, Path] = {}
+    if args.clean and report.n_examples:
+        written["cleaned"] = write_cleaned(path)
+        _diag(f"Cleaned copy written to {written['cleaned']}")
+    if args.split and report.n_examples:
+        written["train"], written["eval"] = write_split(path, args.split, args.seed)
+        _diag(f"Split written: {written['train']} and {written['eval']}")
+    return written
+
+
+# ----- the readable report ----------------------------------------------------------------
+
+MAX_ERRORS_SHOWN = 50
+MAX_LINES_SHOWN = 10
+
+
+def render_report(data: dict, written: dict[str, Path], model: str | None, console=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console(highlight=False)
+    errors, warnings = data["errors"], data["warnings"]
+    task = data.get("task_type") or {}
+    console.print(f"[bold]{data['path']}[/bold]")
+    console.print(f"  format     {data['format'] or 'not recognised'}")
+    console.print(f"  examples   {data['n_examples']} valid, {len(errors)} with errors")
+    if task:
+        how = f"assumed: {task['reason']}" if task["assumed"] else "as given"
+        console.print(f"  task type  {task['name']} ({how}); minimum {task['minimum']}, "
+                      f"good {task['good']}+")
+    if errors:
+        table = Table(title=f"Errors ({len(errors)})", title_justify="left", show_lines=False)
+        table.add_column("line", justify="right", style="bold red")
+        table.add_column("code", style="red")
+        table.add_column("problem and fix", overflow="fold")
+        for err in errors[:MAX_ERRORS_SHOWN]:
+            table.add_row(str(err["line"]), err["code"], err["message"])
+        console.print(table)
+        if len(errors) > MAX_ERRORS_SHOWN:
+            console.print(f"  … and {len(errors) - MAX_ERRORS_SHOWN} more errors (--json lists all)")
+    if warnings:
+        console.print(f"\n[bold]Warnings ({len(warnings)})[/bold]")
+        for warning in warnings:
+            console.print(f"  [yellow]! {warning['code']}[/yellow]: {warning['message']}")
+            if warning["lines"]:
+                console.print(f"    [dim]lines {_lines_text(warning['lines'])}[/dim]")
+    _render_tokens(console, data.get("tokens"), model)
+    _render_labels(console, data.get("labels"))
+    for name, target in written.items():
+        console.print(f"[green]wrote[/green] {name}: {target}")
+    if data["n_examples"] and not errors:
+        console.print(f"\n[bold green]✓ {data['n_examples']} examples ready[/bold green]"
+                      + (f" ({len(warnings)} warnings to review)" if warnings else ""))
+    elif not data["n_examples"]:
+        console.print("\n[bold red]✗ no usable example[/bold red]: fix the errors above; the "
+                      "formats ft-tui reads are OpenAI chat, ShareGPT, Alpaca, "
+                      "prompt/completion and 'input ### output' text")
+    else:
+        console.print(f"\n[bold red]✗ {len(errors)} rows with errors[/bold red]: fix them, or run "
+                      f"with --clean to write a copy without them")
+
+
+def _lines_text(lines: list) -> str:
+    shown = [f"{a}↔{b}" if isinstance(item := x, list) and len(item) == 2 and (a := item[0]) is not None
+             and (b := item[1]) is not None else str(x) for x in lines[:MAX_LINES_SHOWN]]
+    more = f" … (+{len(lines) - MAX_LINES_SHOWN})" if len(lines) > MAX_LINES_SHOWN else ""
+    return ", ".join(shown) + more
+
+
+def _render_tokens(console, tokens: dict | None, model: str | None) -> None:
+    if not tokens:
+        console.print("\n[dim]Token lengths skipped (--model none).[/dim]")
+        return
+    if tokens["median"] is None:
+        return
+    console.print(f"\n[bold]Tokens per example[/bold] ({model} chat template): min {tokens['min']}, "
+                  f"median {tokens['median']}, p95 {tokens['p95']}, max {tokens['max']}; "
+                  f"{tokens['n_too_long']} over max length {tokens['max_length']}")
+
+
+def _render_labels(console, labels: dict | None) -> None:
+    if not labels:
+        return
+    console.print(f"\n[bold]Labels ({len(labels)})[/bold]")
+    top = max(labels.values())
+    width = max(len(label) for label in labels)
+    for label, count in list(labels.items())[:20]:
+        bar = "█" * max(1, round(30 * count / top))
+        console.print(f"  {label:<{width}}  {bar} {count}")
+    if len(labels) > 20:
+        console.print(f"  … and {len(labels) - 20} more")

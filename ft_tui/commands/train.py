@@ -1,11 +1,306 @@
-"""`ft-tui train` (placeholder until its issue lands)."""
+"""`ft-tui train`: headless training into a run directory.
+
+    ft-tui train                                   default model on the bundled sample data
+    ft-tui train run.yaml --max-steps 50           a config file, one setting overridden
+    ft-tui train --model ./my-model --data train.jsonl --method lora
+    ft-tui train --resume runs/lora-SmolLM2-...    continue after a stop, crash or kill -9
+
+Flags override the YAML, which overrides the defaults. Ctrl+C stops gracefully (a
+checkpoint first); a second Ctrl+C aborts. Exit status: 0 done, 1 failed, 2 usage or
+config error, 130 stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
 
 from ft_tui.commands.common import ExitCode, fail
 
+OVERRIDES = {  # flag dest -> RunConfig key
+    "model": "model.name", "data": "data.train_path", "eval_data": "data.eval_path",
+    "method": "method", "max_steps": "training.max_steps", "epochs": "training.epochs",
+    "lr": "training.learning_rate", "batch_size": "training.batch_size",
+    "output_dir": "output_dir", "run_name": "run_name",
+}
+EXIT_FOR_STATE = {"done": ExitCode.OK, "failed": ExitCode.ERROR, "stopped": ExitCode.INTERRUPTED}
 
-def add_arguments(parser):
-    pass
+
+def add_arguments(parser) -> None:
+    parser.add_argument("config", nargs="?", metavar="CONFIG.yaml", help="run config (default: built-in defaults)")
+    parser.add_argument("--model", help="'default', a model folder, a .gguf file or a cached hub id")
+    parser.add_argument("--data", metavar="PATH", help="training data file")
+    parser.add_argument("--eval-data", metavar="PATH", help="held-out data file (default: split off the training data)")
+    parser.add_argument("--method", choices=("lora", "qlora", "full"))
+    parser.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps")
+    parser.add_argument("--epochs", type=float, metavar="E")
+    parser.add_argument("--lr", type=float, metavar="LR", help="peak learning rate")
+    parser.add_argument("--batch-size", type=int, metavar="B", help="examples per device per step")
+    parser.add_argument("--output-dir", metavar="DIR", help="folder that gets the run directory")
+    parser.add_argument("--run-name", metavar="NAME", help="name of the run directory")
+    parser.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+    parser.add_argument("--num-processes", type=int, metavar="N",
+                        help="train with N processes through accelerate (default: one per GPU)")
+    parser.add_argument("--cpu", action="store_true", help="train on CPU even when GPUs are visible")
+    parser.add_argument("--yes", "-y", action="store_true", help="answer yes to questions (non-interactive)")
 
 
 def run(args) -> int:
-    return fail("'train' is not implemented yet", ExitCode.ERROR)
+    from ft_tui.core.config import ConfigError
+    from ft_tui.core.rundir import RunDirError
+    from ft_tui.core.training.device import SetupError
+
+    if args.cpu:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch is imported
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.num_processes is not None and args.num_processes < 1:
+        return fail("--num-processes: must be 1 or more", ExitCode.USAGE)
+    try:
+        cfg, resume_dir = _config(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"ft-tui: {problem}", file=sys.stderr)
+        return int(ExitCode.USAGE)
+    except (RunDirError, SetupError) as exc:
+        return fail(str(exc), ExitCode.USAGE)
+
+    from ft_tui.core.training.device import detect_device
+    from ft_tui.core.training.launch import model_fits_one_gpu, plan_launch
+
+    device = detect_device()
+    warned_qlora = False
+    if cfg.method == "qlora" and not device.cuda:
+        cfg, warned_qlora = _offer_lora(cfg, args, resume_dir is not None)
+    fits = model_fits_one_gpu(cfg) if device.gpu_count > 1 else None
+    plan = plan_launch(gpu_count=device.gpu_count, requested=args.num_processes,
+                       force_cpu=args.cpu, fits_one_gpu=fits)
+
+    display = TrainDisplay(skip_codes={"qlora_on_cpu"} if warned_qlora else set())
+    if plan.distributed:
+        finished, run_dir = _run_launched(cfg, resume_dir, plan, device, display)
+    else:
+        finished, run_dir = _run_here(cfg, resume_dir, display)
+    return _report(finished, run_dir)
+
+
+# ----- configuration ---------------------------------------------------------------------
+
+def _config(args):
+    """(RunConfig, run dir to resume or None). Raises ConfigError / RunDirError / SetupError."""
+    from ft_tui.core.config import ConfigError, RunConfig
+    from ft_tui.core.rundir import RunDir
+
+    overrides = {key: getattr(args, dest) for dest, key in OVERRIDES.items()
+                 if getattr(args, dest) is not None}
+    if args.resume:
+        extra = ["CONFIG.yaml"] * bool(args.config) + [f"--{d.replace('_', '-')}" for d in OVERRIDES
+                                                        if getattr(args, d) is not None]
+        if extra:
+            raise ConfigError([f"--resume continues a run with its own config.yaml; drop {', '.join(extra)}"])
+        run_dir = RunDir.open(args.resume)
+        return run_dir.load_config(), run_dir
+    cfg = RunConfig.load(args.config) if args.config else RunConfig()
+    return cfg.with_overrides(overrides), None
+
+
+def _offer_lora(cfg, args, resuming: bool):
+    """QLoRA without CUDA: say it is slow; on a terminal, offer LoRA instead."""
+    from ft_tui.core.training.runner import qlora_on_cpu_message
+
+    print(f"ft-tui: warning: {qlora_on_cpu_message()}.", file=sys.stderr)
+    if resuming or args.yes or not sys.stdin.isatty():
+        return cfg, True
+    try:
+        answer = input("Switch to LoRA for this run? [Y/n] ").strip().lower()
+    except EOFError:
+        answer = "n"
+    if answer in ("", "y", "yes"):
+        return cfg.with_overrides({"method": "lora"}), False
+    return cfg, True
+
+
+# ----- one process (this one) ------------------------------------------------------------
+
+def _run_here(cfg, resume_dir, display):
+    from ft_tui.core.training.runner import TrainingRunner, resume_runner
+
+    if resume_dir is not None:
+        runner = resume_runner(resume_dir.path, on_event=display.handle)
+    else:
+        runner = TrainingRunner(cfg, on_event=display.handle)
+    print(f"Run directory: {runner.run_dir.path}", flush=True)
+    presses = 0
+
+    def on_sigint(signum, frame):
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            runner.request_stop()
+            display.note("Stopping after this step; saving a checkpoint first "
+                         "(Ctrl+C again aborts without one)...")
+        else:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with display:
+            finished = runner.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return finished, runner.run_dir
+
+
+# ----- several processes (accelerate launch) ---------------------------------------------
+
+def _run_launched(cfg, resume_dir, plan, device, display):
+    from ft_tui.core.rundir import RunDir, default_run_name
+    from ft_tui.core.training.device import resolve_precision
+    from ft_tui.core.training.launch import LaunchedRun, launch_command
+    from ft_tui.core.training.resume import checkpoint_step, truncate_metrics, usable_checkpoint
+    from ft_tui.core.training.runner import resume_runner
+
+    if resume_dir is not None:
+        run_dir = resume_runner(resume_dir.path).run_dir   # same checks as a local resume
+        checkpoint = usable_checkpoint(run_dir)
+        truncate_metrics(run_dir, checkpoint_step(checkpoint) if checkpoint else 0)
+    else:
+        run_dir = RunDir.create(cfg.output_dir, cfg.run_name or default_run_name(cfg))
+        run_dir.save_config(cfg)
+    run_dir.write_status("running", message=f"launching {plan.num_processes} processes")
+    mode = "no" if plan.cpu else resolve_precision(cfg, device).mode
+    command = launch_command(plan, run_dir, resume=resume_dir is not None,
+                             mixed_precision={"fp32": "no"}.get(mode, mode))
+    print(f"Run directory: {run_dir.path}", flush=True)
+    display.note(f"Launching {plan.num_processes} processes ({plan.strategy}): {plan.reason}. "
+                 f"Worker output: {run_dir.path / 'worker.log'}")
+    launched = LaunchedRun(run_dir, command)
+    presses = 0
+
+    def on_sigint(signum, frame):
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            launched.request_stop()
+            display.note("Stopping after this step; saving a checkpoint first "
+                         "(Ctrl+C again aborts without one)...")
+        else:
+            display.note("Aborting the worker processes...")
+            launched.abort()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        launched.start()
+        with display:
+            finished = launched.wait(display.handle)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return finished, run_dir
+
+
+# ----- outcome -----------------------------------------------------------------------------
+
+def _report(finished, run_dir) -> int:
+    path = run_dir.path
+    if finished.state == "done":
+        print(f"Done: {finished.message}")
+        print(f"Run directory: {path}")
+        print(f"Next: ft-tui eval {path}")
+    elif finished.state == "stopped":
+        print(f"Stopped: {finished.message}")
+        print(f"Run directory: {path}")
+        if run_dir.latest_checkpoint() is not None:
+            print(f"Resume: ft-tui train --resume {path}")
+    else:
+        print(f"Run directory: {path}")
+        fail(f"training failed: {finished.message}")
+        if finished.advice:
+            print(f"ft-tui: {finished.advice}", file=sys.stderr)
+    return int(EXIT_FOR_STATE.get(finished.state, ExitCode.ERROR))
+
+
+# ----- progress display --------------------------------------------------------------------
+
+class TrainDisplay:
+    """A rich progress bar (step/total, loss, tokens/s, ETA) fed by training events, on
+    stderr; warnings and evaluations print above it. Without a terminal (CI logs) it
+    prints a line every ~5 % of the steps instead."""
+
+    def __init__(self, skip_codes: set[str] | None = None):
+        from rich.console import Console
+
+        self.console = Console(stderr=True, highlight=False)
+        self.live = self.console.is_terminal
+        self.skip_codes = skip_codes or set()
+        self.progress = None
+        self.task = None
+        self.total = 0
+
+    def __enter__(self):
+        if self.live:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self.progress = Progress(
+                TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[tps]} tok/s"),
+                TextColumn("ETA {task.fields[eta]}"), console=self.console)
+            self.task = self.progress.add_task("training", total=None, loss="-", tps="-", eta="-")
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress is not None:
+            self.progress.stop()
+        return False
+
+    def note(self, text: str) -> None:
+        self.console.print(text)
+
+    def handle(self, event) -> None:
+        from ft_tui.core.events import Checkpoint, EvalLog, RunStarted, Samples, StepLog, TrainWarning
+
+        if isinstance(event, StepLog):
+            self._step(event)
+        elif isinstance(event, RunStarted):
+            self.total = event.total_steps
+            where = f"resuming at step {event.start_step} of" if event.start_step else "training"
+            self.note(f"{where} {event.total_steps} steps on {event.device}: {event.method}, "
+                      f"{event.trainable_params:,} of {event.total_params:,} parameters trained")
+            if self.progress is not None:
+                self.progress.update(self.task, total=event.total_steps, completed=event.start_step)
+        elif isinstance(event, EvalLog):
+            self.note(f"step {event.step}: held-out loss {event.eval_loss:.4f}")
+        elif isinstance(event, TrainWarning) and event.code not in self.skip_codes:
+            self.note(f"[yellow]warning[/yellow] (step {event.step}): {event.message}")
+        elif isinstance(event, Checkpoint):
+            self.note(f"[dim]step {event.step}: checkpoint saved[/dim]")
+        elif isinstance(event, Samples) and event.samples:
+            first = event.samples[0]
+            self.note(f"[dim]step {event.step} sample: {_short(first['prompt'])} -> "
+                      f"{_short(first['output']) or '(empty)'}[/dim]")
+
+    def _step(self, event) -> None:
+        total = event.total_steps or self.total
+        tps = f"{event.tokens_per_s:,.0f}" if event.tokens_per_s is not None else "-"
+        eta = _duration(event.eta_s)
+        if self.progress is not None:
+            self.progress.update(self.task, completed=event.step, total=total or None,
+                                 loss=f"{event.loss:.4f}", tps=tps, eta=eta)
+            return
+        every = max(1, total // 20) if total else 1
+        if event.step % every == 0 or event.step in (1, total):
+            self.note(f"step {event.step}/{total} loss {event.loss:.4f} {tps} tok/s ETA {eta}")
+
+
+def _duration(seconds) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

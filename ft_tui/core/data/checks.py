@@ -1,0 +1,221 @@
+"""Whole-set checks, fed one example at a time so inspection can stream: duplicates,
+near-duplicates, contradictions, PII, label balance and the task type.
+
+Only hashes, line numbers and small counters are kept, never the texts themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from dataclasses import dataclass, field
+from typing import Any
+
+from ft_tui.core.data.labels import LabelTally
+from ft_tui.core.data.pii import KIND_NAMES, find_pii
+from ft_tui.core.data.types import Example
+
+IMBALANCE_RATIO = 5  # most common label at least 5x the rarest one
+
+# The seeds' data-size table: (minimum, good) examples per task type.
+TASK_TYPES: dict[str, tuple[str, int, int]] = {
+    "classification": ("classification", 50, 500),
+    "extraction": ("structured extraction", 100, 1000),
+    "style": ("style/tone transfer", 200, 1000),
+    "domain": ("domain expertise", 500, 5000),
+    "code": ("code generation", 1000, 10000),
+}
+TASK_ALIASES = {"structured_extraction": "extraction", "structured extraction": "extraction",
+                "json": "extraction", "tone": "style", "style_transfer": "style",
+                "domain_expertise": "domain", "code_generation": "code", "labels": "classification"}
+
+# Case, spacing and punctuation do not make two examples different.
+_NEAR_TABLE = str.maketrans("", "", string.punctuation + string.whitespace
+                            + "\u00a0\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00ab\u00bb\u00bf\u00a1")
+_CODE_MARKERS = ("```", "def ", "class ", "import ", "function ", "return ", "#include", "SELECT ",
+                 "const ", "public ", "=> ", "();")
+
+
+@dataclass
+class Warning:  # noqa: A001 - the report's own name for it; never mixed with the builtin
+    """A whole-set finding. ``lines``: ints, or ``[first, repeat]`` pairs for duplicate,
+    near_duplicate and contradiction."""
+
+    code: str
+    message: str
+    lines: list = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "lines": self.lines}
+
+
+def near_key(text: str) -> str:
+    return text.lower().translate(_NEAR_TABLE)
+
+
+def normalise_task_type(name: str | None) -> str | None:
+    if not name:
+        return None
+    key = name.strip().lower().replace("-", "_")
+    key = TASK_ALIASES.get(key, key)
+    if key not in TASK_TYPES:
+        raise ValueError(f"unknown task type {name!r}; use one of {', '.join(TASK_TYPES)}")
+    return key
+
+
+class SetChecks:
+    """Accumulates what the whole-set warnings need; ``warnings()`` turns it into findings."""
+
+    def __init__(self) -> None:
+        self._exact: dict[int, int] = {}
+        self._near: dict[int, int] = {}
+        self._prompts: dict[int, tuple[int, int]] = {}
+        self.duplicates: list[list[int]] = []
+        self.near_duplicates: list[list[int]] = []
+        self.contradictions: list[list[int]] = []
+        self.pii: dict[str, list[int]] = {}
+        self._pii_example: dict[str, tuple[int, str]] = {}
+        self.labels = LabelTally()
+        self.n = 0
+        self._with_prompt = 0
+        self._json_outputs = 0
+        self._code_outputs = 0
+        self._rewrites = 0
+
+    def add(self, ex: Example) -> None:
+        self.n += 1
+        messages = ex.messages
+        exact = hash("\x1e".join(_message_key(m) for m in messages))
+        near = hash("\x1e".join(m["role"] + "\x1f" + near_key(m["content"]) for m in messages))
+        first = self._exact.get(exact)
+        if first is not None:
+            self.duplicates.append([first, ex.line])
+        else:
+            self._exact[exact] = ex.line
+            first_near = self._near.get(near)
+            if first_near is not None:
+                self.near_duplicates.append([first_near, ex.line])
+            else:
+                self._near[near] = ex.line
+                self._check_contradiction(ex)
+        output = ex.output_text()
+        self.labels.add(output, ex.line)
+        self._observe_task(ex, output)
+        for m in messages:
+            if m["content"]:
+                for finding in find_pii(m["content"]):
+                    lines = self.pii.setdefault(finding.kind, [])
+                    if not lines or lines[-1] != ex.line:
+                        lines.append(ex.line)
+                    self._pii_example.setdefault(finding.kind, (ex.line, finding.masked))
+
+    def _check_contradiction(self, ex: Example) -> None:
+        prompt = ex.prompt_messages()
+        if not prompt or not ex.completion_messages():
+            return
+        key = hash("\x1e".join(m["role"] + "\x1f" + near_key(m["content"]) for m in prompt))
+        answer = hash(near_key(ex.output_text()))
+        seen = self._prompts.get(key)
+        if seen is None:
+            self._prompts[key] = (ex.line, answer)
+        elif seen[1] != answer:
+            self.contradictions.append([seen[0], ex.line])
+
+    def _observe_task(self, ex: Example, output: str) -> None:
+        stripped = output.strip()
+        if stripped.startswith("```json"):
+            stripped = stripped.removeprefix("```json").removesuffix("```").strip()
+        if stripped[:1] in ("{", "["):
+            try:
+                json.loads(stripped)
+                self._json_outputs += 1
+            except ValueError:
+                pass
+        elif any(marker in output for marker in _CODE_MARKERS):
+            self._code_outputs += 1
+        user = ex.input_text()
+        if user:
+            self._with_prompt += 1
+            if len(user) >= 40 and 0.5 <= len(output) / len(user) <= 2.0:
+                self._rewrites += 1
+
+    # ----- results ------------------------------------------------------------------------
+
+    def infer_task_type(self) -> tuple[str, str]:
+        """``(task type, why)`` guessed from the outputs."""
+        if self.labels.counts is not None:
+            return "classification", "the outputs look like labels"
+        n = max(self.n, 1)
+        if self._json_outputs >= 0.8 * n:
+            return "extraction", "the outputs are JSON"
+        if self._code_outputs >= 0.5 * n:
+            return "code", "the outputs look like code"
+        if self._with_prompt and self._rewrites >= 0.6 * self._with_prompt:
+            return "style", "the outputs are rewrites about as long as their inputs"
+        return "domain", "the outputs are free-form text"
+
+    def warnings(self, task_type: str | None = None) -> list[Warning]:
+        found: list[Warning] = []
+        if self.duplicates:
+            found.append(Warning("duplicate", _pairs_message(
+                self.duplicates, "repeat an earlier example exactly",
+                "drop the repeats (`ft-tui inspect --clean` writes a deduplicated copy)"),
+                self.duplicates))
+        if self.near_duplicates:
+            found.append(Warning("near_duplicate", _pairs_message(
+                self.near_duplicates, "repeat an earlier example up to case, spacing and "
+                "punctuation", "keep one of each (`--clean` drops the repeats)"), self.near_duplicates))
+        if self.contradictions:
+            found.append(Warning("contradiction", _pairs_message(
+                self.contradictions, "have the same input as an earlier example but a "
+                "different output", "decide which answer is right and fix or drop the other"),
+                self.contradictions))
+        for kind, lines in self.pii.items():
+            line, masked = self._pii_example[kind]
+            found.append(Warning("pii", f"{len(lines)} example(s) contain {KIND_NAMES[kind]} "
+                                        f"(e.g. line {line}: {masked}); remove or mask them "
+                                        "before training: a model can repeat what it saw.", lines))
+        imbalance = self._imbalance()
+        if imbalance:
+            found.append(imbalance)
+        found.extend(self._too_few(task_type))
+        return found
+
+    def _imbalance(self) -> Warning | None:
+        counts = self.labels.counts
+        if not counts or len(counts) < 2:
+            return None
+        top_label, top = next(iter(counts.items()))
+        rare = [(lab, c) for lab, c in counts.items() if c * IMBALANCE_RATIO <= top]
+        if not rare:
+            return None
+        names = ", ".join(f"{lab!r} ({c})" for lab, c in rare[-5:])
+        lines = sorted(line for lab, _ in rare for line in self.labels.lines_of(lab))
+        return Warning("class_imbalance",
+                       f"{top_label!r} has {top} examples but {names} have at most a fifth of "
+                       "that; the model will lean towards the common labels. Add examples of "
+                       "the rare labels.", lines)
+
+    def _too_few(self, task_type: str | None) -> list[Warning]:
+        if task_type:
+            why = "as you said"
+        else:
+            task_type, why = self.infer_task_type()
+        name, minimum, good = TASK_TYPES[task_type]
+        if self.n >= minimum:
+            return []
+        return [Warning("too_few_examples",
+                        f"{self.n} valid examples; {name} needs at least {minimum}, and {good}+ "
+                        f"works well (assumed {name} because {why}; pass --task-type to change).")]
+
+
+def _message_key(m: dict[str, Any]) -> str:
+    key = m["role"] + "\x1f" + m["content"]
+    if "tool_calls" in m:
+        key += "\x1f" + json.dumps(m["tool_calls"], sort_keys=True)
+    return key
+
+
+def _pairs_message(pairs: list[list[int]], what: str, fix: str) -> str:
+    first, repeat = pairs[0]
+    return f"{len(pairs)} example(s) {what} (first pair: lines {first} and {repeat}); {fix}."

@@ -1,0 +1,267 @@
+"""Recognise one row's format and turn it into conversational messages.
+
+Every ``normalise_*`` function takes the parsed JSON value of one row and returns
+``(messages, weight)`` or raises ``RowError(code, message)``; messages say what is
+wrong and how to fix it, without the line number (the loader adds that).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ft_tui.core.data.types import RowError
+
+TEXT_SEPARATOR = "###"
+
+# ShareGPT `from` values seen in the wild, mapped to TRL roles.
+SHAREGPT_ROLES = {
+    "human": "user", "user": "user",
+    "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant", "model": "assistant",
+    "bard": "assistant", "bing": "assistant", "function_call": "assistant",
+    "system": "system",
+    "tool": "tool", "function": "tool", "observation": "tool", "function_response": "tool",
+}
+# OpenAI chat roles; `developer` is the newer name for `system`, `function` the old `tool`.
+OPENAI_ROLES = {"system": "system", "developer": "system", "user": "user",
+                "assistant": "assistant", "tool": "tool", "function": "tool"}
+
+
+def detect_format(row: Any) -> str | None:
+    """The format a parsed JSON row is written in, or None when it matches none."""
+    if not isinstance(row, dict):
+        return None
+    if "messages" in row:
+        return "openai_chat"
+    if "conversations" in row:
+        return "sharegpt"
+    if "instruction" in row or ("output" in row and "input" in row):
+        return "alpaca"
+    if "prompt" in row or "completion" in row:
+        return "prompt_completion"
+    if "text" in row and len(row) <= 2:
+        return "text"
+    return None
+
+
+def describe_keys(row: Any) -> str:
+    if isinstance(row, dict):
+        keys = ", ".join(repr(k) for k in list(row)[:6]) or "no keys"
+        return f"an object with {keys}"
+    return f"a JSON {_json_type(row)}"
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "boolean", int: "number", float: "number", str: "string", list: "array",
+            dict: "object"}.get(type(value), type(value).__name__)
+
+
+def _text_field(row: dict, key: str, where: str, required: bool = True) -> str:
+    if key not in row or (row[key] is None and not required):
+        if required:
+            raise RowError("missing_field", f"{where} has no {key!r} field; add it")
+        return ""
+    value = row[key]
+    if not isinstance(value, str):
+        raise RowError("wrong_type", f"{where} field {key!r} must be a string, "
+                                     f"got a {_json_type(value)}")
+    return value
+
+
+def _content(value: Any, where: str) -> str:
+    """Message content: a string, or OpenAI content parts ``[{"type": "text", "text"}]``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(p, dict) for p in value):
+        texts = [p.get("text") for p in value if p.get("type", "text") == "text"]
+        if all(isinstance(t, str) for t in texts) and len(texts) == len(value):
+            return "".join(texts)
+        raise RowError("wrong_type", f"{where} content parts must all be "
+                                     "{\"type\": \"text\", \"text\": \"...\"} (images are not supported)")
+    raise RowError("wrong_type", f"{where} 'content' must be a string, got a {_json_type(value)}")
+
+
+def _tool_calls(value: Any, where: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not value:
+        raise RowError("wrong_type", f"{where} 'tool_calls' must be a non-empty list")
+    calls = []
+    for j, call in enumerate(value):
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+            raise RowError("wrong_type", f"{where} tool_calls[{j}] needs "
+                                         "{\"function\": {\"name\": ..., \"arguments\": ...}}")
+        args = fn.get("arguments", {})
+        if isinstance(args, str):
+            try:  # chat templates expect a dict; the OpenAI API sends a JSON string
+                args = json.loads(args) if args.strip() else {}
+            except ValueError:
+                raise RowError("wrong_type", f"{where} tool_calls[{j}] arguments are not "
+                                             "valid JSON") from None
+        if not isinstance(args, dict):
+            raise RowError("wrong_type", f"{where} tool_calls[{j}] arguments must be a JSON "
+                                         f"object, got a {_json_type(args)}")
+        out = {"type": "function", "function": {"name": fn["name"], "arguments": args}}
+        if isinstance(call.get("id"), str):
+            out["id"] = call["id"]
+        calls.append(out)
+    return calls
+
+
+def _weight(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RowError("wrong_type", f"{where} 'weight' must be a number (0 or 1), "
+                                     f"got a {_json_type(value)}")
+    return float(value)
+
+
+def _check_conversation(messages: list[dict[str, Any]], what: str) -> None:
+    if not any(m["role"] == "assistant" for m in messages):
+        raise RowError("no_assistant_turn", f"{what} has no assistant turn, so there is nothing "
+                                            "to learn; add the answer as an assistant message")
+
+
+def normalise_openai(row: dict) -> tuple[list[dict[str, Any]], float | None]:
+    raw = row["messages"]
+    if not isinstance(raw, list):
+        raise RowError("wrong_type", f"'messages' must be a list, got a {_json_type(raw)}")
+    if not raw:
+        raise RowError("empty_content", "'messages' is empty; add user and assistant messages")
+    messages = [_openai_message(m, i) for i, m in enumerate(raw)]
+    _check_conversation(messages, "the conversation")
+    weight = _weight(row["weight"], "the row") if "weight" in row else None
+    return messages, weight
+
+
+def _openai_message(m: Any, i: int) -> dict[str, Any]:
+    where = f"messages[{i}]"
+    if not isinstance(m, dict):
+        raise RowError("wrong_type", f"{where} must be an object with 'role' and 'content', "
+                                     f"got a {_json_type(m)}")
+    if "role" not in m:
+        raise RowError("missing_field", f"{where} has no 'role'; use system, user, assistant or tool")
+    role = OPENAI_ROLES.get(m["role"]) if isinstance(m["role"], str) else None
+    if role is None:
+        raise RowError("invalid_role", f"{where} role {m['role']!r} is not one of system, user, "
+                                       "assistant, tool")
+    out: dict[str, Any] = {"role": role}
+    calls = m.get("tool_calls")
+    if calls is not None and role == "assistant":
+        out["tool_calls"] = _tool_calls(calls, where)
+    content = m.get("content")
+    if content is None and "tool_calls" in out:
+        out["content"] = ""  # a pure tool call; templates still read `content`
+    elif "content" not in m:
+        raise RowError("missing_field", f"{where} ({role}) has no 'content'")
+    elif content is None:
+        raise RowError("wrong_type", f"{where} ({role}) 'content' is null; only an assistant "
+                                     "message with tool_calls may have no content")
+    else:
+        out["content"] = _content(content, where)
+        if not out["content"].strip() and "tool_calls" not in out:
+            raise RowError("empty_content", f"{where} ({role}) has empty content; write the "
+                                            "text or remove the message")
+    if role == "tool":
+        for key in ("tool_call_id", "name"):
+            if isinstance(m.get(key), str):
+                out[key] = m[key]
+    if "weight" in m:
+        out["weight"] = _weight(m["weight"], where)
+    return out
+
+
+def normalise_sharegpt(row: dict) -> tuple[list[dict[str, Any]], float | None]:
+    raw = row["conversations"]
+    if not isinstance(raw, list):
+        raise RowError("wrong_type", f"'conversations' must be a list, got a {_json_type(raw)}")
+    if not raw:
+        raise RowError("empty_content", "'conversations' is empty; add human and gpt turns")
+    messages = []
+    for i, turn in enumerate(raw):
+        where = f"conversations[{i}]"
+        if not isinstance(turn, dict):
+            raise RowError("wrong_type", f"{where} must be an object with 'from' and 'value'")
+        if "from" not in turn:
+            raise RowError("missing_field", f"{where} has no 'from'; use human, gpt or system")
+        who = turn["from"]
+        role = SHAREGPT_ROLES.get(who.lower()) if isinstance(who, str) else None
+        if role is None:
+            raise RowError("invalid_role", f"{where} 'from' is {who!r}; use human, gpt or system")
+        value = _text_field(turn, "value", where)
+        if not value.strip():
+            raise RowError("empty_content", f"{where} ({who}) has an empty 'value'")
+        messages.append({"role": role, "content": value})
+    _check_conversation(messages, "the conversation")
+    weight = _weight(row["weight"], "the row") if "weight" in row else None
+    return messages, weight
+
+
+def normalise_alpaca(row: dict) -> tuple[list[dict[str, Any]], float | None]:
+    instruction = _text_field(row, "instruction", "the row", required="input" not in row)
+    extra = _text_field(row, "input", "the row", required=False)
+    output = _text_field(row, "output", "the row")
+    if not instruction.strip() and not extra.strip():
+        raise RowError("empty_content", "'instruction' is empty; say what the model should do")
+    if not output.strip():
+        raise RowError("empty_content", "'output' is empty; write the answer to learn")
+    user = f"{instruction}\n\n{extra}" if instruction.strip() and extra.strip() else instruction or extra
+    messages: list[dict[str, Any]] = []
+    system = row.get("system")
+    if isinstance(system, str) and system.strip():
+        messages.append({"role": "system", "content": system})
+    messages += [{"role": "user", "content": user}, {"role": "assistant", "content": output}]
+    return messages, None
+
+
+def normalise_prompt_completion(row: dict) -> tuple[list[dict[str, Any]], float | None]:
+    for key in ("prompt", "completion"):
+        if key not in row:
+            raise RowError("missing_field", f"the row has no {key!r} field; prompt/completion "
+                                            "rows need both")
+    prompt, completion = row["prompt"], row["completion"]
+    if isinstance(prompt, list) or isinstance(completion, list):  # TRL conversational form
+        if not (isinstance(prompt, list) and isinstance(completion, list)):
+            raise RowError("wrong_type", "'prompt' and 'completion' must both be strings or "
+                                         "both be lists of messages")
+        messages = [_openai_message(m, i) for i, m in enumerate(prompt + completion)]
+        if not completion:
+            raise RowError("empty_content", "'completion' is an empty list")
+        _check_conversation(messages, "the completion")
+        return messages, None
+    for key, value in (("prompt", prompt), ("completion", completion)):
+        if not isinstance(value, str):
+            raise RowError("wrong_type", f"{key!r} must be a string, got a {_json_type(value)}")
+        if not value.strip():
+            raise RowError("empty_content", f"{key!r} is empty")
+    return [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}], None
+
+
+def normalise_text_row(row: dict) -> tuple[list[dict[str, Any]], float | None]:
+    text = _text_field(row, "text", "the row")
+    return text_messages(text), None
+
+
+def text_messages(text: str) -> list[dict[str, Any]]:
+    """``input ### output`` becomes a user and an assistant turn; text without the
+    separator is one assistant turn (plain language-model data, no prompt)."""
+    if not text.strip():
+        raise RowError("empty_content", "the text is empty")
+    if TEXT_SEPARATOR in text:
+        prompt, _, answer = text.partition(TEXT_SEPARATOR)
+        if not prompt.strip():
+            raise RowError("empty_content", f"nothing before '{TEXT_SEPARATOR}'; write the input first")
+        if not answer.strip():
+            raise RowError("empty_content", f"nothing after '{TEXT_SEPARATOR}'; write the output")
+        return [{"role": "user", "content": prompt.strip()},
+                {"role": "assistant", "content": answer.strip()}]
+    return [{"role": "assistant", "content": text.strip()}]
+
+
+NORMALISERS = {
+    "openai_chat": normalise_openai,
+    "sharegpt": normalise_sharegpt,
+    "alpaca": normalise_alpaca,
+    "prompt_completion": normalise_prompt_completion,
+    "text": normalise_text_row,
+}

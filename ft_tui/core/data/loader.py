@@ -1,0 +1,102 @@
+"""``load_examples``: any supported file in, normalised examples and line-numbered errors out.
+
+The first recognisable row fixes the file's format; a later row in another format is a
+``mixed_format`` error rather than silently mixed training data.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+from ft_tui.core.data.formats import (NORMALISERS, TEXT_SEPARATOR, describe_keys, detect_format,
+                                      text_messages)
+from ft_tui.core.data.readers import file_kind, read_rows
+from ft_tui.core.data.types import Example, Issue, LoadResult, RowError
+
+FORMAT_HINT = ('{"messages": [...]}, {"conversations": [...]}, {"instruction", "output"}, '
+               '{"prompt", "completion"} or {"text"}')
+
+
+class ExampleStream:
+    """Iterate a file as ``Example`` or ``Issue`` items, one per row, in file order.
+
+    ``format`` is known once the first recognisable row has been read. Nothing here
+    raises on bad content; a missing path raises FileNotFoundError when iteration starts.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.format: str | None = None
+        self._format_line = 0
+        self._text_uses_separator: bool | None = None
+
+    def __iter__(self) -> Iterator[Example | Issue]:
+        if not self.path.is_file():
+            if self.path.is_dir():
+                raise IsADirectoryError(f"{self.path} is a folder, not a data file")
+            raise FileNotFoundError(f"{self.path}: no such file")
+        kind = file_kind(self.path)
+        for line, value in read_rows(self.path, kind):
+            if isinstance(value, Issue):
+                yield value
+            elif isinstance(value, str):
+                yield self._text_line(line, value)
+            else:
+                yield self._json_row(line, value)
+
+    def _json_row(self, line: int, row: Any) -> Example | Issue:
+        fmt = detect_format(row)
+        if fmt is None:
+            return Issue(line, "unknown_format", f"the row is {describe_keys(row)}; expected "
+                                                 f"one of {FORMAT_HINT}")
+        if self.format is None:
+            self.format, self._format_line = fmt, line
+        elif fmt != self.format:
+            return Issue(line, "mixed_format", f"this row is {fmt} but the file is {self.format} "
+                                               f"(from line {self._format_line}); convert it or "
+                                               "move it to its own file")
+        try:
+            if fmt == "text":
+                text = row["text"]
+                if not isinstance(text, str):
+                    raise RowError("wrong_type", "'text' must be a string")
+                messages, weight = self._text_messages(text), None
+            else:
+                messages, weight = NORMALISERS[fmt](row)
+        except RowError as err:
+            return Issue(line, err.code, err.message)
+        return Example(line, messages, weight, fmt)
+
+    def _text_line(self, line: int, text: str) -> Example | Issue:
+        if self.format is None:
+            self.format, self._format_line = "text", line
+        try:
+            return Example(line, self._text_messages(text), None, "text")
+        except RowError as err:
+            return Issue(line, err.code, err.message)
+
+    def _text_messages(self, text: str) -> list[dict[str, Any]]:
+        has_separator = TEXT_SEPARATOR in text
+        if self._text_uses_separator is None and text.strip():
+            self._text_uses_separator = has_separator
+        elif self._text_uses_separator and not has_separator:
+            raise RowError("missing_field", f"no '{TEXT_SEPARATOR}' between input and output, "
+                                            f"unlike the rest of the file (from line "
+                                            f"{self._format_line}); write 'input {TEXT_SEPARATOR} output'")
+        return text_messages(text)
+
+
+def load_examples(path: str | os.PathLike) -> LoadResult:
+    """Read and check a whole file. Never raises on bad content; a missing path raises
+    FileNotFoundError."""
+    stream = ExampleStream(path)
+    result = LoadResult(str(path), None)
+    for item in stream:
+        if isinstance(item, Example):
+            result.examples.append(item)
+        else:
+            result.errors.append(item)
+    result.format = stream.format
+    return result

@@ -1,0 +1,248 @@
+"""Read a data file row by row, each row with the 1-based physical line it starts on.
+
+Readers yield ``(line, value)`` where value is a parsed JSON value, a text line (str), or
+an ``Issue`` for a row that cannot be read (bad JSON, bad bytes). They never raise on bad
+content. JSONL and text stream line by line; a JSON array is read whole (it is one value)
+but each element still reports the line where it starts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+from ft_tui.core.data.types import Issue
+
+BOM = b"\xef\xbb\xbf"
+TEXT_SUFFIXES = {".txt", ".text", ".md"}
+JSON_SUFFIXES = {".jsonl", ".json", ".ndjson"}
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+Row = tuple[int, Any]
+
+
+def file_kind(path: Path) -> str:
+    """'jsonl', 'json_array', 'text', 'csv' or 'parquet', from the suffix and first bytes."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix == ".parquet":
+        return "parquet"
+    if suffix in TEXT_SUFFIXES:
+        return "text"
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+    first = head.removeprefix(BOM).lstrip()[:1]
+    if first == b"[":
+        return "json_array"
+    if first == b"{" or not first or suffix in JSON_SUFFIXES:
+        return "jsonl"
+    return "text"
+
+
+def read_rows(path: Path, kind: str) -> Iterator[Row]:
+    reader = {"jsonl": _jsonl_rows, "json_array": _array_rows, "text": _text_rows,
+              "csv": _csv_rows, "parquet": _parquet_rows}[kind]
+    return reader(path)
+
+
+def _decoded_lines(path: Path) -> Iterator[tuple[int, str | Issue]]:
+    """Non-blank physical lines as text, BOM and CR/LF removed; bad bytes become Issues."""
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            if number == 1:
+                raw = raw.removeprefix(BOM)
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield number, _not_utf8(number, raw, exc)
+                continue
+            if text.strip():
+                yield number, text.rstrip("\r\n")
+
+
+def _not_utf8(line: int, raw: bytes, exc: UnicodeDecodeError) -> Issue:
+    byte = raw[exc.start:exc.start + 1].hex()
+    return Issue(line, "not_utf8", f"byte 0x{byte} at column {exc.start + 1} is not UTF-8; "
+                                   "re-save the file as UTF-8")
+
+
+def _jsonl_rows(path: Path) -> Iterator[Row]:
+    loads = json.loads
+    for number, text in _decoded_lines(path):
+        if isinstance(text, Issue):
+            yield number, text
+            continue
+        try:
+            value = loads(text)
+        except json.JSONDecodeError as exc:
+            yield number, Issue(number, "invalid_json", _json_message(exc, text))
+            continue
+        except (ValueError, RecursionError) as exc:  # huge numbers, absurd nesting
+            yield number, Issue(number, "invalid_json", f"cannot read this JSON: {exc}")
+            continue
+        if "\\u" in text and _has_surrogate(value):
+            yield number, Issue(number, "not_utf8", "a \\uD8xx escape encodes half a character "
+                                                    "(unpaired surrogate); fix the text")
+            continue
+        yield number, value
+
+
+def _json_message(exc: json.JSONDecodeError, text: str) -> str:
+    hint = "each line must be one complete JSON object"
+    stripped = text.strip()
+    if stripped in ("{", "[", "}", "]", "},", "],") or stripped.startswith('"'):
+        hint = ("this looks like pretty-printed JSON: put each example on one line (JSONL) "
+                "or wrap the examples in a JSON array")
+    elif stripped.startswith("'") or "{'" in stripped:
+        hint = "JSON needs double quotes, not single quotes"
+    return f"invalid JSON: {exc.msg} at column {exc.colno}; {hint}"
+
+
+def _has_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_surrogate(v) for v in value)
+    return False
+
+
+def _text_rows(path: Path) -> Iterator[Row]:
+    yield from _decoded_lines(path)
+
+
+# ----- JSON array -----------------------------------------------------------------------
+
+def array_elements(data: bytes) -> Iterator[tuple[int, int, int, Any]]:
+    """``(line, start, end, value_or_issue)`` for each element of a top-level JSON array.
+
+    ``start:end`` is the element's slice of the decoded text (used to copy it verbatim).
+    Bad bytes are decoded with surrogateescape so the rest of the array still parses; an
+    element holding one is reported as not_utf8.
+    """
+    text = data.removeprefix(BOM).decode("utf-8", errors="surrogateescape")
+    decoder = json.JSONDecoder()
+    ws = re.compile(r"\s*")
+    pos = ws.match(text, 0).end()
+    if not text.startswith("[", pos):
+        yield 1, 0, 0, Issue(1, "invalid_json", "the file does not start with a JSON array '['")
+        return
+    pos += 1
+    line, counted = _line_at(text, pos), pos
+    while True:
+        pos = ws.match(text, pos).end()
+        if pos >= len(text):
+            at = _line_at(text, pos)
+            yield at, pos, pos, Issue(at, "invalid_json", "the JSON array is not closed; add ']' at the end")
+            return
+        if text[pos] == "]":
+            rest = ws.match(text, pos + 1).end()
+            if rest < len(text):
+                at = _line_at(text, rest)
+                yield at, rest, rest, Issue(at, "invalid_json", "extra data after the closing ']'")
+            return
+        line += text.count("\n", counted, pos)
+        counted = pos
+        try:
+            value, end = decoder.raw_decode(text, pos)
+        except (ValueError, RecursionError) as exc:
+            at = getattr(exc, "lineno", line)
+            msg = getattr(exc, "msg", str(exc))
+            yield at, pos, pos, Issue(at, "invalid_json", f"invalid JSON in the array element "
+                                                          f"starting on line {line}: {msg}")
+            pos = _resync(text, pos)
+            if pos is None:
+                return
+            continue
+        bad = _SURROGATE.search(text, pos, end)
+        if bad:
+            at = _line_at(text, bad.start())
+            yield line, pos, end, Issue(line, "not_utf8", f"line {at} holds bytes that are not "
+                                                          "UTF-8; re-save the file as UTF-8")
+        else:
+            yield line, pos, end, value
+        pos = ws.match(text, end).end()
+        if pos < len(text) and text[pos] == ",":
+            pos += 1
+        elif pos < len(text) and text[pos] != "]":
+            at = _line_at(text, pos)
+            yield at, pos, pos, Issue(at, "invalid_json", "expected ',' or ']' after the array "
+                                                          f"element starting on line {line}")
+            # Carry on as if the comma were there; garbage fails the next parse and resyncs.
+
+
+def _line_at(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
+
+
+def _resync(text: str, failed_at: int) -> int | None:
+    """After a broken element, the start of the next element written at the same
+    indentation (pretty-printed arrays); None when there is no safe place to resume."""
+    line_start = text.rfind("\n", 0, failed_at) + 1
+    indent = text[line_start:failed_at]
+    if indent.strip():
+        return None  # the element did not start its own line (compact array)
+    found = re.compile(r"\n" + re.escape(indent) + r"(?=[{\[])").search(text, failed_at + 1)
+    return found.end() if found else None
+
+
+def _array_rows(path: Path) -> Iterator[Row]:
+    for line, _start, _end, value in array_elements(path.read_bytes()):
+        yield line, value
+
+
+# ----- tables ---------------------------------------------------------------------------
+
+_JSON_COLUMNS = ("messages", "conversations", "prompt", "completion")
+
+
+def _table_row(row: dict) -> dict:
+    """CSV cells are strings: decode the chat columns that hold JSON lists."""
+    out = {}
+    for key, value in row.items():
+        if key is None:
+            continue
+        if isinstance(value, str) and key in _JSON_COLUMNS and value.lstrip().startswith("["):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass  # keep the text: the format check then reports the wrong type
+        out[key] = value
+    return out
+
+
+def _csv_rows(path: Path) -> Iterator[Row]:
+    import csv
+
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        start = 2
+        try:
+            for row in reader:
+                if any(v for v in row.values() if isinstance(v, str) and v.strip()):
+                    yield start, _table_row(row)
+                start = reader.line_num + 1
+        except UnicodeDecodeError as exc:
+            yield start, Issue(start, "not_utf8", f"the CSV is not UTF-8 ({exc.reason}); re-save "
+                                                  "it as UTF-8 (rows after this one were not read)")
+        except csv.Error as exc:
+            yield start, Issue(start, "invalid_json", f"cannot parse this CSV row: {exc}")
+
+
+def _parquet_rows(path: Path) -> Iterator[Row]:
+    try:
+        import pyarrow.parquet as pq  # comes with `datasets`
+
+        table = pq.ParquetFile(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a bad file
+        yield 1, Issue(1, "unknown_format", f"cannot read this file as Parquet: {exc}")
+        return
+    number = 0
+    for batch in table.iter_batches(batch_size=1024):
+        for row in batch.to_pylist():
+            number += 1
+            yield number, _table_row(row)

@@ -1,0 +1,107 @@
+"""``inspect_path``: one streaming pass over a file that yields the full inspection report.
+
+``InspectionReport.to_dict()`` is the ``ft-tui inspect --json`` contract::
+
+    {"path", "format", "n_examples",
+     "errors":   [{"line", "code", "message"}],
+     "warnings": [{"code", "message", "lines"}],
+     "tokens":   {"min", "median", "p95", "max", "n_too_long", "max_length"} | null,
+     "labels":   {label: count} | null,
+     "task_type": {"type", "name", "assumed", "reason", "minimum", "good"}}
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from ft_tui.core.data.checks import TASK_TYPES, SetChecks, Warning, normalise_task_type
+from ft_tui.core.data.loader import ExampleStream
+from ft_tui.core.data.tokens import TokenCounter
+from ft_tui.core.data.types import Example, Issue
+
+__all__ = ["InspectionReport", "Warning", "inspect_path"]
+
+
+@dataclass
+class InspectionReport:
+    path: str
+    format: str | None
+    n_examples: int
+    errors: list[Issue] = field(default_factory=list)
+    warnings: list[Warning] = field(default_factory=list)
+    tokens: dict[str, Any] | None = None
+    labels: dict[str, int] | None = None
+    task_type: dict[str, Any] | None = None
+    # Per-example token counts in file order (for histograms); not part of the JSON.
+    token_lengths: list[int] | None = None
+
+    @property
+    def ok(self) -> bool:
+        """No error and at least one usable example (exit code 0)."""
+        return self.n_examples > 0 and not self.errors
+
+    def warning(self, code: str) -> Warning | None:
+        return next((w for w in self.warnings if w.code == code), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "format": self.format,
+            "n_examples": self.n_examples,
+            "errors": [e.to_dict() for e in self.errors],
+            "warnings": [w.to_dict() for w in self.warnings],
+            "tokens": self.tokens,
+            "labels": self.labels,
+            "task_type": self.task_type,
+        }
+
+
+def inspect_path(path: str | os.PathLike, tokenizer: Any = None, max_length: int = 512,
+                 task_type: str | None = None) -> InspectionReport:
+    """Check a data file end to end. Never raises on bad content; a missing file raises
+    FileNotFoundError and an unknown ``task_type`` ValueError. Without a tokenizer the
+    report has no token statistics."""
+    chosen_type = normalise_task_type(task_type)
+    stream = ExampleStream(path)
+    checks = SetChecks()
+    counter = TokenCounter(tokenizer, max_length) if tokenizer is not None else None
+    errors: list[Issue] = []
+    for item in stream:
+        if isinstance(item, Example):
+            checks.add(item)
+            if counter is not None:
+                counter.add(item.line, item.messages)
+        else:
+            errors.append(item)
+    warnings = checks.warnings(chosen_type)
+    report = InspectionReport(str(path), stream.format, checks.n, errors, warnings,
+                              labels=checks.labels.counts)
+    report.task_type = _task_type(checks, chosen_type)
+    if counter is not None:
+        counter.flush()
+        report.tokens = counter.stats()
+        report.token_lengths = counter.lengths
+        too_long = counter.too_long_lines()
+        if too_long:
+            report.warnings.append(Warning(
+                "too_long", f"{len(too_long)} example(s) are longer than max_length "
+                            f"{max_length} tokens (longest {report.tokens['max']}) and will be "
+                            "truncated; raise --max-length / data.max_length, or shorten them.",
+                too_long))
+        if counter.template_failures:
+            report.tokens["template_failures"] = counter.template_failures
+    return report
+
+
+def _task_type(checks: SetChecks, chosen: str | None) -> dict[str, Any] | None:
+    if checks.n == 0:
+        return None
+    if chosen:
+        kind, reason, assumed = chosen, "given with --task-type", False
+    else:
+        (kind, reason), assumed = checks.infer_task_type(), True
+    name, minimum, good = TASK_TYPES[kind]
+    return {"type": kind, "name": name, "assumed": assumed, "reason": reason,
+            "minimum": minimum, "good": good}

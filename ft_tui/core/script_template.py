@@ -1,0 +1,200 @@
+"""The standalone training script that ``ft-tui export`` writes: the run's settings as
+plain TRL + PEFT code with no ft-tui import, so a user can leave the tool behind.
+
+Values are written with ``repr`` so the result is always valid Python.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_TEMPLATE = '''#!/usr/bin/env python
+"""Train {run_name!s} again with TRL and PEFT directly (exported by ft-tui).
+
+No ft-tui needed: only torch, transformers, trl, peft, datasets and accelerate
+(and bitsandbytes for QLoRA).
+
+    python {script_name!s}                     # the run's own settings
+    python {script_name!s} --max-steps 2       # a quick smoke test
+    python {script_name!s} --output-dir out    # somewhere else
+
+The data files beside this script hold the run's training and held-out examples exactly as
+ft-tui gave them to TRL (conversational prompt/completion rows, so the loss covers only the
+answers, or whole conversations as messages).
+"""
+
+import argparse
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# {model_note!s}
+MODEL = {model!r}
+TRAIN_FILE = HERE / {train_file!r}
+EVAL_FILE = {eval_file_expr!s}
+METHOD = {method!r}  # lora | qlora | full
+MODEL_DTYPE = {model_dtype!r}  # auto: bf16 (or fp16) on a GPU, fp32 on CPU
+PRECISION = {precision!r}  # mixed precision: auto | bf16 | fp16 | fp32
+TRUST_REMOTE_CODE = {trust_remote_code!r}
+
+LORA = {lora!s}
+# Used when METHOD == "qlora".
+QLORA = {qlora!s}
+
+# SFTConfig arguments (the precision flags are added at run time).
+TRAINING = {training!s}
+EARLY_STOPPING_PATIENCE = {patience!r}  # 0: off
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\\n\\n")[0])
+    parser.add_argument("--max-steps", type=int, default=TRAINING["max_steps"],
+                        help="stop after N optimizer steps (-1: train for num_train_epochs)")
+    parser.add_argument("--output-dir", default=str(HERE / "standalone-run"),
+                        help="checkpoints and the final adapter/model go here")
+    return parser.parse_args(argv)
+
+
+def precision_settings():
+    """(SFTConfig precision flags, model dtype) for this machine."""
+    import torch
+
+    if not torch.cuda.is_available():  # CPUs train in fp32 (bf16 there is slow or refused)
+        return {{"bf16": False, "fp16": False}}, torch.float32
+    mode = PRECISION
+    if mode == "auto":
+        mode = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    flags = {{"bf16": mode == "bf16", "fp16": mode == "fp16"}}
+    if MODEL_DTYPE != "auto":
+        dtype = getattr(torch, MODEL_DTYPE)
+    else:
+        dtype = {{"bf16": torch.bfloat16, "fp16": torch.float16}}.get(mode, torch.float32)
+    if METHOD == "full" and dtype == torch.float16:
+        dtype = torch.float32  # fp16 mixed precision needs fp32 master weights
+    return flags, dtype
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    # Heavy imports here so `--help` is instant.
+    import torch
+    from datasets import load_dataset
+    from peft import LoraConfig
+    from transformers import AutoTokenizer, BitsAndBytesConfig, EarlyStoppingCallback
+    from trl import SFTConfig, SFTTrainer
+
+    flags, dtype = precision_settings()
+    tokenizer = AutoTokenizer.from_pretrained(MODEL, trust_remote_code=TRUST_REMOTE_CODE)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+    train = load_dataset("json", data_files=str(TRAIN_FILE), split="train")
+    held_out = load_dataset("json", data_files=str(EVAL_FILE), split="train") if EVAL_FILE else None
+
+    settings = dict(TRAINING, max_steps=args.max_steps, output_dir=args.output_dir, **flags)
+    if held_out is None:
+        settings.update(eval_strategy="no", eval_steps=None)
+    callbacks = []
+    if held_out is not None and EARLY_STOPPING_PATIENCE > 0:
+        settings.update(load_best_model_at_end=True, metric_for_best_model="eval_loss",
+                        greater_is_better=False)
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=EARLY_STOPPING_PATIENCE))
+    config = SFTConfig(**settings, model_init_kwargs={{"dtype": dtype,
+                                                       "trust_remote_code": TRUST_REMOTE_CODE}})
+
+    quantization = None
+    if METHOD == "qlora":
+        if not torch.cuda.is_available():
+            print("warning: QLoRA without a CUDA GPU runs on bitsandbytes' CPU backend, very slowly")
+        compute = QLORA["compute_dtype"]
+        if compute == "bfloat16" and not (torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
+            compute = "float16" if torch.cuda.is_available() else "float32"
+        quantization = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type=QLORA["quant_type"],
+            bnb_4bit_use_double_quant=QLORA["double_quant"],
+            bnb_4bit_compute_dtype=getattr(torch, compute))
+    peft_config = None
+    if METHOD in ("lora", "qlora"):
+        peft_config = LoraConfig(task_type="CAUSAL_LM", **LORA)
+
+    trainer = SFTTrainer(model=MODEL, args=config, train_dataset=train, eval_dataset=held_out,
+                         processing_class=tokenizer, peft_config=peft_config,
+                         quantization_config=quantization, callbacks=callbacks)
+    trainer.train()
+    final = Path(args.output_dir) / ("adapter" if peft_config is not None else "model")
+    trainer.save_model(str(final))
+    tokenizer.save_pretrained(str(final))
+    print(f"saved to {{final}}")
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def _dict_literal(values: dict[str, Any]) -> str:
+    """A dict as Python source, one key per line."""
+    return "{\n" + "".join(f"    {key!r}: {value!r},\n" for key, value in values.items()) + "}"
+
+
+def training_arguments(cfg, has_eval: bool) -> dict[str, Any]:
+    """The run's TrainingConfig as SFTConfig keyword arguments (as ft-tui's trainer sets
+    them, minus its own logging hooks)."""
+    t = cfg.training
+    eval_strategy = ("steps" if t.eval_steps > 0 else "epoch") if has_eval else "no"
+    save_strategy, save_steps = "steps", t.save_steps
+    if has_eval and t.early_stopping_patience > 0:
+        # load_best_model_at_end needs checkpoints on evaluation steps
+        if eval_strategy == "epoch":
+            save_strategy = "epoch"
+        elif save_steps % t.eval_steps:
+            save_steps = t.eval_steps * -(-save_steps // t.eval_steps)
+    return {
+        "learning_rate": t.learning_rate,
+        "num_train_epochs": t.epochs,
+        "max_steps": t.max_steps,
+        "per_device_train_batch_size": t.batch_size,
+        "per_device_eval_batch_size": t.batch_size,
+        "gradient_accumulation_steps": t.gradient_accumulation,
+        "warmup_steps": t.warmup_ratio,  # a float below 1 is a share of the total steps
+        "lr_scheduler_type": t.scheduler,
+        "weight_decay": t.weight_decay,
+        "optim": t.optimizer,
+        "activation_checkpointing": t.gradient_checkpointing,
+        "packing": t.packing,
+        "completion_only_loss": t.completion_only_loss,
+        "max_length": cfg.data.max_length,
+        "logging_steps": t.logging_steps,
+        "eval_strategy": eval_strategy,
+        "eval_steps": t.eval_steps if eval_strategy == "steps" else None,
+        "save_strategy": save_strategy,
+        "save_steps": save_steps,
+        "save_total_limit": t.save_total_limit,
+        "seed": t.seed,
+        "data_seed": t.seed,
+        "report_to": "none",
+    }
+
+
+def render_script(cfg, *, model: str, model_note: str, train_file: str, eval_file: str | None,
+                  run_name: str, script_name: str) -> str:
+    """Python source of the standalone script (``train_file``/``eval_file`` are relative to
+    the script's folder)."""
+    lora = {"r": cfg.lora.r, "lora_alpha": cfg.lora.alpha, "lora_dropout": cfg.lora.dropout,
+            "target_modules": cfg.lora_targets()}
+    qlora = {"quant_type": cfg.qlora.quant_type, "double_quant": cfg.qlora.double_quant,
+             "compute_dtype": cfg.qlora.compute_dtype}
+    def plain(text: str) -> str:  # safe inside a docstring or a comment line
+        return " ".join(text.replace('"', "'").replace("\\", "/").split())
+
+    return _TEMPLATE.format(
+        run_name=plain(run_name), script_name=plain(script_name), model_note=plain(model_note),
+        model=model,
+        train_file=train_file,
+        eval_file_expr=f"HERE / {eval_file!r}" if eval_file else "None",
+        method=cfg.method,
+        model_dtype=cfg.model.dtype, precision=cfg.training.precision,
+        trust_remote_code=cfg.model.trust_remote_code, lora=_dict_literal(lora),
+        qlora=_dict_literal(qlora), training=_dict_literal(training_arguments(cfg, eval_file is not None)),
+        patience=cfg.training.early_stopping_patience,
+    )

@@ -1,0 +1,157 @@
+"""Model, tokenizer, adapters and the SFTConfig, all from one RunConfig.
+
+Argument names are those of TRL 1.16 / transformers 5 (checked against the installed
+signatures): ``max_length`` not ``max_seq_length``, ``processing_class`` not ``tokenizer``,
+``activation_checkpointing`` for gradient checkpointing (TRL turns it on by default, so
+we always set it), and bf16/fp16 always explicit (TRL's bf16 default fails on CPU).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+from ft_tui.core.training.device import DeviceInfo, Precision, SetupError
+
+
+def quiet_libraries() -> None:
+    """Library chatter goes nowhere near the user's terminal (Textual draws on stderr)."""
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    # Deprecation notices about the libraries' own internals mean nothing to a user.
+    warnings.filterwarnings("ignore", category=FutureWarning,
+                            module=r"(transformers|trl|peft|accelerate|torch)(\.|$)")
+
+
+def load_model_and_tokenizer(cfg, precision: Precision, device: DeviceInfo, log=print):
+    """(model with adapters applied, tokenizer, base model folder)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from transformers import AutoModelForCausalLM, set_seed
+
+    from ft_tui.core.models import ModelNotFound, load_tokenizer, prepare_model
+
+    # Adapter initialisation draws random numbers before the Trainer seeds anything: seed
+    # here, or two runs of one config start from different adapters.
+    set_seed(cfg.training.seed)
+
+    try:
+        path = prepare_model(cfg.model.name, log=log)
+    except ModelNotFound as exc:
+        raise SetupError(f"model.name: {exc}") from None
+    trust = cfg.model.trust_remote_code
+    tokenizer = load_tokenizer(path, trust_remote_code=trust)
+    if tokenizer.chat_template is None:
+        raise SetupError(f"{cfg.model.name}: the tokenizer has no chat template, so chat data "
+                         "cannot be formatted; pick an instruct/chat model")
+
+    kwargs: dict[str, Any] = {"dtype": getattr(torch, precision.weights_dtype),
+                              "trust_remote_code": trust}
+    if cfg.method == "qlora":
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type=cfg.qlora.quant_type,
+            bnb_4bit_use_double_quant=cfg.qlora.double_quant,
+            bnb_4bit_compute_dtype=getattr(torch, precision.compute_dtype))
+        # Each process puts its own copy of the 4-bit base on its own GPU.
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))} if device.cuda else {"": "cpu"}
+    model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+    if model.generation_config is not None and model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return apply_method(model, cfg), tokenizer, Path(path)
+
+
+def apply_method(model, cfg):
+    """LoRA / QLoRA adapters on a frozen base, or the model itself for a full fine-tune."""
+    if cfg.method == "full":
+        return model
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if cfg.method == "qlora":
+        # Casts norms to fp32 and makes inputs require grads so checkpointing works on a
+        # frozen 4-bit base.
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=cfg.training.gradient_checkpointing)
+    lora = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                      target_modules=cfg.lora_targets(), task_type="CAUSAL_LM")
+    try:
+        return get_peft_model(model, lora)
+    except ValueError as exc:  # e.g. target modules that this architecture does not have
+        raise SetupError(f"lora.target_modules: {exc}") from None
+
+
+def count_params(model) -> tuple[int, int]:
+    trainable = total = 0
+    for p in model.parameters():
+        n = p.numel()
+        # 4-bit weights are packed two per byte; count the parameters they stand for.
+        if p.__class__.__name__ == "Params4bit":
+            n *= 2
+        total += n
+        if p.requires_grad:
+            trainable += n
+    return trainable, total
+
+
+def build_sft_config(cfg, checkpoints_dir: Path, precision: Precision, device: DeviceInfo, *,
+                     has_eval: bool, completion_only: bool, world_size: int = 1):
+    from trl import SFTConfig
+
+    t = cfg.training
+    eval_strategy = "no"
+    if has_eval:
+        eval_strategy = "steps" if t.eval_steps > 0 else "epoch"
+    early = t.early_stopping_patience > 0 and has_eval
+    save_strategy, save_steps = "steps", t.save_steps
+    if early:
+        # load_best_model_at_end needs saves to line up with evaluations.
+        if eval_strategy == "epoch":
+            save_strategy = "epoch"
+        elif save_steps % t.eval_steps:
+            save_steps = t.eval_steps * -(-save_steps // t.eval_steps)
+
+    kwargs: dict[str, Any] = dict(
+        output_dir=str(checkpoints_dir),
+        num_train_epochs=t.epochs, max_steps=t.max_steps,
+        per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation,
+        learning_rate=t.learning_rate, lr_scheduler_type=t.scheduler,
+        warmup_steps=t.warmup_ratio,  # a value below 1 is a fraction of the total steps
+        weight_decay=t.weight_decay, optim=t.optimizer,
+        bf16=precision.bf16, fp16=precision.fp16,
+        max_length=cfg.data.max_length, packing=t.packing,
+        completion_only_loss=completion_only,
+        logging_strategy="steps", logging_steps=t.logging_steps,
+        # NaN must reach our watchdog; the default filter hides it behind an average.
+        logging_nan_inf_filter=False,
+        # Counted by the Trainer and saved in each checkpoint, so the token count
+        # continues after a resume (TRL's own num_tokens restarts at zero).
+        include_num_input_tokens_seen="non_padding",
+        eval_strategy=eval_strategy, eval_steps=t.eval_steps if eval_strategy == "steps" else None,
+        save_strategy=save_strategy, save_steps=save_steps, save_total_limit=t.save_total_limit,
+        load_best_model_at_end=early,
+        metric_for_best_model="eval_loss" if early else None, greater_is_better=False if early else None,
+        seed=t.seed, data_seed=t.seed,
+        report_to="none", disable_tqdm=True, log_level="error",
+        dataloader_pin_memory=device.cuda,
+    )
+    if world_size > 1:
+        # Several CPU processes need the Trainer told explicitly (it then uses gloo); on
+        # GPUs every parameter we train is used in each forward, so DDP need not search.
+        kwargs["use_cpu"] = not device.cuda
+        kwargs["ddp_find_unused_parameters"] = False
+    names = {f.name for f in dataclasses.fields(SFTConfig)}
+    # Gradient checkpointing: the argument was renamed in transformers 5.
+    ckpt_name = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    kwargs[ckpt_name] = t.gradient_checkpointing
+    return SFTConfig(**kwargs)

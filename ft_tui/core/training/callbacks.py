@@ -1,0 +1,187 @@
+"""The TrainerCallback that turns the Trainer's logs into typed events.
+
+It also carries out a stop request (checkpoint first, then stop), stops a diverged run,
+and generates a few sample answers now and then. Work per step is a timestamp and a flag
+check; everything else happens at logging steps.
+
+With several processes every rank runs this callback so that they take the same decisions
+at the same step (a stop request is agreed with one tiny all-reduce); only the main process
+emits events.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from transformers import TrainerCallback
+
+from ft_tui.core.events import (Checkpoint, EvalLog, Event, RunStarted, Samples, StepLog,
+                                TrainWarning)
+from ft_tui.core.training.meter import StepMeter
+from ft_tui.core.training.resume import Carried
+from ft_tui.core.training.watchdog import LossWatchdog
+
+SAMPLE_NEW_TOKENS = 48
+
+
+class EventCallback(TrainerCallback):
+    def __init__(self, emit: Callable[[Event], None], stop_requested: Callable[[], bool], *,
+                 start_info: dict, tokenizer=None, sample_prompts: list[dict] | None = None,
+                 sample_every: int = 0, carried: Carried | None = None, world_size: int = 1,
+                 on_progress: Callable[..., None] | None = None):
+        self.emit = emit
+        self.stop_requested = stop_requested
+        self.start_info = start_info
+        self.tokenizer = tokenizer
+        self.sample_prompts = sample_prompts or []
+        self.sample_every = sample_every
+        self.carried = carried or Carried()
+        self.world_size = world_size
+        self.on_progress = on_progress
+        self.watchdog = LossWatchdog()
+        self.watchdog.train_losses = list(self.carried.train_losses)
+        self.watchdog.eval_losses = list(self.carried.eval_losses)
+        self.meter: StepMeter | None = None
+        self.stopped_at: int | None = None     # step of a graceful stop
+        self.failure: str | None = None        # cause of a stop for divergence
+        self._cuda = False
+
+    # ----- lifecycle -------------------------------------------------------------------
+    def on_train_begin(self, args, state, control, **kwargs):
+        import torch
+
+        self._cuda = torch.cuda.is_available()
+        self.meter = StepMeter(state.max_steps, start_tokens=state.num_input_tokens_seen,
+                               elapsed_before=self.carried.elapsed_s)
+        self.emit(RunStarted(total_steps=state.max_steps, start_step=state.global_step,
+                             **self.start_info))
+        if self.on_progress:
+            self.on_progress(state.global_step, state.max_steps)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.meter.step_done()
+        if self._agreed_stop():
+            self._stop_with_checkpoint(state, control)
+        if self.sample_every and self.sample_prompts and state.global_step % self.sample_every == 0:
+            self._samples(state.global_step, kwargs.get("model"))
+        return control
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        step = state.global_step
+        if "loss" in logs:
+            self._train_log(step, logs, state, control)
+        elif "eval_loss" in logs:
+            loss = float(logs["eval_loss"])
+            self.emit(EvalLog(step=step, eval_loss=loss, epoch=logs.get("epoch")))
+            self._warn(self.watchdog.on_eval_loss(step, loss))
+        # Single process: act on a stop request at the step the user just saw, before
+        # this step's save decision is taken.
+        if self.world_size == 1 and self.failure is None and self.stop_requested():
+            self._stop_with_checkpoint(state, control)
+        return control
+
+    def on_save(self, args, state, control, **kwargs):
+        path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        self.emit(Checkpoint(step=state.global_step, path=str(path)))
+        if self.on_progress:
+            self.on_progress(state.global_step, state.max_steps, force=True)
+        return control
+
+    # ----- helpers ---------------------------------------------------------------------
+    def _train_log(self, step, logs, state, control):
+        loss = float(logs["loss"])
+        reading = self.meter.read(step, state.num_input_tokens_seen)
+        gpu = None
+        if self._cuda:
+            import torch
+
+            gpu = torch.cuda.max_memory_allocated() / 2**30
+        self.emit(StepLog(
+            step=step, loss=loss, learning_rate=_num(logs.get("learning_rate")),
+            grad_norm=_num(logs.get("grad_norm")), epoch=_num(logs.get("epoch")),
+            tokens_per_s=reading.tokens_per_s, num_tokens=int(state.num_input_tokens_seen),
+            eta_s=reading.eta_s, elapsed_s=reading.elapsed_s, gpu_mem_gb=gpu,
+            total_steps=state.max_steps))
+        alert = self.watchdog.on_train_loss(step, loss)
+        self._warn(alert)
+        if alert is not None and alert.code == "nan_loss":
+            # Nothing to save: the weights are already broken. Every rank sees the same
+            # (gathered) loss, so they all stop here together.
+            self.failure = alert.message
+            control.should_training_stop = True
+            control.should_save = False
+        if self.on_progress:
+            self.on_progress(step, state.max_steps)
+
+    def _agreed_stop(self) -> bool:
+        wanted = self.stop_requested()
+        if self.world_size == 1:
+            return wanted
+        import torch
+        import torch.distributed as dist
+
+        if not dist.is_available() or not dist.is_initialized():
+            return wanted
+        device = "cuda" if self._cuda else "cpu"
+        flag = torch.tensor([1 if wanted else 0], device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+    def _stop_with_checkpoint(self, state, control):
+        if self.stopped_at is None:
+            self.stopped_at = state.global_step
+        control.should_save = True
+        control.should_training_stop = True
+
+    def _warn(self, alert):
+        if alert is not None:
+            self.emit(TrainWarning(step=alert.step, code=alert.code, message=alert.message))
+
+    def _samples(self, step: int, model) -> None:
+        if model is None or self.tokenizer is None:
+            return
+        try:
+            outputs = generate_answers(model, self.tokenizer,
+                                       [p["messages"] for p in self.sample_prompts])
+        except (RuntimeError, ValueError, TypeError) as exc:  # a preview must never kill training
+            self.sample_every = 0
+            self.emit(TrainWarning(step=step, code="samples_failed",
+                                   message=f"sample generations turned off: {exc}"))
+            return
+        self.emit(Samples(step=step, samples=[
+            {"prompt": p["messages"][-1]["content"], "output": out, "reference": p["reference"]}
+            for p, out in zip(self.sample_prompts, outputs)]))
+
+
+def generate_answers(model, tokenizer, conversations: list[list[dict]],
+                     max_new_tokens: int = SAMPLE_NEW_TOKENS) -> list[str]:
+    """Greedy answers, batched with left padding; the model goes back to training mode."""
+    import torch
+
+    was_training = model.training
+    side = tokenizer.padding_side
+    model.eval()
+    try:
+        tokenizer.padding_side = "left"
+        texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
+                 for c in conversations]
+        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        device = next(model.parameters()).device
+        enc = {k: v.to(device) for k, v in enc.items()}
+        with torch.no_grad():
+            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id, use_cache=True)
+        new = out[:, enc["input_ids"].shape[1]:]
+        return [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
+    finally:
+        tokenizer.padding_side = side
+        if was_training:
+            model.train()
+
+
+def _num(value) -> float | None:
+    if value is None:
+        return None
+    return float(value)  # NaN stays NaN: the grad norm of a diverged step is information

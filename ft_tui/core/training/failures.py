@@ -1,0 +1,79 @@
+"""Turning an exception into one line a person can act on.
+
+The full traceback goes to ``run_dir/error.log`` (for a bug report), never to the screen.
+An out-of-memory failure comes with advice: from the memory planner when it is available,
+otherwise from the run's own settings.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+
+from ft_tui.core.rundir import RunDir
+
+ERROR_LOG = "error.log"
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    name = type(exc).__name__
+    if name == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError, without importing torch
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"{type(exc).__name__}: {text}"
+
+
+def log_traceback(run_dir: RunDir, exc: BaseException) -> None:
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    with open(run_dir.path / ERROR_LOG, "a", encoding="utf-8") as fh:
+        fh.write(f"--- {stamp}\n{text}\n")
+
+
+def oom_advice(cfg) -> str:
+    planned = _planner_advice(cfg)
+    return planned or generic_oom_advice(cfg)
+
+
+def generic_oom_advice(cfg) -> str:
+    t = cfg.training
+    tips = []
+    if t.batch_size > 1:
+        tips.append(f"lower training.batch_size to {t.batch_size // 2} and raise "
+                    f"training.gradient_accumulation to {t.gradient_accumulation * 2} "
+                    "(same effective batch)")
+    if not t.gradient_checkpointing:
+        tips.append("turn on training.gradient_checkpointing")
+    if cfg.data.max_length > 256:
+        tips.append(f"shorten data.max_length to {cfg.data.max_length // 2}")
+    if cfg.method != "qlora":
+        tips.append("use --method qlora (4-bit base, CUDA)")
+    if not tips:
+        tips.append("use a smaller model or a GPU with more memory")
+    return "Try: " + "; ".join(tips) + "."
+
+
+def _planner_advice(cfg) -> str:
+    """Settings the memory planner says would fit, or '' when it cannot say."""
+    try:
+        from ft_tui.core.hardware import probe
+        from ft_tui.core.model_profile import model_profile
+        from ft_tui.core.recommend import recommend
+    except ImportError:
+        return ""
+    try:
+        rec = recommend(probe(cfg.output_dir), model_profile(cfg.model.name))
+    except Exception as exc:  # advice is best effort: the run already failed for its own reason
+        return f"(memory planner unavailable: {one_line(exc, 120)}) " + generic_oom_advice(cfg)
+    settings = ", ".join(f"{k}={v}" for k, v in rec.settings.items())
+    reasons = " ".join(rec.reasons[:2])
+    return f"The memory planner suggests method={rec.method}" + (f", {settings}" if settings else "") + \
+        (f". {reasons}" if reasons else ".")

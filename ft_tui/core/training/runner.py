@@ -1,0 +1,266 @@
+"""TrainingRunner: one training run, start to finish, reported through typed events.
+
+    runner = TrainingRunner(cfg, on_event=print)
+    finished = runner.run()            # blocks; the TUI calls it from a thread worker
+    runner.request_stop()              # from any thread: checkpoint, then stop
+
+Every event goes to ``on_event`` (keep it cheap: it runs on the training thread), to the
+``events`` queue, and to ``metrics.jsonl`` in the run directory; ``status.json`` follows
+the run through running -> done | stopped | failed. This module imports no heavy library
+at import time, so the UI can import it freely.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from ft_tui.core.config import RunConfig
+from ft_tui.core.events import Event, RunFinished, TrainWarning
+from ft_tui.core.rundir import RunDir, RunDirError, default_run_name
+from ft_tui.core.training.device import SetupError
+
+STATUS_EVERY_S = 2.0   # status.json is rewritten (atomically, with fsync) at most this often
+STOP_FILE = "STOP"     # a launcher asks its worker processes to stop by creating this file
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+class TrainingRunner:
+    def __init__(self, cfg: RunConfig, run_dir: RunDir | None = None, *, resume: bool = False,
+                 on_event: Callable[[Event], None] | None = None):
+        self.cfg = cfg
+        self.resume = resume
+        self.on_event = on_event
+        self.events: queue.Queue[Event] = queue.Queue()
+        if run_dir is None:
+            run_dir = RunDir.create(cfg.output_dir, cfg.run_name or default_run_name(cfg))
+        self.run_dir = run_dir
+        self.main = is_main_process()
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self._stop = threading.Event()
+        self._step = 0
+        self._total = 0
+        self._last_status = 0.0
+        self._finished: RunFinished | None = None
+
+    # ----- public ----------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Graceful stop: the next step boundary writes a checkpoint, then training ends."""
+        self._stop.set()
+
+    def stop_requested(self) -> bool:
+        if self._stop.is_set():
+            return True
+        if self.world_size > 1 and (self.run_dir.path / STOP_FILE).exists():
+            self._stop.set()
+        return self._stop.is_set()
+
+    def run(self) -> RunFinished:
+        try:
+            finished = self._run()
+        except KeyboardInterrupt:
+            finished = RunFinished("stopped", self._step, "aborted without a checkpoint; resume "
+                                   "continues from the last one")
+        except SetupError as exc:
+            finished = RunFinished("failed", self._step, str(exc))
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes one clear line
+            finished = self._failure(exc)
+        self._finish(finished)
+        return finished
+
+    # ----- the run ---------------------------------------------------------------------
+    def _run(self) -> RunFinished:
+        from ft_tui.core.training.dataset import load_training_data
+        from ft_tui.core.training.device import detect_device, resolve_precision
+        from ft_tui.core.training.resume import (Carried, carried_from_metrics, checkpoint_step,
+                                                 truncate_metrics, usable_checkpoint)
+
+        cfg = self.cfg
+        checkpoint, carried = None, Carried()
+        if self.resume:
+            checkpoint = usable_checkpoint(self.run_dir)
+            step = self._step = checkpoint_step(checkpoint) if checkpoint else 0
+        self._status("running", "loading data")
+        if self.resume:
+            if self.main:
+                truncate_metrics(self.run_dir, step)
+            carried = carried_from_metrics(self.run_dir)
+            if checkpoint is None:
+                self._emit(TrainWarning(0, "no_checkpoint", "no checkpoint was saved before the run "
+                                        "ended, so it starts again from step 0"))
+        elif self.main:
+            self.run_dir.save_config(cfg)
+
+        data = load_training_data(cfg)   # bad data fails here, before the slow model load
+        device = detect_device()
+        precision = resolve_precision(cfg, device)
+        if cfg.method == "qlora" and not device.cuda:
+            self._emit(TrainWarning(0, "qlora_on_cpu", qlora_on_cpu_message()))
+        if self.stop_requested():
+            return RunFinished("stopped", 0, "stopped before training started")
+
+        from ft_tui.core.training.builder import (build_sft_config, count_params,
+                                                  load_model_and_tokenizer, quiet_libraries)
+
+        quiet_libraries()  # before transformers/peft import bitsandbytes, which talks on import
+        from ft_tui.core.training.callbacks import EventCallback
+
+        self._status("running", "loading the model")
+        model, tokenizer, _base = load_model_and_tokenizer(cfg, precision, device, log=self._log)
+        trainable, total = count_params(model)
+        completion_only = data.shape == "prompt_completion"
+        args = build_sft_config(cfg, self.run_dir.checkpoints_dir, precision, device,
+                                has_eval=bool(data.eval_rows), completion_only=completion_only,
+                                world_size=self.world_size)
+        # Samples come from rank 0's copy of the model; FSDP shards it, so none there.
+        sharded = os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true")
+        sample_every = cfg.training.sample_every_steps if self.main and not sharded else 0
+        callback = EventCallback(
+            self._emit, self.stop_requested, tokenizer=tokenizer,
+            start_info=dict(run_dir=str(self.run_dir.path), method=cfg.method, model=cfg.model.name,
+                            device=device.name, trainable_params=trainable, total_params=total,
+                            time=time.time()),
+            sample_prompts=data.sample_prompts, sample_every=sample_every,
+            carried=carried, world_size=self.world_size, on_progress=self._progress)
+        trainer = _make_trainer(model, tokenizer, args, data, callback, cfg)
+        self._status("running", "training")
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+
+        step = trainer.state.global_step
+        if callback.failure:
+            return RunFinished("failed", step, callback.failure)
+        if callback.stopped_at is not None:
+            return RunFinished("stopped", step, f"stopped at step {step}; a checkpoint was saved: "
+                               f"resume with `ft-tui train --resume {self.run_dir.path}`")
+        self._status("running", "saving the adapter")
+        _save_final(trainer, self.run_dir.adapter_dir, self.main)
+        message = f"finished {step} steps"
+        if step < trainer.state.max_steps:
+            message = f"stopped early at step {step}: the held-out loss stopped improving"
+        return RunFinished("done", step, f"{message}; saved to {self.run_dir.adapter_dir}")
+
+    # ----- plumbing --------------------------------------------------------------------
+    def _emit(self, event: Event) -> None:
+        if not self.main:
+            return
+        step = getattr(event, "step", None)
+        if isinstance(step, int):
+            self._step = step
+        self.run_dir.append_event(event)
+        self.events.put(event)
+        if self.on_event is not None:
+            try:
+                self.on_event(event)
+            except Exception as exc:  # a broken listener must not kill a long run; keep the cause
+                from ft_tui.core.training.failures import log_traceback
+
+                log_traceback(self.run_dir, exc)
+
+    def _progress(self, step: int, total: int, force: bool = False) -> None:
+        self._step, self._total = step, total
+        if force or time.monotonic() - self._last_status >= STATUS_EVERY_S:
+            self._status("running", "training")
+
+    def _status(self, state: str, message: str) -> None:
+        if self.main:
+            self._last_status = time.monotonic()
+            self.run_dir.write_status(state, step=self._step, total_steps=self._total, message=message)
+
+    def _log(self, message: str) -> None:
+        self._status("running", message)
+
+    def _failure(self, exc: BaseException) -> RunFinished:
+        from ft_tui.core.training.failures import is_out_of_memory, log_traceback, one_line, oom_advice
+
+        if self.main:
+            log_traceback(self.run_dir, exc)
+        where = f" (traceback in {self.run_dir.path / 'error.log'})"
+        if is_out_of_memory(exc):
+            return RunFinished("failed", self._step, f"out of memory at step {self._step}{where}",
+                               oom_advice(self.cfg))
+        return RunFinished("failed", self._step, one_line(exc) + where)
+
+    def _finish(self, finished: RunFinished) -> None:
+        self._finished = finished
+        if not self.main:
+            return
+        self._emit(finished)
+        self.run_dir.write_status(finished.state, step=finished.step, total_steps=self._total,
+                                  message=finished.message, advice=finished.advice)
+        try:
+            (self.run_dir.path / STOP_FILE).unlink()
+        except FileNotFoundError:
+            pass
+
+
+def qlora_on_cpu_message() -> str:
+    return ("QLoRA without a CUDA GPU runs through bitsandbytes' CPU backend, which is very slow "
+            "(several seconds per step even for a 135M model); --method lora trains the same "
+            "adapter much faster here")
+
+
+def resume_runner(run_dir_path, on_event: Callable[[Event], None] | None = None) -> TrainingRunner:
+    """A runner that continues a stopped, failed or killed run from its latest checkpoint.
+    Raises RunDirError / ConfigError / SetupError with a one-line reason when it cannot."""
+    run_dir = RunDir.open(run_dir_path)
+    status = run_dir.read_status()
+    if status.get("state") == "done":
+        raise SetupError(f"{run_dir.path}: this run already finished; nothing to resume")
+    pid = status.get("pid")
+    if status.get("state") == "running" and pid and pid != os.getpid() and _alive(pid):
+        raise SetupError(f"{run_dir.path}: still running in process {pid}; stop it first")
+    return TrainingRunner(run_dir.load_config(), run_dir, resume=True, on_event=on_event)
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _make_trainer(model, tokenizer, args, data, callback, cfg):
+    from datasets import Dataset
+    from transformers import EarlyStoppingCallback, PrinterCallback, ProgressCallback
+    from trl import SFTTrainer
+
+    callbacks = [callback]
+    if args.load_best_model_at_end:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.training.early_stopping_patience))
+    trainer = SFTTrainer(
+        model=model, args=args, processing_class=tokenizer,
+        train_dataset=Dataset.from_list(data.train_rows),
+        eval_dataset=Dataset.from_list(data.eval_rows) if data.eval_rows else None,
+        callbacks=callbacks)
+    # Our events replace the Trainer's own printing (it would scribble over the TUI).
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    return trainer
+
+
+def _save_final(trainer, target: Path, main: bool) -> None:
+    """The adapter (PEFT format) or full model plus tokenizer, swapped in atomically."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    if main and tmp.exists():
+        shutil.rmtree(tmp)
+    trainer.save_model(str(tmp))   # every rank takes part (FSDP gathers the weights)
+    if not main:
+        return
+    old = target.with_name(f".{target.name}.old")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+__all__ = ["TrainingRunner", "resume_runner", "RunDirError", "SetupError", "qlora_on_cpu_message"]

@@ -1,0 +1,39 @@
+"""Entry point of each process that ``accelerate launch`` starts (see launch.py).
+
+    python -m ft_tui.core.training.worker --run-dir RUN [--resume] [--cpu]
+
+It trains the run directory's own config.yaml. Exit status: 0 done, 1 failed, 130 stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+EXIT_CODES = {"done": 0, "failed": 1, "stopped": 130}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ft_tui.core.training.worker")
+    parser.add_argument("--run-dir", required=True)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--cpu", action="store_true", help="train on CPU even if GPUs are visible")
+    args = parser.parse_args(argv)
+    if args.cpu:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch is imported
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    from ft_tui.core.rundir import RunDir
+    from ft_tui.core.training.runner import TrainingRunner
+
+    run_dir = RunDir.open(args.run_dir)
+    runner = TrainingRunner(run_dir.load_config(), run_dir, resume=args.resume)
+    finished = runner.run()
+    if runner.main:
+        print(f"{finished.state}: {finished.message}", file=sys.stderr)
+    return EXIT_CODES.get(finished.state, 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""The wizard: six steps in one window, from "should I fine-tune?" to an exported model.
+
+Layout: Header, a Stepper line, a ContentSwitcher holding one view per step, Footer.
+The app owns the wizard state (``app.state``): step views change ``state.cfg`` and post
+``ConfigChanged``; the app saves it and forwards the change to every view. Keys 1-6 and
+the command palette jump to any step; ``?`` shows the current step's help.
+
+The first screen must paint at once (within 0.5 s): a step view's module is imported,
+and the view mounted, on its first visit only; no step module imports torch or
+transformers, and the heavy work happens in thread workers inside the steps.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Iterable
+
+from textual import on
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import ContentSwitcher, Footer, Header, Input, TextArea
+from textual.worker import Worker, WorkerState
+
+from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
+from ft_tui.tui.state import STEP_IDS, STEPS, WizardState
+from ft_tui.tui.widgets.stepper import Stepper
+
+# "module:class" of each step view, imported on the step's first visit.
+STEP_VIEWS = {
+    "decide": "ft_tui.tui.screens.decide:DecideStep",
+    "data": "ft_tui.tui.screens.data:DataStep",
+    "hardware": "ft_tui.tui.screens.hardware:HardwareStep",
+    "configure": "ft_tui.tui.screens.configure:ConfigureStep",
+    "train": "ft_tui.tui.screens.train:TrainStep",
+    "evaluate": "ft_tui.tui.screens.evaluate:EvaluateStep",
+}
+STEP_TITLES = dict(STEPS)
+
+
+def step_class(step_id: str) -> type[Widget]:
+    module, _, name = STEP_VIEWS[step_id].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+class FtTuiApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "ft-tui"
+    SUB_TITLE = "fine-tuning wizard"
+
+    BINDINGS = [
+        Binding("1", "go_to_step('decide')", "Steps", key_display="1-6", tooltip="Jump to a step"),
+        Binding("2", "go_to_step('data')", "Data", show=False),
+        Binding("3", "go_to_step('hardware')", "Hardware", show=False),
+        Binding("4", "go_to_step('configure')", "Configure", show=False),
+        Binding("5", "go_to_step('train')", "Train", show=False),
+        Binding("6", "go_to_step('evaluate')", "Evaluate", show=False),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit_app", "Quit"),
+        Binding("ctrl+q", "quit_app", "Quit", show=False, priority=True),
+        Binding("escape", "leave_field", "Leave field", show=False),
+    ]
+
+    def __init__(self, config_path: str | None = None, state: WizardState | None = None) -> None:
+        super().__init__()
+        self.state = state if state is not None else WizardState.load(config_path)
+
+    # ----- layout -----------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Stepper(id="stepper")
+        current = self.state.current_step
+        with ContentSwitcher(id="steps", initial=current):
+            yield step_class(current)(self.state, id=current)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._refresh_stepper()
+        if self.state.load_problem:
+            self.notify(f"{self.state.config_path} could not be read: {self.state.load_problem}. "
+                        "Fix it by hand; the wizard will not overwrite it.",
+                        title="Config not loaded", severity="error", timeout=30)
+        self.call_after_refresh(self._show_step, self.state.current_step)
+
+    # ----- navigation -------------------------------------------------------------------
+    def step_view(self, step_id: str | None = None) -> Widget | None:
+        """The view of a step (the current one by default), or None before its first visit."""
+        found = self.query(f"#steps > #{step_id or self.state.current_step}")
+        return found.first() if found else None
+
+    def step_views(self) -> list[Widget]:
+        """The step views visited so far."""
+        return list(self.query_one(ContentSwitcher).children)
+
+    async def action_go_to_step(self, step_id: str) -> None:
+        if step_id not in STEP_IDS:
+            return
+        switcher = self.query_one(ContentSwitcher)
+        if self.step_view(step_id) is None:
+            await switcher.add_content(step_class(step_id)(self.state, id=step_id))
+        if step_id != self.state.current_step:
+            switcher.current = step_id
+            self.state.current_step = step_id
+            self._save()
+            self._refresh_stepper()
+        # After the refresh: the focus chain only knows the new view once it is laid out.
+        self.call_after_refresh(self._show_step, step_id)
+
+    def _show_step(self, step_id: str) -> None:
+        view = self.step_view(step_id)
+        if view is None or step_id != self.state.current_step:
+            return  # the user has moved on already
+        show = getattr(view, "on_show_step", None)
+        if show is not None:
+            show()
+        if self.focused is None or view not in self.focused.ancestors:
+            self._focus_first_in(view)
+
+    def _focus_first_in(self, view: Widget) -> None:
+        """Focus the view's first control that is not a text field, so the step keys
+        (1-6, ?, q) work at once; Tab reaches the fields."""
+        chain = [w for w in self.screen.focus_chain if view in w.ancestors]
+        for widget in chain:
+            if not isinstance(widget, (Input, TextArea)):
+                widget.focus()
+                return
+        self.screen.set_focus(None)
+
+    def action_leave_field(self) -> None:
+        """Escape from a text field, so the step keys work again."""
+        if isinstance(self.focused, (Input, TextArea)):
+            self.screen.set_focus(None)
+
+    def _refresh_stepper(self) -> None:
+        self.query_one(Stepper).update_steps(self.state.current_step, self.state.completed)
+
+    # ----- messages from the step views -------------------------------------------------
+    @on(StepCompleted)
+    def _step_completed(self, message: StepCompleted) -> None:
+        if message.step_id in STEP_IDS:
+            self.state.mark_done(message.step_id)
+            self._save()
+            self._refresh_stepper()
+
+    @on(GoToStep)
+    async def _go_to(self, message: GoToStep) -> None:
+        await self.action_go_to_step(message.step_id)
+
+    @on(ConfigChanged)
+    def _config_changed(self, message: ConfigChanged) -> None:
+        if message.forwarded:
+            return
+        self._save()
+        for view in self.step_views():  # views not visited yet read the state when mounted
+            view.post_message(ConfigChanged(forwarded=True))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker that failed without its step handling it: say so, never crash."""
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            err = event.worker.error
+            self.notify(f"{type(err).__name__}: {err}", title=f"{event.worker.name} failed",
+                        severity="error", timeout=15)
+
+    def _save(self) -> None:
+        try:
+            self.state.save()
+        except OSError as exc:
+            self.notify(f"Could not save {self.state.config_path}: {exc}", severity="error")
+
+    # ----- help, palette, quit ----------------------------------------------------------
+    def action_help(self) -> None:
+        from ft_tui.tui.widgets.help_modal import HelpModal  # markdown parser: load on demand
+
+        if isinstance(self.screen, HelpModal):
+            return
+        view = self.step_view()
+        text = getattr(view, "HELP", "") or "No help for this step yet."
+        keys = ("\n\n---\n\n**Keys everywhere:** `1`-`6` jump to a step, `?` this help, "
+                "`Esc` leaves a text field, `Ctrl+P` the command palette, `q` quits.")
+        self.push_screen(HelpModal(STEP_TITLES[self.state.current_step], text + keys))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for number, (step_id, title) in enumerate(STEPS, start=1):
+            yield SystemCommand(f"Step {number}: {title}", f"Go to the {title} step (key {number})",
+                                lambda s=step_id: self.action_go_to_step(s))
+        yield SystemCommand("Help for this step", "What this step does and how (key ?)",
+                            self.action_help)
+
+    def train_view(self) -> Widget | None:
+        """The Train step's view (a TrainStep), if it has been opened."""
+        return self.step_view("train")
+
+    def training_is_running(self) -> bool:
+        view = self.train_view()
+        return view is not None and bool(view.is_running)
+
+    def action_quit_app(self) -> None:
+        if not self.training_is_running():
+            self._save()
+            self.exit(0)
+            return
+        from ft_tui.tui.widgets.confirm import ConfirmModal
+
+        def _answer(quit_now: bool | None) -> None:
+            if not quit_now:
+                return
+            stop = getattr(self.train_view(), "request_stop", None)
+            if stop is not None:
+                stop()  # graceful: the runner saves a checkpoint before it ends
+            self._save()
+            self.exit(0)
+
+        self.push_screen(ConfirmModal(
+            "A training run is active. Quit anyway? The run is stopped after saving a "
+            "checkpoint; ft-tui train --resume RUN_DIR continues it later."), _answer)
+
+
+def run_app(config_path: str | None = None) -> int:
+    """Open the wizard; returns the process exit code."""
+    result = FtTuiApp(config_path=config_path).run()
+    return int(result or 0)

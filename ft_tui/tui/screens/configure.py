@@ -1,0 +1,171 @@
+"""Step 4, Configure: every setting of the run, presets, the YAML and the CLI line.
+
+The form is generated from the config's own field list (help, ranges, choices), so it
+never drifts from what ``ft-tui train`` reads. Presets are dotted-key overrides from
+``ft_tui.core.presets``. The YAML tab shows exactly what is saved; the command tab shows
+how to run the same training headless (e.g. under tmux or nohup on a GPU box).
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from rich.syntax import Syntax
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Horizontal, VerticalScroll
+from textual.widgets import Button, Static, TabbedContent, TabPane
+
+from ft_tui.core.config import RunConfig
+from ft_tui.core.presets import PRESETS
+from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
+from ft_tui.tui.state import WizardState
+from ft_tui.tui.widgets.config_form import ConfigForm
+
+
+def train_command(cfg: RunConfig, config_path: str) -> str:
+    """The headless command that trains exactly this config (it is saved at config_path)."""
+    return f"ft-tui train {shlex.quote(str(config_path))}"
+
+
+def train_command_flags(cfg: RunConfig) -> str:
+    """The same essentials as flags, for a quick run without the YAML file."""
+    parts = ["ft-tui", "train", "--model", cfg.model.name, "--data", cfg.data.train_path,
+             "--method", cfg.method]
+    if cfg.training.max_steps > 0:
+        parts += ["--max-steps", str(cfg.training.max_steps)]
+    parts += ["--output-dir", cfg.output_dir]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def matching_preset(cfg: RunConfig) -> str | None:
+    """Name of the preset whose every value the config currently has."""
+    from ft_tui.core.config import get_value
+
+    for preset in PRESETS.values():
+        if all(get_value(cfg, k) == v for k, v in preset.overrides.items()):
+            return preset.name
+    return None
+
+
+class ConfigureStep(Container):
+    HELP = """\
+Every setting of the training run, with its help text and allowed range. A value that
+is out of range or of the wrong type is shown in red with the reason, and is not used.
+
+- **Presets** set a group of values at once: *Quick test* (30 steps, to check the whole
+  pipeline in a minute or two), *Balanced* (the usual LoRA recipe) and *Quality*
+  (more capacity, early stopping). They never change the model, data or method.
+- The **YAML** tab shows the config file the wizard saves; `ft-tui train` reads the
+  same file, so a run configured here can be started headless on a GPU box.
+- The **Command** tab shows that command line.
+
+**Keys:** `Tab` moves between fields, `Esc` leaves a field, `c` continues to Train.
+"""
+
+    DEFAULT_CSS = """
+    ConfigureStep #presets { height: auto; padding: 0 1; }
+    ConfigureStep #presets Button { margin: 0 1 0 0; }
+    ConfigureStep #presets Static { width: auto; margin: 0 1 0 0; }
+    ConfigureStep #preset-note { color: $text-muted; padding: 0 1; height: auto; }
+    ConfigureStep #config-tabs { height: 1fr; }
+    ConfigureStep #yaml-scroll, ConfigureStep #command-scroll { padding: 0 1; }
+    ConfigureStep #form-problems { color: $text-error; padding: 0 1; height: auto; }
+    """
+
+    BINDINGS = [Binding("c", "continue", "Continue")]
+
+    def __init__(self, state: WizardState, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.state = state
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="presets"):
+            yield Static("Presets:", classes="muted")
+            for preset in PRESETS.values():
+                yield Button(preset.title, id=f"preset-{preset.name}", compact=True)
+            yield Button("Continue (c)", id="continue", variant="primary", compact=True)
+        yield Static(id="preset-note")
+        yield Static(id="form-problems")
+        with TabbedContent(id="config-tabs"):
+            with TabPane("Settings", id="tab-settings"):
+                yield ConfigForm(self.state, id="config-form")
+            with TabPane("YAML", id="tab-yaml"):
+                with VerticalScroll(id="yaml-scroll"):
+                    yield Static(id="yaml-preview")
+            with TabPane("Command", id="tab-command"):
+                with VerticalScroll(id="command-scroll"):
+                    yield Static(id="command-preview")
+
+    def on_mount(self) -> None:
+        self._refresh_previews()
+
+    def on_show_step(self) -> None:
+        self.form.ensure_built()
+        self.form.sync_from_config()
+        self._refresh_previews()
+
+    @property
+    def form(self) -> ConfigForm:
+        return self.query_one(ConfigForm)
+
+    # ----- events -----------------------------------------------------------------------
+    def on_config_changed(self, message: ConfigChanged) -> None:
+        if message.forwarded:
+            self.form.sync_from_config()
+            self._refresh_previews()
+
+    def on_config_form_validated(self, message: ConfigForm.Validated) -> None:
+        self._refresh_previews()
+
+    @on(Button.Pressed)
+    def _button(self, event: Button.Pressed) -> None:
+        event.stop()
+        button_id = event.button.id or ""
+        if button_id.startswith("preset-"):
+            self.apply_preset(button_id.removeprefix("preset-"))
+        elif button_id == "continue":
+            self.action_continue()
+
+    def apply_preset(self, name: str) -> None:
+        preset = PRESETS[name]
+        self.state.cfg = self.state.cfg.with_overrides(preset.overrides)
+        self.form.sync_from_config()
+        self.post_message(ConfigChanged())
+        self.notify(preset.description, title=f"Preset applied: {preset.title}")
+
+    def action_continue(self) -> None:
+        problems = self.form.errors
+        if problems:
+            first = next(iter(problems.values()))
+            self.notify(f"{len(problems)} setting(s) need fixing first: {first}",
+                        title="Not yet", severity="error")
+            return
+        self.post_message(StepCompleted("configure"))
+        self.post_message(GoToStep("train"))
+
+    # ----- previews ---------------------------------------------------------------------
+    def _refresh_previews(self) -> None:
+        cfg = self.state.cfg
+        name = matching_preset(cfg)
+        note = (f"Current values match the {PRESETS[name].title} preset. " if name
+                else "Custom values. ")
+        note += (f"Effective batch {cfg.effective_batch}; method {cfg.method}; "
+                 f"model {cfg.model.name}.")
+        self.query_one("#preset-note", Static).update(note)
+        problems = self.form.errors
+        self.query_one("#form-problems", Static).update(
+            f"✗ {len(problems)} setting(s) refused; the YAML keeps their last valid values."
+            if problems else "")
+        self.query_one("#form-problems").display = bool(problems)
+        self.query_one("#yaml-preview", Static).update(
+            Syntax(cfg.to_yaml(), "yaml", theme="ansi_dark", word_wrap=True))
+        path = str(self.state.config_path)
+        self.query_one("#command-preview", Static).update(
+            "Saved to " + path + "; train the same run headless with:\n\n"
+            f"  {train_command(cfg, path)}\n\n"
+            "Over SSH, start it inside tmux (or with nohup) and watch it with\n"
+            "`ft-tui monitor RUN_DIR`; leaving does not stop the run.\n\n"
+            "The essentials as flags (other settings at their defaults):\n\n"
+            f"  {train_command_flags(cfg)}\n")

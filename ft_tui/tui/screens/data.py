@@ -1,0 +1,347 @@
+"""Step 2, Data: check the training file before spending GPU time on it.
+
+Inspection runs in a thread worker in two passes: first the structure (format, counts,
+errors, warnings, labels), shown at once, then token lengths with the chosen model's
+tokenizer, which can take ~20 s the first time for the default model. Clean-up actions
+write new files beside the original and never touch it.
+"""
+
+from __future__ import annotations
+
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Button, DataTable, Input, Static, TabbedContent, TabPane
+
+from ft_tui.core.paths import resolve_data_path
+from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
+from ft_tui.tui.state import WizardState
+from ft_tui.tui.widgets.chat_view import ChatView
+from ft_tui.tui.widgets.file_picker import FilePicker
+from ft_tui.tui.widgets.histogram import LabelBars, TokenHistogram
+from ft_tui.tui.widgets.path_suggester import PathSuggester
+from ft_tui.tui.screens import data_work
+
+
+class DataStep(Container):
+    HELP = """\
+Point ft-tui at your training file. It detects the format (OpenAI chat, ShareGPT,
+Alpaca, prompt/completion, or text with `###`), counts the examples and lists every
+problem with its line number.
+
+- **Errors** are rows that cannot be used. Select one to see the raw line.
+- **Warnings** cover the whole set: duplicates, contradictions, personal data, class
+  imbalance, too few examples, examples longer than `max_length`.
+- **Lengths** shows tokens per example with the model's own tokenizer (loading it can
+  take ~20 s the first time), and how the answers spread over labels.
+- **Samples** shows each example as the conversation the model will be trained on.
+- **Clean & split** writes new files beside yours: deduplicated, invalid rows dropped,
+  or a train/eval split. Your file is never changed.
+
+Quality beats quantity: a few hundred clean, consistent examples beat thousands of
+noisy ones. Read a random sample by hand before training.
+
+**Keys:** `Enter` in the path field inspects, `o` opens a file browser, `[`/`]` previous /
+next sample, `c` continues to Hardware.
+"""
+
+    DEFAULT_CSS = """
+    DataStep #data-pick { height: auto; padding: 0 1; }
+    DataStep #data-path { width: 1fr; }
+    DataStep #data-pick Button { margin: 0 0 0 1; }
+    DataStep #data-status { padding: 0 1; height: auto; }
+    DataStep #data-tabs { height: 1fr; }
+    DataStep TabPane { padding: 0 1; }
+    DataStep #errors-table { height: 1fr; min-height: 5; }
+    DataStep #raw-line { height: auto; max-height: 8; border: round $warning; padding: 0 1; }
+    DataStep #sample-nav { height: auto; }
+    DataStep #sample-pos { padding: 0 1; }
+    """
+
+    BINDINGS = [
+        Binding("o", "browse", "Browse"),
+        Binding("left_square_bracket", "sample(-1)", "Prev sample", show=False),
+        Binding("right_square_bracket", "sample(1)", "Next sample", show=False),
+        Binding("c", "continue", "Continue"),
+    ]
+
+    class Progress(Message):
+        """The inspection worker's news: a report, the examples, or a status line."""
+
+        def __init__(self, generation: int, *, report: dict | None = None,
+                     examples: list | None = None, lengths: list[int] | None = None,
+                     status: str | None = None, error: str | None = None) -> None:
+            super().__init__()
+            self.generation = generation
+            self.report = report
+            self.examples = examples
+            self.lengths = lengths
+            self.status = status
+            self.error = error
+
+    class ActionDone(Message):
+        def __init__(self, text: str, new_paths: dict[str, str] | None = None,
+                     error: str | None = None) -> None:
+            super().__init__()
+            self.text = text
+            self.new_paths = new_paths or {}
+            self.error = error
+
+    def __init__(self, state: WizardState, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.state = state
+        self.generation = 0
+        self.report: dict | None = None
+        self.examples: list = []
+        self.sample_index = 0
+        self.inspected: tuple[str, str, int] | None = None  # (path, model, max_length)
+        self.new_paths: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="data-pick"):
+            yield Input(self.state.cfg.data.train_path, id="data-path", compact=True,
+                        placeholder="path to a .jsonl/.json/.csv/.txt file (→ completes)",
+                        suggester=PathSuggester())
+            yield Button("Inspect", id="inspect", compact=True)
+            yield Button("Browse (o)", id="browse", compact=True)
+            yield Button("Continue (c)", id="continue", variant="primary", compact=True)
+        yield Static("Enter a path and press Enter.", id="data-status")
+        with TabbedContent(id="data-tabs"):
+            with TabPane("Summary", id="tab-summary"):
+                with VerticalScroll():
+                    yield Static(id="summary")
+                    yield Static(id="warnings")
+            with TabPane("Errors", id="tab-errors"):
+                with Vertical():
+                    yield DataTable(id="errors-table", cursor_type="row", zebra_stripes=True)
+                    yield Static("Select an error to see its line.", id="raw-line")
+            with TabPane("Lengths & labels", id="tab-lengths"):
+                with VerticalScroll():
+                    yield Static(id="token-stats")
+                    yield TokenHistogram(id="histogram")
+                    yield Static("Labels", classes="section-title")
+                    yield LabelBars(id="labels")
+            with TabPane("Samples", id="tab-samples"):
+                with VerticalScroll():
+                    with Horizontal(id="sample-nav"):
+                        yield Button("◀ Prev", id="prev", compact=True)
+                        yield Button("Next ▶", id="next", compact=True)
+                        yield Static(id="sample-pos")
+                    yield ChatView(id="chat")
+            with TabPane("Clean & split", id="tab-actions"):
+                with VerticalScroll():
+                    yield Static("Each action writes new files beside the original, which is "
+                                 "never changed.", classes="muted")
+                    with Horizontal(classes="button-row"):
+                        yield Button("Deduplicate", id="dedupe", compact=True)
+                        yield Button("Drop invalid rows", id="drop-invalid", compact=True)
+                        yield Button("Split train/eval", id="split", compact=True)
+                    with Horizontal(classes="button-row"):
+                        yield Button("Use the new file(s)", id="use-new", compact=True,
+                                     disabled=True)
+                    yield Static(id="action-log")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#errors-table", DataTable)
+        table.add_columns("line", "code", "message")
+
+    def on_show_step(self) -> None:
+        key = self._inspection_key(self.state.cfg.data.train_path)
+        if key != self.inspected:
+            self.query_one("#data-path", Input).value = self.state.cfg.data.train_path
+            self.inspect(self.state.cfg.data.train_path)
+
+    def on_config_changed(self, message: ConfigChanged) -> None:
+        if message.forwarded and self.display and self.is_mounted:
+            self.on_show_step()
+
+    def _inspection_key(self, path: str) -> tuple[str, str, int]:
+        cfg = self.state.cfg
+        return (path, cfg.model.name, cfg.data.max_length)
+
+    # ----- choosing a file --------------------------------------------------------------
+    @on(Input.Submitted, "#data-path")
+    def _path_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.use_path(event.value.strip())
+
+    def use_path(self, path: str) -> None:
+        if not path:
+            self._status("Enter the path of a training file.", "error")
+            return
+        if path != self.state.cfg.data.train_path:
+            self.state.cfg = self.state.cfg.with_overrides({"data.train_path": path})
+            self.post_message(ConfigChanged())
+        self.query_one("#data-path", Input).value = path
+        self.inspect(path)
+
+    def action_browse(self) -> None:
+        start = resolve_data_path(self.state.cfg.data.train_path).parent
+        self.app.push_screen(FilePicker(start if start.is_dir() else Path(".")),
+                             lambda chosen: chosen and self.use_path(chosen))
+
+    # ----- inspection -------------------------------------------------------------------
+    def inspect(self, path: str) -> None:
+        self.generation += 1
+        self.inspected = self._inspection_key(path)
+        self.report, self.examples, self.sample_index = None, [], 0
+        resolved = resolve_data_path(path)
+        if not resolved.is_file():
+            self._status(f"✗ {path}: no such file. Check the path (→ completes it) or press o "
+                         "to browse.", "error")
+            return
+        self._status(f"Inspecting {resolved} …")
+        cfg = self.state.cfg
+        self._inspect_worker(self.generation, resolved, cfg.model.name, cfg.data.max_length)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="inspect",
+          description="inspecting the data")
+    def _inspect_worker(self, generation: int, path: Path, model: str, max_length: int) -> None:
+        post = lambda **kw: self.post_message(self.Progress(generation, **kw))  # noqa: E731
+        data_work.inspect_in_two_passes(path, model, max_length, post)
+
+    @on(Progress)
+    def _progress(self, message: Progress) -> None:
+        message.stop()
+        if message.generation != self.generation:
+            return  # an older inspection finished late
+        if message.error:
+            self._status(f"✗ {message.error}", "error")
+        if message.report is not None:
+            self.report = message.report
+            self._show_report(message.report)
+        if message.lengths is not None:
+            self.query_one(TokenHistogram).show(message.lengths, self.state.cfg.data.max_length)
+        if message.examples is not None:
+            self.examples = message.examples
+            self.sample_index = 0
+            self._show_sample()
+        if message.status:
+            self._status(message.status)
+
+    def _status(self, text: str, kind: str = "") -> None:
+        status = self.query_one("#data-status", Static)
+        status.update(text)
+        status.set_class(kind == "error", "error")
+
+    def _show_report(self, report: dict) -> None:
+        errors, warnings = report.get("errors") or [], report.get("warnings") or []
+        self.query_one("#summary", Static).update(data_work.summary_table(report))
+        self.query_one("#warnings", Static).update(data_work.warnings_text(warnings))
+        self.query_one("#token-stats", Static).update(data_work.token_stats_text(report))
+        self.query_one(LabelBars).show(report.get("labels"))
+        table = self.query_one("#errors-table", DataTable)
+        table.clear()
+        for index, err in enumerate(errors):
+            table.add_row(str(err.get("line", "?")), err.get("code", ""), err.get("message", ""),
+                          key=str(index))
+        tabs = self.query_one(TabbedContent)
+        tabs.get_tab("tab-errors").label = f"Errors ({len(errors)})"
+        tabs.get_tab("tab-summary").label = f"Summary ({len(warnings)} warnings)"
+
+    @on(DataTable.RowHighlighted, "#errors-table")
+    def _error_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if self.report is None or event.row_key.value is None:
+            return
+        err = self.report["errors"][int(event.row_key.value)]
+        line = err.get("line")
+        raw = self.query_one("#raw-line", Static)
+        if not isinstance(line, int) or line < 1:
+            raw.update(Text(f"{err.get('message', '')} (no single line)"))
+            return
+        raw.update(data_work.raw_line_text(resolve_data_path(self.report["path"]), line))
+
+    # ----- samples ----------------------------------------------------------------------
+    def action_sample(self, delta: int) -> None:
+        if self.examples:
+            self.sample_index = (self.sample_index + delta) % len(self.examples)
+            self._show_sample()
+
+    def _show_sample(self) -> None:
+        pos = self.query_one("#sample-pos", Static)
+        if not self.examples:
+            pos.update("No valid example.")
+            self.query_one(ChatView).show(None)
+            return
+        example = self.examples[self.sample_index]
+        pos.update(f"Example {self.sample_index + 1} of {len(self.examples)} "
+                   f"(line {getattr(example, 'line', '?')})")
+        self.query_one(ChatView).show(getattr(example, "messages", None))
+
+    # ----- actions ----------------------------------------------------------------------
+    @on(Button.Pressed)
+    def _button(self, event: Button.Pressed) -> None:
+        event.stop()
+        button = event.button.id
+        if button == "inspect":
+            self.use_path(self.query_one("#data-path", Input).value.strip())
+        elif button == "browse":
+            self.action_browse()
+        elif button == "continue":
+            self.action_continue()
+        elif button == "prev":
+            self.action_sample(-1)
+        elif button == "next":
+            self.action_sample(1)
+        elif button == "use-new":
+            self._use_new_files()
+        elif button in ("dedupe", "drop-invalid", "split"):
+            if self.report is None:
+                self.notify("Inspect a file first.", severity="warning")
+                return
+            cfg = self.state.cfg
+            self._action_worker(button, resolve_data_path(self.report["path"]),
+                                cfg.data.eval_fraction, cfg.training.seed)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="data-action",
+          description="writing a cleaned file")
+    def _action_worker(self, action: str, path: Path, eval_fraction: float, seed: int) -> None:
+        try:
+            text, paths = data_work.run_action(action, path, eval_fraction, seed)
+        except (OSError, ValueError) as exc:
+            self.post_message(self.ActionDone("", error=f"{action} failed: {exc}"))
+            return
+        self.post_message(self.ActionDone(text, paths))
+
+    @on(ActionDone)
+    def _action_done(self, message: ActionDone) -> None:
+        message.stop()
+        log = self.query_one("#action-log", Static)
+        if message.error:
+            log.update(Text(f"✗ {message.error}", style="bold"))
+            self.notify(message.error, severity="error")
+            return
+        self.new_paths = message.new_paths
+        log.update(message.text)
+        self.query_one("#use-new", Button).disabled = not message.new_paths
+        self.notify(message.text, title="Written")
+
+    def _use_new_files(self) -> None:
+        overrides: dict[str, Any] = {f"data.{k}": v for k, v in self.new_paths.items()}
+        if not overrides:
+            return
+        self.state.cfg = self.state.cfg.with_overrides(overrides)
+        self.post_message(ConfigChanged())
+        self.query_one("#data-path", Input).value = self.state.cfg.data.train_path
+        self.notify("The run config now uses: " + ", ".join(self.new_paths.values()))
+        self.inspect(self.state.cfg.data.train_path)
+
+    def action_continue(self) -> None:
+        report = self.report
+        if report is None or not report.get("n_examples"):
+            self.notify("Inspect a file with at least one valid example first.",
+                        severity="error")
+            return
+        if report.get("errors"):
+            self.notify(f"{len(report['errors'])} rows have errors and will be skipped; "
+                        "'Drop invalid rows' writes a clean copy.", severity="warning")
+        self.post_message(StepCompleted("data"))
+        self.post_message(GoToStep("hardware"))

@@ -1,0 +1,160 @@
+"""The Data step's work away from the widgets: inspection and clean-up (run in thread
+workers) and turning reports into rich renderables. Core imports happen inside the
+functions so importing the app stays light (the tokenizer pulls in transformers)."""
+
+from __future__ import annotations
+
+from itertools import islice
+from pathlib import Path
+from typing import Any, Callable
+
+from rich.table import Table
+from rich.text import Text
+
+# Tokenizers already loaded in this process, by model name: re-inspecting is then quick.
+_TOKENIZERS: dict[str, Any] = {}
+
+
+def inspect_in_two_passes(path: Path, model: str, max_length: int,
+                          post: Callable[..., None]) -> None:
+    """Report the structure at once, then again with token lengths once the model's
+    tokenizer is loaded. ``post(**fields)`` sends a DataStep.Progress."""
+    from ft_tui.core.data import inspect_path, load_examples
+
+    tokenizer = _TOKENIZERS.get(model)
+    report = inspect_path(path, tokenizer=tokenizer, max_length=max_length)
+    post(report=report.to_dict(), examples=load_examples(path).examples,
+         status=None if tokenizer is None else _done_line(report.to_dict()))
+    if tokenizer is None:
+        post(status=f"{_done_line(report.to_dict())} Loading the {model} tokenizer for token "
+                    "lengths (the first time can take ~20 s)…")
+        try:
+            tokenizer = load_tokenizer_for(model)
+        except Exception as exc:  # noqa: BLE001 - any loader failure: keep the report, say why
+            post(status=f"{_done_line(report.to_dict())} No token lengths: {exc}")
+            return
+        report = inspect_path(path, tokenizer=tokenizer, max_length=max_length)
+        post(report=report.to_dict(), status=_done_line(report.to_dict()))
+    post(lengths=token_lengths(report))
+
+
+def load_tokenizer_for(model: str):
+    from ft_tui.core.models import load_tokenizer, prepare_model
+
+    folder = prepare_model(model, log=lambda _msg: None)
+    tokenizer = _TOKENIZERS[model] = load_tokenizer(folder)
+    return tokenizer
+
+
+def token_lengths(report: Any) -> list[int] | None:
+    """Per-example token counts, if the report kept them."""
+    lengths = getattr(report, "token_lengths", None)
+    if lengths is None:
+        lengths = (report.to_dict().get("tokens") or {}).get("lengths")
+    return list(lengths) if lengths else None
+
+
+def _done_line(report: dict) -> str:
+    n_err, n_warn = len(report.get("errors") or []), len(report.get("warnings") or [])
+    fmt = report.get("format") or "unknown format"
+    mark = "✓" if report.get("n_examples") and not n_err else "✗" if n_err else "!"
+    return (f"{mark} {fmt}: {report.get('n_examples', 0)} valid examples, {n_err} errors, "
+            f"{n_warn} warnings.")
+
+
+def summary_table(report: dict) -> Table:
+    table = Table(show_header=False, show_edge=False, pad_edge=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("file", str(report.get("path", "")))
+    table.add_row("format", str(report.get("format") or "not recognised"))
+    table.add_row("valid examples", str(report.get("n_examples", 0)))
+    table.add_row("errors", str(len(report.get("errors") or [])))
+    tokens = report.get("tokens") or {}
+    if tokens.get("median") is not None:
+        table.add_row("tokens", f"median {tokens['median']}, p95 {tokens.get('p95')}, "
+                                f"max {tokens.get('max')}")
+    labels = report.get("labels")
+    if labels:
+        table.add_row("labels", f"{len(labels)} distinct")
+    return table
+
+
+def warnings_text(warnings: list[dict]) -> Text:
+    if not warnings:
+        return Text("\nNo warnings.")
+    text = Text("\nWarnings\n", style="bold")
+    for warning in warnings:
+        text.append(f"! {warning.get('code', '')}: ", style="bold")
+        text.append(f"{warning.get('message', '')}")
+        lines = warning.get("lines") or []
+        if lines:
+            shown = ", ".join(_line_ref(x) for x in lines[:8])
+            more = f" … (+{len(lines) - 8})" if len(lines) > 8 else ""
+            text.append(f"  lines {shown}{more}", style="dim")
+        text.append("\n")
+    return text
+
+
+def _line_ref(item: Any) -> str:
+    if isinstance(item, (list, tuple)) and len(item) == 2:
+        return f"{item[0]}↔{item[1]}"
+    return str(item)
+
+
+def token_stats_text(report: dict) -> Text:
+    tokens = report.get("tokens") or {}
+    if tokens.get("median") is None:
+        return Text("Token lengths appear once the model's tokenizer is loaded.", style="dim")
+    parts = [f"{k} {tokens[k]}" for k in ("min", "median", "p95", "max") if k in tokens]
+    text = Text("Tokens per example: " + ", ".join(parts))
+    over = tokens.get("over_max_length") or tokens.get("too_long")
+    if over:
+        text.append(f"\n{over} examples are longer than max_length and will be truncated.",
+                    style="bold")
+    return text
+
+
+def raw_line_text(path: Path, line: int, context: int = 2) -> Text:
+    """The file's physical line ``line`` (1-based) and a few after it, shown as is."""
+    try:
+        with open(path, "rb") as handle:
+            chunk = list(islice(handle, line - 1, line + context))
+    except OSError as exc:
+        return Text(f"Cannot read {path}: {exc}")
+    if not chunk:
+        return Text(f"Line {line} is past the end of the file.")
+    text = Text()
+    for offset, raw in enumerate(chunk):
+        shown = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        if len(shown) > 400:
+            shown = shown[:400] + " …"
+        style = "bold" if offset == 0 else "dim"
+        text.append(f"{line + offset:>6} │ ", style="dim")
+        text.append(shown + "\n", style=style)
+    return text
+
+
+def run_action(action: str, path: Path, eval_fraction: float,
+               seed: int) -> tuple[str, dict[str, str]]:
+    """Write the cleaned or split files; returns what to tell the user and the new
+    ``data.*`` paths to offer."""
+    from ft_tui.core.data import write_cleaned
+
+    if action == "dedupe":
+        out = write_cleaned(path, dedupe=True, drop_invalid=False)
+        return f"Deduplicated copy written to {out}", {"train_path": str(out)}
+    if action == "drop-invalid":
+        out = write_cleaned(path, dedupe=False, drop_invalid=True)
+        return f"Copy without invalid rows written to {out}", {"train_path": str(out)}
+    if action == "split":
+        train, held_out = write_split(path, eval_fraction, seed)
+        return (f"Split written: train {train}, eval {held_out}",
+                {"train_path": str(train), "eval_path": str(held_out)})
+    raise ValueError(f"unknown action {action!r}")
+
+
+def write_split(path: Path, eval_fraction: float, seed: int) -> tuple[Path, Path]:
+    from ft_tui.core.data import write_split as core_write_split
+
+    return core_write_split(path, eval_fraction=eval_fraction, seed=seed)

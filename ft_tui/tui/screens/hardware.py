@@ -1,0 +1,260 @@
+"""Step 3, Hardware: will it fit, and with which method?
+
+The machine table refreshes every second while the step is on screen (NVML through
+``core.hardware.probe``, no torch). Choosing a model profiles it without loading
+weights, estimates peak memory for full / LoRA / QLoRA, and asks the recommender for
+settings; Apply writes them into the run config.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Horizontal, VerticalScroll
+from textual.message import Message
+from textual.widgets import Button, Input, RadioButton, RadioSet, Static
+
+from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
+from ft_tui.tui.screens import hardware_work
+from ft_tui.tui.state import WizardState
+from ft_tui.tui.widgets.memory_bars import MemoryBars
+
+MODEL_KINDS = ("default", "local", "hub")
+
+
+class HardwareStep(Container):
+    HELP = """\
+What this machine has, and what each training method needs on it.
+
+- **Machine:** every NVIDIA GPU with its used memory and utilisation, refreshed every
+  second, plus RAM. Without a GPU it says why (no driver, no NVML); training then runs
+  on the CPU, which is fine for small models such as the default one.
+- **Model:** the embedded default (SmolLM2-135M-Instruct), a local folder or `.gguf`
+  file, or a hub id already in your Hugging Face cache (nothing is downloaded).
+- **Memory:** peak training memory for full fine-tuning, LoRA and QLoRA, split into
+  its parts, as bars against the memory there is. Type a size in *Plan for GB* to ask
+  "what would I need to rent?".
+- **Recommendation:** settings that fit, with the reason for each. *Apply* writes them
+  into the run config (you can still change them in Configure).
+
+**Keys:** `a` apply the recommendation, `c` continue to Configure.
+"""
+
+    DEFAULT_CSS = """
+    HardwareStep #hw-scroll { padding: 0 1; }
+    HardwareStep #machine { height: auto; }
+    HardwareStep #model-kind { height: auto; width: 1fr; border: none; layout: horizontal; }
+    HardwareStep #model-kind RadioButton { width: auto; margin: 0 2 0 0; }
+    HardwareStep #model-row, HardwareStep #plan-row { height: auto; }
+    HardwareStep #model-name { width: 1fr; }
+    HardwareStep #gpu-gb { width: 12; }
+    HardwareStep #model-row Button, HardwareStep #plan-row Button { margin: 0 0 0 1; }
+    HardwareStep #model-info { height: auto; color: $text-muted; }
+    HardwareStep #recommendation { height: auto; }
+    """
+
+    BINDINGS = [
+        Binding("a", "apply", "Apply recommendation"),
+        Binding("c", "continue", "Continue"),
+    ]
+
+    class Planned(Message):
+        """The planning worker's result: a profile, estimates and a recommendation."""
+
+        def __init__(self, generation: int, model: str, result: dict[str, Any] | None = None,
+                     error: str | None = None) -> None:
+            super().__init__()
+            self.generation = generation
+            self.model = model
+            self.result = result
+            self.error = error
+
+    def __init__(self, state: WizardState, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.state = state
+        self.generation = 0
+        self.plan: dict[str, Any] | None = None
+        self.planned_key: tuple | None = None
+        self.hardware = None
+
+    def compose(self) -> ComposeResult:
+        name = self.state.cfg.model.name
+        kind = hardware_work.model_kind(name)
+        with VerticalScroll(id="hw-scroll"):
+            yield Static("Machine", classes="section-title")
+            yield Static("Probing…", id="machine")
+            yield Static("Model", classes="section-title")
+            with RadioSet(id="model-kind", compact=True):
+                yield RadioButton("Default (SmolLM2-135M)", id="kind-default",
+                                  value=kind == "default")
+                yield RadioButton("Local folder / .gguf", id="kind-local", value=kind == "local")
+                yield RadioButton("Hub id (cached)", id="kind-hub", value=kind == "hub")
+            with Horizontal(id="model-row"):
+                yield Input("" if kind == "default" else name, id="model-name", compact=True,
+                            placeholder="folder, .gguf file or org/name")
+                yield Button("Use model", id="use-model", compact=True)
+            yield Static(id="model-info")
+            yield Static("Memory needed to train", classes="section-title")
+            with Horizontal(id="plan-row"):
+                yield Static("Plan for GB (empty: this machine): ", classes="muted")
+                yield Input("", id="gpu-gb", compact=True, type="number", placeholder="e.g. 24")
+                yield Button("Re-plan", id="replan", compact=True)
+            yield MemoryBars("Choose a model to estimate memory.", id="memory")
+            yield Static("Recommended settings", classes="section-title")
+            yield Static(id="recommendation")
+            with Horizontal(classes="button-row"):
+                yield Button("Apply to run config (a)", id="apply", variant="success",
+                             compact=True, disabled=True)
+                yield Button("Continue to Configure (c)", id="continue", variant="primary",
+                             compact=True)
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self._refresh_machine)
+
+    def on_show_step(self) -> None:
+        self._refresh_machine()
+        if self._plan_key(self.state.cfg.model.name) != self.planned_key:
+            self.replan()
+
+    def on_config_changed(self, message: ConfigChanged) -> None:
+        if message.forwarded and self.display and self.is_mounted:
+            self.on_show_step()
+
+    # ----- machine ----------------------------------------------------------------------
+    def _refresh_machine(self) -> None:
+        if not self.display:
+            return  # off screen: no need to poll NVML
+        from ft_tui.core.hardware import probe  # light: NVML + psutil, no torch
+
+        self.hardware = probe(self.state.cfg.output_dir)
+        self.query_one("#machine", Static).update(hardware_work.machine_table(self.hardware))
+
+    # ----- model choice -----------------------------------------------------------------
+    @on(RadioSet.Changed, "#model-kind")
+    def _kind_changed(self, event: RadioSet.Changed) -> None:
+        event.stop()
+        kind = MODEL_KINDS[event.index]
+        name_input = self.query_one("#model-name", Input)
+        name_input.disabled = kind == "default"
+        if kind == "default":
+            self.use_model("default")
+        else:
+            name_input.focus()
+
+    @on(Input.Submitted, "#model-name")
+    def _model_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.use_model(event.value.strip())
+
+    @on(Input.Submitted, "#gpu-gb")
+    def _gpu_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.replan()
+
+    def use_model(self, name: str) -> None:
+        if not name:
+            self.query_one("#model-info", Static).update(
+                Text("✗ Enter a folder, a .gguf file or a hub id like org/name.", style="bold"))
+            return
+        self.replan(name)
+
+    def _gpu_gb(self) -> float | None:
+        raw = self.query_one("#gpu-gb", Input).value.strip()
+        try:
+            value = float(raw) if raw else None
+        except ValueError:
+            value = None
+        return value if value and value > 0 else None
+
+    def _plan_key(self, name: str) -> tuple:
+        cfg = self.state.cfg
+        return (name, self._gpu_gb(), cfg.training.batch_size, cfg.data.max_length,
+                cfg.training.gradient_checkpointing, cfg.lora.r)
+
+    def replan(self, name: str | None = None) -> None:
+        name = name or self.state.cfg.model.name
+        self.generation += 1
+        self.planned_key = self._plan_key(name)
+        self.query_one("#memory", MemoryBars).show_message(f"Estimating memory for {name} …")
+        cfg = self.state.cfg
+        self._plan_worker(self.generation, name, self._gpu_gb(), cfg, self._token_stats())
+
+    def _token_stats(self) -> dict | None:
+        """Token lengths from the Data step's last report, when it has them."""
+        for view in self.app.query("#data"):
+            report = getattr(view, "report", None)
+            if report and report.get("tokens"):
+                return report["tokens"]
+        return None
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="plan",
+          description="estimating memory")
+    def _plan_worker(self, generation: int, name: str, gpu_gb: float | None, cfg,
+                     token_stats: dict | None) -> None:
+        try:
+            result = hardware_work.plan(name, cfg, gpu_gb, token_stats)
+        except hardware_work.PLAN_ERRORS as exc:
+            self.post_message(self.Planned(generation, name, error=str(exc)))
+            return
+        self.post_message(self.Planned(generation, name, result=result))
+
+    @on(Planned)
+    def _planned(self, message: Planned) -> None:
+        message.stop()
+        if message.generation != self.generation:
+            return
+        info = self.query_one("#model-info", Static)
+        if message.error:
+            info.update(Text(f"✗ {message.error}", style="bold"))
+            self.query_one("#memory", MemoryBars).show_message("No estimate: see the model error.")
+            self.query_one("#apply", Button).disabled = True
+            return
+        plan = self.plan = message.result
+        if message.model != self.state.cfg.model.name:
+            self.state.cfg = self.state.cfg.with_overrides({"model.name": message.model})
+            self.planned_key = self._plan_key(message.model)
+            self.post_message(ConfigChanged())
+        info.update(hardware_work.profile_line(plan["profile"]))
+        rec = plan["recommendation"]
+        self.query_one("#memory", MemoryBars).show(
+            plan["estimates"], plan["capacity_gb"], plan["capacity_label"],
+            getattr(rec, "method", None))
+        self.query_one("#recommendation", Static).update(
+            hardware_work.recommendation_text(rec, self.state.cfg))
+        self.query_one("#apply", Button).disabled = rec is None or not rec.settings
+
+    # ----- apply / continue -------------------------------------------------------------
+    @on(Button.Pressed)
+    def _button(self, event: Button.Pressed) -> None:
+        event.stop()
+        actions = {
+            "use-model": lambda: self.use_model(self.query_one("#model-name", Input).value.strip()),
+            "replan": lambda: self.replan(),
+            "apply": self.action_apply,
+            "continue": self.action_continue,
+        }
+        if event.button.id in actions:
+            actions[event.button.id]()
+
+    def action_apply(self) -> None:
+        rec = self.plan and self.plan.get("recommendation")
+        if not rec or not rec.settings:
+            self.notify("No recommendation yet: choose a model first.", severity="warning")
+            return
+        before = self.state.cfg
+        self.state.cfg = before.with_overrides(rec.settings)
+        changed = hardware_work.changed_settings(before, self.state.cfg)
+        self.post_message(ConfigChanged())
+        self.notify(", ".join(changed) if changed else "The run config already had these values.",
+                    title=f"Applied: {rec.method}")
+        self.query_one("#recommendation", Static).update(
+            hardware_work.recommendation_text(rec, self.state.cfg))
+
+    def action_continue(self) -> None:
+        self.post_message(StepCompleted("hardware"))
+        self.post_message(GoToStep("configure"))

@@ -1,0 +1,186 @@
+"""Export: adapter copy, merged model, reproducible config, standalone script, GGUF."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from ft_tui.core import export as ex
+from ft_tui.core.config import RunConfig
+from ft_tui.core.run_artifacts import NotTrained
+from tests.fixtures.eval_run import build_run_dir
+
+PROMPT = "<|im_start|>user\nI was charged twice for order 48213.<|im_end|>\n<|im_start|>assistant\n"
+
+
+@pytest.fixture()
+def run_path(tmp_path, tiny_model_dir):
+    return build_run_dir(tmp_path, tiny_model_dir)
+
+
+def _logits(model, tokenizer):
+    import torch
+
+    ids = tokenizer(PROMPT, return_tensors="pt", add_special_tokens=False)
+    with torch.no_grad():
+        return model(**ids).logits
+
+
+def _greedy(model, tokenizer):
+    ids = tokenizer(PROMPT, return_tensors="pt", add_special_tokens=False)
+    out = model.generate(**ids, max_new_tokens=8, do_sample=False,
+                         pad_token_id=tokenizer.pad_token_id)
+    return out[0, ids["input_ids"].shape[1]:].tolist()
+
+
+def test_merged_folder_loads_plainly_and_matches_base_plus_adapter(run_path, tiny_model_dir, tmp_path):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    merged_dir = ex.merge_adapter(run_path, tmp_path / "out")
+    assert merged_dir == tmp_path / "out" / "merged"
+    assert list(merged_dir.glob("*.safetensors")) and not (merged_dir / "adapter_config.json").exists()
+    merged = AutoModelForCausalLM.from_pretrained(str(merged_dir)).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(merged_dir))
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
+    base_logits = _logits(base, tokenizer)
+    adapted = PeftModel.from_pretrained(base, str(run_path / "adapter")).eval()
+
+    assert torch.allclose(_logits(merged, tokenizer), _logits(adapted, tokenizer), atol=1e-4)
+    assert _greedy(merged, tokenizer) == _greedy(adapted, tokenizer)
+    assert not torch.allclose(_logits(merged, tokenizer), base_logits, atol=1e-2)  # the adapter mattered
+
+
+def test_merging_again_replaces_the_old_folder(run_path, tmp_path):
+    out = tmp_path / "out"
+    ex.merge_adapter(run_path, out)
+    (out / "merged" / "stale.txt").write_text("from an older export")
+    ex.merge_adapter(run_path, out)
+    assert not (out / "merged" / "stale.txt").exists()
+    assert [p.name for p in out.iterdir()] == ["merged"]  # no temp folders left behind
+
+
+def test_merge_keeps_the_base_dtype_unless_asked(run_path, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    def stored_dtypes(folder):
+        return {t.dtype for t in load_file(str(folder / "model.safetensors")).values()}
+
+    assert stored_dtypes(ex.merge_adapter(run_path, tmp_path / "a")) == {torch.float32}
+    assert stored_dtypes(ex.merge_adapter(run_path, tmp_path / "b", "bfloat16")) == {torch.bfloat16}
+    with pytest.raises(ex.ExportError, match="choose one of auto, float32"):
+        ex.merge_adapter(run_path, tmp_path / "c", "int4")
+
+
+def test_full_fine_tune_is_copied_as_the_merged_model(tmp_path, tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    run_path = build_run_dir(tmp_path, tiny_model_dir, method="full")
+    merged = ex.merge_adapter(run_path, tmp_path / "out")
+    AutoModelForCausalLM.from_pretrained(str(merged))
+    assert ex.save_adapter(run_path, tmp_path / "out").name == "model"
+
+
+def test_saved_adapter_loads_with_peft(run_path, tiny_model_dir, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    adapter = ex.save_adapter(run_path, tmp_path / "out")
+    assert adapter == tmp_path / "out" / "adapter"
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    PeftModel.from_pretrained(base, str(adapter))
+
+
+def test_config_has_absolute_paths_and_reloads(tmp_path, tiny_model_dir, monkeypatch):
+    run_path = build_run_dir(tmp_path, tiny_model_dir)
+    cfg = RunConfig.load(run_path / "config.yaml").with_overrides(
+        {"data.train_path": "data/train.jsonl", "data.eval_path": "data/eval.jsonl"})
+    cfg.save(run_path / "config.yaml")
+    monkeypatch.chdir(tmp_path)  # the relative paths resolve from here
+    written = ex.write_config(run_path, tmp_path / "out")
+    text = written.read_text()
+    assert text.startswith("# Reproduces run run: ft-tui train ")
+    again = RunConfig.load(written)
+    assert again.data.train_path == str(tmp_path / "data" / "train.jsonl")
+    assert again.data.eval_path == str(tmp_path / "data" / "eval.jsonl")
+    assert again.training == cfg.training and again.lora == cfg.lora
+
+
+def test_standalone_script_compiles_and_trains_two_steps(run_path, tmp_path):
+    script = ex.write_standalone_script(run_path, tmp_path / "out")
+    source = script.read_text()
+    compile(source, str(script), "exec")
+    assert "ft_tui" not in source and "import trl" not in source  # TRL imported inside main()
+    assert "'learning_rate': 0.0002" in source and "'r': 16" in source
+    assert (tmp_path / "out" / "data" / "train.jsonl").read_text().count("\n") == 9
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run([sys.executable, str(script), "--max-steps", "2",
+                           "--output-dir", str(tmp_path / "sa")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "sa" / "adapter" / "adapter_config.json").is_file()
+    assert (tmp_path / "sa" / "checkpoint-2").is_dir()
+
+
+def test_standalone_script_without_held_out_data(tmp_path, tiny_model_dir):
+    run_path = build_run_dir(tmp_path, tiny_model_dir, eval_file=False, **{"data.eval_fraction": 0.0})
+    script = ex.write_standalone_script(run_path, tmp_path / "out")
+    source = script.read_text()
+    compile(source, str(script), "exec")
+    assert "EVAL_FILE = None" in source and "'eval_strategy': 'no'" in source
+    assert not (tmp_path / "out" / "data" / "eval.jsonl").exists()
+    assert (tmp_path / "out" / "data" / "train.jsonl").read_text().count("\n") == 12
+
+
+def test_gguf_without_converter_gives_the_exact_command(run_path, tmp_path, monkeypatch):
+    monkeypatch.delenv(ex.LLAMA_CPP_ENV, raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    merged = tmp_path / "out" / "merged"
+    result = ex.export_gguf(merged, tmp_path / "out", "run")
+    assert result.path is None
+    assert result.command == (f"python convert_hf_to_gguf.py {merged} --outfile "
+                              f"{tmp_path / 'out' / 'run.gguf'} --outtype q8_0")
+    assert "not installed" in result.message and result.command in result.message
+
+
+def test_gguf_uses_a_llama_cpp_converter_when_present(tmp_path, monkeypatch):
+    llama = tmp_path / "llama.cpp"
+    llama.mkdir()
+    (llama / "convert_hf_to_gguf.py").write_text(textwrap.dedent("""
+        import sys
+        args = sys.argv[1:]
+        out = args[args.index("--outfile") + 1]
+        open(out, "w").write(" ".join(args))
+    """))
+    monkeypatch.setenv(ex.LLAMA_CPP_ENV, str(llama))
+    result = ex.export_gguf(tmp_path / "merged", tmp_path, "run")
+    assert result.path == tmp_path / "run.gguf"
+    assert result.path.read_text() == f"{tmp_path / 'merged'} --outfile {result.path} --outtype q8_0"
+
+
+def test_gguf_converter_failure_is_reported(tmp_path, monkeypatch):
+    llama = tmp_path / "llama.cpp"
+    llama.mkdir()
+    (llama / "convert_hf_to_gguf.py").write_text("import sys; sys.exit('unknown architecture')")
+    monkeypatch.setenv(ex.LLAMA_CPP_ENV, str(llama))
+    with pytest.raises(ex.ExportError, match="GGUF conversion failed .*unknown architecture"):
+        ex.export_gguf(tmp_path / "merged", tmp_path, "run")
+
+
+def test_export_run_writes_everything_into_run_export(run_path):
+    written = ex.export_run(run_path, merge=True)
+    out = run_path / "export"
+    assert written == {"adapter": str(out / "adapter"), "config": str(out / "config.yaml"),
+                       "script": str(out / "train_standalone.py"), "merged": str(out / "merged")}
+
+
+def test_export_of_an_untrained_run_writes_nothing(tmp_path, tiny_model_dir):
+    run_path = build_run_dir(tmp_path, tiny_model_dir, with_adapter=False)
+    with pytest.raises(NotTrained, match="train first"):
+        ex.export_run(run_path, merge=True)
+    assert not (run_path / "export").exists()

@@ -1,0 +1,132 @@
+"""The Configure step: every field validated inline, presets, YAML and command previews."""
+
+import pytest
+from textual.widgets import Checkbox, Input, Select, Static
+
+from ft_tui.core.config import RunConfig, iter_fields
+from ft_tui.tui.app import FtTuiApp
+from ft_tui.tui.messages import ConfigChanged, StepCompleted
+from ft_tui.tui.screens.configure import ConfigureStep
+from ft_tui.tui.widgets.config_form import ConfigForm, widget_id
+from tests.tui.render_text import plain
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture()
+def config_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "ft-tui.yaml"
+
+
+def _changes(messages):
+    return [m for m in messages if isinstance(m, ConfigChanged) and not m.forwarded]
+
+
+async def test_form_has_a_control_and_the_help_for_every_config_field(config_path):
+    app = FtTuiApp(config_path=str(config_path))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("4")
+        form = app.query_one(ConfigForm)
+        for info in iter_fields():
+            control = form.query_one(f"#{widget_id(info.key)}")
+            expected = Checkbox if info.type is bool else Select if info.choices else Input
+            assert isinstance(control, expected), info.key
+            help_text = plain(form.query_one(f"#{widget_id(info.key)}-field .cfg-help", Static))
+            assert info.help.split()[0] in help_text
+
+
+async def test_a_bad_value_is_refused_inline_and_a_good_one_is_saved(config_path):
+    messages = []
+    app = FtTuiApp(config_path=str(config_path))
+    async with app.run_test(size=(120, 36), message_hook=messages.append) as pilot:
+        await pilot.press("4")
+        step = app.query_one(ConfigureStep)
+        lr = step.query_one(f"#{widget_id('training.learning_rate')}", Input)
+        error = step.query_one(f"#{widget_id('training.learning_rate')}-error", Static)
+
+        lr.value = "0.5"   # above the 1e-3 maximum
+        await pilot.pause()
+        assert "out of range" in plain(error) and "0.001" in plain(error)
+        assert error.styles.display == "block"
+        assert app.state.cfg.training.learning_rate == 2e-4   # unchanged
+        assert not _changes(messages)
+        assert "refused" in plain(step.query_one("#form-problems", Static))
+
+        await pilot.press("c")   # continue is blocked while a field is wrong
+        assert not any(isinstance(m, StepCompleted) for m in messages)
+
+        lr.focus()
+        lr.value = ""
+        await pilot.press(*"abc")
+        assert "expected a number" in plain(error)
+
+        lr.value = "1e-4"
+        await pilot.pause()
+        assert error.styles.display == "none"
+        assert app.state.cfg.training.learning_rate == 1e-4
+        assert _changes(messages)
+        assert "learning_rate: 0.0001" in plain(step.query_one("#yaml-preview", Static))
+    assert RunConfig.load(config_path).training.learning_rate == 1e-4
+
+
+async def test_choices_and_booleans_write_the_config(config_path):
+    app = FtTuiApp(config_path=str(config_path))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("4")
+        step = app.query_one(ConfigureStep)
+        step.query_one(f"#{widget_id('method')}", Select).value = "qlora"
+        box = step.query_one(f"#{widget_id('training.packing')}", Checkbox)
+        box.value = True
+        await pilot.pause()
+        assert app.state.cfg.method == "qlora"
+        assert app.state.cfg.training.packing is True
+        assert str(box.label) == "on"   # readable without colour
+
+
+async def test_presets_fill_the_form_and_the_quick_test_gives_30_steps(config_path):
+    messages = []
+    app = FtTuiApp(config_path=str(config_path))
+    async with app.run_test(size=(120, 36), message_hook=messages.append) as pilot:
+        await pilot.press("4")
+        step = app.query_one(ConfigureStep)
+        await pilot.click(step.query_one("#preset-quick_test"))
+        await pilot.pause()
+        assert app.state.cfg.training.max_steps == 30
+        assert step.query_one(f"#{widget_id('training.max_steps')}", Input).value == "30"
+        assert "Quick test preset" in plain(step.query_one("#preset-note", Static))
+        assert _changes(messages)
+
+        step.apply_preset("quality")
+        await pilot.pause()
+        assert app.state.cfg.lora.r == 32
+        assert step.query_one(f"#{widget_id('lora.r')}", Input).value == "32"
+        assert app.state.cfg.model.name == "default"   # presets leave the model alone
+
+        await pilot.press("c")
+        await pilot.pause()
+    assert any(isinstance(m, StepCompleted) and m.step_id == "configure" for m in messages)
+    assert RunConfig.load(config_path).lora.r == 32
+
+
+async def test_command_tab_shows_the_headless_command_for_the_saved_config(config_path):
+    app = FtTuiApp(config_path=str(config_path))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("4")
+        step = app.query_one(ConfigureStep)
+        step.apply_preset("quick_test")
+        await pilot.pause()
+        text = plain(step.query_one("#command-preview", Static))
+        assert f"ft-tui train {config_path}" in text
+        assert "--max-steps 30" in text
+
+
+async def test_a_change_made_by_another_step_shows_up_in_the_form(config_path):
+    app = FtTuiApp(config_path=str(config_path))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("4")
+        app.state.cfg = app.state.cfg.with_overrides({"training.batch_size": 2})
+        app.query_one("#decide").post_message(ConfigChanged())
+        await pilot.pause()
+        step = app.query_one(ConfigureStep)
+        assert step.query_one(f"#{widget_id('training.batch_size')}", Input).value == "2"

@@ -1,0 +1,75 @@
+"""The Decide step: yes/no keys walk the tree; the verdict explains itself; going on
+completes the step and opens Data. (Named *_step to stay apart from tests/test_decide.py.)"""
+
+import pytest
+from textual.widgets import Button, ContentSwitcher, Static
+
+from ft_tui.tui.app import FtTuiApp
+from ft_tui.tui.messages import GoToStep, StepCompleted
+from ft_tui.tui.screens.decide import DecideStep
+from tests.tui.render_text import plain
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture()
+def app(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return FtTuiApp(config_path=str(tmp_path / "ft-tui.yaml"))
+
+
+def _text(app, selector) -> str:
+    return plain(app.query_one(DecideStep).query_one(selector, Static))
+
+
+async def test_fine_tune_path_gives_the_verdict_with_reasons_and_continues_to_data(app):
+    messages = []
+    async with app.run_test(size=(120, 36), message_hook=messages.append) as pilot:
+        assert "Q1." in _text(app, "#question-text")
+        await pilot.press("n", "n", "y", "n", "n", "y")
+        step = app.query_one(DecideStep)
+        assert step.walk.verdict.id == "fine_tune"
+        assert step.query_one("#verdict-box").display
+        assert not step.query_one("#question-box").display
+        assert "Fine-tune (supervised, with LoRA)" in _text(app, "#verdict-title")
+        reasons = _text(app, "#verdict-reasons")
+        assert "Prompting alone falls short." in reasons and "100+" in reasons
+        assert not step.query_one("#verdict-caution").display  # no warning for a fine-tune verdict
+        assert "▶ Fine-tuning" in _text(app, "#comparison")    # its row is marked
+        await pilot.press("c")
+        await pilot.pause()
+        assert app.query_one(ContentSwitcher).current == "data"
+    assert any(isinstance(m, StepCompleted) and m.step_id == "decide" for m in messages)
+    assert any(isinstance(m, GoToStep) and m.step_id == "data" for m in messages)
+    assert "decide" in app.state.completed
+
+
+async def test_knowledge_gap_says_rag_and_warns_before_fine_tuning_anyway(app):
+    messages = []
+    async with app.run_test(size=(120, 36), message_hook=messages.append) as pilot:
+        await pilot.press("n", "y")
+        assert "Use retrieval (RAG)" in _text(app, "#verdict-title")
+        step = app.query_one(DecideStep)
+        caution = step.query_one("#verdict-caution", Static)
+        assert caution.display and "forgets facts" in plain(caution)
+        go_on = step.query_one("#continue", Button)
+        assert "anyway" in str(go_on.label)
+        await pilot.click(go_on)
+        await pilot.pause()
+        assert any("Fine-tuning anyway" in (n.title or "") for n in app._notifications)
+        assert app.query_one(ContentSwitcher).current == "data"
+    assert any(isinstance(m, StepCompleted) and m.step_id == "decide" for m in messages)
+
+
+async def test_back_and_restart_undo_answers_and_continue_waits_for_a_verdict(app):
+    async with app.run_test(size=(120, 36)) as pilot:
+        step = app.query_one(DecideStep)
+        await pilot.press("n", "n")
+        assert step.walk.question.id == "style_or_behaviour"
+        assert "Prompt works? no" in _text(app, "#path")
+        await pilot.press("b")
+        assert step.walk.question.id == "missing_knowledge"
+        await pilot.press("c")  # no verdict yet: nothing happens
+        assert app.query_one(ContentSwitcher).current == "decide"
+        await pilot.press("y", "r")
+        assert step.walk.answers == [] and "Q1." in _text(app, "#question-text")
