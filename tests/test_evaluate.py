@@ -157,15 +157,26 @@ def test_missing_data_file_is_one_clear_error(run_path):
 def test_verdict_says_why_fine_tuning_lost():
     cfg = RunConfig().with_overrides({"training.learning_rate": 2e-5})
     facts = TrainingFacts(steps=12, first_loss=2.0, last_loss=1.95)
-    verdict = make_verdict(main_metric="macro_f1", base=0.95, finetuned=0.8, n_examples=40,
+    verdict = make_verdict(kind="labels", main_metric="macro_f1", base=0.95, finetuned=0.8, n_examples=40,
                            n_train=60, cfg=cfg, facts=facts)
     text = verdict["text"]
     assert verdict["finetuned_beats_base"] is False
     assert text.startswith("Fine-tuning did not beat the prompted base model: it did worse")
-    for reason in ("already scores 0.95", "only 12 optimizer steps", "barely fell",
-                   "learning rate 2e-05 is low for LoRA", "only 60 training examples"):
+    for reason in ("already scores 0.95", "only 12 optimizer steps",
+                   "barely fell (2.00 -> 1.95): raise the learning rate or train longer",
+                   "learning rate 2e-05 is low for LoRA (0.0001 to 0.0005 is typical)"):
         assert reason in text
-    won = make_verdict(main_metric="macro_f1", base=0.2, finetuned=0.9, n_examples=10,
+    assert "training examples" not in text  # 60 is above classification's minimum of 50
+    small = make_verdict(kind="extraction", main_metric="json_field_match", base=0.1,
+                         finetuned=0.1, n_examples=40, n_train=60, cfg=RunConfig(), facts=facts)
+    assert "only 60 training examples: structured extraction needs at least 100" in small["text"]
+    assert "it matched it on JSON field match" in small["text"]
+    hot = make_verdict(kind="labels", main_metric="macro_f1", base=0.1, finetuned=0.1,
+                       n_examples=40, n_train=500, cfg=RunConfig().with_overrides(
+                           {"training.learning_rate": 1e-3}), facts=facts)["text"]
+    assert "learning rate 0.001 is high for LoRA" in hot
+    assert "barely fell (2.00 -> 1.95): train longer" in hot  # not "raise the learning rate"
+    won = make_verdict(kind="labels", main_metric="macro_f1", base=0.2, finetuned=0.9, n_examples=10,
                        n_train=500, cfg=RunConfig(), facts=TrainingFacts())
     assert won["finetuned_beats_base"] is True
     assert "beat the prompted base model on macro-F1: 0.900 vs 0.200 (+0.700)" in won["text"]

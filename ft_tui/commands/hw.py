@@ -1,11 +1,231 @@
-"""`ft-tui hw` (placeholder until its issue lands)."""
+"""`ft-tui hw`: GPUs and memory, what each training method needs, and settings that fit.
+
+    ft-tui hw                                   this machine, the default model
+    ft-tui hw --model Qwen/Qwen2.5-7B-Instruct  a cached hub model, or a known name
+    ft-tui hw --model llama-3.1-70b --gpu-memory 80 --gpus 2    what would I need to rent?
+    ft-tui hw --data train.jsonl                max_length from your examples' token lengths
+    ft-tui hw --json | jq .recommendation       one JSON object on stdout
+
+Estimates are peak memory per training process (GPU memory, or RAM without a GPU) at
+--batch and --seq; the recommendation searches batch size and checkpointing itself.
+Exit codes: 0 a method fits, 1 nothing fits (see the alternatives), 2 usage error
+(unknown model, bad flag).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
 
 from ft_tui.commands.common import ExitCode, fail
 
+METHODS = ("full", "lora", "qlora")
+DEFAULT_SEQ = 512
+DEFAULT_BATCH = 4
 
-def add_arguments(parser):
-    pass
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = __doc__.split("\n\n", 1)[1]
+    parser.add_argument("--model", default="default",
+                        help="'default' (SmolLM2-135M), a folder, a .gguf file, a cached hub id, or a "
+                             "common model's name such as llama-3.1-8b (default: %(default)s)")
+    parser.add_argument("--seq", type=_int_in(32, 32768), metavar="N",
+                        help=f"Tokens per example for the estimates; also fixes the recommended "
+                             f"max_length (default: {DEFAULT_SEQ}, or from --data)")
+    parser.add_argument("--batch", type=_int_in(1, 1024), default=DEFAULT_BATCH, metavar="B",
+                        help="Per-device batch for the estimates (default: %(default)s)")
+    parser.add_argument("--gradient-checkpointing", action="store_true",
+                        help="Estimate with gradient checkpointing on")
+    parser.add_argument("--gpu-memory", type=_positive_float, metavar="GB",
+                        help="Plan for a GPU with this much memory instead of this machine's")
+    parser.add_argument("--gpus", type=_int_in(1, 1024), metavar="N",
+                        help="Number of GPUs to plan for (default: all visible, or 1 with --gpu-memory)")
+    parser.add_argument("--data", metavar="PATH",
+                        help="Training data: its token lengths choose max_length (needs the model's "
+                             "tokenizer on this machine)")
+    parser.add_argument("--output-dir", default=".", help="Where runs go, for the free-disk figure")
+    parser.add_argument("--json", action="store_true",
+                        help="Print one JSON object on stdout (diagnostics go to stderr)")
+
+
+def _int_in(low: int, high: int):
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
+        return value
+    return parse
+
+
+def _positive_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of GB") from None
+    if not 0 < value <= 100_000:
+        raise argparse.ArgumentTypeError(f"must be a positive number of GB, got {raw}")
+    return value
 
 
 def run(args) -> int:
-    return fail("'hw' is not implemented yet", ExitCode.ERROR)
+    from ft_tui.core.hardware import probe
+    from ft_tui.core.memory import estimate
+    from ft_tui.core.model_profile import model_profile
+    from ft_tui.core.models import ModelNotFound
+    from ft_tui.core.recommend import recommend
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        profile = model_profile(args.model)
+    except ModelNotFound as exc:
+        return fail(f"--model: {exc}", ExitCode.USAGE)
+    stats = None
+    if args.data:
+        stats = _token_stats(args.model, args.data)
+        if isinstance(stats, int):
+            return stats
+    hw = probe(args.output_dir)
+    rec = recommend(hw, profile, token_stats=stats, gpu_memory_gb=args.gpu_memory,
+                    n_gpus=args.gpus, max_length=args.seq)
+    seq = args.seq or (rec.settings.get("data.max_length") if stats else None) or DEFAULT_SEQ
+    precision = "fp32" if rec.device == "cpu" else "bf16"
+    estimates = {
+        method: estimate(profile, method, args.batch, seq, args.gradient_checkpointing,
+                         optimizer="paged_adamw_8bit" if method == "qlora" and rec.device == "cuda"
+                         else "adamw_torch", precision=precision, device=rec.device)
+        for method in METHODS
+    }
+    result = {
+        "gpus": [g.to_dict() for g in hw.gpus],
+        "no_gpu_reason": hw.no_gpu_reason,
+        "machine": {k: v for k, v in hw.to_dict().items() if k not in ("gpus", "no_gpu_reason")},
+        "model": profile.to_dict(),
+        "plan": {"device": rec.device, "capacity_gb": rec.capacity_gb, "capacity_label": rec.capacity_label,
+                 "batch": args.batch, "seq": seq, "gradient_checkpointing": args.gradient_checkpointing,
+                 "token_stats": stats},
+        "estimates": {m: {**e.to_dict(), "fits": e.fits(rec.capacity_gb)} for m, e in estimates.items()},
+        "recommendation": rec.to_dict(),
+    }
+    if args.json:
+        json.dump(result, sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        render(result)
+    return int(ExitCode.OK if rec.fits else ExitCode.ERROR)
+
+
+def _token_stats(model: str, data: str):
+    """Token-length statistics of ``data`` with the model's tokenizer, or an exit code."""
+    from pathlib import Path
+
+    from ft_tui.core.models import ModelNotFound, load_tokenizer, prepare_model, resolve_model
+    from ft_tui.core.paths import resolve_data_path
+
+    path = Path(resolve_data_path(data))
+    if not path.is_file():
+        return fail(f"--data {data}: no such file", ExitCode.USAGE)
+    try:
+        resolved = resolve_model(model)
+        if resolved.kind == "hub" and resolved.path is None:
+            raise ModelNotFound(f"{model} is not on this machine")
+        tokenizer = load_tokenizer(prepare_model(model, log=lambda m: print(m, file=sys.stderr)))
+    except ModelNotFound as exc:
+        return fail(f"--data needs the model's tokenizer: {exc}. Pass --seq N instead.", ExitCode.USAGE)
+    except (OSError, ValueError) as exc:
+        return fail(f"--model {model}: cannot load its tokenizer ({exc}); pass --seq N instead",
+                    ExitCode.USAGE, debug_exc=exc)
+    from ft_tui.core.data import inspect_path
+
+    tokens = inspect_path(path, tokenizer=tokenizer).to_dict().get("tokens") or {}
+    if not tokens.get("max"):
+        return fail(f"--data {data}: no usable example to measure (run `ft-tui inspect {data}`)",
+                    ExitCode.ERROR)
+    return {k: tokens.get(k) for k in ("min", "median", "p95", "max")}
+
+
+# ----- the readable report ----------------------------------------------------------------
+
+def render(result: dict, console=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console(highlight=False)
+    machine, plan, rec = result["machine"], result["plan"], result["recommendation"]
+    if result["gpus"]:
+        table = Table(title="GPUs", title_justify="left")
+        for column in ("#", "name", "memory used / total", "free", "util", "temp", "power", "cc",
+                       "bf16", "driver / CUDA"):
+            table.add_column(column, justify="left" if column in ("name", "driver / CUDA") else "right")
+        for g in result["gpus"]:
+            table.add_row(str(g["index"]), g["name"], f"{g['used_gb']:.1f} / {g['total_gb']:.1f} GB",
+                          f"{g['free_gb']:.1f} GB", _opt(g["utilization_pct"], "%"),
+                          _opt(g["temperature_c"], "°C"), _opt(g["power_w"], " W"),
+                          g["compute_capability"] or "?", "yes" if g["bf16_supported"] else "no",
+                          f"{g['driver_version'] or '?'} / {g['cuda_version'] or '?'}")
+        console.print(table)
+    else:
+        console.print(f"[bold]No GPU[/bold]: {result['no_gpu_reason']}")
+    disk = machine.get("disk_free_gb")
+    console.print(f"CPU {machine['cpu_cores']} cores · RAM {machine['ram_available_gb']:.1f} GB free of "
+                  f"{machine['ram_total_gb']:.1f} GB · disk {'?' if disk is None else f'{disk:.0f} GB'} "
+                  f"free at {machine['disk_path']}")
+
+    m = result["model"]
+    console.print(f"\n[bold]{m['name']}[/bold]: {m['size']} parameters, {m['layers']} layers, hidden "
+                  f"{m['hidden']}, {m['heads']} heads ({m['kv_heads']} KV), intermediate "
+                  f"{m['intermediate']}, vocab {m['vocab']:,}{', tied embeddings' if m['tied_embeddings'] else ''}"
+                  f"\n[dim]from {m['source']}[/dim]")
+
+    where = "RAM" if plan["device"] == "cpu" else "GPU memory"
+    console.print(f"\n[bold]Peak {where} per method[/bold] (batch {plan['batch']}, seq {plan['seq']}, "
+                  f"checkpointing {'on' if plan['gradient_checkpointing'] else 'off'}) against "
+                  f"{_gb(plan['capacity_gb'])}: {plan['capacity_label']}")
+    estimates = result["estimates"]
+    table = Table(show_edge=False)
+    table.add_column("part")
+    for method in METHODS:
+        table.add_column(method, justify="right")
+    names: list[str] = []
+    for e in estimates.values():
+        names.extend(n for n in e["components"] if n not in names)
+    for name in names:
+        values = [estimates[mth]["components"].get(name, 0.0) for mth in METHODS]
+        if any(v >= 0.005 for v in values):
+            table.add_row(name, *(_gb(v) if v >= 0.005 else "·" for v in values))
+    table.add_row("[bold]total[/bold]", *(f"[bold]{_gb(estimates[mth]['total_gb'])}[/bold]" for mth in METHODS))
+    table.add_row("fits", *("[green]yes[/green]" if estimates[mth]["fits"] else "[red]no[/red]"
+                            for mth in METHODS))
+    console.print(table)
+
+    if rec["method"]:
+        console.print(f"\n[bold green]Recommended: {rec['method']}[/bold green]")
+        settings = Table(show_edge=False, box=None, show_header=False)
+        settings.add_column("key", style="dim")
+        settings.add_column("value")
+        for key, value in rec["settings"].items():
+            settings.add_row(key, str(value))
+        console.print(settings)
+    else:
+        console.print("\n[bold red]Nothing fits[/bold red]")
+    for reason in rec["reasons"]:
+        console.print(f"  • {reason}")
+    if rec["alternatives"]:
+        console.print("\n[bold]What would fit[/bold]")
+        for alternative in rec["alternatives"]:
+            console.print(f"  → {alternative}")
+
+
+def _gb(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return f"{value:.1f} GB" if value >= 0.1 else f"{value * 1024:.0f} MB"
+
+
+def _opt(value, unit: str) -> str:
+    return "?" if value is None else f"{value:.0f}{unit}"

@@ -86,9 +86,15 @@ def run(args) -> int:
 
     from ft_tui.core.data import inspect_path
 
-    report = inspect_path(path, tokenizer=tokenizer, max_length=args.max_length,
-                          task_type=args.task_type)
-    written = _actions(args, path, report)
+    try:
+        report = inspect_path(path, tokenizer=tokenizer, max_length=args.max_length,
+                              task_type=args.task_type)
+    except OSError as exc:  # unreadable file (permissions, vanished meanwhile)
+        return fail(f"{args.path}: cannot read: {exc.strerror or exc}", ExitCode.USAGE)
+    try:
+        written = _actions(args, path, report)
+    except OSError as exc:
+        return fail(f"cannot write beside {args.path}: {exc.strerror or exc}", ExitCode.ERROR)
     data = report.to_dict()
     if args.json:
         if written:
@@ -181,8 +187,7 @@ def render_report(data: dict, written: dict[str, Path], model: str | None, conso
 
 
 def _lines_text(lines: list) -> str:
-    shown = [f"{a}↔{b}" if isinstance(item := x, list) and len(item) == 2 and (a := item[0]) is not None
-             and (b := item[1]) is not None else str(x) for x in lines[:MAX_LINES_SHOWN]]
+    shown = [f"{x[0]}↔{x[1]}" if isinstance(x, list) else str(x) for x in lines[:MAX_LINES_SHOWN]]
     more = f" … (+{len(lines) - MAX_LINES_SHOWN})" if len(lines) > MAX_LINES_SHOWN else ""
     return ", ".join(shown) + more
 
@@ -193,7 +198,7 @@ def _render_tokens(console, tokens: dict | None, model: str | None) -> None:
         return
     if tokens["median"] is None:
         return
-    console.print(f"\n[bold]Tokens per example[/bold] ({model} chat template): min {tokens['min']}, "
+    console.print(f"\n[bold]Tokens per example[/bold] (chat template of {model}): min {tokens['min']}, "
                   f"median {tokens['median']}, p95 {tokens['p95']}, max {tokens['max']}; "
                   f"{tokens['n_too_long']} over max length {tokens['max_length']}")
 

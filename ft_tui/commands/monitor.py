@@ -1,11 +1,21 @@
-"""`ft-tui monitor` (placeholder until its issue lands)."""
+"""`ft-tui monitor RUN_DIR`: watch a training run from another terminal.
 
-from ft_tui.commands.common import ExitCode, fail
+    ft-tui train config.yaml          # e.g. under tmux or nohup on the GPU box
+    ft-tui monitor runs/<run name>    # attach; q leaves, the training goes on
+
+It only reads the run directory (metrics.jsonl and status.json): no port is opened, so it
+works over plain SSH and can be left and re-attached at any time, also after the run ended.
+"""
+
+from __future__ import annotations
 
 
-def add_arguments(parser):
-    pass
+def add_arguments(parser) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR",
+                        help="the run directory that `ft-tui train` created (holds metrics.jsonl)")
 
 
 def run(args) -> int:
-    return fail("'monitor' is not implemented yet", ExitCode.ERROR)
+    from ft_tui.tui.monitor import run_monitor  # Textual loads only for this command
+
+    return run_monitor(args.run_dir)

@@ -101,7 +101,25 @@ def _config(args):
         run_dir = RunDir.open(args.resume)
         return run_dir.load_config(), run_dir
     cfg = RunConfig.load(args.config) if args.config else RunConfig()
-    return cfg.with_overrides(overrides), None
+    cfg = cfg.with_overrides(overrides)
+    _check_inputs_exist(cfg)
+    return cfg, None
+
+
+def _check_inputs_exist(cfg) -> None:
+    """A missing file or model is a usage error: say so before creating a run directory."""
+    from ft_tui.core.models import ModelNotFound, resolve_model
+    from ft_tui.core.paths import resolve_data_path
+    from ft_tui.core.training.device import SetupError
+
+    for key, flag, value in (("data.train_path", "--data", cfg.data.train_path),
+                             ("data.eval_path", "--eval-data", cfg.data.eval_path)):
+        if value.strip() and not resolve_data_path(value).is_file():
+            raise SetupError(f"{key}: {value!r} is not a file; pass {flag} PATH or fix it in the config")
+    try:
+        resolve_model(cfg.model.name)
+    except ModelNotFound as exc:
+        raise SetupError(f"model.name: {exc}") from None
 
 
 def _offer_lora(cfg, args, resuming: bool):

@@ -17,8 +17,9 @@ SECTION_END = "<!-- ft-tui:eval:end -->"
 # Below these, a result is fragile or a run is short (numbers from the seed guides: start
 # with 100-500 curated examples; hold out 20-50; LoRA learning rate 1e-4..3e-4).
 FEW_EVAL_EXAMPLES = 20
-FEW_TRAIN_EXAMPLES = 100
 FEW_STEPS = 50
+# Our task kinds in the data engine's data-size table (the seeds' minimum per task type).
+DATA_TABLE_TYPE = {"labels": "classification", "extraction": "extraction", "free_text": "style"}
 HIGH_BASELINE = 0.9
 
 
@@ -53,7 +54,11 @@ def training_facts(run_dir) -> TrainingFacts:
     return facts
 
 
-def _reasons(base: float, facts: TrainingFacts, cfg, n_train: int) -> list[str]:
+# Typical learning rates from the seeds' hyper-parameter table: (low, high) per method.
+TYPICAL_LR = {"lora": (1e-4, 5e-4), "qlora": (1e-4, 5e-4), "full": (1e-5, 5e-5)}
+
+
+def _reasons(kind: str, base: float, facts: TrainingFacts, cfg, n_train: int) -> list[str]:
     reasons: list[str] = []
     if base >= HIGH_BASELINE:
         reasons.append(f"the prompted base model already scores {base:.2f}: prompting (or a few "
@@ -61,33 +66,37 @@ def _reasons(base: float, facts: TrainingFacts, cfg, n_train: int) -> list[str]:
     if facts.steps is not None and facts.steps < FEW_STEPS:
         reasons.append(f"only {facts.steps} optimizer steps were run: train longer (more epochs "
                        "or a higher --max-steps)")
-    if facts.first_loss is not None and facts.last_loss is not None:
-        if facts.last_loss > facts.first_loss:
-            reasons.append(f"the training loss rose ({facts.first_loss:.2f} -> {facts.last_loss:.2f}): "
-                           "lower the learning rate")
-        elif facts.last_loss > 0.9 * facts.first_loss:
-            reasons.append(f"the training loss barely fell ({facts.first_loss:.2f} -> "
-                           f"{facts.last_loss:.2f}): raise the learning rate or train longer")
     lr = cfg.training.learning_rate
-    if cfg.method in ("lora", "qlora") and lr < 1e-4:
-        reasons.append(f"learning rate {lr:g} is low for LoRA (1e-4 to 3e-4 is typical)")
-    elif cfg.method in ("lora", "qlora") and lr > 5e-4:
-        reasons.append(f"learning rate {lr:g} is high for LoRA (1e-4 to 3e-4 is typical)")
-    elif cfg.method == "full" and lr > 5e-5:
-        reasons.append(f"learning rate {lr:g} is high for full fine-tuning (1e-5 to 5e-5 is "
-                       "typical) and risks forgetting")
+    low, high = TYPICAL_LR.get(cfg.method, (1e-5, 5e-4))
+    method = "LoRA" if cfg.method in ("lora", "qlora") else "full fine-tuning"
+    if lr < low:
+        reasons.append(f"learning rate {lr:g} is low for {method} ({low:g} to {high:g} is typical)")
+    elif lr > high:
+        reasons.append(f"learning rate {lr:g} is high for {method} ({low:g} to {high:g} is "
+                       "typical) and risks instability or forgetting")
+    if facts.first_loss is not None and facts.last_loss is not None:
+        change = f"({facts.first_loss:.2f} -> {facts.last_loss:.2f})"
+        if facts.last_loss > facts.first_loss:
+            reasons.append(f"the training loss rose {change}: lower the learning rate")
+        elif facts.last_loss > 0.9 * facts.first_loss:
+            # Raising an already high learning rate is not the cure.
+            cure = "train longer" if lr >= low else "raise the learning rate or train longer"
+            reasons.append(f"the training loss barely fell {change}: {cure}")
     if facts.overfitting_warned:
         reasons.append("the trainer warned about overfitting: fewer epochs, more dropout or more data")
-    if n_train < FEW_TRAIN_EXAMPLES:
-        reasons.append(f"only {n_train} training examples: aim for a few hundred clean, "
-                       "consistent ones")
+    from ft_tui.core.data.checks import TASK_TYPES
+
+    name, minimum, good = TASK_TYPES[DATA_TABLE_TYPE.get(kind, "style")]
+    if n_train < minimum:
+        reasons.append(f"only {n_train} training examples: {name} needs at least {minimum}, "
+                       f"and about {good} clean, consistent ones work well")
     if not reasons:
         reasons.append("check the data: inconsistent formats or wrong answers in the training "
                        "set hold a fine-tune back, and more clean examples usually help")
     return reasons
 
 
-def make_verdict(*, main_metric: str, base: float, finetuned: float, n_examples: int,
+def make_verdict(*, kind: str, main_metric: str, base: float, finetuned: float, n_examples: int,
                  n_train: int, cfg, facts: TrainingFacts) -> dict[str, Any]:
     label = METRIC_LABELS.get(main_metric, main_metric)
     delta = finetuned - base
@@ -98,7 +107,7 @@ def make_verdict(*, main_metric: str, base: float, finetuned: float, n_examples:
     else:
         word = "matched" if abs(delta) <= 1e-9 else "did worse than"
         text = (f"Fine-tuning did not beat the prompted base model: it {word} it on {label}, "
-                f"{scores}. Likely reasons: " + "; ".join(_reasons(base, facts, cfg, n_train)) + ".")
+                f"{scores}. Likely reasons: " + "; ".join(_reasons(kind, base, facts, cfg, n_train)) + ".")
     if n_examples < FEW_EVAL_EXAMPLES:
         text += (f" With only {n_examples} held-out examples the difference is uncertain; hold "
                  "out 20-50 examples to be sure.")

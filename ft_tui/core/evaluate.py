@@ -292,7 +292,7 @@ def _build_report(run: RunDir, cfg, kind: str, held_out: list, references: list[
         "finetuned": f,
         "scores": {"base": score_example(kind, b, ref), "finetuned": score_example(kind, f, ref)},
     } for ex, ref, b, f in zip(held_out, references, base, finetuned)]
-    verdict = make_verdict(main_metric=main, base=base_sum[main], finetuned=ft_sum[main],
+    verdict = make_verdict(kind=kind, main_metric=main, base=base_sum[main], finetuned=ft_sum[main],
                            n_examples=len(held_out), n_train=n_train, cfg=cfg,
                            facts=training_facts(run))
     return EvalReport(kind, main, len(held_out), summary, verdict, examples, settings)

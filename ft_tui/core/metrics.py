@@ -36,11 +36,6 @@ METRIC_LABELS = {
 # Metrics where a higher value is not "better": shown with their delta, never judged.
 NEUTRAL_METRICS = frozenset({"answer_length"})
 
-# A label is short: a category name, a yes/no, a priority, a sentiment.
-MAX_LABEL_WORDS = 4
-MAX_LABEL_CHARS = 40
-MAX_LABELS = 20
-
 _PUNCT_TABLE = str.maketrans({c: " " for c in string.punctuation})
 _FENCE = re.compile(r"^```[a-zA-Z0-9_-]*\s*\n?(.*?)\n?```$", re.DOTALL)
 
@@ -179,15 +174,17 @@ def macro_f1(predictions: Sequence[str], references: Sequence[str]) -> float:
 # ----- task kind and scoring -----------------------------------------------------------
 
 def detect_task_kind(references: Sequence[str]) -> str:
-    """extraction, labels or free_text, judged from the reference answers."""
+    """extraction, labels or free_text, judged from the reference answers. Labels are what
+    the data engine calls labels (short, repeating answers), so the evaluation agrees with
+    the stratified split and ``ft-tui inspect``."""
+    from ft_tui.core.data.labels import label_counts
+
     refs = [r.strip() for r in references if r.strip()]
     if not refs:
         return "free_text"
     if sum(parse_json_object(r) is not None for r in refs) >= 0.8 * len(refs):
         return "extraction"
-    short = all(len(r.split()) <= MAX_LABEL_WORDS and len(r) <= MAX_LABEL_CHARS for r in refs)
-    distinct = len({normalize_text(r) for r in refs})
-    if short and distinct <= MAX_LABELS and distinct <= max(2, len(refs) // 2):
+    if label_counts(refs) is not None:
         return "labels"
     return "free_text"
 

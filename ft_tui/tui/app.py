@@ -204,13 +204,9 @@ class FtTuiApp(App[int]):
         from ft_tui.tui.widgets.confirm import ConfirmModal
 
         def _answer(quit_now: bool | None) -> None:
-            if not quit_now:
-                return
-            stop = getattr(self.train_view(), "request_stop", None)
-            if stop is not None:
-                stop()  # graceful: the runner saves a checkpoint before it ends
-            self._save()
-            self.exit(0)
+            if quit_now:  # the Train view stops its runner gracefully when it unmounts
+                self._save()
+                self.exit(0)
 
         self.push_screen(ConfirmModal(
             "A training run is active. Quit anyway? The run is stopped after saving a "

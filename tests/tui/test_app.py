@@ -115,3 +115,20 @@ async def test_an_unreadable_config_is_reported_and_never_overwritten(config_pat
         app.query_one("#decide").post_message(ConfigChanged())
         await pilot.press("q")
     assert "lots" in config_path.read_text()
+
+
+async def test_quitting_during_training_asks_first(config_path, monkeypatch):
+    from ft_tui.tui.screens.train import TrainStep
+    from ft_tui.tui.widgets.confirm import ConfirmModal
+
+    monkeypatch.setattr(TrainStep, "is_running", property(lambda self: True))
+    app = FtTuiApp(config_path=str(config_path))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("5")
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("n")            # no: keep training
+        assert not isinstance(app.screen, ConfirmModal)
+        assert app.is_running
+        await pilot.press("ctrl+q", "y")
+    assert app.return_value == 0

@@ -5,6 +5,8 @@ Regenerate after an intended change with
 Machine-dependent parts (the hardware probe) are replaced by fixed values.
 """
 
+import json
+
 import pytest
 
 from ft_tui.tui.app import FtTuiApp
@@ -49,3 +51,95 @@ def test_configure_with_a_refused_value(app, snap_compare):
 
 def test_help_modal(app, snap_compare):
     assert snap_compare(app, press=["question_mark"], terminal_size=SIZE)
+
+
+def _data_app(tmp_path, model_dir) -> FtTuiApp:
+    rows = [{"messages": [{"role": "user", "content": f"Ticket {i}: printer jammed on floor {i}"},
+                          {"role": "assistant", "content": ["HW-01", "BILL-02"][i % 2]}]}
+            for i in range(12)]
+    lines = [json.dumps(r) for r in rows]
+    lines.insert(3, '{"messages": [')          # an invalid line 4
+    (tmp_path / "train.jsonl").write_text("\n".join(lines) + "\n")
+    app = FtTuiApp(config_path=str(tmp_path / "ft-tui.yaml"))
+    app.state.cfg = app.state.cfg.with_overrides(
+        {"data.train_path": "train.jsonl", "model.name": str(model_dir)})
+    return app
+
+
+async def _inspected(pilot):
+    await pilot.press("2")
+    for _ in range(3):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def test_data_summary(tmp_path, monkeypatch, tiny_model_dir, snap_compare):
+    monkeypatch.chdir(tmp_path)
+    assert snap_compare(_data_app(tmp_path, tiny_model_dir), run_before=_inspected,
+                        terminal_size=SIZE)
+
+
+def test_data_error_with_its_raw_line(tmp_path, monkeypatch, tiny_model_dir, snap_compare):
+    monkeypatch.chdir(tmp_path)
+
+    async def show_error(pilot):
+        await _inspected(pilot)
+        step = pilot.app.query_one("#data")
+        step.query_one("#data-tabs").active = "tab-errors"
+        await pilot.pause()
+        step.query_one("#errors-table").focus()
+        await pilot.pause()
+
+    assert snap_compare(_data_app(tmp_path, tiny_model_dir), run_before=show_error,
+                        terminal_size=SIZE)
+
+
+def test_data_lengths_and_labels(tmp_path, monkeypatch, tiny_model_dir, snap_compare):
+    monkeypatch.chdir(tmp_path)
+
+    async def show_lengths(pilot):
+        await _inspected(pilot)
+        pilot.app.query_one("#data").query_one("#data-tabs").active = "tab-lengths"
+        await pilot.pause()
+
+    assert snap_compare(_data_app(tmp_path, tiny_model_dir), run_before=show_lengths,
+                        terminal_size=SIZE)
+
+
+def test_data_sample_as_chat(tmp_path, monkeypatch, tiny_model_dir, snap_compare):
+    monkeypatch.chdir(tmp_path)
+
+    async def show_sample(pilot):
+        await _inspected(pilot)
+        pilot.app.query_one("#data").query_one("#data-tabs").active = "tab-samples"
+        await pilot.pause()
+
+    assert snap_compare(_data_app(tmp_path, tiny_model_dir), run_before=show_sample,
+                        terminal_size=SIZE)
+
+
+def _fixed_machine(output_dir="."):
+    from ft_tui.core.hardware import GpuInfo, HardwareInfo
+
+    return HardwareInfo(
+        gpus=[GpuInfo(index=0, name="NVIDIA L4", total_gb=22.5, free_gb=21.9, used_gb=0.6,
+                      utilization_pct=3.0)],
+        cpu_cores=8, ram_total_gb=32.0, ram_available_gb=28.0, disk_free_gb=200.0,
+        disk_path="/data", system="Linux x86_64")
+
+
+@pytest.mark.parametrize("scroll", [0, 14], ids=["machine", "plan"])
+def test_hardware(app, monkeypatch, snap_compare, scroll):
+    from ft_tui.tui.screens import hardware_work
+
+    monkeypatch.setattr(hardware_work, "probe_machine", _fixed_machine)
+
+    async def planned(pilot):
+        await pilot.press("3")
+        for _ in range(3):
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+        pilot.app.query_one("#hw-scroll").scroll_to(y=scroll, animate=False)
+        await pilot.pause()
+
+    assert snap_compare(app, run_before=planned, terminal_size=SIZE)

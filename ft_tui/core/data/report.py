@@ -16,12 +16,12 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from ft_tui.core.data.checks import TASK_TYPES, SetChecks, Warning, normalise_task_type
+from ft_tui.core.data.checks import TASK_TYPES, DataWarning, SetChecks, normalise_task_type
 from ft_tui.core.data.loader import ExampleStream
 from ft_tui.core.data.tokens import TokenCounter
 from ft_tui.core.data.types import Example, Issue
 
-__all__ = ["InspectionReport", "Warning", "inspect_path"]
+__all__ = ["DataWarning", "InspectionReport", "inspect_path"]
 
 
 @dataclass
@@ -30,7 +30,7 @@ class InspectionReport:
     format: str | None
     n_examples: int
     errors: list[Issue] = field(default_factory=list)
-    warnings: list[Warning] = field(default_factory=list)
+    warnings: list[DataWarning] = field(default_factory=list)
     tokens: dict[str, Any] | None = None
     labels: dict[str, int] | None = None
     task_type: dict[str, Any] | None = None
@@ -42,7 +42,7 @@ class InspectionReport:
         """No error and at least one usable example (exit code 0)."""
         return self.n_examples > 0 and not self.errors
 
-    def warning(self, code: str) -> Warning | None:
+    def warning(self, code: str) -> DataWarning | None:
         return next((w for w in self.warnings if w.code == code), None)
 
     def to_dict(self) -> dict[str, Any]:
@@ -68,24 +68,27 @@ def inspect_path(path: str | os.PathLike, tokenizer: Any = None, max_length: int
     checks = SetChecks()
     counter = TokenCounter(tokenizer, max_length) if tokenizer is not None else None
     errors: list[Issue] = []
-    for item in stream:
-        if isinstance(item, Example):
-            checks.add(item)
-            if counter is not None:
-                counter.add(item.line, item.messages)
-        else:
-            errors.append(item)
+    try:
+        for item in stream:
+            if isinstance(item, Example):
+                checks.add(item)
+                if counter is not None:
+                    counter.add(item.line, item.messages)
+            else:
+                errors.append(item)
+    finally:
+        if counter is not None:
+            counter.finish()  # also ends its worker thread if reading failed
     warnings = checks.warnings(chosen_type)
     report = InspectionReport(str(path), stream.format, checks.n, errors, warnings,
                               labels=checks.labels.counts)
     report.task_type = _task_type(checks, chosen_type)
     if counter is not None:
-        counter.flush()
         report.tokens = counter.stats()
         report.token_lengths = counter.lengths
         too_long = counter.too_long_lines()
         if too_long:
-            report.warnings.append(Warning(
+            report.warnings.append(DataWarning(
                 "too_long", f"{len(too_long)} example(s) are longer than max_length "
                             f"{max_length} tokens (longest {report.tokens['max']}) and will be "
                             "truncated; raise --max-length / data.max_length, or shorten them.",

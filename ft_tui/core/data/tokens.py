@@ -1,19 +1,32 @@
 """Token lengths of examples, as the model will see them: rendered through the tokenizer's
-chat template, then counted by the fast (Rust) tokenizer in batches."""
+chat template, then counted by the fast (Rust) tokenizer in batches.
+
+Two things keep this quick on big files:
+- the chat template is rendered through its compiled Jinja template directly, skipping
+  the defensive deep copy ``apply_chat_template`` makes per call; the first batch is
+  rendered both ways and the shortcut is used only if the texts are identical;
+- counting runs in one background thread (the Rust tokenizer releases the GIL), so it
+  overlaps with parsing, checking and rendering the next batch.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable
 
 BATCH_SIZE = 1024
+MAX_BATCHES_IN_FLIGHT = 2  # bounds the memory held by rendered-but-uncounted texts
+VERIFY_SAMPLE = 32
 
 
 class TokenCounter:
-    """Feed examples with ``add``; read ``lengths``/``lines`` and ``stats()`` at the end.
+    """Feed examples with ``add``, call ``finish()``, then read ``lengths``/``lines``/``stats()``.
 
     Works with any Hugging Face tokenizer. A conversation the chat template cannot render
     (a template that rejects a role, say) is counted as plain ``role: content`` text, so
-    one odd example never stops the report.
+    one odd example never stops the report. Use it as a context manager, or call
+    ``finish()``, so the worker thread always ends.
     """
 
     def __init__(self, tokenizer: Any, max_length: int, batch_size: int = BATCH_SIZE):
@@ -24,28 +37,75 @@ class TokenCounter:
         self.lines: list[int] = []
         self.template_failures = 0
         self._pending: list[tuple[int, list[dict[str, Any]]]] = []
+        self._in_flight: deque[tuple[list[int], Future]] = deque()
         self._has_template = bool(getattr(tokenizer, "chat_template", None))
-        # The Rust tokenizer counts ids without building Python BatchEncodings.
-        backend = getattr(tokenizer, "_tokenizer", None)
+        self._fast_render: Callable | None = None
+        self._verified = False
+        backend = getattr(tokenizer, "_tokenizer", None)  # the Rust tokenizer, when fast
         self._encode_fast = getattr(backend, "encode_batch_fast", None) or getattr(
             backend, "encode_batch", None)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ft-tui-tokens")
+
+    def __enter__(self) -> "TokenCounter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.finish()
 
     def add(self, line: int, messages: list[dict[str, Any]]) -> None:
         self._pending.append((line, messages))
         if len(self._pending) >= self.batch_size:
-            self.flush()
+            self._submit()
 
-    def flush(self) -> None:
+    def finish(self) -> None:
+        """Count what is left and wait for the worker; safe to call twice."""
+        try:
+            self._submit()
+            while self._in_flight:
+                self._collect_oldest()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self) -> None:
         if not self._pending:
             return
         batch, self._pending = self._pending, []
         texts = self._render([m for _, m in batch])
-        self.lengths.extend(self._count(texts))
-        self.lines.extend(line for line, _ in batch)
+        self._in_flight.append(([line for line, _ in batch], self._pool.submit(self._count, texts)))
+        while len(self._in_flight) > MAX_BATCHES_IN_FLIGHT:
+            self._collect_oldest()
+
+    def _collect_oldest(self) -> None:
+        lines, future = self._in_flight.popleft()
+        self.lengths.extend(future.result())
+        self.lines.extend(lines)
+
+    # ----- rendering --------------------------------------------------------------------
 
     def _render(self, conversations: list[list[dict[str, Any]]]) -> list[str]:
         if not self._has_template:
             return [_plain(c) for c in conversations]
+        if not self._verified:  # first batch: the public path, and a check of the shortcut
+            self._verified = True
+            texts = self._slow(conversations)
+            fast = _direct_renderer(self.tokenizer)
+            if fast is not None:
+                try:
+                    same = [fast(c) for c in conversations[:VERIFY_SAMPLE]] == texts[:VERIFY_SAMPLE]
+                except Exception:  # noqa: BLE001 - any failure: keep the public path
+                    same = False
+                self._fast_render = fast if same else None
+            return texts
+        return self._fast(conversations) if self._fast_render else self._slow(conversations)
+
+    def _fast(self, conversations: list[list[dict[str, Any]]]) -> list[str]:
+        render = self._fast_render
+        try:
+            return [render(c) for c in conversations]  # type: ignore[misc]
+        except Exception:  # noqa: BLE001 - jinja raises anything; the slow path sorts it out
+            return self._slow(conversations)
+
+    def _slow(self, conversations: list[list[dict[str, Any]]]) -> list[str]:
         try:
             return list(self.tokenizer.apply_chat_template(conversations, tokenize=False))
         except Exception:  # noqa: BLE001 - jinja raises anything; retry one by one below
@@ -64,6 +124,8 @@ class TokenCounter:
         encoded = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
+    # ----- results ----------------------------------------------------------------------
+
     def too_long_lines(self) -> list[int]:
         return [line for line, n in zip(self.lines, self.lengths) if n > self.max_length]
 
@@ -79,6 +141,24 @@ class TokenCounter:
             "n_too_long": sum(1 for x in ordered if x > self.max_length),
             "max_length": self.max_length,
         }
+
+
+def _direct_renderer(tokenizer: Any) -> Callable | None:
+    """``conversation -> text`` through the compiled (sandboxed) template, with the same
+    variables ``apply_chat_template`` passes; None if this transformers lacks the pieces."""
+    try:
+        from transformers.utils.chat_template_utils import _compile_jinja_template
+
+        template = _compile_jinja_template(tokenizer.get_chat_template())
+        variables = dict(tokenizer.special_tokens_map)
+    except Exception:  # noqa: BLE001 - private API moved or template broken: use the public path
+        return None
+
+    def render(conversation: list[dict[str, Any]]) -> str:
+        return template.render(messages=conversation, tools=None, documents=None,
+                               add_generation_prompt=False, **variables)
+
+    return render
 
 
 def _percentile(ordered: list[int], pct: float) -> int | None:

@@ -11,6 +11,7 @@ emits events.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -55,7 +56,7 @@ class EventCallback(TrainerCallback):
         self.meter = StepMeter(state.max_steps, start_tokens=state.num_input_tokens_seen,
                                elapsed_before=self.carried.elapsed_s)
         self.emit(RunStarted(total_steps=state.max_steps, start_step=state.global_step,
-                             **self.start_info))
+                             time=time.time(), **self.start_info))
         if self.on_progress:
             self.on_progress(state.global_step, state.max_steps)
 

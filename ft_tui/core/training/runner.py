@@ -126,8 +126,7 @@ class TrainingRunner:
         callback = EventCallback(
             self._emit, self.stop_requested, tokenizer=tokenizer,
             start_info=dict(run_dir=str(self.run_dir.path), method=cfg.method, model=cfg.model.name,
-                            device=device.name, trainable_params=trainable, total_params=total,
-                            time=time.time()),
+                            device=device.name, trainable_params=trainable, total_params=total),
             sample_prompts=data.sample_prompts, sample_every=sample_every,
             carried=carried, world_size=self.world_size, on_progress=self._progress)
         trainer = _make_trainer(model, tokenizer, args, data, callback, cfg)
@@ -137,7 +136,7 @@ class TrainingRunner:
         step = trainer.state.global_step
         if callback.failure:
             return RunFinished("failed", step, callback.failure)
-        if callback.stopped_at is not None:
+        if callback.stopped_at is not None and step < trainer.state.max_steps:
             return RunFinished("stopped", step, f"stopped at step {step}; a checkpoint was saved: "
                                f"resume with `ft-tui train --resume {self.run_dir.path}`")
         self._status("running", "saving the adapter")

@@ -2,7 +2,8 @@
 
     python -m ft_tui.core.training.worker --run-dir RUN [--resume] [--cpu]
 
-It trains the run directory's own config.yaml. Exit status: 0 done, 1 failed, 130 stopped.
+It trains the run directory's own config.yaml. Exit status (rank 0): 0 done, 1 failed,
+130 stopped; other ranks exit 0 once the run has ended.
 """
 
 from __future__ import annotations
@@ -30,8 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = RunDir.open(args.run_dir)
     runner = TrainingRunner(run_dir.load_config(), run_dir, resume=args.resume)
     finished = runner.run()
-    if runner.main:
-        print(f"{finished.state}: {finished.message}", file=sys.stderr)
+    if not runner.main:
+        # The outcome is in the run dir (rank 0 wrote it). A non-zero code here would make
+        # the launcher kill rank 0 while it is still writing its final status.
+        return 0
+    print(f"{finished.state}: {finished.message}", file=sys.stderr)
     return EXIT_CODES.get(finished.state, 1)
 
 

@@ -8,11 +8,9 @@ write new files beside the original and never touch it.
 
 from __future__ import annotations
 
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -23,12 +21,12 @@ from textual.widgets import Button, DataTable, Input, Static, TabbedContent, Tab
 
 from ft_tui.core.paths import resolve_data_path
 from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
+from ft_tui.tui.screens import data_work
 from ft_tui.tui.state import WizardState
 from ft_tui.tui.widgets.chat_view import ChatView
 from ft_tui.tui.widgets.file_picker import FilePicker
 from ft_tui.tui.widgets.histogram import LabelBars, TokenHistogram
 from ft_tui.tui.widgets.path_suggester import PathSuggester
-from ft_tui.tui.screens import data_work
 
 
 class DataStep(Container):
@@ -61,7 +59,7 @@ next sample, `c` continues to Hardware.
     DataStep #data-tabs { height: 1fr; }
     DataStep TabPane { padding: 0 1; }
     DataStep #errors-table { height: 1fr; min-height: 5; }
-    DataStep #raw-line { height: auto; max-height: 8; border: round $warning; padding: 0 1; }
+    DataStep #raw-line { height: auto; max-height: 10; border: round $warning; padding: 0 1; }
     DataStep #sample-nav { height: auto; }
     DataStep #sample-pos { padding: 0 1; }
     """
@@ -218,6 +216,8 @@ next sample, `c` continues to Hardware.
         if message.report is not None:
             self.report = message.report
             self._show_report(message.report)
+            if not message.report.get("tokens"):
+                self.query_one(TokenHistogram).show(None)
         if message.lengths is not None:
             self.query_one(TokenHistogram).show(message.lengths, self.state.cfg.data.max_length)
         if message.examples is not None:
@@ -257,7 +257,7 @@ next sample, `c` continues to Hardware.
         if not isinstance(line, int) or line < 1:
             raw.update(Text(f"{err.get('message', '')} (no single line)"))
             return
-        raw.update(data_work.raw_line_text(resolve_data_path(self.report["path"]), line))
+        raw.update(data_work.raw_line_text(resolve_data_path(self.report["path"]), line, err))
 
     # ----- samples ----------------------------------------------------------------------
     def action_sample(self, delta: int) -> None:

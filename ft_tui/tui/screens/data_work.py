@@ -14,28 +14,47 @@ from rich.text import Text
 # Tokenizers already loaded in this process, by model name: re-inspecting is then quick.
 _TOKENIZERS: dict[str, Any] = {}
 
+# The sample browser shows the first examples only, so a huge file is not held in memory.
+MAX_SAMPLES = 500
+
+# What loading a tokenizer may raise for a model that cannot be used; the report is
+# still shown, without token lengths, and the reason is given.
+TOKENIZER_ERRORS = (OSError, ValueError, ImportError, RuntimeError, LookupError)
+
 
 def inspect_in_two_passes(path: Path, model: str, max_length: int,
                           post: Callable[..., None]) -> None:
     """Report the structure at once, then again with token lengths once the model's
     tokenizer is loaded. ``post(**fields)`` sends a DataStep.Progress."""
-    from ft_tui.core.data import inspect_path, load_examples
+    from ft_tui.core.data import inspect_path
 
     tokenizer = _TOKENIZERS.get(model)
-    report = inspect_path(path, tokenizer=tokenizer, max_length=max_length)
-    post(report=report.to_dict(), examples=load_examples(path).examples,
+    try:
+        report = inspect_path(path, tokenizer=tokenizer, max_length=max_length)
+    except (OSError, ValueError) as exc:  # missing, unreadable or a folder
+        post(error=str(exc))
+        return
+    post(report=report.to_dict(), examples=first_examples(path),
          status=None if tokenizer is None else _done_line(report.to_dict()))
     if tokenizer is None:
         post(status=f"{_done_line(report.to_dict())} Loading the {model} tokenizer for token "
                     "lengths (the first time can take ~20 s)…")
         try:
             tokenizer = load_tokenizer_for(model)
-        except Exception as exc:  # noqa: BLE001 - any loader failure: keep the report, say why
-            post(status=f"{_done_line(report.to_dict())} No token lengths: {exc}")
+        except TOKENIZER_ERRORS as exc:
+            post(status=f"{_done_line(report.to_dict())} No token lengths: the tokenizer of "
+                        f"{model} did not load ({type(exc).__name__}: {exc}).")
             return
         report = inspect_path(path, tokenizer=tokenizer, max_length=max_length)
         post(report=report.to_dict(), status=_done_line(report.to_dict()))
-    post(lengths=token_lengths(report))
+    post(lengths=report.token_lengths or [])
+
+
+def first_examples(path: Path, limit: int = MAX_SAMPLES) -> list:
+    from ft_tui.core.data import Example, ExampleStream
+
+    valid = (item for item in ExampleStream(path) if isinstance(item, Example))
+    return list(islice(valid, limit))
 
 
 def load_tokenizer_for(model: str):
@@ -44,14 +63,6 @@ def load_tokenizer_for(model: str):
     folder = prepare_model(model, log=lambda _msg: None)
     tokenizer = _TOKENIZERS[model] = load_tokenizer(folder)
     return tokenizer
-
-
-def token_lengths(report: Any) -> list[int] | None:
-    """Per-example token counts, if the report kept them."""
-    lengths = getattr(report, "token_lengths", None)
-    if lengths is None:
-        lengths = (report.to_dict().get("tokens") or {}).get("lengths")
-    return list(lengths) if lengths else None
 
 
 def _done_line(report: dict) -> str:
@@ -77,6 +88,11 @@ def summary_table(report: dict) -> Table:
     labels = report.get("labels")
     if labels:
         table.add_row("labels", f"{len(labels)} distinct")
+    task = report.get("task_type")
+    if task:
+        how = f"assumed: {task.get('reason')}" if task.get("assumed") else task.get("reason")
+        table.add_row("task type", f"{task.get('name')} ({how}); the guides ask for at least "
+                                   f"{task.get('minimum')}, {task.get('good')}+ is good")
     return table
 
 
@@ -108,15 +124,17 @@ def token_stats_text(report: dict) -> Text:
         return Text("Token lengths appear once the model's tokenizer is loaded.", style="dim")
     parts = [f"{k} {tokens[k]}" for k in ("min", "median", "p95", "max") if k in tokens]
     text = Text("Tokens per example: " + ", ".join(parts))
-    over = tokens.get("over_max_length") or tokens.get("too_long")
+    over = tokens.get("n_too_long")
     if over:
-        text.append(f"\n{over} examples are longer than max_length and will be truncated.",
-                    style="bold")
+        text.append(f"\n{over} examples are longer than max_length {tokens.get('max_length')} "
+                    "and will be truncated.", style="bold")
     return text
 
 
-def raw_line_text(path: Path, line: int, context: int = 2) -> Text:
-    """The file's physical line ``line`` (1-based) and a few after it, shown as is."""
+def raw_line_text(path: Path, line: int, error: dict | None = None) -> Text:
+    """The error in full, then the file's physical line ``line`` (1-based) as it is; for a
+    JSON array a few more lines, since an element spans several."""
+    context = 5 if path.suffix.lower() == ".json" else 0
     try:
         with open(path, "rb") as handle:
             chunk = list(islice(handle, line - 1, line + context))
@@ -125,6 +143,9 @@ def raw_line_text(path: Path, line: int, context: int = 2) -> Text:
     if not chunk:
         return Text(f"Line {line} is past the end of the file.")
     text = Text()
+    if error:
+        text.append(f"{error.get('code', '')}: ", style="bold")
+        text.append(f"{error.get('message', '')}\n")
     for offset, raw in enumerate(chunk):
         shown = raw.decode("utf-8", errors="replace").rstrip("\r\n")
         if len(shown) > 400:
@@ -132,6 +153,7 @@ def raw_line_text(path: Path, line: int, context: int = 2) -> Text:
         style = "bold" if offset == 0 else "dim"
         text.append(f"{line + offset:>6} │ ", style="dim")
         text.append(shown + "\n", style=style)
+    text.rstrip()
     return text
 
 
@@ -157,4 +179,5 @@ def run_action(action: str, path: Path, eval_fraction: float,
 def write_split(path: Path, eval_fraction: float, seed: int) -> tuple[Path, Path]:
     from ft_tui.core.data import write_split as core_write_split
 
-    return core_write_split(path, eval_fraction=eval_fraction, seed=seed)
+    # The split needs something to hold out even when the config says 0.
+    return core_write_split(path, eval_fraction=eval_fraction or 0.1, seed=seed)

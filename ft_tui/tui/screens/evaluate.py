@@ -1,17 +1,399 @@
-"""Evaluate & Export step (stub being fleshed out)."""
+"""Step 6, Evaluate & Export: is the fine-tune better than prompting the base model, and
+the files to take away.
+
+Evaluation is the core's ``evaluate_run`` in a thread worker (it loads both models and
+generates, so it reports progress through messages); its result is ``eval.json``, which
+this view also reads directly, so a run evaluated with ``ft-tui eval`` shows up here too.
+Each export action is one call into ``ft_tui.core.export`` and shows where it wrote.
+"""
 
 from __future__ import annotations
 
-from textual.containers import Container
-from textual.widgets import Static
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Button, DataTable, Input, ProgressBar, Static
+from textual.worker import Worker, WorkerState
+
+from ft_tui.core.rundir import RunDir
+from ft_tui.tui.messages import StepCompleted
+from ft_tui.tui.state import WizardState
+from ft_tui.tui.widgets.eval_table import EvalTable
+
+PHASES = {"base": "base model answering", "finetuned": "fine-tuned model answering",
+          "judge": "LLM judge grading"}
+# export action -> its button
+EXPORTS = {
+    "adapter": "Adapter (a)", "merged": "Merged (m)", "config": "Config (c)",
+    "script": "Script (s)", "gguf": "GGUF (g)",
+}
+
+
+@dataclass
+class EvalProgress(Message):
+    """Posted from the evaluation thread."""
+
+    done: int
+    total: int
+    phase: str
+
+
+def summary_text(report: dict[str, Any]) -> Text:
+    """Base → fine-tuned per metric on one wrapping line; the main metric first, in bold."""
+    from ft_tui.core.eval_report import NEUTRAL_METRICS
+    from ft_tui.core.metrics import METRIC_LABELS
+
+    main = report.get("main_metric")
+    text = Text()
+    rows = sorted(report.get("summary", {}).items(), key=lambda item: item[0] != main)
+    for i, (name, row) in enumerate(rows):
+        if i:
+            text.append(" · ")
+        label = METRIC_LABELS.get(name, name) + (" (info)" if name in NEUTRAL_METRICS else "")
+        text.append(f"{label} ", style="bold" if name == main else "")
+        text.append(f"{_fmt(row.get('base'))} → {_fmt(row.get('finetuned'))}",
+                    style="bold" if name == main else "")
+        delta = row.get("delta")
+        if delta is not None:
+            style = ""
+            if name not in NEUTRAL_METRICS and abs(delta) > 1e-9:
+                style = "green" if delta > 0 else "red"
+            text.append(f" ({delta:+.3f})", style=style)
+    return text
+
+
+def verdict_text(report: dict[str, Any]) -> Text:
+    verdict = report.get("verdict") or {}
+    beats = bool(verdict.get("finetuned_beats_base"))
+    text = Text("✓ " if beats else "✗ ", style="bold green" if beats else "bold red")
+    text.append(verdict.get("text", ""))
+    return text
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
 
 
 class EvaluateStep(Container):
-    HELP = "Evaluate and export."
+    HELP = """\
+Compare the fine-tuned model with the base model prompted on the same held-out examples,
+then export what you need.
 
-    def __init__(self, state, **kwargs) -> None:
+- **Evaluate** (`e`) has both models answer every held-out example (greedy decoding) and
+  scores the answers with the task's metrics (labels: macro-F1 and accuracy; JSON: field
+  match; free text: ROUGE-L). Base answers are cached, so a second run is quicker. The
+  result is saved as `eval.json` and `report.md` in the run directory.
+- The **verdict** says whether fine-tuning beat prompting. If it did not, it says why it
+  probably did not and what to try; prompting may simply be enough for this task.
+- The **table** has one row per example: `↑`/`↓` move, and the two answers of the
+  selected row show side by side below. `o` sorts by the next column, `O` reverses.
+- **Exports** go to `export/` in the run directory: the adapter (`a`), a merged model that
+  plain transformers loads (`m`), the reproducible config (`c`), a standalone TRL script
+  with its data (`s`), and GGUF for llama.cpp/Ollama (`g`, or the exact command when the
+  converter is not installed).
+- The run directory field (Tab to it) picks another run.
+"""
+
+    DEFAULT_CSS = """
+    EvaluateStep { padding: 0 1; }
+    EvaluateStep #eval-run-row { height: 1; }
+    EvaluateStep #eval-run-label { width: auto; margin-right: 1; }
+    EvaluateStep #eval-run { width: 1fr; height: 1; border: none; padding: 0; }
+    EvaluateStep #eval-buttons { height: 1; }
+    EvaluateStep #eval-buttons Button { margin: 0 1 0 0; min-width: 0; width: auto; padding: 0; }
+    EvaluateStep #eval-progress-row { height: 1; display: none; }
+    EvaluateStep #eval-progress-row.-busy { display: block; }
+    EvaluateStep #eval-progress { width: auto; margin-right: 1; }
+    EvaluateStep #eval-phase { width: 1fr; }
+    EvaluateStep #eval-message { height: auto; max-height: 2; color: $text-muted; }
+    EvaluateStep #eval-results { height: auto; }
+    EvaluateStep #eval-verdict { height: auto; max-height: 5; }
+    EvaluateStep #eval-summary { height: auto; max-height: 3; }
+    EvaluateStep #eval-table { height: 1fr; min-height: 5; border: round $panel; }
+    EvaluateStep #eval-detail { height: 6; }
+    EvaluateStep #eval-detail Static { width: 1fr; height: 100%; border: round $panel;
+        overflow-y: auto; }
+    EvaluateStep #export-results { height: auto; max-height: 6; color: $text-muted; }
+    """
+
+    BINDINGS = [
+        Binding("e", "evaluate", "Evaluate"),
+        Binding("a", "export('adapter')", "Adapter"),
+        Binding("m", "export('merged')", "Merged"),
+        Binding("c", "export('config')", "Config"),
+        Binding("s", "export('script')", "Script"),
+        Binding("g", "export('gguf')", "GGUF"),
+    ]
+
+    def __init__(self, state: WizardState, **kwargs) -> None:
         super().__init__(**kwargs)
         self.state = state
+        self.report: dict[str, Any] | None = None
+        self.exported: dict[str, str] = {}
+        self._evaluating = False
+        self._exporting: str | None = None
 
-    def compose(self):
-        yield Static("Evaluate")
+    # ----- layout -----------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        # The buttons come first, so the focus starts on them and a typed key is a command.
+        with Horizontal(id="eval-buttons"):
+            yield Button("Evaluate (e)", id="evaluate", variant="primary", compact=True)
+            for action, label in EXPORTS.items():
+                yield Button(label, id=f"export-{action}", compact=True)
+        with Horizontal(id="eval-run-row"):
+            yield Static("Run directory:", id="eval-run-label")
+            yield Input(self.state.run_dir or "", id="eval-run",
+                        placeholder="the run to evaluate (train one in step 5)")
+        with Horizontal(id="eval-progress-row"):
+            yield ProgressBar(total=None, show_eta=False, id="eval-progress")
+            yield Static("", id="eval-phase")
+        yield Static("", id="eval-message", markup=False)
+        with Vertical(id="eval-results"):
+            yield Static("", id="eval-verdict")
+            yield Static("", id="eval-summary")
+        yield EvalTable(id="eval-table")
+        with Horizontal(id="eval-detail"):
+            yield Static("", id="detail-base")
+            yield Static("", id="detail-tuned")
+        yield Static("", id="export-results", markup=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#eval-detail").display = False
+        self.load_run(self.state.run_dir)
+
+    def on_show_step(self) -> None:
+        field = self.query_one("#eval-run", Input)
+        if self.state.run_dir and self.state.run_dir != field.value and not self._evaluating:
+            field.value = self.state.run_dir     # a new training run finished meanwhile
+            self.load_run(self.state.run_dir)
+        # Start on the table (or the Evaluate button), never the text field: keys are commands.
+        if self.report is not None:
+            self.query_one(EvalTable).focus()
+        else:
+            self.query_one("#evaluate", Button).focus()
+
+    @property
+    def run_path(self) -> Path | None:
+        text = self.query_one("#eval-run", Input).value.strip()
+        return Path(text) if text else None
+
+    def _message(self, text: str) -> None:
+        message = self.query_one("#eval-message", Static)
+        message.update(text)
+        message.display = bool(text)
+
+    def load_run(self, run_dir: str | None) -> None:
+        """Show the run's eval.json if it has one, else say what to do."""
+        self.report = None
+        self.exported = {}
+        self.query_one("#export-results", Static).update("")
+        if not run_dir:
+            self._show_report(None)
+            self._message("No training run yet: train one in step 5, or type a run directory above.")
+            return
+        run = RunDir(Path(run_dir))
+        if run.eval_path.is_file():
+            import json
+
+            try:
+                report = json.loads(run.eval_path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                self._show_report(None)
+                self._message(f"{run.eval_path} cannot be read ({exc}); press e to evaluate again.")
+                return
+            self._show_report(report)
+            self._message("")   # the verdict says it all; the run is named in the field above
+            return
+        self._show_report(None)
+        if not (run.adapter_dir.is_dir()):
+            self._message(f"{run.path} has no trained adapter yet: finish training in step 5.")
+        else:
+            self._message(f"{run.path} is trained but not evaluated: press e to compare it with "
+                          "the base model.")
+
+    def _show_report(self, report: dict[str, Any] | None) -> None:
+        self.report = report
+        table = self.query_one(EvalTable)
+        self.query_one("#eval-results").display = report is not None
+        table.display = report is not None
+        self.query_one("#eval-detail").display = report is not None
+        if report is None:
+            table.clear(columns=True)
+            return
+        self.query_one("#eval-summary", Static).update(summary_text(report))
+        self.query_one("#eval-verdict", Static).update(verdict_text(report))
+        table.load(report)
+        self._show_detail(table.example_at_cursor())
+
+    def _show_detail(self, example: dict[str, Any] | None) -> None:
+        base = self.query_one("#detail-base", Static)
+        tuned = self.query_one("#detail-tuned", Static)
+        if example is None:
+            base.update("")
+            tuned.update("")
+            return
+        from ft_tui.core.metrics import METRIC_LABELS
+
+        table = self.query_one(EvalTable)
+        scores = example.get("scores") or {}
+        metric = METRIC_LABELS.get(table.metric or "", table.metric)
+        for widget, side, title in ((base, "base", "base"), (tuned, "finetuned", "fine-tuned")):
+            score = scores.get(side, {}).get(table.metric) if table.metric else None
+            widget.border_title = title + ("" if score is None else f" · {metric} {score:.2f}")
+            widget.border_subtitle = f"line {example.get('line', '?')}"
+            text = Text()
+            text.append(str(example.get(side, "")) or "(empty answer)")
+            text.append("\n\nwanted: ", style="bold")
+            text.append(str(example.get("reference", "")))
+            text.append("\nprompt: ", style="bold")
+            text.append(str(example.get("prompt", "")))
+            widget.update(text)
+
+    @on(DataTable.RowHighlighted, "#eval-table")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail(self.query_one(EvalTable).example_at_cursor())
+
+    @on(Input.Submitted, "#eval-run")
+    def _run_typed(self, event: Input.Submitted) -> None:
+        self.load_run(event.value.strip() or None)
+        self.query_one("#evaluate", Button).focus()
+
+    @on(Button.Pressed)
+    def _button(self, event: Button.Pressed) -> None:
+        event.stop()
+        button_id = event.button.id or ""
+        if button_id == "evaluate":
+            self.action_evaluate()
+        elif button_id.startswith("export-"):
+            self.action_export(button_id.removeprefix("export-"))
+
+    # ----- evaluation -------------------------------------------------------------------
+    def action_evaluate(self) -> None:
+        if self._evaluating:
+            self.notify("The evaluation is already running.", severity="warning")
+            return
+        if self._is_training():
+            self.notify("Training is still running; evaluate when it has finished.",
+                        severity="warning")
+            return
+        path = self.run_path
+        if path is None:
+            self.notify("Give a run directory first (train one in step 5).", severity="warning")
+            return
+        self._evaluating = True
+        self.query_one("#eval-progress-row").set_class(True, "-busy")
+        self.query_one("#eval-progress", ProgressBar).update(total=None, progress=0)
+        self.query_one("#eval-phase", Static).update("loading the models...")
+        self._message(f"Evaluating {path}: both models answer every held-out example.")
+        self._evaluate(path)
+
+    def _is_training(self) -> bool:
+        from ft_tui.tui.screens.train import TrainStep
+
+        return any(view.is_running for view in self.app.query(TrainStep))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="evaluate",
+          description="evaluation")
+    def _evaluate(self, path: Path) -> dict[str, Any]:
+        from ft_tui.core.evaluate import evaluate_run
+
+        report = evaluate_run(path, on_progress=lambda done, total, phase:
+                              self.post_message(EvalProgress(done, total, phase)))
+        return report.to_dict()
+
+    def on_eval_progress(self, message: EvalProgress) -> None:
+        message.stop()
+        self.query_one("#eval-progress", ProgressBar).update(total=max(1, message.total),
+                                                             progress=message.done)
+        self.query_one("#eval-phase", Static).update(
+            f"{PHASES.get(message.phase, message.phase)}: {message.done}/{message.total}")
+
+    # ----- export -----------------------------------------------------------------------
+    def action_export(self, what: str) -> None:
+        if what not in EXPORTS:
+            return
+        if self._exporting:
+            self.notify(f"Still exporting the {self._exporting}; one export at a time.",
+                        severity="warning")
+            return
+        path = self.run_path
+        if path is None:
+            self.notify("Give a run directory first (train one in step 5).", severity="warning")
+            return
+        self._exporting = what
+        self._message(f"Exporting the {what} of {path}...")
+        self._export(path, what)
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="export", description="export")
+    def _export(self, path: Path, what: str) -> dict[str, str]:
+        from ft_tui.core import export
+
+        out = path / "export"
+        if what == "adapter":
+            return {"adapter": str(export.save_adapter(path, out))}
+        if what == "merged":
+            return {"merged model": str(export.merge_adapter(path, out))}
+        if what == "config":
+            return {"config": str(export.write_config(path, out))}
+        if what == "script":
+            return {"standalone script": str(export.write_standalone_script(path, out))}
+        merged = export.merge_adapter(path, out)
+        result = export.export_gguf(merged, out, path.name)
+        return {"GGUF": str(result.path) if result.path else result.message}
+
+    # ----- worker results ---------------------------------------------------------------
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        group = event.worker.group
+        if group not in ("evaluate", "export") or event.state not in (
+                WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
+            return
+        event.stop()
+        if group == "evaluate":
+            self._evaluation_ended(event.worker)
+        else:
+            self._export_ended(event.worker)
+
+    def _evaluation_ended(self, worker: Worker) -> None:
+        self._evaluating = False
+        self.query_one("#eval-progress-row").set_class(False, "-busy")
+        if worker.state == WorkerState.SUCCESS and worker.result is not None:
+            self._show_report(worker.result)
+            path = self.run_path
+            self._message(f"Saved to {path / 'eval.json'} and {path / 'report.md'}.")
+            self.query_one(EvalTable).focus()
+            self.post_message(StepCompleted("evaluate"))
+            return
+        self._message("Evaluation failed: " + _failure_text(worker))
+        self.notify(_failure_text(worker), title="Evaluation failed", severity="error", timeout=15)
+
+    def _export_ended(self, worker: Worker) -> None:
+        what, self._exporting = self._exporting, None
+        if worker.state == WorkerState.SUCCESS and worker.result:
+            self.exported.update(worker.result)
+            lines = [f"exported {name}: {where}" for name, where in self.exported.items()]
+            self.query_one("#export-results", Static).update("\n".join(lines))
+            self._message(f"Exported the {what}.")
+            for name, where in worker.result.items():
+                self.notify(where, title=f"{name} written", timeout=8)
+            return
+        self._message(f"Export of the {what} failed: {_failure_text(worker)}")
+        self.notify(_failure_text(worker), title="Export failed", severity="error", timeout=15)
+
+
+def _failure_text(worker: Worker) -> str:
+    """The core's errors are written for people; anything else gets its type named."""
+    from ft_tui.core.run_artifacts import RunError
+
+    error = worker.error
+    if error is None:
+        return "cancelled"
+    if isinstance(error, RunError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"

@@ -10,21 +10,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Input, RadioButton, RadioSet, Static
+from textual.widgets import Button, Input, Select, Static
 
 from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
 from ft_tui.tui.screens import hardware_work
 from ft_tui.tui.state import WizardState
 from ft_tui.tui.widgets.memory_bars import MemoryBars
 
-MODEL_KINDS = ("default", "local", "hub")
+MODEL_KINDS = (("Default: SmolLM2-135M-Instruct", "default"),
+               ("Local folder or .gguf file", "local"),
+               ("Hub id already in your cache", "hub"))
 
 
 class HardwareStep(Container):
@@ -48,9 +49,9 @@ What this machine has, and what each training method needs on it.
     DEFAULT_CSS = """
     HardwareStep #hw-scroll { padding: 0 1; }
     HardwareStep #machine { height: auto; }
-    HardwareStep #model-kind { height: auto; width: 1fr; border: none; layout: horizontal; }
-    HardwareStep #model-kind RadioButton { width: auto; margin: 0 2 0 0; }
+    HardwareStep #model-kind { width: 34; }
     HardwareStep #model-row, HardwareStep #plan-row { height: auto; }
+    HardwareStep #plan-row Static { width: auto; }
     HardwareStep #model-name { width: 1fr; }
     HardwareStep #gpu-gb { width: 12; }
     HardwareStep #model-row Button, HardwareStep #plan-row Button { margin: 0 0 0 1; }
@@ -89,14 +90,13 @@ What this machine has, and what each training method needs on it.
             yield Static("Machine", classes="section-title")
             yield Static("Probing…", id="machine")
             yield Static("Model", classes="section-title")
-            with RadioSet(id="model-kind", compact=True):
-                yield RadioButton("Default (SmolLM2-135M)", id="kind-default",
-                                  value=kind == "default")
-                yield RadioButton("Local folder / .gguf", id="kind-local", value=kind == "local")
-                yield RadioButton("Hub id (cached)", id="kind-hub", value=kind == "hub")
             with Horizontal(id="model-row"):
+                # No type-to-search: the step's letter keys (a, c) must keep working.
+                yield Select(MODEL_KINDS, value=kind, allow_blank=False, id="model-kind",
+                             compact=True, type_to_search=False)
                 yield Input("" if kind == "default" else name, id="model-name", compact=True,
-                            placeholder="folder, .gguf file or org/name")
+                            placeholder="folder, .gguf file or org/name",
+                            disabled=kind == "default")
                 yield Button("Use model", id="use-model", compact=True)
             yield Static(id="model-info")
             yield Static("Memory needed to train", classes="section-title")
@@ -114,7 +114,7 @@ What this machine has, and what each training method needs on it.
                              compact=True)
 
     def on_mount(self) -> None:
-        self.set_interval(1.0, self._refresh_machine)
+        self.machine_timer = self.set_interval(1.0, self._refresh_machine)
 
     def on_show_step(self) -> None:
         self._refresh_machine()
@@ -129,21 +129,22 @@ What this machine has, and what each training method needs on it.
     def _refresh_machine(self) -> None:
         if not self.display:
             return  # off screen: no need to poll NVML
-        from ft_tui.core.hardware import probe  # light: NVML + psutil, no torch
-
-        self.hardware = probe(self.state.cfg.output_dir)
+        self.hardware = hardware_work.probe_machine(self.state.cfg.output_dir)
         self.query_one("#machine", Static).update(hardware_work.machine_table(self.hardware))
 
     # ----- model choice -----------------------------------------------------------------
-    @on(RadioSet.Changed, "#model-kind")
-    def _kind_changed(self, event: RadioSet.Changed) -> None:
+    @on(Select.Changed, "#model-kind")
+    def _kind_changed(self, event: Select.Changed) -> None:
         event.stop()
-        kind = MODEL_KINDS[event.index]
+        kind = event.value
         name_input = self.query_one("#model-name", Input)
         name_input.disabled = kind == "default"
+        if kind == hardware_work.model_kind(self.state.cfg.model.name):
+            return  # the choice already in the config (also posted when the step mounts)
         if kind == "default":
             self.use_model("default")
         else:
+            name_input.value = ""
             name_input.focus()
 
     @on(Input.Submitted, "#model-name")
@@ -219,11 +220,14 @@ What this machine has, and what each training method needs on it.
             self.state.cfg = self.state.cfg.with_overrides({"model.name": message.model})
             self.planned_key = self._plan_key(message.model)
             self.post_message(ConfigChanged())
-        info.update(hardware_work.profile_line(plan["profile"]))
+        info.update(hardware_work.profile_line(plan["profile"], plan["local"], plan["where"]))
         rec = plan["recommendation"]
+        cfg = self.state.cfg
+        basis = (f"with your config's batch {cfg.training.batch_size}, max_length "
+                 f"{cfg.data.max_length}, gradient checkpointing "
+                 f"{'on' if cfg.training.gradient_checkpointing else 'off'}")
         self.query_one("#memory", MemoryBars).show(
-            plan["estimates"], plan["capacity_gb"], plan["capacity_label"],
-            getattr(rec, "method", None))
+            plan["estimates"], plan["capacity_gb"], plan["capacity_label"], rec.method, basis)
         self.query_one("#recommendation", Static).update(
             hardware_work.recommendation_text(rec, self.state.cfg))
         self.query_one("#apply", Button).disabled = rec is None or not rec.settings

@@ -20,6 +20,13 @@ METHODS = ("full", "lora", "qlora")
 PLAN_ERRORS = (ModelNotFound, FileNotFoundError, ValueError, OSError)
 
 
+def probe_machine(output_dir: str):
+    """GPUs, RAM and CPU now (NVML + psutil, no torch): fast enough to call every second."""
+    from ft_tui.core.hardware import probe
+
+    return probe(output_dir)
+
+
 def model_kind(name: str) -> str:
     """Which picker choice a configured model name belongs to: default, local or hub."""
     try:
@@ -32,34 +39,53 @@ def model_kind(name: str) -> str:
 def plan(name: str, cfg: RunConfig, gpu_gb: float | None, token_stats: dict | None) -> dict:
     """Profile the model, estimate memory for every method and recommend settings.
     Blocking (may read a GGUF header): call from a worker thread."""
-    from ft_tui.core.hardware import probe
     from ft_tui.core.memory import estimate
     from ft_tui.core.model_profile import model_profile
     from ft_tui.core.recommend import recommend
 
-    resolve_model(name)  # a clear ModelNotFound before anything slower
-    profile = model_profile(name)
-    hw = probe(cfg.output_dir)
+    profile = model_profile(name)  # ModelNotFound says what to do
+    local, where = model_location(name)
+    hw = probe_machine(cfg.output_dir)
+    # A CPU run needs RAM in fp32; a GPU run (real or planned) needs VRAM in mixed precision.
+    device = "cuda" if gpu_gb or hw.gpus else "cpu"
     estimates = {
         method: estimate(profile, method, batch=cfg.training.batch_size,
                          seq=cfg.data.max_length,
                          gradient_checkpointing=cfg.training.gradient_checkpointing,
-                         lora_r=cfg.lora.r)
+                         lora_r=cfg.lora.r, lora_targets=cfg.lora_targets(),
+                         optimizer=cfg.training.optimizer, precision=cfg.training.precision,
+                         device=device)
         for method in METHODS
     }
     rec = recommend(hw, profile, token_stats=token_stats, gpu_memory_gb=gpu_gb)
     capacity, label = capacity_of(hw, gpu_gb)
+    if rec.capacity_gb:  # the bars compare with what the recommendation planned for
+        capacity = rec.capacity_gb
     return {"profile": profile, "estimates": estimates, "recommendation": rec,
-            "capacity_gb": capacity, "capacity_label": label}
+            "capacity_gb": capacity, "capacity_label": label, "local": local, "where": where}
+
+
+def model_location(name: str) -> tuple[bool, str]:
+    """Whether the model's weights are on this machine, and where, in words."""
+    try:
+        resolved = resolve_model(name)
+    except ModelNotFound:
+        return False, "not on this machine: planning from ft-tui's table of known models"
+    if resolved.kind == "default":
+        return True, "the embedded default model (converted once into ft-tui's cache)"
+    if resolved.kind == "hub" and resolved.path is None:
+        return False, ("not in the local Hugging Face cache: download it before training "
+                       "(nothing is downloaded at run time)")
+    return True, f"at {resolved.path}"
 
 
 def capacity_of(hw: Any, gpu_gb: float | None) -> tuple[float | None, str]:
     """The memory a run can use: the planned size, the largest GPU, or RAM on CPU."""
     if gpu_gb:
         return gpu_gb, "planned GPU"
-    if hw.gpus:
-        gpu = max(hw.gpus, key=lambda g: g.total_gb)
-        return gpu.total_gb, f"{gpu.name}"
+    if hw.gpus:  # what is free now: other processes' memory is not ours to use
+        gpu = max(hw.gpus, key=lambda g: g.free_gb)
+        return gpu.free_gb, f"free on GPU {gpu.index}, {gpu.name}"
     return hw.ram_available_gb, "available RAM, training on CPU"
 
 
@@ -69,49 +95,56 @@ def machine_table(hw: Any) -> Group:
         table = Table(expand=False, show_edge=False, pad_edge=False)
         for column in ("#", "GPU", "memory used", "free", "util"):
             table.add_column(column, justify="right" if column != "GPU" else "left")
-        for index, gpu in enumerate(hw.gpus):
+        for gpu in hw.gpus:
             util = gpu.utilization_pct
-            table.add_row(str(index), gpu.name,
+            table.add_row(str(gpu.index), gpu.name,
                           f"{gpu.used_gb:.1f} / {gpu.total_gb:.1f} GB",
                           f"{gpu.free_gb:.1f} GB",
                           "?" if util is None else f"{util:.0f}%")
         parts.append(table)
     else:
-        parts.append(Text(f"No GPU: {hw.no_gpu_reason or 'none found'}. Training runs on the "
-                          "CPU: fine for the default 135M model, slow for larger ones.",
-                          style="bold"))
+        reason = (hw.no_gpu_reason or "none found").rstrip(".")
+        parts.append(Text(f"No GPU: {reason}. A CPU is fine for small models such as the "
+                          "default 135M one, slow for larger ones.", style="bold"))
     ram = Text(f"RAM {hw.ram_available_gb:.1f} GB free of {hw.ram_total_gb:.1f} GB · "
                f"{hw.cpu_cores} CPU cores")
+    if hw.disk_free_gb is not None:
+        ram.append(f" · disk {hw.disk_free_gb:.0f} GB free at {hw.disk_path}")
     parts.append(ram)
     return Group(*parts)
 
 
-def profile_line(profile: Any) -> Text:
-    params = profile.params
-    size = f"{params / 1e9:.2f}B" if params >= 1e9 else f"{params / 1e6:.0f}M"
-    return Text(f"{profile.name}: {size} parameters, {profile.layers} layers, hidden "
-                f"{profile.hidden}, vocab {profile.vocab}, {profile.dtype}")
+def profile_line(profile: Any, local: bool = True, where: str = "") -> Text:
+    text = Text(f"{profile.name}: {profile.size_label} parameters, {profile.layers} layers, "
+                f"hidden {profile.hidden}, vocab {profile.vocab}, stored as {profile.dtype}")
+    if where:
+        text.append(f"\n{where}" if local else f"\n! {where}", style="" if local else "bold")
+    return text
 
 
 def recommendation_text(rec: Any, cfg: RunConfig) -> Group | Text:
     if rec is None:
         return Text("No recommendation.")
-    table = Table(show_edge=False, pad_edge=False, box=None)
-    table.add_column("setting")
-    table.add_column("recommended")
-    table.add_column("now in config", style="dim")
-    for key, value in rec.settings.items():
-        try:
+    parts: list[Any] = []
+    if rec.method is None:
+        parts.append(Text("Nothing fits. What would:", style="bold"))
+        parts.append(Text("".join(f"• {alt}\n" for alt in rec.alternatives).rstrip()))
+        parts.append(Text("Why:", style="bold"))
+    else:
+        parts.append(Text(f"Method: {rec.method}", style="bold"))
+        table = Table(show_edge=False, pad_edge=False, box=None)
+        table.add_column("setting")
+        table.add_column("recommended")
+        table.add_column("in your config now", style="dim")
+        for key, value in rec.settings.items():
             current = get_value(cfg, key)
-        except AttributeError:
-            current = "?"
-        same = current == value
-        table.add_row(key, str(value), "same" if same else str(current))
-    reasons = Text()
-    for reason in rec.reasons:
-        reasons.append(f"• {reason}\n")
-    head = Text(f"Method: {rec.method}", style="bold")
-    return Group(head, table, reasons)
+            table.add_row(key, str(value), "same" if current == value else str(current))
+        parts.append(table)
+    parts.append(Text("".join(f"• {reason}\n" for reason in rec.reasons).rstrip()))
+    if rec.method is not None and rec.alternatives:
+        parts.append(Text("Other options:", style="bold"))
+        parts.append(Text("".join(f"• {alt}\n" for alt in rec.alternatives).rstrip()))
+    return Group(*parts)
 
 
 def changed_settings(before: RunConfig, after: RunConfig) -> list[str]:

@@ -1,22 +1,303 @@
-"""Train step (stub being fleshed out)."""
+"""Step 5, Train: start, watch, stop and resume a training run.
+
+The run is the core's ``TrainingRunner`` in a thread worker; it reports every event with
+``post_message`` (thread-safe), and the dashboard shows them on the app thread. Stopping is
+graceful: the runner writes a checkpoint at the next step boundary, so a stopped run can
+be resumed here or with ``ft-tui train --resume``.
+"""
 
 from __future__ import annotations
 
-from textual.containers import Container
-from textual.widgets import Static
+import copy
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, Horizontal
+from textual.widgets import Button, Static
+from textual.worker import Worker, WorkerState
+
+from ft_tui.core.config import ConfigError, RunConfig
+from ft_tui.core.events import RunFinished
+from ft_tui.core.rundir import RunDir, RunDirError
+from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
+from ft_tui.tui.state import WizardState
+from ft_tui.tui.widgets.confirm import ConfirmModal
+from ft_tui.tui.widgets.dashboard import Dashboard, TrainingEvent
+
+
+def config_summary(cfg: RunConfig) -> str:
+    """Two short lines: what is trained on what, and for how long."""
+    t = cfg.training
+    length = f"{t.max_steps} steps" if t.max_steps > 0 else f"{t.epochs:g} epochs"
+    method = cfg.method + (f" r={cfg.lora.r}" if cfg.method in ("lora", "qlora") else "")
+    held_out = Path(cfg.data.eval_path).name if cfg.data.eval_path else f"{cfg.data.eval_fraction:.0%} split"
+    return (f"{method} on {cfg.model.name} · data {cfg.data.train_path} (eval: {held_out})\n"
+            f"{length} · batch {t.batch_size}×{t.gradient_accumulation} · lr {t.learning_rate:g} · "
+            f"eval every {t.eval_steps or 'epoch'} · checkpoint every {t.save_steps} · into {cfg.output_dir}/")
 
 
 class TrainStep(Container):
-    HELP = "Train the model."
+    HELP = """\
+Train the model with the settings from the Configure step.
 
-    def __init__(self, state, **kwargs) -> None:
+- **Start** (`s`) creates a new run directory under the output folder and trains in the
+  background; the keys keep working while it runs.
+- The dashboard shows the training loss and the held-out (eval) loss, the learning rate,
+  progress with the time left, tokens per second, GPU memory, a log, and what the model
+  answers to a few held-out prompts as it learns. Warnings (overfitting, a loss that became
+  NaN, QLoRA on a CPU...) pop up and stay in the banner.
+- **Stop** (`x`) asks first, then stops at the next step after saving a checkpoint.
+  **Resume** (`r`) continues a stopped or failed run from that checkpoint.
+- Quitting while a run trains asks too. A run started headless (`ft-tui train config.yaml`,
+  e.g. under tmux or nohup) can be watched with `ft-tui monitor RUN_DIR`.
+- When the run is done, `e` goes on to Evaluate & Export.
+
+**A falling training loss with a rising eval loss means overfitting**: fewer epochs, a
+lower learning rate, more dropout or more data.
+"""
+
+    DEFAULT_CSS = """
+    TrainStep { padding: 0 1; }
+    TrainStep #train-summary { height: auto; color: $text-muted; }
+    TrainStep #train-buttons { height: 1; margin: 0 0 0 0; }
+    TrainStep #train-buttons Button { margin: 0 1 0 0; min-width: 0; width: auto; padding: 0; }
+    TrainStep #train-status { height: auto; }
+    """
+
+    BINDINGS = [
+        Binding("s", "start", "Start"),
+        Binding("x", "stop", "Stop"),
+        Binding("r", "resume", "Resume"),
+        Binding("e", "evaluate", "Evaluate"),
+    ]
+
+    def __init__(self, state: WizardState, **kwargs) -> None:
         super().__init__(**kwargs)
         self.state = state
-        self._running = False
+        self.runner = None          # the TrainingRunner of the current/last run in this app
+        self._training = False
+        self._stopping = False
+        self._finished_state: str | None = None   # how the run started here ended
 
     @property
     def is_running(self) -> bool:
-        return self._running
+        """True while a training run started here is active (quitting must ask)."""
+        return self._training
 
-    def compose(self):
-        yield Static("Train")
+    # ----- layout -----------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Static(config_summary(self.state.cfg), id="train-summary", markup=False)
+        with Horizontal(id="train-buttons"):
+            yield Button("Start (s)", id="start", variant="primary", compact=True)
+            yield Button("Stop (x)", id="stop", variant="error", compact=True, disabled=True)
+            yield Button("Resume (r)", id="resume", compact=True, disabled=True)
+            yield Button("Evaluate → (e)", id="evaluate", compact=True, disabled=True)
+        yield Static("", id="train-status", markup=False)
+        yield Dashboard(id="dashboard")
+
+    def on_mount(self) -> None:
+        self._show_last_run()
+        self._update_buttons()
+
+    def on_show_step(self) -> None:
+        if not self._training:
+            self._refresh_summary()
+
+    def on_config_changed(self, message: ConfigChanged) -> None:
+        self._refresh_summary()
+
+    def on_unmount(self) -> None:
+        # The worker thread would keep the process alive; stop it at its next checkpoint.
+        if self.runner is not None:
+            self.runner.request_stop()   # harmless when the run has ended already
+
+    @property
+    def dashboard(self) -> Dashboard:
+        return self.query_one("#dashboard", Dashboard)
+
+    def _refresh_summary(self) -> None:
+        self.query_one("#train-summary", Static).update(config_summary(self.state.cfg))
+
+    def _set_status(self, text: str) -> None:
+        self.query_one("#train-status", Static).update(text)
+
+    def _last_run(self) -> RunDir | None:
+        if not self.state.run_dir:
+            return None
+        try:
+            return RunDir.open(self.state.run_dir)
+        except RunDirError:
+            return None
+
+    def _show_last_run(self) -> None:
+        """After a restart, show the last run's history (and whether it can be resumed)."""
+        run = self._last_run()
+        if run is None:
+            self._set_status("No run yet: press s to start training.")
+            return
+        self.dashboard.reset()
+        for event in run.read_events():
+            self.dashboard.handle_event(event, notify=False)
+        status = run.read_status()
+        state = status.get("state", "created")
+        where = f"Last run: {run.path} ({state}, step {status.get('step', 0)}/{status.get('total_steps', '?')})"
+        hint = {"stopped": "press r to resume it, or s to start a new run",
+                "failed": "press r to resume it from its last checkpoint, or s for a new run",
+                "done": "press e to evaluate it, or s to start a new run",
+                "running": "it is training in another process: watch it with ft-tui monitor"}
+        self._set_status(f"{where}: {hint.get(state, 'press s to start a new run')}.")
+
+    def _update_buttons(self) -> None:
+        state = self._finished_state
+        if state is None:  # no run ended in this session: ask the run directory
+            run = self._last_run()
+            state = run.read_status().get("state") if run else None
+        self.query_one("#start", Button).disabled = self._training
+        self.query_one("#stop", Button).disabled = not self._training or self._stopping
+        self.query_one("#resume", Button).disabled = self._training or state not in ("stopped", "failed")
+        self.query_one("#evaluate", Button).disabled = self._training or state != "done"
+        # After the refresh: disabling the focused button blurs it, and the step's keys
+        # (s, x, r, e) only work while the focus is inside the step.
+        self.call_after_refresh(self._keep_focus_inside)
+
+    def _keep_focus_inside(self) -> None:
+        if not self.display or self.app.screen is not self.screen:
+            return   # another step is shown, or a dialog is open
+        focused = self.app.focused
+        if focused is not None and not focused.disabled and self in focused.ancestors:
+            return
+        for button in self.query(Button):
+            if not button.disabled:
+                button.focus()
+                return
+
+    # ----- actions ----------------------------------------------------------------------
+    @on(Button.Pressed)
+    def _button(self, event: Button.Pressed) -> None:
+        event.stop()
+        action = {"start": self.action_start, "stop": self.action_stop,
+                  "resume": self.action_resume, "evaluate": self.action_evaluate}.get(event.button.id)
+        if action is not None:
+            action()
+
+    def action_start(self) -> None:
+        if self._training:
+            self.notify("A run is already training; stop it first.", severity="warning")
+            return
+        if self.state.load_problem:
+            self.notify(f"{self.state.config_path} could not be read ({self.state.load_problem}); "
+                        "fix it before training.", severity="error")
+            return
+        from ft_tui.core.training import TrainingRunner  # light: the heavy libraries load in run()
+
+        cfg = copy.deepcopy(self.state.cfg)   # later edits in Configure must not reach this run
+        try:
+            runner = TrainingRunner(cfg, on_event=self._post_from_trainer)
+        except OSError as exc:
+            self.notify(f"Could not create the run directory under {cfg.output_dir}: {exc}",
+                        severity="error")
+            return
+        self.dashboard.reset()
+        self._launch(runner, f"Training in {runner.run_dir.path} (loading data and model...)")
+
+    def action_resume(self) -> None:
+        if self._training:
+            return
+        run = self._last_run()
+        if run is None:
+            self.notify("There is no run to resume: press s to start one.", severity="warning")
+            return
+        from ft_tui.core.training import SetupError, resume_runner
+
+        try:
+            runner = resume_runner(run.path, on_event=self._post_from_trainer)
+        except (SetupError, RunDirError, ConfigError) as exc:
+            self.notify(str(exc), title="Cannot resume", severity="error", timeout=15)
+            return
+        # Show the history first; the resumed run drops what follows its checkpoint.
+        self.dashboard.reset()
+        for event in run.read_events():
+            self.dashboard.handle_event(event, notify=False)
+        self._launch(runner, f"Resuming {run.path} from its last checkpoint...")
+
+    def _post_from_trainer(self, event) -> None:
+        """Runs on the training thread: hand the event to the app thread, nothing else."""
+        self.post_message(TrainingEvent(event))
+
+    def _launch(self, runner, status: str) -> None:
+        self.runner = runner
+        self._training, self._stopping = True, False
+        self._finished_state = None
+        self.state.run_dir = str(runner.run_dir.path)
+        self._save_state()
+        self._set_status(status)
+        self._update_buttons()
+        self._train(runner)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="train", description="training")
+    def _train(self, runner) -> RunFinished:
+        return runner.run()
+
+    def action_stop(self) -> None:
+        if not self._training or self._stopping:
+            return
+
+        def answer(stop: bool | None) -> None:
+            if stop and self._training and self.runner is not None:
+                self.runner.request_stop()
+                self._stopping = True
+                self._set_status("Stopping: saving a checkpoint at the next step...")
+                self._update_buttons()
+
+        self.app.push_screen(ConfirmModal(
+            "Stop training? A checkpoint is saved first, and Resume (r) continues from it."),
+            answer)
+
+    def action_evaluate(self) -> None:
+        if self._training:
+            self.notify("Training is still running.", severity="warning")
+            return
+        self.post_message(GoToStep("evaluate"))
+
+    # ----- messages from the training thread --------------------------------------------
+    def on_training_event(self, message: TrainingEvent) -> None:
+        message.stop()
+        self.dashboard.handle_event(message.event)
+        if isinstance(message.event, RunFinished):
+            self._finished(message.event)
+
+    def _finished(self, finished: RunFinished) -> None:
+        self._training = self._stopping = False
+        self._finished_state = finished.state
+        run_path = self.runner.run_dir.path if self.runner is not None else Path(self.state.run_dir or "")
+        hint = {"done": "press e to evaluate it", "stopped": "press r to resume it",
+                "failed": "fix the cause, then r resumes from the last checkpoint"}
+        self._set_status(f"Run {finished.state}: {run_path}: {hint.get(finished.state, '')}.")
+        self._update_buttons()
+        if finished.state == "done":
+            self.post_message(StepCompleted("train"))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "train" or event.state not in (WorkerState.ERROR, WorkerState.CANCELLED):
+            return
+        event.stop()
+        if event.state == WorkerState.CANCELLED:
+            # Cancelling does not stop a thread (the app is closing): ask the runner to.
+            if self.runner is not None:
+                self.runner.request_stop()
+            return
+        # The runner turns every failure into a RunFinished; this is the belt to its braces.
+        if self._training:
+            error = event.worker.error
+            finished = RunFinished("failed", self.dashboard.step,
+                                   f"training stopped unexpectedly: {type(error).__name__}: {error}")
+            self.dashboard.handle_event(finished)
+            self._finished(finished)
+
+    def _save_state(self) -> None:
+        try:
+            self.state.save()
+        except OSError as exc:
+            self.notify(f"Could not save {self.state.config_path}: {exc}", severity="error")

@@ -17,8 +17,12 @@ class TokenHistogram(PlotextPlot):
     TokenHistogram { height: 14; min-height: 10; }
     """
 
+    lengths: list[int] = []
+    """The token counts on show (empty until the tokenizer has been loaded)."""
+
     def show(self, lengths: list[int] | None, max_length: int | None = None,
              note: str = "") -> None:
+        self.lengths = list(lengths or [])
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
@@ -27,11 +31,15 @@ class TokenHistogram(PlotextPlot):
             self.refresh()
             return
         plt.hist(lengths, bins=min(30, max(5, len(set(lengths)))))
-        if max_length:
+        longest = max(lengths)
+        title = f"Tokens per example ({len(lengths)} examples)"
+        if max_length and max_length <= longest * 1.25:
+            # Only when it is near the data: a far-off line would squash the bars.
             plt.vline(max_length)
-            plt.title(f"Tokens per example ({len(lengths)} examples; line = max_length {max_length})")
-        else:
-            plt.title(f"Tokens per example ({len(lengths)} examples)")
+            title += f"; the line is max_length {max_length}"
+        elif max_length:
+            title += f"; all within max_length {max_length}"
+        plt.title(title)
         plt.xlabel("tokens")
         plt.ylabel("examples")
         self.refresh()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
@@ -38,33 +39,32 @@ def bar_line(total: float, capacity: float | None, scale: float, width: int = BA
 
 
 def render_estimates(estimates: Mapping[str, Any], capacity_gb: float | None,
-                     capacity_label: str, recommended: str | None = None) -> Group:
-    """One bar and one breakdown line per method; ``estimates`` maps a method name to an
+                     capacity_label: str, recommended: str | None = None,
+                     basis: str = "") -> Group:
+    """One bar and one breakdown per method; ``estimates`` maps a method name to an
     object with ``total_gb`` and ``components`` (name -> GB)."""
     totals = [e.total_gb for e in estimates.values()]
     scale = max(totals + [capacity_gb or 0.0]) * 1.05 or 1.0
-    lines: list[Text] = []
-    if capacity_gb:
-        lines.append(Text(f"Capacity: {_gb(capacity_gb)} ({capacity_label}); │ marks it.",
-                          style="dim"))
-    else:
-        lines.append(Text("No capacity to compare with.", style="dim"))
+    head = (Text(f"Capacity: {_gb(capacity_gb)} ({capacity_label}); │ marks it.", style="dim")
+            if capacity_gb else Text("No capacity to compare with.", style="dim"))
+    if basis:
+        head.append(f"\nPeak memory {basis}.", style="dim")
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=5, no_wrap=True)
+    grid.add_column()
     for method, est in estimates.items():
-        line = Text(f"{method:<6}")
-        line.append_text(bar_line(est.total_gb, capacity_gb, scale))
+        line = bar_line(est.total_gb, capacity_gb, scale)
         line.append(f" {_gb(est.total_gb):>8} ")
-        if capacity_gb is None:
-            pass
-        elif est.total_gb <= capacity_gb:
+        if capacity_gb is not None and est.total_gb <= capacity_gb:
             line.append("✓ fits", style="bold green")
-        else:
+        elif capacity_gb is not None:
             line.append(f"✗ needs {_gb(est.total_gb - capacity_gb)} more", style="bold red")
         if method == recommended:
             line.append("  ← recommended", style="bold")
-        lines.append(line)
         parts = " · ".join(f"{name} {_gb(gb)}" for name, gb in est.components.items() if gb > 0)
-        lines.append(Text("      " + parts, style="dim"))
-    return Group(*lines)
+        line.append("\n" + parts, style="dim")
+        grid.add_row(Text(method, style="bold"), line)
+    return Group(head, grid)
 
 
 class MemoryBars(Static):
@@ -73,8 +73,8 @@ class MemoryBars(Static):
     """
 
     def show(self, estimates: Mapping[str, Any], capacity_gb: float | None, capacity_label: str,
-             recommended: str | None = None) -> None:
-        self.update(render_estimates(estimates, capacity_gb, capacity_label, recommended))
+             recommended: str | None = None, basis: str = "") -> None:
+        self.update(render_estimates(estimates, capacity_gb, capacity_label, recommended, basis))
 
     def show_message(self, text: str) -> None:
         self.update(Text(text))

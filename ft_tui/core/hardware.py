@@ -1,0 +1,236 @@
+"""What this machine has: NVIDIA GPUs through NVML, CPU cores, RAM and free disk.
+
+No torch import: a probe takes milliseconds, so the Hardware screen calls it every second.
+NVML is initialised once per process and its device handles are cached; a failed
+initialisation is remembered too, so a GPU-less laptop does not retry the library load
+every second. ``probe`` never raises: whatever cannot be read is None, and without a usable
+GPU ``no_gpu_reason`` carries NVML's own error text.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+GB = 1024 ** 3
+
+
+@dataclass
+class GpuInfo:
+    index: int
+    name: str
+    total_gb: float
+    free_gb: float
+    used_gb: float
+    utilization_pct: float | None = None
+    temperature_c: float | None = None
+    power_w: float | None = None
+    compute_capability: str | None = None      # "8.9"
+    bf16_supported: bool = False               # Ampere (8.0) or newer
+    flash_attention_supported: bool = False    # FlashAttention-2 needs Ampere or newer
+    driver_version: str | None = None
+    cuda_version: str | None = None            # the newest CUDA the driver supports
+
+    # The launcher reads these longer names.
+    @property
+    def memory_total_gb(self) -> float:
+        return self.total_gb
+
+    @property
+    def memory_free_gb(self) -> float:
+        return self.free_gb
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class HardwareInfo:
+    gpus: list[GpuInfo] = field(default_factory=list)
+    no_gpu_reason: str | None = None
+    cpu_cores: int = 1
+    ram_total_gb: float = 0.0
+    ram_available_gb: float = 0.0
+    disk_free_gb: float | None = None
+    disk_path: str = "."
+    system: str = ""                           # "Linux x86_64"
+
+    @property
+    def has_gpu(self) -> bool:
+        return bool(self.gpus)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "gpus": [g.to_dict() for g in self.gpus]}
+
+
+def probe(output_dir: str | os.PathLike = ".") -> HardwareInfo:
+    """GPUs, CPU, RAM and free disk at ``output_dir`` (or its nearest existing parent)."""
+    info = HardwareInfo(system=f"{platform.system()} {platform.machine()}".strip())
+    gpus, reason = _NVML.read()
+    info.gpus = _visible(gpus)
+    if gpus and not info.gpus:
+        reason = (f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r} hides all "
+                  f"{len(gpus)} GPU(s)")
+    info.no_gpu_reason = None if info.gpus else _explain_no_gpu(reason)
+    info.cpu_cores = _cpu_cores()
+    info.ram_total_gb, info.ram_available_gb = _ram()
+    info.disk_path, info.disk_free_gb = _disk(output_dir)
+    return info
+
+
+def reset_nvml_cache() -> None:
+    """Forget NVML's state (tests swap the ``pynvml`` module)."""
+    global _NVML
+    _NVML.shutdown()
+    _NVML = _Nvml()
+
+
+# ----- NVML -----------------------------------------------------------------------------
+
+class _Nvml:
+    """nvmlInit once, device handles cached; thread-safe (the UI probes from a timer)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._module: Any = None
+        self._handles: list[Any] | None = None
+        self._error: str | None = None
+        self._system: tuple[str | None, str | None] = (None, None)
+
+    def read(self) -> tuple[list[GpuInfo], str | None]:
+        with self._lock:
+            if self._handles is None and self._error is None:
+                self._init()
+            if self._error is not None:
+                return [], self._error
+            gpus = []
+            for index, handle in enumerate(self._handles or []):
+                gpu = self._gpu(index, handle)
+                if gpu is not None:
+                    gpus.append(gpu)
+            if not gpus:
+                return [], "NVML found no usable NVIDIA GPU"
+            return gpus, None
+
+    def _init(self) -> None:
+        try:
+            import pynvml
+        except ImportError:
+            self._error = "the nvidia-ml-py package (pynvml) is not installed"
+            return
+        try:
+            pynvml.nvmlInit()
+            count = pynvml.nvmlDeviceGetCount()
+            self._handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
+        except (pynvml.NVMLError, OSError) as exc:
+            self._error = f"NVML: {_text(exc)}"
+            return
+        self._module = pynvml
+        self._system = (self._try(lambda: _text(pynvml.nvmlSystemGetDriverVersion())),
+                        self._try(lambda: _cuda_version(pynvml.nvmlSystemGetCudaDriverVersion())))
+        if not self._handles:
+            self._error = f"NVML found no NVIDIA GPU (driver {self._system[0] or 'unknown'})"
+
+    def _gpu(self, index: int, handle: Any) -> GpuInfo | None:
+        nv = self._module
+        try:
+            memory = nv.nvmlDeviceGetMemoryInfo(handle)
+            name = _text(nv.nvmlDeviceGetName(handle))
+        except nv.NVMLError:
+            return None  # fell off the bus, or reset: list the others
+        major_minor = self._try(lambda: nv.nvmlDeviceGetCudaComputeCapability(handle))
+        capability = f"{major_minor[0]}.{major_minor[1]}" if major_minor else None
+        ampere = bool(major_minor) and major_minor[0] >= 8
+        power_mw = self._try(lambda: nv.nvmlDeviceGetPowerUsage(handle))
+        return GpuInfo(
+            index=index, name=name, total_gb=memory.total / GB, free_gb=memory.free / GB,
+            used_gb=memory.used / GB,
+            utilization_pct=self._try(lambda: float(nv.nvmlDeviceGetUtilizationRates(handle).gpu)),
+            temperature_c=self._try(lambda: float(nv.nvmlDeviceGetTemperature(handle, nv.NVML_TEMPERATURE_GPU))),
+            power_w=None if power_mw is None else power_mw / 1000.0,
+            compute_capability=capability, bf16_supported=ampere, flash_attention_supported=ampere,
+            driver_version=self._system[0], cuda_version=self._system[1])
+
+    def _try(self, read):
+        """One NVML reading, or None where the GPU does not support it (power on some cards)."""
+        try:
+            return read()
+        except (self._module.NVMLError, OSError, AttributeError, TypeError):
+            return None
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if self._module is not None:
+                self._try(self._module.nvmlShutdown)
+            self._module, self._handles = None, None
+
+
+_NVML = _Nvml()
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _cuda_version(number: int) -> str:
+    return f"{number // 1000}.{number % 1000 // 10}"
+
+
+def _visible(gpus: list[GpuInfo]) -> list[GpuInfo]:
+    """The GPUs CUDA_VISIBLE_DEVICES leaves to training (NVML itself ignores it)."""
+    raw = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if raw is None:
+        return gpus
+    wanted = [part.strip() for part in raw.split(",") if part.strip()]
+    if not all(part.lstrip("-").isdigit() for part in wanted):
+        return gpus  # UUIDs or MIG names: leave the list as NVML reports it
+    chosen = []
+    for part in wanted:
+        index = int(part)
+        if index < 0:
+            break  # CUDA stops at the first invalid ordinal
+        chosen.extend(g for g in gpus if g.index == index)
+    return chosen
+
+
+def _explain_no_gpu(reason: str | None) -> str:
+    reason = reason or "no NVIDIA GPU found"
+    if platform.system() == "Darwin" and platform.machine() == "arm64":
+        return (f"{reason}. This is an Apple Silicon Mac: its GPU (MPS) has no NVML and no "
+                "bitsandbytes, so plans here are for the CPU and QLoRA is unavailable")
+    return f"{reason}. Training runs on the CPU only"
+
+
+# ----- CPU, RAM, disk -------------------------------------------------------------------
+
+def _cpu_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # respects taskset / container CPU sets
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _ram() -> tuple[float, float]:
+    try:
+        import psutil
+    except ImportError:
+        return 0.0, 0.0
+    memory = psutil.virtual_memory()
+    return memory.total / GB, memory.available / GB
+
+
+def _disk(output_dir: str | os.PathLike) -> tuple[str, float | None]:
+    path = Path(output_dir).expanduser().absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent  # the run folder may not exist yet: measure where it will be
+    try:
+        return str(path), shutil.disk_usage(path).free / GB
+    except OSError:
+        return str(path), None

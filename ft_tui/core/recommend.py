@@ -1,0 +1,330 @@
+"""Which method and settings fit: the planner behind `ft-tui hw` and the Hardware step.
+
+Preference follows the seed guides: LoRA first (most of full fine-tuning's quality at a
+fraction of the memory), QLoRA when LoRA does not fit, never full fine-tuning by default.
+Within a method it takes the biggest per-device batch that fits, without gradient
+checkpointing when that still allows a batch of 4, and fills the rest of an effective
+batch of 16 (the seeds' 4-32) with gradient accumulation. Every choice comes with a
+reason in plain words and numbers; when nothing fits, ``alternatives`` says what would.
+
+``settings`` uses dotted RunConfig keys, so the UI applies it with
+``cfg.with_overrides(rec.settings)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ft_tui.core.hardware import HardwareInfo
+from ft_tui.core.memory import Estimate, estimate, lora_param_count
+from ft_tui.core.model_profile import ModelProfile, known_models
+
+LORA_R = 16
+LORA_TARGETS = "all-linear"
+EFFECTIVE_BATCH = 16                  # the seeds' typical 4 x 4; their range is 4-32
+MAX_EFFECTIVE_BATCH = 32
+DEFAULT_MAX_LENGTH = 512
+CPU_COMFORTABLE_PARAMS = 0.6e9        # trains in minutes on a laptop CPU
+CPU_PRACTICAL_PARAMS = 2.0e9          # beyond this a CPU run takes days
+# (per-device batch, gradient checkpointing), most throughput first.
+GPU_CHOICES = ((16, False), (8, False), (4, False), (8, True), (4, True), (2, False), (2, True),
+               (1, False), (1, True))
+CPU_CHOICES = ((4, False), (4, True), (2, False), (2, True), (1, False), (1, True))
+
+
+@dataclass
+class Recommendation:
+    method: str | None                 # None: nothing fits (see alternatives)
+    settings: dict[str, Any]
+    reasons: list[str]
+    alternatives: list[str] = field(default_factory=list)
+    estimate: Estimate | None = None   # peak memory with these settings
+    capacity_gb: float | None = None
+    capacity_label: str = ""
+    device: str = "cuda"
+
+    @property
+    def fits(self) -> bool:
+        return self.method is not None
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "fits": self.fits, "settings": dict(self.settings),
+                "reasons": list(self.reasons), "alternatives": list(self.alternatives),
+                "estimate": self.estimate.to_dict() if self.estimate else None,
+                "capacity_gb": None if self.capacity_gb is None else round(self.capacity_gb, 2),
+                "capacity_label": self.capacity_label, "device": self.device}
+
+
+@dataclass
+class _Target:
+    device: str
+    capacity: float
+    label: str
+    n_gpus: int
+    precision: str                     # the RunConfig value to recommend
+    precision_reason: str
+
+
+def recommend(hw: HardwareInfo, profile: ModelProfile, token_stats: dict | None = None,
+              gpu_memory_gb: float | None = None, n_gpus: int | None = None, *,
+              max_length: int | None = None) -> Recommendation:
+    """Settings that fit ``profile`` on this machine, or on ``n_gpus`` GPUs of
+    ``gpu_memory_gb`` each when planning for hardware you do not have."""
+    target = _target(hw, gpu_memory_gb, n_gpus)
+    length, length_reason = _max_length(token_stats, max_length, profile)
+    reasons = [target.label, length_reason]
+    plan = _Planner(profile, target, length)
+
+    if target.device == "cpu":
+        method, est, why = plan.on_cpu()
+    else:
+        method, est, why = plan.on_gpu()
+    reasons.extend(why)
+    if method is None or est is None:
+        return Recommendation(None, {}, reasons, plan.alternatives(), None, target.capacity,
+                              target.label, target.device)
+
+    per_step = est.batch * target.n_gpus
+    accumulation = max(1, math.ceil(EFFECTIVE_BATCH / per_step))
+    effective = per_step * accumulation
+    optimizer = est.optimizer
+    settings = {
+        "method": method, "training.batch_size": est.batch,
+        "training.gradient_accumulation": accumulation, "data.max_length": length,
+        "training.gradient_checkpointing": est.gradient_checkpointing,
+        "training.precision": target.precision, "training.optimizer": optimizer,
+        "lora.r": LORA_R, "lora.alpha": 2 * LORA_R, "lora.target_modules": LORA_TARGETS,
+    }
+    gpus = f" per device x {target.n_gpus} GPUs" if target.n_gpus > 1 else ""
+    reasons.append(f"Batch {est.batch}{gpus} x gradient accumulation {accumulation} = effective "
+                   f"batch {effective}, inside the usual 4-32.")
+    reasons.append(plan.checkpointing_reason(method, est))
+    reasons.append(target.precision_reason)
+    reasons.append(_optimizer_reason(optimizer, est))
+    n_lora = lora_param_count(profile, LORA_R, LORA_TARGETS)
+    reasons.append(f"LoRA rank {LORA_R} (alpha {2 * LORA_R}) on all linear layers: {_count(n_lora)} "
+                   f"trainable parameters ({100 * n_lora / profile.params:.2f} % of "
+                   f"{profile.size_label}); rank 8-16 suits most tasks.")
+    return Recommendation(method, settings, reasons, [], est, target.capacity, target.label, target.device)
+
+
+# ----- the search -----------------------------------------------------------------------
+
+class _Planner:
+    def __init__(self, profile: ModelProfile, target: _Target, length: int):
+        self.p, self.t, self.length = profile, target, length
+
+    def est(self, method: str, batch: int, checkpointing: bool, length: int | None = None,
+            profile: ModelProfile | None = None) -> Estimate:
+        optimizer = "paged_adamw_8bit" if method == "qlora" else "adamw_torch"
+        precision = "fp32" if self.t.device == "cpu" else "bf16"
+        return estimate(profile or self.p, method, batch, length or self.length, checkpointing,
+                        LORA_R, lora_targets=LORA_TARGETS, optimizer=optimizer,
+                        precision=precision, device=self.t.device)
+
+    def first_fit(self, method: str, choices) -> Estimate | None:
+        cap_batch = max(1, MAX_EFFECTIVE_BATCH // self.t.n_gpus)
+        for batch, checkpointing in choices:
+            if batch > cap_batch:
+                continue
+            candidate = self.est(method, batch, checkpointing)
+            if candidate.fits(self.t.capacity):
+                return candidate
+        return None
+
+    def smallest(self, method: str) -> Estimate:
+        return self.est(method, 1, True)
+
+    def on_gpu(self) -> tuple[str | None, Estimate | None, list[str]]:
+        cap = self.t.capacity
+        full = self.smallest("full")
+        full_note = (f"Full fine-tuning would also fit ({full.total_gb:.1f} GB at batch 1), but LoRA "
+                     "reaches most of its quality for far less memory and time."
+                     if full.fits(cap) else
+                     f"Full fine-tuning needs at least {full.total_gb:.1f} GB, "
+                     f"{full.total_gb - cap:.1f} GB more than there is.")
+        lora = self.first_fit("lora", GPU_CHOICES)
+        if lora is not None:
+            return "lora", lora, [f"LoRA on a bf16 base: needs {lora.total_gb:.1f} GB of {cap:.1f} GB "
+                                  f"(batch {lora.batch}, max_length {self.length}).", full_note]
+        lora_min = self.smallest("lora")
+        qlora = self.first_fit("qlora", GPU_CHOICES)
+        lora_note = (f"LoRA in bf16 needs {lora_min.total_gb:.1f} GB even at batch 1 with "
+                     f"checkpointing, {lora_min.total_gb - cap:.1f} GB more than there is.")
+        if qlora is not None:
+            return "qlora", qlora, [f"QLoRA (4-bit NF4 base): needs {qlora.total_gb:.1f} GB of "
+                                    f"{cap:.1f} GB. {lora_note}", full_note]
+        qlora_min = self.smallest("qlora")
+        weights = qlora_min.components["frozen weights"]
+        return None, None, [
+            f"Nothing fits in {cap:.1f} GB. QLoRA, the smallest method, needs {qlora_min.total_gb:.1f} GB "
+            f"at batch 1 with checkpointing: the 4-bit weights alone (with fp32 embeddings) are "
+            f"{weights:.1f} GB.", lora_note, full_note]
+
+    def on_cpu(self) -> tuple[str | None, Estimate | None, list[str]]:
+        cap, size = self.t.capacity, self.p.size_label
+        qlora_note = "QLoRA needs a CUDA GPU: bitsandbytes' 4-bit path on a CPU is slower than plain LoRA."
+        if self.p.params > CPU_PRACTICAL_PARAMS:
+            lora = self.smallest("lora")
+            room = "would fit in RAM" if lora.fits(cap) else "would not even fit in RAM"
+            return None, None, [
+                f"Training a {size} model on the CPU is impractical: each step takes minutes and "
+                f"a small data set days (LoRA in fp32 {room}: {lora.total_gb:.1f} GB).", qlora_note]
+        lora = self.first_fit("lora", CPU_CHOICES)
+        if lora is None:
+            need = self.smallest("lora").total_gb
+            return None, None, [f"LoRA in fp32 needs {need:.1f} GB of RAM even at batch 1; "
+                                f"{cap:.1f} GB is available.", qlora_note]
+        speed = ("fine on a CPU: a few seconds per step." if self.p.params <= CPU_COMFORTABLE_PARAMS else
+                 "possible on a CPU but slow (tens of seconds per step); a GPU makes it minutes.")
+        return "lora", lora, [f"LoRA in fp32 on the CPU: needs {lora.total_gb:.1f} GB of "
+                              f"{cap:.1f} GB RAM; a {size} model is {speed}", qlora_note]
+
+    def checkpointing_reason(self, method: str, est: Estimate) -> str:
+        if not est.gradient_checkpointing:
+            return ("Gradient checkpointing off: it fits without, and skipping the recomputation "
+                    "trains about 20-30 % faster.")
+        without = self.est(method, est.batch, False)
+        return (f"Gradient checkpointing on: without it this needs {without.total_gb:.1f} GB; "
+                f"recomputing activations saves {without.total_gb - est.total_gb:.1f} GB for about "
+                "20-30 % more time per step.")
+
+    def alternatives(self) -> list[str]:
+        """What would fit when nothing does: a bigger GPU, shorter examples, a smaller
+        model, several GPUs."""
+        out: list[str] = []
+        method = "qlora"
+        need = self.smallest(method)
+        out.append(f"A GPU with at least {_round_up(need.total_gb)} GB: QLoRA then fits at batch 1, "
+                   f"max_length {self.length} (plan it with `ft-tui hw --gpu-memory "
+                   f"{_round_up(need.total_gb)}`).")
+        fit_method = "lora" if self.t.device == "cpu" else "qlora"
+        length = self.length // 2
+        while length >= 128:
+            shorter = self.est(fit_method, 1, True, length=length)
+            if shorter.fits(self.t.capacity) and (self.t.device == "cuda"
+                                                  or self.p.params <= CPU_PRACTICAL_PARAMS):
+                out.append(f"A shorter max_length: at {length} tokens {_name(fit_method)} needs "
+                           f"{shorter.total_gb:.1f} GB, which fits (longer examples get cut).")
+                break
+            length //= 2
+        smaller = self._smaller_model(fit_method)
+        if smaller:
+            out.append(smaller)
+        if self.t.device == "cuda":
+            out.append(self._sharded())
+        return out
+
+    def _smaller_model(self, method: str) -> str | None:
+        limit = CPU_PRACTICAL_PARAMS if self.t.device == "cpu" else float("inf")
+        for other in reversed(known_models()):
+            if other.params >= self.p.params or other.params > limit:
+                continue
+            e = self.est(method, 1, True, profile=other)
+            if e.fits(self.t.capacity):
+                return (f"A smaller model: {other.name} ({other.size_label}) with {_name(method)} "
+                        f"needs {e.total_gb:.1f} GB.")
+        return None
+
+    def _sharded(self) -> str:
+        """LoRA with the weights sharded over n GPUs (accelerate FSDP / DeepSpeed ZeRO-3)."""
+        lora = self.smallest("lora")
+        shardable = sum(lora.components.get(k, 0.0) for k in
+                        ("frozen weights", "trainable weights", "gradients", "optimizer states"))
+        rest = lora.total_gb - shardable
+        for n in (2, 4, 8, 16):
+            per_gpu = shardable / n + rest
+            if per_gpu <= self.t.capacity:
+                return (f"Several GPUs: LoRA with the weights sharded by accelerate FSDP (or DeepSpeed "
+                        f"ZeRO-3) over {n} GPUs of this size needs about {per_gpu:.1f} GB each.")
+        return ("Several GPUs: even sharded over 16 GPUs of this size LoRA would not fit; use GPUs "
+                "with more memory.")
+
+
+# ----- inputs -----------------------------------------------------------------------------
+
+def _target(hw: HardwareInfo, gpu_memory_gb: float | None, n_gpus: int | None) -> _Target:
+    if gpu_memory_gb:
+        n = max(1, n_gpus or 1)
+        several = f"{n} GPUs of {gpu_memory_gb:g} GB" if n > 1 else f"a {gpu_memory_gb:g} GB GPU"
+        return _Target("cuda", float(gpu_memory_gb), f"Planning for {several} (not this machine's).",
+                       n, "auto", "Precision auto: bf16 on the GPU you rent if it is Ampere or newer "
+                       "(A100, A10, L4, RTX 30/40, H100), fp16 on older ones.")
+    if hw.gpus:
+        gpus = sorted(hw.gpus, key=lambda g: g.free_gb, reverse=True)
+        n = min(len(gpus), max(1, n_gpus or len(gpus)))
+        used = gpus[:n]
+        free = min(g.free_gb for g in used)
+        names = ", ".join(sorted({g.name for g in used}))
+        label = (f"This machine: {names} with {free:.1f} GB free." if n == 1 else
+                 f"This machine: {n} GPUs ({names}), {free:.1f} GB free on the fullest; "
+                 "each training process holds a full copy (DDP).")
+        if all(g.bf16_supported for g in used):
+            cc = ", ".join(sorted({g.compute_capability or "?" for g in used}))
+            return _Target("cuda", free, label, n, "bf16",
+                           f"bf16: every GPU used supports it (compute capability {cc}).")
+        cc = ", ".join(sorted({g.compute_capability or "unknown" for g in used if not g.bf16_supported}))
+        return _Target("cuda", free, label, n, "fp16",
+                       f"fp16: compute capability {cc} has no bf16 (it needs Ampere, 8.0, or newer).")
+    reason = hw.no_gpu_reason or "no GPU found"
+    return _Target("cpu", hw.ram_available_gb,
+                   f"No GPU ({reason}). Planning for the CPU with {hw.ram_available_gb:.1f} GB of RAM "
+                   "available.", 1, "fp32",
+                   "fp32 on the CPU: TRL refuses bf16 without a GPU, and without bf16 instructions "
+                   "it would run about 15 times slower anyway.")
+
+
+def _max_length(stats: dict | None, fixed: int | None, profile: ModelProfile) -> tuple[int, str]:
+    limit = min(32768, profile.max_positions or 32768)
+    if fixed:
+        length = max(32, min(int(fixed), limit))
+        return length, f"max_length {length}, as asked."
+    p95, longest = _stat(stats, "p95"), _stat(stats, "max")
+    if not p95 and not longest:
+        return DEFAULT_MAX_LENGTH, (f"max_length {DEFAULT_MAX_LENGTH}: no token lengths from your "
+                                    "data yet (the Data step measures them).")
+    p95 = p95 or longest
+    if longest and longest <= 1.25 * p95:
+        length = _round_to(longest)
+        why = f"covers the longest example ({longest:,.0f} tokens; 95 % are within {p95:,.0f})"
+    else:
+        length = _round_to(p95)
+        cut = f"; the longest ({longest:,.0f}) gets cut" if longest else ""
+        why = f"covers 95 % of the examples (p95 = {p95:,.0f} tokens){cut}"
+    if length > limit:
+        length, why = limit, f"the model's limit of {limit:,} tokens (your p95 is {p95:,.0f})"
+    return length, f"max_length {length}: {why}; padding beyond it would only waste memory."
+
+
+def _stat(stats: dict | None, key: str) -> float | None:
+    if not isinstance(stats, dict):
+        return None
+    value = stats.get(key)
+    return float(value) if isinstance(value, (int, float)) and value > 0 else None
+
+
+def _round_to(tokens: float, step: int = 64) -> int:
+    return max(64, int(math.ceil(tokens / step) * step))
+
+
+def _round_up(gb: float) -> int:
+    return int(math.ceil(gb))
+
+
+def _optimizer_reason(optimizer: str, est: Estimate) -> str:
+    if optimizer == "paged_adamw_8bit":
+        return ("Optimizer paged_adamw_8bit: the QLoRA recipe; its states page out to CPU RAM during "
+                "memory spikes instead of crashing the run.")
+    states = est.components.get("optimizer states", 0.0)
+    return (f"Optimizer adamw_torch: the adapters' optimizer states take only {states * 1024:.0f} MB, "
+            "so 8-bit Adam would save little.")
+
+
+def _name(method: str) -> str:
+    return {"lora": "LoRA", "qlora": "QLoRA", "full": "full fine-tuning"}[method]
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.1f}M"

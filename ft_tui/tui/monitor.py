@@ -1,0 +1,170 @@
+"""`ft-tui monitor RUN_DIR`: the training dashboard attached to a run directory.
+
+A run started headless (``ft-tui train`` under tmux or nohup, over SSH) writes its events
+to ``metrics.jsonl`` and its state to ``status.json``; this app only reads them. It replays
+what is there, then follows the file: it polls the size on a timer and reads from the byte
+offset it has reached, so leaving and re-attaching loses nothing, and a file rewritten by a
+resume (new inode, or shorter) is read again from the start. No socket is opened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Header, Static
+
+from ft_tui.core.events import event_from_dict
+from ft_tui.core.rundir import RunDir, RunDirError
+from ft_tui.tui.widgets.dashboard import Dashboard, format_duration
+
+POLL_EVERY_S = 0.5
+READ_AT_MOST = 4 * 1024 * 1024   # per poll, so a huge history never freezes the screen
+
+
+class MetricsFollower:
+    """Reads the complete lines appended to a JSONL file since the last call."""
+
+    def __init__(self, path: Path, read_at_most: int = READ_AT_MOST):
+        self.path = Path(path)
+        self.read_at_most = read_at_most
+        self.offset = 0
+        self._inode: int | None = None
+        self.caught_up = False
+
+    def poll(self) -> tuple[bool, list[dict[str, Any]]]:
+        """(whether the file was replaced or cut, so everything shown must be dropped;
+        the new records)."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            rewound = self.offset > 0
+            self.offset, self._inode, self.caught_up = 0, None, True
+            return rewound, []
+        rewound = self._inode is not None and (st.st_ino != self._inode or st.st_size < self.offset)
+        if rewound:
+            self.offset = 0
+        self._inode = st.st_ino
+        if st.st_size <= self.offset:
+            self.caught_up = True
+            return rewound, []
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset)
+            chunk = fh.read(min(st.st_size - self.offset, self.read_at_most))
+        end = chunk.rfind(b"\n")
+        if end < 0:  # only a partial line so far: the writer is mid-line
+            self.caught_up = True
+            return rewound, []
+        complete = chunk[: end + 1]
+        self.offset += len(complete)
+        self.caught_up = self.offset >= st.st_size
+        records = []
+        for line in complete.decode("utf-8", errors="replace").splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a damaged line must not hide the rest of the run
+        return rewound, records
+
+
+def describe_status(status: dict[str, Any], run_path: Path, now: float | None = None) -> str:
+    """One line about the run's state, with what to do when its process is gone."""
+    state = status.get("state", "created")
+    step, total = status.get("step", 0), status.get("total_steps") or "?"
+    line = f"{state} · step {step}/{total}"
+    if status.get("message"):
+        line += f" · {status['message']}"
+    updated = status.get("updated")
+    if updated:
+        line += f" · updated {format_duration((now or time.time()) - updated)} ago"
+    pid = status.get("pid")
+    if state == "running" and pid and not _process_alive(pid):
+        line += (f" · the training process ({pid}) is gone: resume it with "
+                 f"`ft-tui train --resume {run_path}`")
+    elif state in ("stopped", "failed"):
+        line += f" · resume with `ft-tui train --resume {run_path}`"
+    return line
+
+
+def _process_alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(int(pid)).status() != psutil.STATUS_ZOMBIE
+    except (psutil.Error, ValueError):
+        return False
+
+
+class MonitorApp(App[int]):
+    """The dashboard on a run directory, live or finished."""
+
+    TITLE = "ft-tui monitor"
+    CSS = """
+    #monitor-status { height: auto; padding: 0 1; background: $boost; }
+    Dashboard { padding: 0 1; }
+    """
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("r", "reload", "Reload"),
+    ]
+
+    def __init__(self, run_dir: RunDir, *, poll_every_s: float = POLL_EVERY_S) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+        self.poll_every_s = poll_every_s
+        self.follower = MetricsFollower(run_dir.metrics_path)
+        self.status: dict[str, Any] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("reading the run...", id="monitor-status", markup=False)
+        yield Dashboard(id="dashboard")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = str(self.run_dir.path)
+        self.poll()
+        self.set_interval(self.poll_every_s, self.poll, name="follow metrics")
+
+    @property
+    def dashboard(self) -> Dashboard:
+        return self.query_one(Dashboard)
+
+    def poll(self) -> None:
+        """Take in the new lines of metrics.jsonl, then the status file."""
+        replaying = not self.follower.caught_up
+        rewound, records = self.follower.poll()
+        if rewound:
+            self.dashboard.reset()
+            replaying = True
+        for record in records:
+            event = event_from_dict(record)
+            if event is not None:
+                self.dashboard.handle_event(event, notify=not replaying)
+        self.status = self.run_dir.read_status()
+        self.query_one("#monitor-status", Static).update(
+            describe_status(self.status, self.run_dir.path))
+
+    def action_reload(self) -> None:
+        """Read the whole file again (e.g. after editing it by hand)."""
+        self.follower = MetricsFollower(self.run_dir.metrics_path)
+        self.dashboard.reset()
+        self.poll()
+
+
+def run_monitor(run_dir: str | os.PathLike) -> int:
+    """Open the monitor on ``run_dir``; returns the process exit code (2: not a run dir)."""
+    try:
+        run = RunDir.open(run_dir)
+    except RunDirError as exc:
+        print(f"ft-tui monitor: {exc}. Give the folder that `ft-tui train` created for the run "
+              "(it holds config.yaml, status.json and metrics.jsonl), e.g. runs/<run name>.",
+              file=sys.stderr)
+        return 2
+    return int(MonitorApp(run).run() or 0)

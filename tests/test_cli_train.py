@@ -1,0 +1,146 @@
+"""`ft-tui train` as a user runs it: flags over YAML over defaults, one clear line for
+every mistake, the run directory printed, Ctrl+C stopping with a checkpoint."""
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from ft_tui.cli import main
+from ft_tui.core.events import StepLog
+from ft_tui.core.rundir import RunDir
+from tests.test_training_runner import write_data
+
+
+@pytest.fixture()
+def setup(tiny_model_dir, tmp_path):
+    data = write_data(tmp_path / "train.jsonl")
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        f"model: {{name: '{tiny_model_dir}'}}\n"
+        f"data: {{train_path: '{data}', eval_fraction: 0.25}}\n"
+        "training: {learning_rate: 0.0005, max_steps: 40, batch_size: 4, gradient_accumulation: 1,\n"
+        "           eval_steps: 2, save_steps: 2, sample_every_steps: 0}\n"
+        f"output_dir: '{tmp_path / 'runs'}'\n")
+    return config, data, tmp_path
+
+
+def _run(capsys, *argv):
+    code = main(["train", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _run_dir(out: str) -> RunDir:
+    line = next(ln for ln in out.splitlines() if ln.startswith("Run directory: "))
+    return RunDir(__import__("pathlib").Path(line.split(": ", 1)[1]))
+
+
+def test_flags_override_the_yaml_which_overrides_the_defaults(setup, capsys):
+    config, _, tmp = setup
+    code, out, err = _run(capsys, config, "--max-steps", 2, "--run-name", "cli", "--batch-size", 2)
+    assert code == 0, err
+    run = RunDir(tmp / "runs" / "cli")
+    cfg = run.load_config()
+    assert cfg.training.max_steps == 2 and cfg.training.batch_size == 2     # flags
+    assert cfg.training.learning_rate == 0.0005                              # YAML
+    assert cfg.lora.r == 16 and cfg.method == "lora"                         # defaults
+    assert out.count(f"Run directory: {run.path}") == 2                      # at start and end
+    assert f"Next: ft-tui eval {run.path}" in out
+    assert "Traceback" not in err and "step 2/2" in err
+
+
+def test_config_errors_exit_2_naming_field_value_and_range(setup, capsys):
+    config, _, tmp = setup
+    code, _, err = _run(capsys, config, "--lr", 5)
+    assert code == 2
+    assert "training.learning_rate: 5.0 is out of range; allowed 1e-06..0.001" in err
+    bad = tmp / "bad.yaml"
+    bad.write_text("training: {learning_rat: 0.001}\n")
+    code, _, err = _run(capsys, bad)
+    assert code == 2 and "did you mean 'training.learning_rate'" in err
+    code, _, err = _run(capsys, tmp / "missing.yaml")
+    assert code == 2 and "no such config file" in err
+    assert not (tmp / "runs").exists()                   # nothing was started
+
+
+def test_missing_data_or_model_is_a_usage_error_before_any_run_dir(setup, capsys):
+    config, _, tmp = setup
+    code, _, err = _run(capsys, config, "--data", tmp / "nope.jsonl")
+    assert code == 2 and "data.train_path" in err and "nope.jsonl" in err and "--data" in err
+    code, _, err = _run(capsys, config, "--model", tmp / "no-model")
+    assert code == 2 and "model.name" in err and "no such file or folder" in err
+    assert not (tmp / "runs").exists()
+
+
+def test_resume_takes_no_overrides_and_needs_a_run_dir(setup, capsys):
+    config, _, tmp = setup
+    code, _, err = _run(capsys, "--resume", tmp / "nope")
+    assert code == 2 and "no such run directory" in err
+    code, _, err = _run(capsys, "--resume", tmp, "--max-steps", 5)
+    assert code == 2 and "drop --max-steps" in err
+
+
+def test_bad_data_exits_1_with_line_numbers_and_no_traceback(setup, capsys):
+    config, data, _ = setup
+    write_data(data, bad_lines=(4,))
+    code, out, err = _run(capsys, config)
+    assert code == 1
+    assert "training failed" in err and "line 4" in err and str(data) in err
+    assert "Traceback" not in err + out
+    assert _run_dir(out).read_status()["state"] == "failed"
+
+
+def test_qlora_on_cpu_is_explained_and_lora_offered(setup, capsys, monkeypatch):
+    config, _, tmp = setup
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    asked = []
+    monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or "y")
+    code, out, err = _run(capsys, config, "--method", "qlora", "--max-steps", 1, "--run-name", "q")
+    assert code == 0, err
+    assert "QLoRA without a CUDA GPU" in err and "--method lora" in err
+    assert asked and "Switch to LoRA" in asked[0]
+    assert RunDir(tmp / "runs" / "q").load_config().method == "lora"
+
+
+def _press_ctrl_c(times: int, run_root):
+    """Send SIGINT to ourselves once training has logged a step, like a user would."""
+    def press():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            runs = list(run_root.glob("*/metrics.jsonl")) if run_root.exists() else []
+            if runs and any(isinstance(e, StepLog) for e in RunDir(runs[0].parent).read_events()):
+                for _ in range(times):
+                    os.kill(os.getpid(), signal.SIGINT)
+                    time.sleep(0.05)
+                return
+            time.sleep(0.02)
+    thread = threading.Thread(target=press, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_ctrl_c_stops_with_a_checkpoint_and_exit_130(setup, capsys):
+    config, _, tmp = setup
+    presser = _press_ctrl_c(1, tmp / "runs")
+    code, out, err = _run(capsys, config)
+    presser.join()
+    assert code == 130
+    run = _run_dir(out)
+    status = run.read_status()
+    assert status["state"] == "stopped" and status["step"] < 40
+    assert run.latest_checkpoint().name == f"checkpoint-{status['step']}"
+    assert f"Resume: ft-tui train --resume {run.path}" in out
+    assert "saving a checkpoint first" in err
+
+
+def test_second_ctrl_c_aborts_without_a_traceback(setup, capsys):
+    config, _, tmp = setup
+    presser = _press_ctrl_c(2, tmp / "runs")
+    code, out, err = _run(capsys, config)
+    presser.join()
+    assert code == 130
+    assert "aborted" in out and "Traceback" not in err
+    assert _run_dir(out).read_status()["state"] == "stopped"

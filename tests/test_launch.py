@@ -1,0 +1,72 @@
+"""The multi-process path, proven on CPU: `ft-tui train --num-processes 2 --cpu` launches two
+gloo workers through `accelerate launch`; they write one run directory as if one process
+had trained (rank 0 alone writes events and status), and a stop request reaches both."""
+
+import threading
+import time
+
+import pytest
+
+from ft_tui.cli import main
+from ft_tui.core.events import Checkpoint, RunFinished, RunStarted, StepLog
+from ft_tui.core.rundir import RunDir
+from ft_tui.core.training.launch import WORKER_LOG
+from ft_tui.core.training.runner import STOP_FILE
+from tests.test_training_runner import write_data
+
+def _config(tmp_path, model_dir, max_steps: int):
+    data = write_data(tmp_path / "train.jsonl", n=32)
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        f"model: {{name: '{model_dir}'}}\n"
+        f"data: {{train_path: '{data}', eval_fraction: 0.25}}\n"
+        f"training: {{max_steps: {max_steps}, batch_size: 2, gradient_accumulation: 1, eval_steps: 3,\n"
+        "           save_steps: 3, sample_every_steps: 3, learning_rate: 0.001}\n"
+        f"output_dir: '{tmp_path / 'runs'}'\nrun_name: ddp\n")
+    return config
+
+
+def test_two_cpu_processes_train_into_one_run_dir(tiny_model_dir, tmp_path, capsys):
+    config = _config(tmp_path, tiny_model_dir, max_steps=6)
+    code = main(["train", str(config), "--num-processes", "2", "--cpu"])
+    out, err = capsys.readouterr()
+    run = RunDir(tmp_path / "runs" / "ddp")
+    assert code == 0, err + (run.path / WORKER_LOG).read_text()
+    events = run.read_events()
+    starts = [e for e in events if isinstance(e, RunStarted)]
+    assert len(starts) == 1 and starts[0].total_steps == 6           # one writer, not two
+    assert [e.step for e in events if isinstance(e, StepLog)] == list(range(1, 7))
+    assert [e.step for e in events if isinstance(e, Checkpoint)] == [3, 6]
+    assert isinstance(events[-1], RunFinished) and events[-1].state == "done"
+    # Two ranks of batch 2 see 4 examples per step: twice the tokens of one process.
+    logs = [e for e in events if isinstance(e, StepLog)]
+    assert logs[-1].num_tokens > 0
+    assert run.read_status()["state"] == "done"
+    assert (run.adapter_dir / "adapter_config.json").is_file()
+    assert "Launching 2 processes (ddp)" in err and "step 6/6" in err
+    assert f"Next: ft-tui eval {run.path}" in out
+
+
+@pytest.mark.slow  # ~20 s more of two processes starting on 2 cores
+def test_stop_reaches_every_worker_and_checkpoints(tiny_model_dir, tmp_path, capsys):
+    config = _config(tmp_path, tiny_model_dir, max_steps=400)
+    run = RunDir(tmp_path / "runs" / "ddp")
+
+    def stop_after_first_step():
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if any(isinstance(e, StepLog) for e in run.read_events()):
+                (run.path / STOP_FILE).touch()       # what the launcher does on Ctrl+C
+                return
+            time.sleep(0.05)
+
+    stopper = threading.Thread(target=stop_after_first_step, daemon=True)
+    stopper.start()
+    code = main(["train", str(config), "--num-processes", "2", "--cpu"])
+    out, err = capsys.readouterr()
+    stopper.join()
+    assert code == 130, err + (run.path / WORKER_LOG).read_text()
+    status = run.read_status()
+    assert status["state"] == "stopped" and 0 < status["step"] < 400
+    assert run.latest_checkpoint().name == f"checkpoint-{status['step']}"
+    assert not (run.path / STOP_FILE).exists()

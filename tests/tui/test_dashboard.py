@@ -1,0 +1,124 @@
+"""The dashboard widget on its own, fed hand-made trainer events (no training)."""
+
+import math
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.notifications import Notify
+from textual.widgets import ProgressBar, RichLog, Static
+
+from ft_tui.core.events import (Checkpoint, EvalLog, RunFinished, RunStarted, Samples, StepLog,
+                                TrainWarning)
+from ft_tui.tui.widgets.dashboard import (MAX_PLOTTED_POINTS, Dashboard, _thin, format_duration,
+                                          memory_gauge)
+
+pytestmark = pytest.mark.anyio
+
+
+class DashboardApp(App):
+    def compose(self) -> ComposeResult:
+        yield Dashboard(id="dashboard")
+
+
+def started(total=10, start_step=0):
+    return RunStarted(run_dir="runs/x", total_steps=total, start_step=start_step, method="lora",
+                      device="cpu", trainable_params=100, total_params=1000)
+
+
+def step(n, loss=None, total=10, **extra):
+    return StepLog(step=n, loss=2.0 - 0.1 * n if loss is None else loss, learning_rate=1e-4 * n,
+                   total_steps=total, tokens_per_s=512.0, eta_s=(total - n) * 2.0,
+                   elapsed_s=n * 2.0, **extra)
+
+
+async def test_events_fill_point_lists_progress_and_panes():
+    app = DashboardApp()
+    async with app.run_test(size=(120, 36)) as pilot:
+        dash = app.query_one(Dashboard)
+        dash.handle_event(started())
+        for n in range(1, 5):
+            dash.handle_event(step(n))
+        dash.handle_event(EvalLog(step=4, eval_loss=1.7))
+        dash.handle_event(Samples(step=4, samples=[{"prompt": "Refund me", "output": "billing",
+                                                    "reference": "billing"}]))
+        dash.handle_event(Checkpoint(step=4, path="runs/x/checkpoints/checkpoint-4"))
+        await pilot.pause()
+        assert [s for s, _ in dash.train_points] == [1, 2, 3, 4]
+        assert dash.eval_points == [(4, 1.7)]
+        assert dash.lr_points[-1] == (4, pytest.approx(4e-4))
+        bar = app.query_one("#dash-progress", ProgressBar)
+        assert (bar.progress, bar.total) == (4, 10)
+        assert "ETA 12s" in str(app.query_one("#dash-eta", Static).content)
+        stats = str(app.query_one("#dash-stats", Static).content)
+        assert "tokens/s 512" in stats and "CPU" in stats
+        assert "Refund me" in str(app.query_one("#dash-samples", Static).content)
+        log_text = "\n".join(line.text for line in app.query_one("#dash-log", RichLog).lines)
+        assert "eval loss 1.7" in log_text and "checkpoint-4" in log_text
+
+
+async def test_warning_shows_a_toast_and_stays_in_the_banner():
+    messages = []
+    app = DashboardApp()
+    async with app.run_test(size=(120, 36), message_hook=messages.append) as pilot:
+        dash = app.query_one(Dashboard)
+        dash.handle_event(started())
+        dash.handle_event(step(1, loss=float("nan")))
+        dash.handle_event(TrainWarning(step=1, code="nan_loss", message="the loss became NaN"))
+        await pilot.pause()
+        toasts = [m.notification for m in messages if isinstance(m, Notify)]
+        assert any(t.severity == "warning" and "NaN" in t.message for t in toasts)
+        assert "nan_loss" in dash.banner_text
+        # A NaN point is kept in the list but never handed to the plot.
+        assert math.isnan(dash.train_points[0][1])
+        assert _thin(dash.train_points) == []
+
+
+async def test_replayed_history_skips_toasts_but_keeps_the_banner():
+    messages = []
+    app = DashboardApp()
+    async with app.run_test(size=(120, 36), message_hook=messages.append) as pilot:
+        dash = app.query_one(Dashboard)
+        dash.handle_event(TrainWarning(step=3, code="overfitting", message="eval loss rises"),
+                          notify=False)
+        dash.handle_event(RunFinished("failed", 3, "out of memory", "use qlora"), notify=False)
+        await pilot.pause()
+        assert not [m for m in messages if isinstance(m, Notify)]
+        assert "failed" in dash.banner_text and "use qlora" in dash.banner_text
+
+
+async def test_a_resumed_run_drops_the_steps_after_its_checkpoint():
+    app = DashboardApp()
+    async with app.run_test(size=(120, 36)):
+        dash = app.query_one(Dashboard)
+        dash.handle_event(started())
+        for n in range(1, 8):   # a crash after step 7; the checkpoint was at step 5
+            dash.handle_event(step(n))
+        dash.handle_event(EvalLog(step=6, eval_loss=1.5))
+        dash.handle_event(started(start_step=5))
+        for n in range(6, 11):
+            dash.handle_event(step(n))
+        assert [s for s, _ in dash.train_points] == list(range(1, 11))
+        assert dash.eval_points == []
+
+
+async def test_every_point_is_kept_while_the_plot_gets_a_thinned_copy():
+    app = DashboardApp()
+    async with app.run_test(size=(120, 36)) as pilot:
+        dash = app.query_one(Dashboard)
+        total = 3 * MAX_PLOTTED_POINTS
+        dash.handle_event(started(total=total))
+        for n in range(1, total + 1):
+            dash.handle_event(step(n, loss=1.0 / n, total=total))
+        await pilot.pause(0.6)   # the plots redraw on their timer
+        assert len(dash.train_points) == total
+        thinned = _thin(dash.train_points)
+        assert len(thinned) <= MAX_PLOTTED_POINTS + 1 and thinned[-1][0] == total
+
+
+def test_formatting_helpers():
+    assert format_duration(3725) == "1h02m"
+    assert format_duration(65) == "1m05s"
+    assert format_duration(None) == "–"
+    assert memory_gauge(None, None).startswith("memory: CPU")
+    assert memory_gauge(6.0, 24.0, width=4) == "GPU mem █░░░ 6.0/24 GB"
+    assert memory_gauge(6.0, None) == "GPU mem 6.0 GB"

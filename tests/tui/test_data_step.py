@@ -1,0 +1,156 @@
+"""The Data step on small files written here, with the tiny test model's tokenizer."""
+
+import asyncio
+import json
+
+import pytest
+from textual.widgets import DataTable, Input, Static
+
+from ft_tui.tui.app import FtTuiApp
+from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
+from ft_tui.tui.screens.data import DataStep
+from ft_tui.tui.widgets.histogram import TokenHistogram
+from ft_tui.tui.widgets.path_suggester import PathSuggester
+from tests.tui.render_text import plain
+
+pytestmark = pytest.mark.anyio
+
+
+def _chat(user, answer):
+    return json.dumps({"messages": [{"role": "user", "content": user},
+                                    {"role": "assistant", "content": answer}]})
+
+
+ROWS = [
+    _chat("The printer is jammed", "HW-01"),
+    _chat("I was charged twice", "BILL-02"),
+    _chat("Reset my password please", "ACC-03"),
+    '{"messages": [{"role": "user", "content": "broken json"',          # line 4: invalid JSON
+    _chat("The screen flickers", "HW-01"),
+    _chat("The printer is jammed", "HW-01"),                             # line 6: repeats line 1
+    _chat("Refund my order", "BILL-02"),
+    _chat("Cannot log in", "ACC-03"),
+]
+
+
+@pytest.fixture()
+def data_app(tmp_path, monkeypatch, tiny_model_dir):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "train.jsonl").write_text("\n".join(ROWS) + "\n")
+    app = FtTuiApp(config_path=str(tmp_path / "ft-tui.yaml"))
+    app.state.cfg = app.state.cfg.with_overrides(
+        {"data.train_path": "train.jsonl", "model.name": str(tiny_model_dir)})
+    return app
+
+
+async def _settle(app, pilot):
+    """Let the inspection worker finish and its messages land."""
+    for _ in range(3):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+async def test_inspection_reports_format_errors_warnings_tokens_and_samples(data_app):
+    app = data_app
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("2")
+        await _settle(app, pilot)
+        step = app.query_one(DataStep)
+        status = plain(step.query_one("#data-status", Static))
+        assert "openai_chat" in status and "7 valid examples" in status and "1 errors" in status
+
+        table = step.query_one("#errors-table", DataTable)
+        assert table.row_count == 1
+        assert [str(c) for c in table.get_row_at(0)][:2] == ["4", "invalid_json"]
+        table.focus()
+        table.move_cursor(row=0)
+        await pilot.pause()
+        raw = plain(step.query_one("#raw-line", Static))
+        assert "4 │" in raw and "broken json" in raw     # the raw line, with its number
+
+        warnings = plain(step.query_one("#warnings", Static))
+        assert "duplicate" in warnings and "1↔6" in warnings
+
+        histogram = step.query_one(TokenHistogram)
+        assert len(histogram.lengths) == 7 and min(histogram.lengths) > 0
+        assert "median" in plain(step.query_one("#token-stats", Static))
+        labels = plain(step.query_one("#labels", Static))
+        assert "HW-01" in labels and "BILL-02" in labels
+
+        sample = plain(step.query_one("#chat", Static))
+        assert "printer is jammed" in sample and "HW-01" in sample
+        await pilot.press("right_square_bracket")
+        assert "charged twice" in plain(step.query_one("#chat", Static))
+        assert "Example 2 of 7 (line 2)" in plain(step.query_one("#sample-pos", Static))
+
+
+async def test_cleaning_writes_new_files_and_never_touches_the_original(data_app, tmp_path):
+    app = data_app
+    original = (tmp_path / "train.jsonl").read_bytes()
+    seen = []
+    async with app.run_test(size=(120, 36), message_hook=seen.append) as pilot:
+        await pilot.press("2")
+        await _settle(app, pilot)
+        step = app.query_one(DataStep)
+        step.query_one("#dedupe").press()
+        await _settle(app, pilot)
+        cleaned = tmp_path / "train.cleaned.jsonl"
+        assert cleaned.exists()
+        assert str(cleaned.name) in plain(step.query_one("#action-log", Static))
+        kept = cleaned.read_text().splitlines()
+        assert len(kept) == len(ROWS) - 1 and "broken json" in kept[3]   # only the repeat left
+
+        step.query_one("#split").press()
+        await _settle(app, pilot)
+        train, held_out = tmp_path / "train.train.jsonl", tmp_path / "train.eval.jsonl"
+        assert train.exists() and held_out.exists()
+        assert len(train.read_text().splitlines()) + len(held_out.read_text().splitlines()) == 7
+
+        step.query_one("#use-new").press()
+        await _settle(app, pilot)
+        assert app.state.cfg.data.train_path.endswith("train.train.jsonl")
+        assert app.state.cfg.data.eval_path.endswith("train.eval.jsonl")
+        assert any(isinstance(m, ConfigChanged) and not m.forwarded for m in seen)
+    assert (tmp_path / "train.jsonl").read_bytes() == original
+
+
+async def test_a_missing_file_gets_one_clear_message(data_app):
+    app = data_app
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("2")
+        await _settle(app, pilot)
+        step = app.query_one(DataStep)
+        path_input = step.query_one("#data-path", Input)
+        path_input.value = "nope.jsonl"
+        path_input.focus()
+        await pilot.press("enter")
+        await _settle(app, pilot)
+        status = plain(step.query_one("#data-status", Static))
+        assert "nope.jsonl: no such file" in status
+        assert app.state.cfg.data.train_path == "nope.jsonl"
+        await pilot.press("escape", "c")   # cannot continue without a usable file
+        assert app.query_one("#steps").current == "data"
+
+
+async def test_continue_completes_the_step_and_opens_hardware(data_app):
+    app = data_app
+    seen = []
+    async with app.run_test(size=(120, 36), message_hook=seen.append) as pilot:
+        await pilot.press("2")
+        await _settle(app, pilot)
+        app.query_one(DataStep).action_continue()
+        await pilot.pause()
+    assert any(isinstance(m, StepCompleted) and m.step_id == "data" for m in seen)
+    assert any(isinstance(m, GoToStep) and m.step_id == "hardware" for m in seen)
+
+
+def test_path_suggester_completes_folders_and_data_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train.jsonl").touch()
+    (tmp_path / "data" / "notes.md").touch()
+    suggest = PathSuggester().get_suggestion
+    assert asyncio.run(suggest("da")) == "data/"
+    assert asyncio.run(suggest("data/t")) == "data/train.jsonl"
+    assert asyncio.run(suggest("data/n")) is None        # not a data file
+    assert asyncio.run(suggest(str(tmp_path / "data" / "tr"))) == str(tmp_path / "data" / "train.jsonl")

@@ -1,0 +1,141 @@
+"""The Hardware step with a fixed machine (the probe is replaced) and the tiny model."""
+
+import pytest
+from textual.widgets import Input, Select, Static
+
+from ft_tui.core.hardware import GpuInfo, HardwareInfo
+from ft_tui.tui.app import FtTuiApp
+from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
+from ft_tui.tui.screens import hardware_work
+from ft_tui.tui.screens.hardware import HardwareStep
+from ft_tui.tui.widgets.memory_bars import MemoryBars
+from tests.tui.render_text import plain
+
+pytestmark = pytest.mark.anyio
+
+
+class FakeMachine:
+    """Stands in for NVML/psutil; tests change it between probes."""
+
+    def __init__(self, gpus=()):
+        self.gpus = list(gpus)
+
+    def __call__(self, output_dir="."):
+        return HardwareInfo(
+            gpus=[GpuInfo(**vars(g)) for g in self.gpus],
+            no_gpu_reason=None if self.gpus else "NVML: NVML Shared Library Not Found",
+            cpu_cores=8, ram_total_gb=16.0, ram_available_gb=12.0, disk_free_gb=100.0,
+            disk_path="/data", system="Linux x86_64")
+
+
+@pytest.fixture()
+def machine(monkeypatch):
+    fake = FakeMachine()
+    monkeypatch.setattr(hardware_work, "probe_machine", fake)
+    return fake
+
+
+@pytest.fixture()
+def app(tmp_path, monkeypatch, tiny_model_dir, machine):
+    monkeypatch.chdir(tmp_path)
+    app = FtTuiApp(config_path=str(tmp_path / "ft-tui.yaml"))
+    app.state.cfg = app.state.cfg.with_overrides({"model.name": str(tiny_model_dir)})
+    return app
+
+
+async def _settle(app, pilot):
+    for _ in range(3):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+async def test_no_gpu_says_why_and_plans_for_ram_then_apply_writes_the_config(app):
+    seen = []
+    async with app.run_test(size=(120, 36), message_hook=seen.append) as pilot:
+        await pilot.press("3")
+        await _settle(app, pilot)
+        step = app.query_one(HardwareStep)
+        machine_text = plain(step.query_one("#machine", Static))
+        assert "No GPU: NVML: NVML Shared Library Not Found" in machine_text
+        assert "RAM 12.0 GB free of 16.0 GB" in machine_text and "8 CPU cores" in machine_text
+
+        bars = plain(step.query_one(MemoryBars))
+        assert "available RAM, training on CPU" in bars
+        for method in ("full", "lora", "qlora"):
+            assert method in bars
+        assert bars.count("✓ fits") == 3 and "← recommended" in bars
+        assert "activations" in bars   # the breakdown is shown
+
+        recommendation = plain(step.query_one("#recommendation", Static))
+        assert "Method: lora" in recommendation and "fp32" in recommendation
+
+        await pilot.press("a")
+        await pilot.pause()
+        assert app.state.cfg.training.precision == "fp32"   # a CPU run: TRL refuses bf16
+        assert app.state.cfg.method == "lora"
+        assert any(isinstance(m, ConfigChanged) and not m.forwarded for m in seen)
+        assert "same" in plain(step.query_one("#recommendation", Static))
+
+        await pilot.press("c")
+        await pilot.pause()
+    assert any(isinstance(m, StepCompleted) and m.step_id == "hardware" for m in seen)
+    assert any(isinstance(m, GoToStep) and m.step_id == "configure" for m in seen)
+
+
+async def test_gpu_table_follows_the_probe(app, machine):
+    machine.gpus = [GpuInfo(index=0, name="NVIDIA A10G", total_gb=24.0, free_gb=20.0,
+                            used_gb=4.0, utilization_pct=37.0)]
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("3")
+        await _settle(app, pilot)
+        step = app.query_one(HardwareStep)
+        text = plain(step.query_one("#machine", Static))
+        assert "NVIDIA A10G" in text and "4.0 / 24.0 GB" in text and "37%" in text
+        assert "free on GPU 0" in plain(step.query_one(MemoryBars))
+
+        machine.gpus[0].used_gb, machine.gpus[0].utilization_pct = 18.5, 99.0
+        step.machine_timer.reset()
+        step._refresh_machine()          # what the one-second timer does
+        text = plain(step.query_one("#machine", Static))
+        assert "18.5 / 24.0 GB" in text and "99%" in text
+
+
+async def test_planning_for_a_small_gpu_shows_what_does_not_fit(app):
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("3")
+        await _settle(app, pilot)
+        step = app.query_one(HardwareStep)
+        gpu_gb = step.query_one("#gpu-gb", Input)
+        gpu_gb.value = "0.05"
+        gpu_gb.focus()
+        await pilot.press("enter")
+        await _settle(app, pilot)
+        bars = plain(step.query_one(MemoryBars))
+        assert "planned GPU" in bars and "✗ needs" in bars
+        assert "Nothing fits" in plain(step.query_one("#recommendation", Static))
+
+
+async def test_choosing_a_model_folder_updates_the_config_and_a_bad_path_is_refused(
+        app, tiny_model_dir, tmp_path):
+    seen = []
+    async with app.run_test(size=(120, 36), message_hook=seen.append) as pilot:
+        await pilot.press("3")
+        await _settle(app, pilot)
+        step = app.query_one(HardwareStep)
+        assert step.query_one("#model-kind", Select).value == "local"
+        name = step.query_one("#model-name", Input)
+        assert name.value == str(tiny_model_dir)
+
+        name.value = str(tmp_path / "no-such-model")
+        name.focus()
+        await pilot.press("enter")
+        await _settle(app, pilot)
+        assert "no such file or folder" in plain(step.query_one("#model-info", Static))
+        assert app.state.cfg.model.name == str(tiny_model_dir)   # unchanged
+
+        step.query_one("#model-kind", Select).value = "default"
+        await _settle(app, pilot)
+        assert app.state.cfg.model.name == "default"
+        assert "SmolLM2-135M-Instruct: 135M parameters" in plain(
+            step.query_one("#model-info", Static))
+        assert any(isinstance(m, ConfigChanged) and not m.forwarded for m in seen)

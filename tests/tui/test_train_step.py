@@ -1,0 +1,154 @@
+"""The Train step with the real TrainingRunner on the tiny random model."""
+
+import json
+import threading
+import time
+
+import pytest
+from textual.widgets import Button
+
+from ft_tui.core.events import RunFinished, StepLog
+from ft_tui.tui.app import FtTuiApp
+from ft_tui.tui.messages import StepCompleted
+from ft_tui.tui.screens.train import TrainStep
+from ft_tui.tui.widgets.confirm import ConfirmModal
+from ft_tui.tui.widgets.dashboard import Dashboard, TrainingEvent
+from tests.tui.run_setup import tiny_training_state
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture()
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def trainer_events(messages, kind):
+    return [m.event for m in messages if isinstance(m, TrainingEvent) and isinstance(m.event, kind)]
+
+
+@pytest.fixture()
+def hold_at_step_2(monkeypatch):
+    """Hold the training thread after step 2 until the test sets the returned event, so a
+    Stop or Quit pressed meanwhile surely lands before the run ends."""
+    gate = threading.Event()
+    post = TrainStep._post_from_trainer
+
+    def post_then_wait(self, event):
+        post(self, event)
+        if isinstance(event, StepLog) and event.step == 2:
+            gate.wait(timeout=60)
+
+    monkeypatch.setattr(TrainStep, "_post_from_trainer", post_then_wait)
+    yield gate
+    gate.set()
+
+
+async def wait_until(pilot, condition, timeout_s=120.0):
+    """Let the app run until ``condition()`` holds (a training step is seconds, not fixed)."""
+    waited = 0.0
+    while not condition():
+        assert waited < timeout_s, "condition not reached"
+        await pilot.pause(0.05)
+        waited += 0.05
+
+
+async def test_start_trains_to_the_end_and_fills_the_dashboard(workdir, tiny_model_dir):
+    state = tiny_training_state(workdir, tiny_model_dir)
+    app = FtTuiApp(state=state)
+    messages = []
+    async with app.run_test(size=(120, 36), message_hook=messages.append) as pilot:
+        step = app.query_one(TrainStep)
+        assert not step.is_running
+        await pilot.press("s")
+        assert step.is_running
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not step.is_running
+
+        logs = trainer_events(messages, StepLog)
+        assert [e.step for e in logs] == [1, 2, 3, 4, 5, 6]
+        finished = trainer_events(messages, RunFinished)
+        assert [f.state for f in finished] == ["done"]
+        dash = app.query_one(Dashboard)
+        assert [s for s, _ in dash.train_points] == [1, 2, 3, 4, 5, 6]
+        assert len(dash.lr_points) == 6 and [s for s, _ in dash.eval_points] == [2, 4, 6]
+        assert dash.finished.state == "done"
+        assert any(isinstance(m, StepCompleted) and m.step_id == "train" for m in messages)
+        assert "train" in app.state.completed
+        run_dir = workdir / "runs" / "tiny"
+        assert app.state.run_dir == str(run_dir)
+        assert (run_dir / "adapter" / "adapter_config.json").is_file()
+        assert not app.query_one("#evaluate", Button).disabled
+        await pilot.press("e")
+        assert app.state.current_step == "evaluate"
+
+
+async def test_stop_asks_then_stops_gracefully_and_resume_finishes(workdir, tiny_model_dir,
+                                                                  hold_at_step_2):
+    state = tiny_training_state(workdir, tiny_model_dir, **{"training.max_steps": 8})
+    app = FtTuiApp(state=state)
+    messages = []
+    async with app.run_test(size=(120, 36), message_hook=messages.append) as pilot:
+        step = app.query_one(TrainStep)
+        dash = app.query_one(Dashboard)
+        await pilot.press("s")
+        await wait_until(pilot, lambda: len(dash.train_points) == 2)
+
+        await pilot.press("x")
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("n")                      # changed my mind: keeps training
+        assert step.is_running and not isinstance(app.screen, ConfirmModal)
+        await pilot.press("x")
+        await pilot.press("y")
+        hold_at_step_2.set()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+        run_dir = workdir / "runs" / "tiny"
+        status = json.loads((run_dir / "status.json").read_text())
+        assert status["state"] == "stopped"
+        stopped_at = status["step"]
+        assert stopped_at in (2, 3)          # the step that was running when asked
+        assert (run_dir / "checkpoints" / f"checkpoint-{stopped_at}").is_dir()
+        assert trainer_events(messages, RunFinished)[-1].state == "stopped"
+        assert not app.query_one("#resume", Button).disabled
+        assert "train" not in app.state.completed
+
+        await pilot.press("r")
+        assert step.is_running
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert json.loads((run_dir / "status.json").read_text())["state"] == "done"
+        # The curve goes on from the checkpoint without a gap or a repeated step.
+        assert [s for s, _ in dash.train_points] == list(range(1, 9))
+        assert "train" in app.state.completed
+
+
+async def test_quitting_during_a_run_asks_first(workdir, tiny_model_dir, hold_at_step_2):
+    state = tiny_training_state(workdir, tiny_model_dir, **{"training.max_steps": 8})
+    app = FtTuiApp(state=state)
+    async with app.run_test(size=(120, 36)) as pilot:
+        step = app.query_one(TrainStep)
+        await pilot.press("s")
+        await wait_until(pilot, lambda: app.query_one(Dashboard).train_points)
+        await pilot.press("q")
+        assert isinstance(app.screen, ConfirmModal)
+        await pilot.press("n")
+        assert app.is_running and step.is_running
+        # While it trains, the keys answer at once: switch steps and come back.
+        await pilot.press("4")
+        assert app.state.current_step == "configure"
+        await pilot.press("5")
+        await pilot.press("q", "y")               # quit: the run stops at its next step
+        hold_at_step_2.set()
+    assert app.return_value == 0
+    # The training thread outlives the app by one step: it checkpoints, then says so.
+    status_path = workdir / "runs" / "tiny" / "status.json"
+    deadline = time.monotonic() + 120
+    while json.loads(status_path.read_text())["state"] == "running":
+        assert time.monotonic() < deadline, "the run did not stop after quitting"
+        time.sleep(0.1)
+    status = json.loads(status_path.read_text())
+    assert status["state"] == "stopped" and status["step"] in (2, 3)
