@@ -177,3 +177,13 @@ def test_launch_command_runs_the_worker_through_accelerate(tmp_path):
     assert f"-m ft_tui.core.training.worker --run-dir {run.path} --resume --cpu" in text
     fsdp = launch_command(plan_launch(gpu_count=2, fits_one_gpu=False), run, resume=False, port=1)
     assert "--use_fsdp" in fsdp and "--multi_gpu" not in fsdp and "--cpu" not in fsdp
+
+
+def test_out_of_memory_advice_comes_from_the_memory_planner_when_it_can_say():
+    from ft_tui.core.training.failures import oom_advice
+
+    heavy = RunConfig(method="full").with_overrides({"training.batch_size": 64,
+                                                     "data.max_length": 4096})
+    advice = oom_advice(heavy)
+    assert advice.startswith("The memory planner suggests:")
+    assert "training.batch_size=" in advice and "64" not in advice.split("batch_size=")[1][:3]

@@ -159,16 +159,17 @@ def render(result: dict, console=None) -> None:
     machine, plan, rec = result["machine"], result["plan"], result["recommendation"]
     if result["gpus"]:
         table = Table(title="GPUs", title_justify="left")
-        for column in ("#", "name", "memory used / total", "free", "util", "temp", "power", "cc",
-                       "bf16", "driver / CUDA"):
-            table.add_column(column, justify="left" if column in ("name", "driver / CUDA") else "right")
+        for column in ("#", "name", "used / total", "free", "util", "temp", "power", "compute"):
+            table.add_column(column, justify="left" if column == "name" else "right")
         for g in result["gpus"]:
-            table.add_row(str(g["index"]), g["name"], f"{g['used_gb']:.1f} / {g['total_gb']:.1f} GB",
-                          f"{g['free_gb']:.1f} GB", _opt(g["utilization_pct"], "%"),
-                          _opt(g["temperature_c"], "°C"), _opt(g["power_w"], " W"),
-                          g["compute_capability"] or "?", "yes" if g["bf16_supported"] else "no",
-                          f"{g['driver_version'] or '?'} / {g['cuda_version'] or '?'}")
+            bf16 = " bf16" if g["bf16_supported"] else " no bf16"
+            table.add_row(str(g["index"]), g["name"].removeprefix("NVIDIA "),
+                          f"{g['used_gb']:.1f} / {g['total_gb']:.1f} GB", f"{g['free_gb']:.1f} GB",
+                          _opt(g["utilization_pct"], "%"), _opt(g["temperature_c"], "°C"),
+                          _opt(g["power_w"], " W"), f"{g['compute_capability'] or '?'}{bf16}")
         console.print(table)
+        first = result["gpus"][0]
+        console.print(f"Driver {first['driver_version'] or '?'}, CUDA {first['cuda_version'] or '?'}")
     else:
         console.print(f"[bold]No GPU[/bold]: {result['no_gpu_reason']}")
     disk = machine.get("disk_free_gb")
@@ -179,13 +180,15 @@ def render(result: dict, console=None) -> None:
     m = result["model"]
     console.print(f"\n[bold]{m['name']}[/bold]: {m['size']} parameters, {m['layers']} layers, hidden "
                   f"{m['hidden']}, {m['heads']} heads ({m['kv_heads']} KV), intermediate "
-                  f"{m['intermediate']}, vocab {m['vocab']:,}{', tied embeddings' if m['tied_embeddings'] else ''}"
+                  f"{m['intermediate']}, vocab {m['vocab']:,}"
+                  f"{', tied embeddings' if m['tied_embeddings'] else ''}"
                   f"\n[dim]from {m['source']}[/dim]")
 
     where = "RAM" if plan["device"] == "cpu" else "GPU memory"
     console.print(f"\n[bold]Peak {where} per method[/bold] (batch {plan['batch']}, seq {plan['seq']}, "
                   f"checkpointing {'on' if plan['gradient_checkpointing'] else 'off'}) against "
-                  f"{_gb(plan['capacity_gb'])}: {plan['capacity_label']}")
+                  f"{_gb(plan['capacity_gb'])}: {plan['capacity_label']}\n[dim]At these settings; the "
+                  "recommendation below searches batch size and checkpointing itself.[/dim]")
     estimates = result["estimates"]
     table = Table(show_edge=False)
     table.add_column("part")
@@ -198,7 +201,8 @@ def render(result: dict, console=None) -> None:
         values = [estimates[mth]["components"].get(name, 0.0) for mth in METHODS]
         if any(v >= 0.005 for v in values):
             table.add_row(name, *(_gb(v) if v >= 0.005 else "·" for v in values))
-    table.add_row("[bold]total[/bold]", *(f"[bold]{_gb(estimates[mth]['total_gb'])}[/bold]" for mth in METHODS))
+    table.add_row("[bold]total[/bold]",
+                  *(f"[bold]{_gb(estimates[mth]['total_gb'])}[/bold]" for mth in METHODS))
     table.add_row("fits", *("[green]yes[/green]" if estimates[mth]["fits"] else "[red]no[/red]"
                             for mth in METHODS))
     console.print(table)

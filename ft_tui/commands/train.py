@@ -43,7 +43,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--num-processes", type=int, metavar="N",
                         help="train with N processes through accelerate (default: one per GPU)")
     parser.add_argument("--cpu", action="store_true", help="train on CPU even when GPUs are visible")
-    parser.add_argument("--yes", "-y", action="store_true", help="answer yes to questions (non-interactive)")
+    parser.add_argument("--yes", "-y", action="store_true",
+                        help="never ask; go ahead with the settings as given (for scripts)")
 
 
 def run(args) -> int:

@@ -151,7 +151,8 @@ class _Nvml:
             index=index, name=name, total_gb=memory.total / GB, free_gb=memory.free / GB,
             used_gb=memory.used / GB,
             utilization_pct=self._try(lambda: float(nv.nvmlDeviceGetUtilizationRates(handle).gpu)),
-            temperature_c=self._try(lambda: float(nv.nvmlDeviceGetTemperature(handle, nv.NVML_TEMPERATURE_GPU))),
+            temperature_c=self._try(
+                lambda: float(nv.nvmlDeviceGetTemperature(handle, nv.NVML_TEMPERATURE_GPU))),
             power_w=None if power_mw is None else power_mw / 1000.0,
             compute_capability=capability, bf16_supported=ampere, flash_attention_supported=ampere,
             driver_version=self._system[0], cuda_version=self._system[1])

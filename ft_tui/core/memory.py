@@ -37,6 +37,8 @@ CUDA_CONTEXT_GB = 0.75          # CUDA context, cuBLAS workspace, kernels: outsi
 CPU_RUNTIME_GB = 0.8            # Python + torch + transformers + TRL resident memory on CPU
 STATIC_SLACK = 0.02             # allocator rounding on weights, gradients, optimizer states
 DYNAMIC_SLACK = 0.20            # fragmentation of activations and temporaries (reserved/allocated)
+CPU_DYNAMIC_SLACK = 0.35        # glibc keeps freed activation memory: peak RSS runs above live bytes
+CPU_LOSS_TILE_COPIES = 9        # TRL's torch fallback of its loss kernel: peak measured at 8.6-9.4 tiles
 
 # TRL's chunked log-prob head (trl/kernels/chunked_logprob.py).
 LOSS_TOKEN_TILE = 4096
@@ -134,11 +136,12 @@ def estimate(profile: ModelProfile, method: str, batch: int, seq: int,
         parts["activations"] = T * ((p.layers + 1) * per_layer + outside)  # + its gradients
     if mixed and w == 4:
         parts["16-bit weight copies (autocast)"] = trainable * 2
-    parts["logits"] = _loss_head_bytes(p, method, T, act, w, mixed, kbit_fp32_upcast)
+    parts["logits"] = _loss_head_bytes(p, method, T, act, w, mixed, kbit_fp32_upcast, cpu)
     if method == "qlora":
         widest = max(p.intermediate * p.hidden, p.attn_dim * p.hidden)
         parts["4-bit dequantisation buffer"] = widest * 2
-    step = trainable * trainable_bytes if optimizer == "adamw_torch" else 0
+    # torch picks the foreach AdamW for CUDA tensors only; on the CPU it updates one tensor at a time.
+    step = trainable * trainable_bytes if optimizer == "adamw_torch" and not cpu else 0
     dynamic = sum(v for k, v in parts.items() if k in _DYNAMIC)
     if step > dynamic:  # activations are freed by then: only the excess raises the peak
         parts["optimizer step temporaries"] = step - dynamic
@@ -148,15 +151,14 @@ def estimate(profile: ModelProfile, method: str, batch: int, seq: int,
     # ----- overheads ----------------------------------------------------------------------
     static = sum(v for k, v in parts.items() if k not in _DYNAMIC)
     dynamic = sum(v for k, v in parts.items() if k in _DYNAMIC)
-    overhead = STATIC_SLACK * static + DYNAMIC_SLACK * dynamic
+    overhead = STATIC_SLACK * static + (CPU_DYNAMIC_SLACK if cpu else DYNAMIC_SLACK) * dynamic
     parts = {k: v / GB for k, v in parts.items()}
+    parts["allocator overhead"] = overhead / GB
     if cpu:
-        parts["allocator overhead"] = overhead / GB
         parts["Python and libraries"] = CPU_RUNTIME_GB
         if method == "qlora":
             notes.append("QLoRA needs a CUDA GPU to be useful: on the CPU bitsandbytes is slower than LoRA")
     else:
-        parts["allocator overhead"] = overhead / GB
         parts["CUDA context"] = CUDA_CONTEXT_GB
     if optimizer.startswith("paged_"):
         notes.append("paged optimizer states move to CPU RAM under memory pressure instead of failing")
@@ -236,10 +238,12 @@ def _layer_activation_bytes(p: ModelProfile, method: str, targets: dict, act: in
 
 
 def _loss_head_bytes(p: ModelProfile, method: str, T: int, act: int, w: int, mixed: bool,
-                     kbit_fp32_upcast: bool) -> float:
-    """TRL's chunked LM head: one logits tile, fp32 hidden-state gradients and, when the
-    lm_head trains, its fp32 gradient accumulator."""
+                     kbit_fp32_upcast: bool, cpu: bool) -> float:
+    """TRL's chunked LM head: one logits tile (a Triton kernel on CUDA; on CPU its torch
+    fallback holds several tile-sized temporaries), fp32 hidden-state gradients and, when
+    the lm_head trains, its fp32 gradient accumulator."""
     tile = min(T, LOSS_TOKEN_TILE) * min(p.vocab, LOSS_VOCAB_TILE) * act
+    tile *= CPU_LOSS_TILE_COPIES if cpu else 1
     head_dtype = 4 if (method == "qlora" and kbit_fp32_upcast) or w == 4 else 2
     cast = min(p.vocab, LOSS_VOCAB_TILE) * p.hidden * act if mixed and head_dtype != act else 0
     hidden = T * p.hidden * (4 + 2 * act)

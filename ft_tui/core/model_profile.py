@@ -200,6 +200,7 @@ def _count_on_meta_device(folder: Path) -> int | None:
         config = AutoConfig.from_pretrained(str(folder))
         with init_empty_weights():
             model = AutoModelForCausalLM.from_config(config)
+        model.tie_weights()  # init_empty_weights leaves a tied lm_head as its own parameter
     except (ValueError, KeyError, OSError, ImportError, TypeError):
         return None  # an architecture this transformers does not know: use the formula
     return sum(p.numel() for p in model.parameters())

@@ -234,13 +234,14 @@ class _Planner:
         shardable = sum(lora.components.get(k, 0.0) for k in
                         ("frozen weights", "trainable weights", "gradients", "optimizer states"))
         rest = lora.total_gb - shardable
-        for n in (2, 4, 8, 16):
-            per_gpu = shardable / n + rest
-            if per_gpu <= self.t.capacity:
-                return (f"Several GPUs: LoRA with the weights sharded by accelerate FSDP (or DeepSpeed "
-                        f"ZeRO-3) over {n} GPUs of this size needs about {per_gpu:.1f} GB each.")
-        return ("Several GPUs: even sharded over 16 GPUs of this size LoRA would not fit; use GPUs "
-                "with more memory.")
+        how = "LoRA with the weights sharded by accelerate FSDP (or DeepSpeed ZeRO-3)"
+        if rest < self.t.capacity:
+            n = max(2, math.ceil(shardable / (self.t.capacity - rest)))
+            if n <= 64:
+                return (f"Several GPUs: {how} over {n} GPUs of this size needs about "
+                        f"{shardable / n + rest:.1f} GB each.")
+        return (f"Several GPUs: {how} would need more than 64 GPUs of this size; use GPUs with "
+                "more memory.")
 
 
 # ----- inputs -----------------------------------------------------------------------------
@@ -280,6 +281,8 @@ def _max_length(stats: dict | None, fixed: int | None, profile: ModelProfile) ->
     limit = min(32768, profile.max_positions or 32768)
     if fixed:
         length = max(32, min(int(fixed), limit))
+        if length < fixed:
+            return length, f"max_length {length}: the model's limit ({fixed} was asked)."
         return length, f"max_length {length}, as asked."
     p95, longest = _stat(stats, "p95"), _stat(stats, "max")
     if not p95 and not longest:

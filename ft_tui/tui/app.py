@@ -18,6 +18,7 @@ from typing import Iterable
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer, Header, Input, TextArea
@@ -59,7 +60,7 @@ class FtTuiApp(App[int]):
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit_app", "Quit"),
         Binding("ctrl+q", "quit_app", "Quit", show=False, priority=True),
-        Binding("escape", "leave_field", "Leave field", show=False),
+        Binding("escape", "leave_field", "Leave field"),
     ]
 
     def __init__(self, config_path: str | None = None, state: WizardState | None = None) -> None:
@@ -86,8 +87,11 @@ class FtTuiApp(App[int]):
     # ----- navigation -------------------------------------------------------------------
     def step_view(self, step_id: str | None = None) -> Widget | None:
         """The view of a step (the current one by default), or None before its first visit."""
-        found = self.query(f"#steps > #{step_id or self.state.current_step}")
-        return found.first() if found else None
+        try:
+            return self.query_one(ContentSwitcher).get_child_by_id(
+                step_id or self.state.current_step)
+        except NoMatches:
+            return None
 
     def step_views(self) -> list[Widget]:
         """The step views visited so far."""
@@ -126,6 +130,11 @@ class FtTuiApp(App[int]):
                 widget.focus()
                 return
         self.screen.set_focus(None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "leave_field":  # listed in the footer only while typing in a field
+            return isinstance(self.focused, (Input, TextArea))
+        return True
 
     def action_leave_field(self) -> None:
         """Escape from a text field, so the step keys work again."""

@@ -53,6 +53,8 @@ def parse_args(argv=None):
     p.add_argument("--layers", type=int, default=4, help="random model: layers")
     p.add_argument("--samples", type=int, default=0, help="ft-tui arm: sample generations every N steps")
     p.add_argument("--packing", action="store_true")
+    p.add_argument("--peak-tflops", type=float, default=0.0,
+                   help="the device's dense bf16 peak (H100 SXM: 989) to print model FLOPs utilisation")
     p.add_argument("--arm", choices=("ftui", "trl"), help=argparse.SUPPRESS)
     p.add_argument("--workdir", help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -116,18 +118,43 @@ def run_ftui(cfg) -> dict:
     def timing(event):
         if isinstance(event, RunStarted):
             marks["begin"] = time.perf_counter()
+            marks["cpu_begin"] = time.process_time()
+            marks["params"] = event.total_params
         elif isinstance(event, StepLog):
             marks["logs"].append(time.perf_counter())
+            marks["cpu_end"] = time.process_time()
             marks["tokens"] = event.num_tokens
 
+    _time_hooks(marks)
     finished = TrainingRunner(cfg, on_event=timing).run()
     assert finished.state == "done", finished.message
-    return _result(marks)
+    return {**_result(marks), "hook_seconds": marks["hooks"]}
+
+
+def _time_hooks(marks) -> None:
+    """Add up the time spent inside ft-tui's callback (events, metrics.jsonl, status.json,
+    watchdog, samples): a measure of the overhead that other jobs on the machine hardly
+    disturb, since it is compared with the same run's own training time."""
+    from ft_tui.core.training.callbacks import EventCallback
+
+    marks["hooks"] = 0.0
+    for name in ("on_train_begin", "on_step_end", "on_log", "on_save"):
+        original = getattr(EventCallback, name)
+
+        def timed(self, *a, _original=original, **kw):
+            t = time.perf_counter()
+            try:
+                return _original(self, *a, **kw)
+            finally:
+                marks["hooks"] += time.perf_counter() - t
+
+        setattr(EventCallback, name, timed)
 
 
 def _result(marks) -> dict:
     times = [marks["begin"], *marks["logs"]]
-    return {"seconds": times[-1] - times[0], "tokens": marks["tokens"],
+    return {"seconds": times[-1] - times[0], "tokens": marks["tokens"], "params": marks["params"],
+            "cpu_seconds": marks["cpu_end"] - marks["cpu_begin"],
             "step_times": [b - a for a, b in zip(times, times[1:])]}
 
 
@@ -158,15 +185,17 @@ def run_trl(cfg, work: Path) -> dict:
         model = get_peft_model(model, LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha,
                                                  lora_dropout=cfg.lora.dropout, task_type="CAUSAL_LM",
                                                  target_modules=cfg.lora_targets()))
-    marks = {"logs": []}
+    marks = {"logs": [], "params": sum(p.numel() for p in model.parameters())}
 
     class Timing(TrainerCallback):   # the same marks the ft-tui arm takes
         def on_train_begin(self, a, state, control, **kw):
             marks["begin"] = time.perf_counter()
+            marks["cpu_begin"] = time.process_time()
 
         def on_log(self, a, state, control, logs=None, **kw):
             if "loss" in (logs or {}):
                 marks["logs"].append(time.perf_counter())
+                marks["cpu_end"] = time.process_time()
                 marks["tokens"] = state.num_input_tokens_seen
 
     trainer = SFTTrainer(model=model, args=args, processing_class=tokenizer,
@@ -204,6 +233,7 @@ def main(argv=None) -> int:
         prepare(args, work)
         results: dict[str, list[float]] = {"ftui": [], "trl": []}
         steady: dict[str, list[float]] = {"ftui": [], "trl": []}
+        per_cpu: dict[str, list[float]] = {"ftui": [], "trl": []}
         for r in range(args.rounds):
             order = ("ftui", "trl") if r % 2 == 0 else ("trl", "ftui")
             for arm in order:
@@ -218,14 +248,28 @@ def main(argv=None) -> int:
                 # The median step is robust to bursts from other processes on a shared
                 # machine; the wall-clock figure also counts rare costs (evals, saves).
                 steady_tps = res["tokens"] / (statistics.median(res["step_times"]) * len(res["step_times"]))
+                # CPU time is the least disturbed by other jobs on a shared CPU machine.
+                cpu_tps = res["tokens"] / res["cpu_seconds"]
                 results[arm].append(tps)
                 steady[arm].append(steady_tps)
-                print(f"round {r + 1} {arm:4s}: {tps:10.0f} tokens/s wall, {steady_tps:10.0f} at the "
-                      f"median step ({res['tokens']} tokens in {res['seconds']:.2f} s)", flush=True)
+                per_cpu[arm].append(cpu_tps)
+                hooks = (f", ft-tui callback {100 * res['hook_seconds'] / res['seconds']:.2f} % of it"
+                         if "hook_seconds" in res else "")
+                print(f"round {r + 1} {arm:4s}: {tps:8.0f} tokens/s wall, {steady_tps:8.0f} at the "
+                      f"median step, {cpu_tps:8.0f} per CPU-second ({res['tokens']} tokens in "
+                      f"{res['seconds']:.2f} s, {res['cpu_seconds']:.2f} CPU-s{hooks})", flush=True)
         print(f"\nmodel={args.model or f'random hidden={args.hidden} layers={args.layers}'} "
               f"method={args.method} device={args.device} steps={args.steps} batch={args.batch} "
               f"packing={args.packing} samples={args.samples}")
-        for name, table in (("wall clock", results), ("median step", steady)):
+        if args.peak_tflops:
+            # 6 N FLOPs per token for a full fine-tune; LoRA skips the frozen weights'
+            # gradients (~4 N). Attention FLOPs are left out, as is usual for MFU.
+            per_token = (6 if args.method == "full" else 4) * res["params"]
+            for arm in ("ftui", "trl"):
+                mfu = per_token * statistics.median(steady[arm]) / (args.peak_tflops * 1e12)
+                print(f"MFU {arm}: {100 * mfu:.1f} % of {args.peak_tflops:g} TFLOP/s "
+                      f"({res['params'] / 1e6:.0f}M parameters)")
+        for name, table in (("wall clock", results), ("median step", steady), ("CPU time", per_cpu)):
             ftui, trl = statistics.median(table["ftui"]), statistics.median(table["trl"])
             pairs = [a / b for a, b in zip(table["ftui"], table["trl"])]
             print(f"{name:11s}: ft-tui {ftui:.0f} tokens/s, plain TRL {trl:.0f}, ratio {ftui / trl:.3f} "

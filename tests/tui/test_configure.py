@@ -32,7 +32,7 @@ async def test_form_has_a_control_and_the_help_for_every_config_field(config_pat
             control = form.query_one(f"#{widget_id(info.key)}")
             expected = Checkbox if info.type is bool else Select if info.choices else Input
             assert isinstance(control, expected), info.key
-            help_text = plain(form.query_one(f"#{widget_id(info.key)}-field .cfg-help", Static))
+            help_text = plain(form.query_one(f"#{widget_id(info.key)}-help", Static))
             assert info.help.split()[0] in help_text
 
 
@@ -43,12 +43,12 @@ async def test_a_bad_value_is_refused_inline_and_a_good_one_is_saved(config_path
         await pilot.press("4")
         step = app.query_one(ConfigureStep)
         lr = step.query_one(f"#{widget_id('training.learning_rate')}", Input)
-        error = step.query_one(f"#{widget_id('training.learning_rate')}-error", Static)
+        error = step.query_one(f"#{widget_id('training.learning_rate')}-help", Static)
 
         lr.value = "0.5"   # above the 1e-3 maximum
         await pilot.pause()
         assert "out of range" in plain(error) and "0.001" in plain(error)
-        assert error.styles.display == "block"
+        assert error.has_class("-invalid") and lr.has_class("-invalid")
         assert app.state.cfg.training.learning_rate == 2e-4   # unchanged
         assert not _changes(messages)
         assert "refused" in plain(step.query_one("#form-problems", Static))
@@ -63,7 +63,8 @@ async def test_a_bad_value_is_refused_inline_and_a_good_one_is_saved(config_path
 
         lr.value = "1e-4"
         await pilot.pause()
-        assert error.styles.display == "none"
+        assert not error.has_class("-invalid")
+        assert "Peak learning rate" in plain(error)   # the help text is back
         assert app.state.cfg.training.learning_rate == 1e-4
         assert _changes(messages)
         assert "learning_rate: 0.0001" in plain(step.query_one("#yaml-preview", Static))

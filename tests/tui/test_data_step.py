@@ -44,9 +44,11 @@ def data_app(tmp_path, monkeypatch, tiny_model_dir):
 
 
 async def _settle(app, pilot):
-    """Let the inspection worker finish and its messages land."""
+    """Let the Data step's workers finish and their messages land."""
     for _ in range(3):
-        await app.workers.wait_for_complete()
+        ours = [w for w in app.workers if w.group in ("inspect", "data-action")]
+        if ours:  # (an empty list would mean "all", e.g. a file tree's cancelled loader)
+            await app.workers.wait_for_complete(ours)
         await pilot.pause()
 
 
@@ -154,3 +156,24 @@ def test_path_suggester_completes_folders_and_data_files(tmp_path, monkeypatch):
     assert asyncio.run(suggest("data/t")) == "data/train.jsonl"
     assert asyncio.run(suggest("data/n")) is None        # not a data file
     assert asyncio.run(suggest(str(tmp_path / "data" / "tr"))) == str(tmp_path / "data" / "train.jsonl")
+
+
+async def test_browse_opens_a_file_tree_and_picking_a_file_inspects_it(data_app, tmp_path):
+    from ft_tui.tui.widgets.file_picker import DataTree, FilePicker
+
+    other = tmp_path / "other.jsonl"
+    other.write_text("\n".join(ROWS[:3]) + "\n")
+    app = data_app
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("2")
+        await _settle(app, pilot)
+        await pilot.press("o")
+        assert isinstance(app.screen, FilePicker)
+        tree = app.screen.query_one(DataTree)
+        shown = [p.name for p in tree.filter_paths(tmp_path.iterdir())]
+        assert "other.jsonl" in shown and "ft-tui.yaml" not in shown   # data files only
+        app.screen.dismiss(str(other))
+        await _settle(app, pilot)
+        assert app.state.cfg.data.train_path == str(other)
+        status = plain(app.query_one(DataStep).query_one("#data-status", Static))
+        assert "3 valid examples" in status

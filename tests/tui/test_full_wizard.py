@@ -29,6 +29,7 @@ async def settle(app, pilot):
     await pilot.pause()
 
 
+@pytest.mark.slow   # a real training and evaluation: ~1 min on an idle 2-core machine
 async def test_decide_to_a_filled_eval_table(tmp_path, monkeypatch, tiny_model_dir, isolated_cache):
     monkeypatch.chdir(tmp_path)
     config_path = tmp_path / "ft-tui.yaml"
@@ -60,12 +61,15 @@ async def test_decide_to_a_filled_eval_table(tmp_path, monkeypatch, tiny_model_d
         assert app.state.cfg.training.max_steps == 30
         # The tiny model's 400-token vocabulary spells the tickets out in ~320-440 tokens,
         # beyond the preset's 256 (the real tokenizer needs far fewer): raise the limit.
-        field = app.query_one("#cfg-data--max_length")
-        field.focus()
-        field.value = "512"
+        # Its random answers never stop early, so keep them short too.
+        for key, value in (("data.max_length", "512"), ("eval.max_new_tokens", "8")):
+            field = app.query_one("#cfg-" + key.replace(".", "--"))
+            field.focus()
+            field.value = value
+            await pilot.pause()
         await pilot.press("escape", "tab", "c")    # leave the field, back to the buttons
         await settle(app, pilot)
-        assert app.state.cfg.data.max_length == 512
+        assert (app.state.cfg.data.max_length, app.state.cfg.eval.max_new_tokens) == (512, 8)
         assert app.state.cfg.model.name == str(tiny_model_dir)
 
         assert app.state.current_step == "train"

@@ -43,7 +43,7 @@ def test_configure_with_a_refused_value(app, snap_compare):
         step.query_one("#cfg-data--max_length").value = "8"   # below the minimum of 32
         await pilot.pause()
         step.query_one("#config-form").scroll_to_widget(
-            step.query_one("#cfg-data--max_length-field"), animate=False, top=True)
+            step.query_one("#cfg-data--max_length"), animate=False, top=True)
         await pilot.pause()
 
     assert snap_compare(app, run_before=type_bad_rate, terminal_size=SIZE)
@@ -128,11 +128,44 @@ def _fixed_machine(output_dir="."):
         disk_path="/data", system="Linux x86_64")
 
 
+def _fixed_plan(name, cfg, gpu_gb, token_stats):
+    """A plan with fixed numbers: the snapshot checks the screen, not the estimator (which
+    has its own tests and may be recalibrated)."""
+    from types import SimpleNamespace as NS
+
+    from ft_tui.core.recommend import Recommendation
+
+    def est(total, **parts):
+        return NS(total_gb=total, components={k.replace("_", " "): v for k, v in parts.items()})
+
+    estimates = {
+        "full": est(26.0, trainable_weights=6.0, gradients=6.0, optimizer_states=12.0,
+                    activations=1.2, CUDA_context=0.8),
+        "lora": est(9.5, frozen_weights=6.0, optimizer_states=0.1, activations=2.6,
+                    CUDA_context=0.8),
+        "qlora": est(5.2, frozen_weights=1.9, optimizer_states=0.1, activations=2.4,
+                     CUDA_context=0.8),
+    }
+    rec = Recommendation(
+        method="lora",
+        settings={"method": "lora", "training.batch_size": 8,
+                  "training.gradient_accumulation": 2, "training.precision": "bf16"},
+        reasons=["This machine: NVIDIA L4 with 21.9 GB free.",
+                 "LoRA on a bf16 base: needs 9.5 GB of 21.9 GB."],
+        alternatives=[], capacity_gb=21.9)
+    profile = NS(name="Example-3B", size_label="3.00B", layers=28, hidden=3072, vocab=128256,
+                 dtype="bfloat16")
+    return {"profile": profile, "estimates": estimates, "recommendation": rec,
+            "capacity_gb": 21.9, "capacity_label": "free on GPU 0, NVIDIA L4", "local": True,
+            "where": "at /models/example-3b"}
+
+
 @pytest.mark.parametrize("scroll", [0, 14], ids=["machine", "plan"])
 def test_hardware(app, monkeypatch, snap_compare, scroll):
     from ft_tui.tui.screens import hardware_work
 
     monkeypatch.setattr(hardware_work, "probe_machine", _fixed_machine)
+    monkeypatch.setattr(hardware_work, "plan", _fixed_plan)
 
     async def planned(pilot):
         await pilot.press("3")

@@ -81,6 +81,16 @@ def test_steps_appear_and_keys_reach_each_step(start_app, tmp_path):
     assert "Should you fine-tune" in screen
     assert len(screen.splitlines()) <= 24 and max(len(l) for l in screen.splitlines()) <= 80
 
+    # Nothing listens on a port (the web-UI failure mode over SSH): check the live process.
+    import psutil
+
+    shell = psutil.Process(int(tmux("display-message", "-p", "-t", "ft", "#{pane_pid}")))
+    apps = [p for p in shell.children(recursive=True)
+            if any("ft-tui" in part or "ft_tui" in part for part in p.cmdline())]
+    assert apps, "the ft-tui process was not found"
+    for proc in apps:
+        assert not [c for c in proc.net_connections(kind="all") if c.status == psutil.CONN_LISTEN]
+
     tmux.keys("5")
     screen = tmux.wait_for("Start (s)", "No run yet")
     assert "▶ 5 Train" in screen

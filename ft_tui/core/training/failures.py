@@ -70,10 +70,26 @@ def _planner_advice(cfg) -> str:
     except ImportError:
         return ""
     try:
-        rec = recommend(probe(cfg.output_dir), model_profile(cfg.model.name))
+        rec = recommend(probe(cfg.output_dir), model_profile(cfg.model.name),
+                        max_length=cfg.data.max_length)
     except Exception as exc:  # advice is best effort: the run already failed for its own reason
         return f"(memory planner unavailable: {one_line(exc, 120)}) " + generic_oom_advice(cfg)
-    settings = ", ".join(f"{k}={v}" for k, v in rec.settings.items())
-    reasons = " ".join(rec.reasons[:2])
-    return f"The memory planner suggests method={rec.method}" + (f", {settings}" if settings else "") + \
-        (f". {reasons}" if reasons else ".")
+    if not rec.fits:
+        return "The memory planner finds no setting that fits this machine: " + \
+            "; ".join(rec.alternatives[:3] or rec.reasons[:2])
+    current = cfg.to_dict()
+    # 'auto' precision already resolves to what the planner assumes for this machine.
+    changes = [f"{key}={value}" for key, value in rec.settings.items()
+               if _lookup(current, key) != value
+               and not (key == "training.precision" and _lookup(current, key) == "auto")]
+    if not changes:
+        return generic_oom_advice(cfg)
+    return "The memory planner suggests: " + ", ".join(changes) + "."
+
+
+def _lookup(data: dict, dotted: str):
+    for part in dotted.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return None
+        data = data[part]
+    return data

@@ -83,11 +83,13 @@ def model_fits_one_gpu(cfg) -> bool | None:
         if not hw.gpus:
             return None
         est = estimate(model_profile(cfg.model.name), cfg.method, cfg.training.batch_size,
-                       cfg.data.max_length, cfg.training.gradient_checkpointing, cfg.lora.r)
+                       cfg.data.max_length, cfg.training.gradient_checkpointing, cfg.lora.r,
+                       lora_targets=cfg.lora.target_modules, optimizer=cfg.training.optimizer,
+                       precision=cfg.training.precision, weights_dtype=cfg.model.dtype)
         smallest = min(g.memory_total_gb for g in hw.gpus)
     except Exception:  # noqa: BLE001 - no verdict is a valid answer; DDP is the safe default
         return None
-    return est.total_gb <= smallest
+    return est.fits(smallest)
 
 
 def launch_command(plan: LaunchPlan, run_dir: RunDir, *, resume: bool, mixed_precision: str = "no",

@@ -12,6 +12,7 @@ at import time, so the UI can import it freely.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import shutil
@@ -25,7 +26,9 @@ from ft_tui.core.events import Event, RunFinished, TrainWarning
 from ft_tui.core.rundir import RunDir, RunDirError, default_run_name
 from ft_tui.core.training.device import SetupError
 
-STATUS_EVERY_S = 2.0   # status.json is rewritten (atomically, with fsync) at most this often
+# status.json is state, not progress (metrics.jsonl has every step): rewriting it
+# atomically, with an fsync, every 10 s keeps it fresh enough for `ft-tui monitor`.
+STATUS_EVERY_S = 10.0
 STOP_FILE = "STOP"     # a launcher asks its worker processes to stop by creating this file
 
 
@@ -50,6 +53,7 @@ class TrainingRunner:
         self._total = 0
         self._last_status = 0.0
         self._finished: RunFinished | None = None
+        self._metrics = _MetricsLog(run_dir)
 
     # ----- public ----------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -153,7 +157,7 @@ class TrainingRunner:
         step = getattr(event, "step", None)
         if isinstance(step, int):
             self._step = step
-        self.run_dir.append_event(event)
+        self._metrics.append(event)
         self.events.put(event)
         if self.on_event is not None:
             try:
@@ -192,12 +196,34 @@ class TrainingRunner:
         if not self.main:
             return
         self._emit(finished)
+        self._metrics.close()
         self.run_dir.write_status(finished.state, step=finished.step, total_steps=self._total,
                                   message=finished.message, advice=finished.advice)
         try:
             (self.run_dir.path / STOP_FILE).unlink()
         except FileNotFoundError:
             pass
+
+
+class _MetricsLog:
+    """metrics.jsonl, open for the whole run: one write() and flush per event, so a reader
+    never sees half a line and a crash loses at most the line being written. (Opened on
+    the first event, after a resume has rewritten the file.)"""
+
+    def __init__(self, run_dir: RunDir):
+        self.path = run_dir.metrics_path
+        self._fh = None
+
+    def append(self, event: Event) -> None:
+        if self._fh is None:
+            self._fh = open(self.path, "a", encoding="utf-8")
+        self._fh.write(json.dumps(event.to_dict(), ensure_ascii=False, default=str) + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
 
 
 def qlora_on_cpu_message() -> str:

@@ -117,7 +117,7 @@ is out of range or of the wrong type is shown in red with the reason, and is not
             self._refresh_previews()
 
     def on_config_form_validated(self, message: ConfigForm.Validated) -> None:
-        self._refresh_previews()
+        self._refresh_problems()
 
     @on(Button.Pressed)
     def _button(self, event: Button.Pressed) -> None:
@@ -146,6 +146,13 @@ is out of range or of the wrong type is shown in red with the reason, and is not
         self.post_message(GoToStep("train"))
 
     # ----- previews ---------------------------------------------------------------------
+    def _refresh_problems(self) -> None:
+        problems = self.form.errors
+        line = self.query_one("#form-problems", Static)
+        line.update(f"✗ {len(problems)} setting(s) refused; the YAML keeps their last valid "
+                    "values." if problems else "")
+        line.display = bool(problems)
+
     def _refresh_previews(self) -> None:
         cfg = self.state.cfg
         name = matching_preset(cfg)
@@ -154,11 +161,7 @@ is out of range or of the wrong type is shown in red with the reason, and is not
         note += (f"Effective batch {cfg.effective_batch}; method {cfg.method}; "
                  f"model {cfg.model.name}.")
         self.query_one("#preset-note", Static).update(note)
-        problems = self.form.errors
-        self.query_one("#form-problems", Static).update(
-            f"✗ {len(problems)} setting(s) refused; the YAML keeps their last valid values."
-            if problems else "")
-        self.query_one("#form-problems").display = bool(problems)
+        self._refresh_problems()
         self.query_one("#yaml-preview", Static).update(
             Syntax(cfg.to_yaml(), "yaml", theme="ansi_dark", word_wrap=True))
         path = str(self.state.config_path)

@@ -9,6 +9,7 @@ Each export action is one call into ``ft_tui.core.export`` and shows where it wr
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from textual.worker import Worker, WorkerState
 from ft_tui.core.rundir import RunDir
 from ft_tui.tui.messages import StepCompleted
 from ft_tui.tui.state import WizardState
-from ft_tui.tui.widgets.eval_table import EvalTable
+from ft_tui.tui.widgets.eval_table import EvalTable, summary_text, verdict_text
 
 PHASES = {"base": "base model answering", "finetuned": "fine-tuned model answering",
           "judge": "LLM judge grading"}
@@ -43,42 +44,6 @@ class EvalProgress(Message):
     done: int
     total: int
     phase: str
-
-
-def summary_text(report: dict[str, Any]) -> Text:
-    """Base → fine-tuned per metric on one wrapping line; the main metric first, in bold."""
-    from ft_tui.core.eval_report import NEUTRAL_METRICS
-    from ft_tui.core.metrics import METRIC_LABELS
-
-    main = report.get("main_metric")
-    text = Text()
-    rows = sorted(report.get("summary", {}).items(), key=lambda item: item[0] != main)
-    for i, (name, row) in enumerate(rows):
-        if i:
-            text.append(" · ")
-        label = METRIC_LABELS.get(name, name) + (" (info)" if name in NEUTRAL_METRICS else "")
-        text.append(f"{label} ", style="bold" if name == main else "")
-        text.append(f"{_fmt(row.get('base'))} → {_fmt(row.get('finetuned'))}",
-                    style="bold" if name == main else "")
-        delta = row.get("delta")
-        if delta is not None:
-            style = ""
-            if name not in NEUTRAL_METRICS and abs(delta) > 1e-9:
-                style = "green" if delta > 0 else "red"
-            text.append(f" ({delta:+.3f})", style=style)
-    return text
-
-
-def verdict_text(report: dict[str, Any]) -> Text:
-    verdict = report.get("verdict") or {}
-    beats = bool(verdict.get("finetuned_beats_base"))
-    text = Text("✓ " if beats else "✗ ", style="bold green" if beats else "bold red")
-    text.append(verdict.get("text", ""))
-    return text
-
-
-def _fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.3f}"
 
 
 class EvaluateStep(Container):
@@ -200,8 +165,6 @@ then export what you need.
             return
         run = RunDir(Path(run_dir))
         if run.eval_path.is_file():
-            import json
-
             try:
                 report = json.loads(run.eval_path.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError) as exc:
@@ -212,7 +175,10 @@ then export what you need.
             self._message("")   # the verdict says it all; the run is named in the field above
             return
         self._show_report(None)
-        if not (run.adapter_dir.is_dir()):
+        if not run.path.is_dir():
+            self._message(f"{run.path}: no such run directory. Type the folder a training run "
+                          "created (under runs/ by default), or train one in step 5.")
+        elif not run.adapter_dir.is_dir():
             self._message(f"{run.path} has no trained adapter yet: finish training in step 5.")
         else:
             self._message(f"{run.path} is trained but not evaluated: press e to compare it with "
@@ -295,9 +261,8 @@ then export what you need.
         self._evaluate(path)
 
     def _is_training(self) -> bool:
-        from ft_tui.tui.screens.train import TrainStep
-
-        return any(view.is_running for view in self.app.query(TrainStep))
+        is_running = getattr(self.app, "training_is_running", None)   # the wizard app's
+        return bool(is_running and is_running())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="evaluate",
           description="evaluation")

@@ -1,8 +1,9 @@
 """A form for the run config, generated from ``iter_fields()``.
 
-One row per setting: a switch for booleans, a drop-down for fixed choices, a text field
-otherwise; the field's own help text below it; and, while the value is wrong, the
-validator's message in place of the help. Each valid edit goes straight into
+One row per setting: its name, then a checkbox for booleans, a drop-down for fixed
+choices or a text field; under it, the setting's own help text, or the validator's
+message while the value is wrong. (Four widgets a setting and no more: the form has ~45
+settings and every widget costs layout time.) Each valid edit goes straight into
 ``state.cfg`` and posts ``ConfigChanged``; an invalid one leaves the config as it was.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
@@ -65,20 +66,16 @@ class ConfigForm(VerticalScroll):
 
     DEFAULT_CSS = """
     ConfigForm { height: 1fr; padding: 0 1; }
-    ConfigForm .cfg-section { text-style: bold; color: $text-primary; margin: 1 0 0 0; }
+    ConfigForm .cfg-section { text-style: bold underline; color: $text-primary; margin: 1 0 0 0; }
     ConfigForm .cfg-section-help { color: $text-muted; }
-    ConfigForm .cfg-field { height: auto; }
-    ConfigForm .cfg-row { height: auto; margin: 1 0 0 0; }
-    ConfigForm .cfg-name { width: 30; padding: 0 1 0 0; }
+    ConfigForm .cfg-row { height: auto; }
+    ConfigForm .cfg-name { width: 30; text-style: bold; padding: 0 1 0 0; }
     ConfigForm .cfg-control { width: 1fr; }
     ConfigForm Input.cfg-control { border: none; height: 1; padding: 0 1; }
     ConfigForm Input.-invalid { background: $error 30%; }
-    ConfigForm Select.cfg-control { width: 1fr; }
     ConfigForm Checkbox.cfg-control { width: auto; }
     ConfigForm .cfg-help { color: $text-muted; padding: 0 0 0 2; }
-    ConfigForm .cfg-error { color: $text-error; padding: 0 0 0 2; display: none; }
-    ConfigForm .cfg-field.-invalid .cfg-error { display: block; }
-    ConfigForm .cfg-field.-invalid .cfg-help { display: none; }
+    ConfigForm .cfg-help.-invalid { color: $text-error; text-style: bold; }
     """
 
     def __init__(self, state: WizardState, *, id: str | None = None) -> None:
@@ -121,13 +118,11 @@ class ConfigForm(VerticalScroll):
                 rows.append(Static(name, classes="cfg-section"))
                 if name != "method" and _SECTION_HELP.get(name):
                     rows.append(Static(Text(_SECTION_HELP[name]), classes="cfg-section-help"))
-            rows.append(Vertical(
-                Horizontal(Label(info.key, classes="cfg-name"),
-                           self._control(info, get_value(self.state.cfg, info.key)),
-                           classes="cfg-row"),
-                Static(Text(self._help_line(info)), classes="cfg-help"),
-                Static("", classes="cfg-error", id=widget_id(info.key) + "-error"),
-                classes="cfg-field", id=widget_id(info.key) + "-field"))
+            rows.append(Horizontal(Label(info.key, classes="cfg-name"),
+                                   self._control(info, get_value(self.state.cfg, info.key)),
+                                   classes="cfg-row"))
+            rows.append(Static(Text(self._help_line(info)), classes="cfg-help",
+                               id=widget_id(info.key) + "-help"))
         return rows
 
     @staticmethod
@@ -170,7 +165,15 @@ class ConfigForm(VerticalScroll):
             widget.label = _on_off(event.value)
         if isinstance(event, Select.Changed) and event.value is Select.NULL:
             return
+        if key not in self.errors and self._shows_config_value(key, event.value):
+            return  # e.g. the controls reporting their first value: nothing to check
         self.apply(key, event.value)
+
+    def _shows_config_value(self, key: str, raw: Any) -> bool:
+        try:
+            return coerce(self.fields[key], raw) == get_value(self.state.cfg, key)
+        except ValueError:
+            return False
 
     def apply(self, key: str, raw: Any) -> bool:
         """Validate one value; store it in the config when it is valid."""
@@ -186,14 +189,16 @@ class ConfigForm(VerticalScroll):
         return True
 
     def _show_problem(self, key: str, problem: str | None) -> None:
-        field = self.query_one(f"#{widget_id(key)}-field")
+        """The validator's message in place of the help text, or the help back."""
+        help_line = self.query_one(f"#{widget_id(key)}-help", Static)
         control = self.query_one(f"#{widget_id(key)}")
         if problem:
             self.errors[key] = problem
-            self.query_one(f"#{widget_id(key)}-error", Static).update(Text(f"✗ {problem}"))
-        else:
+            help_line.update(Text(f"✗ {problem}"))
+        elif help_line.has_class("-invalid"):
             self.errors.pop(key, None)
-        field.set_class(bool(problem), "-invalid")
+            help_line.update(Text(self._help_line(self.fields[key])))
+        help_line.set_class(bool(problem), "-invalid")
         control.set_class(bool(problem), "-invalid")
 
     # ----- showing the config -----------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The per-example evaluation table: base vs fine-tuned answers with their scores.
+"""The per-example evaluation table (base vs fine-tuned answers with their scores), and
+the summary and verdict lines shown above it.
 
 Rows come from ``eval.json``'s ``examples``. ``o`` sorts by the next column, ``O`` flips
 the order (clicking a header works too); the row keys are the example's index in the
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
@@ -125,3 +127,39 @@ def _score(value: float | None, signed: bool = False) -> str:
     if value is None:
         return "–"
     return f"{value:+.2f}" if signed else f"{value:.2f}"
+
+
+def summary_text(report: dict[str, Any]) -> Text:
+    """Base → fine-tuned per metric on one wrapping line; the main metric first, in bold."""
+    from ft_tui.core.eval_report import NEUTRAL_METRICS
+    from ft_tui.core.metrics import METRIC_LABELS
+
+    main = report.get("main_metric")
+    text = Text()
+    rows = sorted(report.get("summary", {}).items(), key=lambda item: item[0] != main)
+    for i, (name, row) in enumerate(rows):
+        if i:
+            text.append(" · ")
+        label = METRIC_LABELS.get(name, name) + (" (info)" if name in NEUTRAL_METRICS else "")
+        text.append(f"{label} ", style="bold" if name == main else "")
+        text.append(f"{_fmt(row.get('base'))} → {_fmt(row.get('finetuned'))}",
+                    style="bold" if name == main else "")
+        delta = row.get("delta")
+        if delta is not None:
+            style = ""
+            if name not in NEUTRAL_METRICS and abs(delta) > 1e-9:
+                style = "green" if delta > 0 else "red"
+            text.append(f" ({delta:+.3f})", style=style)
+    return text
+
+
+def verdict_text(report: dict[str, Any]) -> Text:
+    verdict = report.get("verdict") or {}
+    beats = bool(verdict.get("finetuned_beats_base"))
+    text = Text("✓ " if beats else "✗ ", style="bold green" if beats else "bold red")
+    text.append(verdict.get("text", ""))
+    return text
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
