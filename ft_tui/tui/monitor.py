@@ -138,6 +138,8 @@ class MonitorApp(App[int]):
 
     def poll(self) -> None:
         """Take in the new lines of metrics.jsonl, then the status file."""
+        if not self.is_running:
+            return   # the timer can fire once more while the app is closing its screens
         replaying = not self.follower.caught_up
         rewound, records = self.follower.poll()
         if rewound:

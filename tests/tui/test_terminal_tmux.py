@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,9 @@ class Tmux:
         self.base = ["tmux", "-L", socket, "-f", os.devnull]
 
     def __call__(self, *args: str) -> str:
-        return subprocess.run([*self.base, *args], capture_output=True, text=True,
-                              check=True).stdout
+        done = subprocess.run([*self.base, *args], capture_output=True, text=True)
+        assert done.returncode == 0, f"tmux {args[0]} failed: {done.stderr.strip()}"
+        return done.stdout
 
     def screen(self, escapes: bool = False) -> str:
         return self("capture-pane", "-p", *(["-e"] if escapes else []), "-t", "ft")
@@ -59,7 +61,7 @@ def start_app(tmp_path):
     servers = []
 
     def start(**env: str) -> Tmux:
-        tmux = Tmux(f"ft-tui-test-{os.getpid()}-{len(servers)}")
+        tmux = Tmux(f"ft-tui-test-{uuid.uuid4().hex[:12]}")
         servers.append(tmux)
         script = Path(sys.executable).with_name("ft-tui")
         program = str(script) if script.exists() else f"{sys.executable} -m ft_tui"
@@ -92,8 +94,7 @@ def test_steps_appear_and_keys_reach_each_step(start_app, tmp_path):
         assert not [c for c in proc.net_connections(kind="all") if c.status == psutil.CONN_LISTEN]
 
     tmux.keys("5")
-    screen = tmux.wait_for("Start (s)", "No run yet")
-    assert "▶ 5 Train" in screen
+    tmux.wait_for("Start (s)", "No run yet", "▶ 5 Train")   # the view and the step bar
     tmux.keys("6")
     tmux.wait_for("Evaluate (e)", "GGUF (g)", "No training run yet")
     tmux.keys("?")
