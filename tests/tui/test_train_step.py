@@ -63,6 +63,11 @@ async def test_start_trains_to_the_end_and_fills_the_dashboard(workdir, tiny_mod
         assert not step.is_running
         await pilot.press("s")
         assert step.is_running
+        # The keys answer while the worker imports torch and trains: leave and come back.
+        await pilot.press("4")
+        assert app.state.current_step == "configure" and step.is_running
+        await pilot.press("5")
+        assert app.state.current_step == "train"
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert not step.is_running

@@ -18,7 +18,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container, Horizontal, Vertical
+from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, DataTable, Input, ProgressBar, Static
 from textual.worker import Worker, WorkerState
@@ -79,7 +79,8 @@ then export what you need.
     EvaluateStep #eval-phase { width: 1fr; }
     EvaluateStep #eval-message { height: auto; max-height: 2; color: $text-muted; }
     EvaluateStep #eval-results { height: auto; }
-    EvaluateStep #eval-verdict { height: auto; max-height: 5; }
+    EvaluateStep #eval-verdict-box { height: auto; max-height: 5; }
+    EvaluateStep #eval-verdict { height: auto; }
     EvaluateStep #eval-summary { height: auto; max-height: 3; }
     EvaluateStep #eval-table { height: 1fr; min-height: 5; border: round $panel; }
     EvaluateStep #eval-detail { height: 6; }
@@ -121,7 +122,8 @@ then export what you need.
             yield Static("", id="eval-phase")
         yield Static("", id="eval-message", markup=False)
         with Vertical(id="eval-results"):
-            yield Static("", id="eval-verdict")
+            with VerticalScroll(id="eval-verdict-box"):   # Tab to it to read a long verdict
+                yield Static("", id="eval-verdict")
             yield Static("", id="eval-summary")
         yield EvalTable(id="eval-table")
         with Horizontal(id="eval-detail"):
