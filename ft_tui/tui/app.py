@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import Iterable
 
-from textual import on
+from textual import events, on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
@@ -130,6 +130,20 @@ class FtTuiApp(App[int]):
                 widget.focus()
                 return
         self.screen.set_focus(None)
+
+    async def on_key(self, event: events.Key) -> None:
+        """With nothing focused (a step may disable all its buttons for a moment, e.g. while
+        a run stops), the current step's own keys still reach it instead of being lost."""
+        if self.focused is not None or len(self.screen_stack) > 1:   # a field or a dialog has the keys
+            return
+        view = self.step_view()
+        if view is None:
+            return
+        for binding in getattr(view, "BINDINGS", []):
+            if isinstance(binding, Binding) and event.key in binding.key.split(","):
+                event.stop()
+                await view.run_action(binding.action)
+                return
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "leave_field":  # listed in the footer only while typing in a field

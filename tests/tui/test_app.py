@@ -49,6 +49,18 @@ async def test_number_keys_jump_to_steps_and_progress_survives_a_restart(config_
         assert reopened.query_one(ContentSwitcher).current == "data"
 
 
+async def test_a_steps_keys_work_while_nothing_has_the_focus(config_path):
+    # While a run stops, every Train button is disabled for a moment and the focus is
+    # nowhere; a key pressed then must still reach the step, not vanish.
+    app = FtTuiApp(config_path=str(config_path))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("5")
+        await pilot.pause()
+        app.screen.set_focus(None)
+        await pilot.press("e")                       # Train's "Evaluate" key
+        assert app.query_one(ContentSwitcher).current == "evaluate"
+
+
 async def test_step_completed_marks_the_step_done_in_stepper_and_saved_state(config_path):
     app = FtTuiApp(config_path=str(config_path))
     async with app.run_test(size=(120, 36)) as pilot:
