@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import traceback
@@ -21,3 +22,26 @@ def fail(message: str, code: ExitCode = ExitCode.ERROR, debug_exc: BaseException
         traceback.print_exception(debug_exc)
     print(f"ft-tui: {message}", file=sys.stderr)
     return int(code)
+
+
+def number_in(kind: type, low: float, high: float | None = None, *, exclusive: bool = False,
+              example: str = ""):
+    """An argparse ``type=`` that parses a number and checks its range, so a bad flag gets
+    one line that names the allowed values (``exclusive``: the bounds themselves are out)."""
+    noun = "a whole number" if kind is int else "a number"
+
+    def parse(raw: str):
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {raw!r}") from None
+        outside = (value <= low or (high is not None and value >= high)) if exclusive else (
+            value < low or (high is not None and value > high))
+        if outside:
+            if high is None:
+                wanted = f"more than {low}" if exclusive else f"{low} or more"
+            else:
+                wanted = f"between {low} and {high}{example}"
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {raw}")
+        return value
+    return parse

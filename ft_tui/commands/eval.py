@@ -13,24 +13,14 @@ import logging
 import os
 import warnings
 
-from ft_tui.commands.common import ExitCode, fail
-
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+from ft_tui.commands.common import ExitCode, fail, number_in
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory made by `ft-tui train`")
-    parser.add_argument("--max-examples", type=non_negative_int, default=None, metavar="N",
+    parser.add_argument("--max-examples", type=number_in(int, 0), default=None, metavar="N",
                         help="score at most N held-out examples (0: all; default: the run's eval.max_examples)")
-    parser.add_argument("--few-shot", type=non_negative_int, default=None, metavar="K",
+    parser.add_argument("--few-shot", type=number_in(int, 0), default=None, metavar="K",
                         help="show the base model K training examples in its prompt (default: the run's eval.few_shot)")
     parser.add_argument("--json", action="store_true",
                         help="print eval.json's summary object instead of the table")

@@ -19,7 +19,7 @@ import json
 import os
 import sys
 
-from ft_tui.commands.common import ExitCode, fail
+from ft_tui.commands.common import ExitCode, fail, number_in
 
 METHODS = ("full", "lora", "qlora")
 DEFAULT_SEQ = 512
@@ -32,16 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="default",
                         help="'default' (SmolLM2-135M), a folder, a .gguf file, a cached hub id, or a "
                              "common model's name such as llama-3.1-8b (default: %(default)s)")
-    parser.add_argument("--seq", type=_int_in(32, 32768), metavar="N",
+    parser.add_argument("--seq", type=number_in(int, 32, 32768), metavar="N",
                         help=f"Tokens per example for the estimates; also fixes the recommended "
                              f"max_length (default: {DEFAULT_SEQ}, or from --data)")
-    parser.add_argument("--batch", type=_int_in(1, 1024), default=DEFAULT_BATCH, metavar="B",
+    parser.add_argument("--batch", type=number_in(int, 1, 1024), default=DEFAULT_BATCH, metavar="B",
                         help="Per-device batch for the estimates (default: %(default)s)")
     parser.add_argument("--gradient-checkpointing", action="store_true",
                         help="Estimate with gradient checkpointing on")
-    parser.add_argument("--gpu-memory", type=_positive_float, metavar="GB",
+    parser.add_argument("--gpu-memory", type=number_in(float, 0, 100_000, exclusive=True), metavar="GB",
                         help="Plan for a GPU with this much memory instead of this machine's")
-    parser.add_argument("--gpus", type=_int_in(1, 1024), metavar="N",
+    parser.add_argument("--gpus", type=number_in(int, 1, 1024), metavar="N",
                         help="Number of GPUs to plan for (default: all visible, or 1 with --gpu-memory)")
     parser.add_argument("--data", metavar="PATH",
                         help="Training data: its token lengths choose max_length (needs the model's "
@@ -50,27 +50,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="Print one JSON object on stdout (diagnostics go to stderr)")
 
-
-def _int_in(low: int, high: int):
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
-        return value
-    return parse
-
-
-def _positive_float(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of GB") from None
-    if not 0 < value <= 100_000:
-        raise argparse.ArgumentTypeError(f"must be a positive number of GB, got {raw}")
-    return value
 
 
 def run(args) -> int:

@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from ft_tui.commands.common import ExitCode, fail
+from ft_tui.commands.common import ExitCode, fail, number_in
 
 TASK_CHOICES = ("classification", "extraction", "style", "domain", "code")
 NO_MODEL = ("none", "off")
@@ -33,36 +33,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="default",
                         help="Tokenizer for token lengths: 'default' (SmolLM2), a local folder, "
                              "a .gguf file, a cached hub id, or 'none' to skip (default: %(default)s)")
-    parser.add_argument("--max-length", type=_positive_int, default=512,
+    parser.add_argument("--max-length", type=number_in(int, 1), default=512,
                         help="Longest example in tokens before a too_long warning (default: %(default)s)")
     parser.add_argument("--task-type", choices=TASK_CHOICES,
                         help="Task type for the too-few-examples check (default: guessed from the outputs)")
     parser.add_argument("--clean", action="store_true",
                         help="Write <name>.cleaned<ext> beside the file: repeats and invalid rows dropped")
-    parser.add_argument("--split", type=_fraction, metavar="FRACTION",
+    parser.add_argument("--split", metavar="FRACTION",
+                        type=number_in(float, 0, 1, exclusive=True, example=" (e.g. 0.1)"),
                         help="Write <name>.train<ext> and <name>.eval<ext> with this share held out "
                              "(stratified by label when the outputs are labels)")
     parser.add_argument("--seed", type=int, default=42, help="Seed for --split (default: %(default)s)")
-
-
-def _positive_int(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _fraction(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a number") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (e.g. 0.1), got {value}")
-    return value
 
 
 def _diag(message: str) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from contextlib import contextmanager
 
 from ft_tui.commands.common import ExitCode, fail
 
@@ -149,25 +150,35 @@ def _run_here(cfg, resume_dir, display):
     else:
         runner = TrainingRunner(cfg, on_event=display.handle)
     print(f"Run directory: {runner.run_dir.path}", flush=True)
+
+    def abort():
+        raise KeyboardInterrupt
+
+    with _ctrl_c_stops(display, runner.request_stop, abort), display:
+        finished = runner.run()
+    return finished, runner.run_dir
+
+
+@contextmanager
+def _ctrl_c_stops(display, stop, abort):
+    """The first Ctrl+C stops gracefully (a checkpoint first); a second one aborts."""
     presses = 0
 
     def on_sigint(signum, frame):
         nonlocal presses
         presses += 1
         if presses == 1:
-            runner.request_stop()
+            stop()
             display.note("Stopping after this step; saving a checkpoint first "
                          "(Ctrl+C again aborts without one)...")
         else:
-            raise KeyboardInterrupt
+            abort()
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        with display:
-            finished = runner.run()
+        yield
     finally:
         signal.signal(signal.SIGINT, previous)
-    return finished, runner.run_dir
 
 
 # ----- several processes (accelerate launch) ---------------------------------------------
@@ -194,26 +205,15 @@ def _run_launched(cfg, resume_dir, plan, device, display):
     display.note(f"Launching {plan.num_processes} processes ({plan.strategy}): {plan.reason}. "
                  f"Worker output: {run_dir.path / 'worker.log'}")
     launched = LaunchedRun(run_dir, command)
-    presses = 0
 
-    def on_sigint(signum, frame):
-        nonlocal presses
-        presses += 1
-        if presses == 1:
-            launched.request_stop()
-            display.note("Stopping after this step; saving a checkpoint first "
-                         "(Ctrl+C again aborts without one)...")
-        else:
-            display.note("Aborting the worker processes...")
-            launched.abort()
+    def abort():
+        display.note("Aborting the worker processes...")
+        launched.abort()
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
+    with _ctrl_c_stops(display, launched.request_stop, abort):
         launched.start()
         with display:
             finished = launched.wait(display.handle)
-    finally:
-        signal.signal(signal.SIGINT, previous)
     return finished, run_dir
 
 

@@ -17,9 +17,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from ft_tui.core.atomic import atomic_write_text
 from ft_tui.core.paths import resolve_data_path
@@ -50,19 +51,23 @@ def _replace_dir(tmp: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _temp_dir_for(target: Path) -> Path:
+@contextmanager
+def _staged_dir(target: Path) -> Iterator[Path]:
+    """A temp folder beside ``target`` to write into; it replaces ``target`` only when the
+    block finishes, and is removed if the block fails."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-
-
-def _copy_folder(src: Path, target: Path) -> Path:
-    tmp = _temp_dir_for(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        shutil.copytree(src, tmp, dirs_exist_ok=True)
+        yield tmp
         _replace_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _copy_folder(src: Path, target: Path) -> Path:
+    with _staged_dir(target) as tmp:
+        shutil.copytree(src, tmp, dirs_exist_ok=True)
     return target
 
 
@@ -131,14 +136,9 @@ def merge_adapter(run_dir, out: str | os.PathLike, dtype: str = "auto") -> Path:
     merged = PeftModel.from_pretrained(base, str(trained)).merge_and_unload()
     merged = merged.to(_stored_dtype(base_path) if dtype == "auto" else getattr(torch, dtype))
     tokenizer = load_tokenizer(trained if has_tokenizer(trained) else base_path, trust)
-    tmp = _temp_dir_for(target)
-    try:
+    with _staged_dir(target) as tmp:
         merged.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
-        _replace_dir(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 
@@ -279,7 +279,7 @@ def export_run(run_dir, out: str | os.PathLike | None = None, *, merge: bool = F
     needs it). Returns {artefact: path or command}; ``log`` hears each step as it starts."""
     run: RunDir = open_run(run_dir)
     trained_model_dir(run)  # fail before writing anything if there is nothing to export
-    out = Path(out) if out is not None else run.path / "export"
+    out = Path(out) if out is not None else run.export_dir
     written: dict[str, str] = {}
     log("copying the adapter")
     written["adapter"] = str(save_adapter(run, out))

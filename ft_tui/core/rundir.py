@@ -8,7 +8,8 @@
         adapter/           the final PEFT adapter (lora/qlora) or model (full)
         eval.json          base vs fine-tuned metrics and per-example answers
         report.md          human-readable summary
-        merged/            merged model (after `ft-tui export --merge`)
+        export/            what `ft-tui export` writes by default: adapter/ (or model/),
+                           merged/ (with --merge), config.yaml, train_standalone.py
 
 The trainer writes; the dashboard and ``ft-tui monitor`` only read.
 """
@@ -67,8 +68,9 @@ class RunDir:
         return self.path / "report.md"
 
     @property
-    def merged_dir(self) -> Path:
-        return self.path / "merged"
+    def export_dir(self) -> Path:
+        """Where ``ft-tui export`` and the wizard's export buttons write by default."""
+        return self.path / "export"
 
     # --- create / open ---
     @classmethod

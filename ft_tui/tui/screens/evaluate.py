@@ -301,8 +301,9 @@ then export what you need.
     @work(thread=True, exclusive=False, exit_on_error=False, group="export", description="export")
     def _export(self, path: Path, what: str) -> dict[str, str]:
         from ft_tui.core import export
+        from ft_tui.core.rundir import RunDir
 
-        out = path / "export"
+        out = RunDir(path).export_dir
         if what == "adapter":
             return {"adapter": str(export.save_adapter(path, out))}
         if what == "merged":
