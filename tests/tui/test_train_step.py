@@ -54,7 +54,8 @@ async def wait_until(pilot, condition, timeout_s=120.0):
         waited += 0.05
 
 
-async def test_start_trains_to_the_end_and_fills_the_dashboard(workdir, tiny_model_dir):
+async def test_start_trains_to_the_end_and_fills_the_dashboard(workdir, tiny_model_dir,
+                                                               hold_at_step_2):
     state = tiny_training_state(workdir, tiny_model_dir)
     app = FtTuiApp(state=state)
     messages = []
@@ -68,6 +69,7 @@ async def test_start_trains_to_the_end_and_fills_the_dashboard(workdir, tiny_mod
         assert app.state.current_step == "configure" and step.is_running
         await pilot.press("5")
         assert app.state.current_step == "train"
+        hold_at_step_2.set()              # the run could not end while we moved around
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert not step.is_running
