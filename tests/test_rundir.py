@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from ft_tui.core.atomic import atomic_write_text
+from ft_tui.core.atomic import atomic_dir, atomic_write_text
 from ft_tui.core.config import RunConfig
 from ft_tui.core.events import EvalLog, RunFinished, StepLog, event_from_dict
 from ft_tui.core.rundir import RunDir, RunDirError, default_run_name
@@ -74,6 +74,31 @@ def test_atomic_write_leaves_no_temp_files(tmp_path):
     atomic_write_text(target, "two")
     assert target.read_text() == "two"
     assert [p.name for p in target.parent.iterdir()] == ["f.txt"]
+
+
+def test_atomic_dir_replaces_the_folder_only_when_the_block_succeeds(tmp_path):
+    target = tmp_path / "export" / "merged"
+    with atomic_dir(target) as tmp:
+        (tmp / "weights").write_text("one")
+    with pytest.raises(RuntimeError):
+        with atomic_dir(target) as tmp:
+            (tmp / "weights").write_text("half-written")
+            raise RuntimeError("killed mid-export")
+    assert (target / "weights").read_text() == "one"      # the old folder is intact
+    with atomic_dir(target) as tmp:
+        (tmp / "weights").write_text("two")
+    assert (target / "weights").read_text() == "two"
+    assert [p.name for p in target.parent.iterdir()] == ["merged"]   # no temp or old folders
+
+
+def test_atomic_dir_without_replace_keeps_the_first_writers_folder(tmp_path):
+    target = tmp_path / "cache" / "model"
+    with atomic_dir(target, replace=False) as tmp:
+        (tmp / "config.json").write_text("first")
+    with atomic_dir(target, replace=False) as tmp:   # e.g. a second process converting too
+        (tmp / "config.json").write_text("second")
+    assert (target / "config.json").read_text() == "first"
+    assert [p.name for p in target.parent.iterdir()] == ["model"]
 
 
 def test_default_run_name_mentions_method_and_model():

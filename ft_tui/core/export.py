@@ -16,13 +16,11 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
-from ft_tui.core.atomic import atomic_write_text
+from ft_tui.core.atomic import atomic_dir, atomic_write_text
 from ft_tui.core.paths import resolve_data_path
 from ft_tui.core.run_artifacts import RunError, is_peft_adapter, open_run, trained_model_dir
 from ft_tui.core.rundir import RunDir
@@ -39,34 +37,8 @@ class ExportError(RunError):
 
 # ----- folders ------------------------------------------------------------------------
 
-def _replace_dir(tmp: Path, target: Path) -> None:
-    """Move a finished temp folder into place; an older export is removed only after the new
-    one is there, so an interrupted export never leaves a half-written folder behind."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-    os.replace(tmp, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-@contextmanager
-def _staged_dir(target: Path) -> Iterator[Path]:
-    """A temp folder beside ``target`` to write into; it replaces ``target`` only when the
-    block finishes, and is removed if the block fails."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        yield tmp
-        _replace_dir(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
 def _copy_folder(src: Path, target: Path) -> Path:
-    with _staged_dir(target) as tmp:
+    with atomic_dir(target) as tmp:
         shutil.copytree(src, tmp, dirs_exist_ok=True)
     return target
 
@@ -136,7 +108,7 @@ def merge_adapter(run_dir, out: str | os.PathLike, dtype: str = "auto") -> Path:
     merged = PeftModel.from_pretrained(base, str(trained)).merge_and_unload()
     merged = merged.to(_stored_dtype(base_path) if dtype == "auto" else getattr(torch, dtype))
     tokenizer = load_tokenizer(trained if has_tokenizer(trained) else base_path, trust)
-    with _staged_dir(target) as tmp:
+    with atomic_dir(target) as tmp:
         merged.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
     return target

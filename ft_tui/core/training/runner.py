@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from ft_tui.core.atomic import replace_dir
 from ft_tui.core.config import RunConfig
 from ft_tui.core.events import Event, RunFinished, TrainWarning
 from ft_tui.core.rundir import RunDir, RunDirError, default_run_name
@@ -279,13 +280,8 @@ def _save_final(trainer, target: Path, main: bool) -> None:
     if main and tmp.exists():
         shutil.rmtree(tmp)
     trainer.save_model(str(tmp))   # every rank takes part (FSDP gathers the weights)
-    if not main:
-        return
-    old = target.with_name(f".{target.name}.old")
-    if target.exists():
-        os.replace(target, old)
-    os.replace(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
+    if main:
+        replace_dir(tmp, target)
 
 
 __all__ = ["TrainingRunner", "resume_runner", "RunDirError", "SetupError", "qlora_on_cpu_message"]
