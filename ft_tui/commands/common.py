@@ -35,8 +35,10 @@ def number_in(kind: type, low: float, high: float | None = None, *, exclusive: b
             value = kind(raw)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {noun}, got {raw!r}") from None
-        outside = (value <= low or (high is not None and value >= high)) if exclusive else (
-            value < low or (high is not None and value > high))
+        if exclusive:
+            outside = value <= low or (high is not None and value >= high)
+        else:
+            outside = value < low or (high is not None and value > high)
         if outside:
             if high is None:
                 wanted = f"more than {low}" if exclusive else f"{low} or more"
