@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     from transformers import AutoModelForCausalLM
 
-    from ft_tui.core.models import load_tokenizer, prepare_model
+    from ft_tui.core.models.resolve import load_tokenizer, prepare_model
 
     model_dir = prepare_model("default")
     tokenizer = load_tokenizer(model_dir)

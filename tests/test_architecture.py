@@ -28,6 +28,6 @@ def test_cli_help_imports_no_heavy_library():
 
 
 def test_core_light_modules_import_without_heavy_libraries():
-    mods = _modules_after("import ft_tui.core.config, ft_tui.core.models, ft_tui.core.rundir, "
-                          "ft_tui.core.events")
+    mods = _modules_after("import ft_tui.core.config.settings, ft_tui.core.models.resolve, ft_tui.core.run.rundir, "
+                          "ft_tui.core.run.events")
     assert not [m for m in HEAVY if m in mods]

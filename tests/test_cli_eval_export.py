@@ -32,7 +32,7 @@ def test_run_without_adapter_says_train_first(command, tmp_path, tiny_model_dir,
 
 
 def test_stopped_run_without_adapter_says_resume(tmp_path, tiny_model_dir, capsys):
-    from ft_tui.core.rundir import RunDir
+    from ft_tui.core.run.rundir import RunDir
 
     run_path = build_run_dir(tmp_path, tiny_model_dir, with_adapter=False)
     RunDir(run_path).write_status("stopped", step=12)

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from ft_tui.cli import main
-from ft_tui.core.config import RunConfig
-from ft_tui.core.hardware import GpuInfo, HardwareInfo
-from ft_tui.core.models import default_gguf_path
+from ft_tui.core.config.settings import RunConfig
+from ft_tui.core.plan.hardware import GpuInfo, HardwareInfo
+from ft_tui.core.models.resolve import default_gguf_path
 
 ROOT_DATA = "sample_data/formats/prompt_completion.jsonl"
 NO_GPU = HardwareInfo(gpus=[], no_gpu_reason="NVML: NVML Shared Library Not Found. Training runs on "
@@ -25,7 +25,7 @@ TWO_GPUS = HardwareInfo(gpus=[
 def machine(monkeypatch):
     """Pretend the probe sees ``hw`` (the CLI imports probe from core.hardware at run time)."""
     def use(hw: HardwareInfo):
-        monkeypatch.setattr("ft_tui.core.hardware.probe", lambda output_dir=".": hw)
+        monkeypatch.setattr("ft_tui.core.plan.hardware.probe", lambda output_dir=".": hw)
     use(NO_GPU)
     return use
 

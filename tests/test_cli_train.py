@@ -9,8 +9,8 @@ import time
 import pytest
 
 from ft_tui.cli import main
-from ft_tui.core.events import StepLog
-from ft_tui.core.rundir import RunDir
+from ft_tui.core.run.events import StepLog
+from ft_tui.core.run.rundir import RunDir
 from tests.test_training_runner import write_data
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ft_tui.core.config import (ConfigError, RunConfig, coerce, field_info, get_value,
+from ft_tui.core.config.settings import (ConfigError, RunConfig, coerce, field_info, get_value,
                                 iter_fields)
 
 

@@ -21,7 +21,7 @@ def codes(report):
 
 @pytest.fixture(scope="module")
 def tiny_tokenizer(tiny_model_dir):
-    from ft_tui.core.models import load_tokenizer
+    from ft_tui.core.models.resolve import load_tokenizer
 
     return load_tokenizer(tiny_model_dir)
 

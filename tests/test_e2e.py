@@ -100,7 +100,7 @@ def test_adapter_and_merged_model_reload_and_agree(trained_run, tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ft_tui.core.models import prepare_model
+    from ft_tui.core.models.resolve import prepare_model
 
     result = _ft_tui("export", str(trained_run), "--merge", "--merge-dtype", "float32",
                      "--out", str(tmp_path / "export"))

@@ -6,10 +6,10 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from ft_tui.core import evaluate as ev
-from ft_tui.core.answer_cache import AnswerCache
-from ft_tui.core.eval_report import TrainingFacts, make_verdict
-from ft_tui.core.config import RunConfig
+from ft_tui.core.evaluate import run as ev
+from ft_tui.core.evaluate.answer_cache import AnswerCache
+from ft_tui.core.evaluate.report import TrainingFacts, make_verdict
+from ft_tui.core.config.settings import RunConfig
 from tests.fixtures.eval_run import SYSTEM, TICKETS, build_run_dir, write_chat_jsonl
 
 
@@ -267,8 +267,8 @@ def test_judge_off_by_default(run_path, judge_server):
 # ----- generation ------------------------------------------------------------------------
 
 def test_left_padded_batches_answer_like_one_prompt_at_a_time(run_path, tiny_model_dir):
-    from ft_tui.core.generation import generate_greedy, load_for_inference, render_prompt
-    from ft_tui.core.models import load_tokenizer
+    from ft_tui.core.models.generation import generate_greedy, load_for_inference, render_prompt
+    from ft_tui.core.models.resolve import load_tokenizer
 
     tokenizer = load_tokenizer(tiny_model_dir)
     model = load_for_inference(tiny_model_dir, run_path / "adapter")
@@ -284,8 +284,8 @@ def test_left_padded_batches_answer_like_one_prompt_at_a_time(run_path, tiny_mod
 
 
 def test_template_less_tokenizer_gets_the_chatml_fallback(tiny_model_dir):
-    from ft_tui.core.generation import ensure_chat_template, render_prompt
-    from ft_tui.core.models import load_tokenizer
+    from ft_tui.core.models.generation import ensure_chat_template, render_prompt
+    from ft_tui.core.models.resolve import load_tokenizer
 
     tokenizer = load_tokenizer(tiny_model_dir)
     assert ensure_chat_template(tokenizer) is False

@@ -7,9 +7,9 @@ import textwrap
 
 import pytest
 
-from ft_tui.core import export as ex
-from ft_tui.core.config import RunConfig
-from ft_tui.core.run_artifacts import NotTrained
+from ft_tui.core.export import run as ex
+from ft_tui.core.config.settings import RunConfig
+from ft_tui.core.run.artifacts import NotTrained
 from tests.fixtures.eval_run import build_run_dir
 
 PROMPT = "<|im_start|>user\nI was charged twice for order 48213.<|im_end|>\n<|im_start|>assistant\n"

@@ -7,8 +7,8 @@ import types
 
 import pytest
 
-from ft_tui.core import hardware
-from ft_tui.core.hardware import probe, reset_nvml_cache
+from ft_tui.core.plan import hardware
+from ft_tui.core.plan.hardware import probe, reset_nvml_cache
 
 MIB = 1024 ** 2
 
@@ -155,7 +155,7 @@ def test_cpu_ram_and_disk_of_a_folder_not_created_yet(tmp_path):
 
 
 def test_probe_imports_no_torch():
-    code = ("import sys; from ft_tui.core.hardware import probe; probe(); "
+    code = ("import sys; from ft_tui.core.plan.hardware import probe; probe(); "
             "assert 'torch' not in sys.modules, 'torch imported'; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from ft_tui.cli import main
-from ft_tui.core.events import Checkpoint, RunFinished, RunStarted, StepLog
-from ft_tui.core.rundir import RunDir
+from ft_tui.core.run.events import Checkpoint, RunFinished, RunStarted, StepLog
+from ft_tui.core.run.rundir import RunDir
 from ft_tui.core.training.launch import WORKER_LOG
 from ft_tui.core.training.runner import STOP_FILE
 from tests.test_training_runner import write_data

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from ft_tui.core.memory import (CPU_RUNTIME_GB, CUDA_CONTEXT_GB, GB, NF4_BYTES, NF4_DOUBLE_QUANT_BYTES,
+from ft_tui.core.plan.memory import (CPU_RUNTIME_GB, CUDA_CONTEXT_GB, GB, NF4_BYTES, NF4_DOUBLE_QUANT_BYTES,
                                 estimate, lora_param_count)
-from ft_tui.core.model_profile import ModelProfile, known_model
+from ft_tui.core.plan.model_profile import ModelProfile, known_model
 
 GIB = 1024 ** 3
 DECIMAL_GB = 1e9
@@ -100,7 +100,7 @@ def test_activation_formula_matches_what_autograd_saves(method):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from ft_tui.core.config import RunConfig
+    from ft_tui.core.config.settings import RunConfig
     from ft_tui.core.training.builder import apply_method
 
     def saved_bytes(layers: int) -> int:

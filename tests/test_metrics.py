@@ -2,9 +2,7 @@
 
 import pytest
 
-from ft_tui.core import metrics as m
-
-
+from ft_tui.core.evaluate import metrics as m
 def test_exact_and_normalised_match():
     assert m.exact_match("  Billing \n", "Billing") == 1.0
     assert m.exact_match("billing", "Billing") == 0.0

@@ -5,9 +5,9 @@ import shutil
 
 import pytest
 
-from ft_tui.core.model_profile import (_analytic_params, known_model, known_models, model_profile,
+from ft_tui.core.plan.model_profile import (_analytic_params, known_model, known_models, model_profile,
                                        profile_from_folder)
-from ft_tui.core.models import ModelNotFound, default_gguf_path
+from ft_tui.core.models.resolve import ModelNotFound, default_gguf_path
 
 
 def test_local_folder_counts_parameters_from_safetensors(tiny_model_dir):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ft_tui.core.models import (ModelNotFound, default_gguf_path, load_tokenizer, prepare_model,
+from ft_tui.core.models.resolve import (ModelNotFound, default_gguf_path, load_tokenizer, prepare_model,
                                 resolve_model)
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from ft_tui.core.config import RunConfig, field_info
-from ft_tui.core.presets import PRESETS
+from ft_tui.core.config.settings import RunConfig, field_info
+from ft_tui.core.config.presets import PRESETS
 
 
 @pytest.mark.parametrize("name", list(PRESETS))

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from ft_tui.core.config import RunConfig
-from ft_tui.core.hardware import GpuInfo, HardwareInfo
-from ft_tui.core.model_profile import known_model
-from ft_tui.core.recommend import recommend
+from ft_tui.core.config.settings import RunConfig
+from ft_tui.core.plan.hardware import GpuInfo, HardwareInfo
+from ft_tui.core.plan.model_profile import known_model
+from ft_tui.core.plan.recommend import recommend
 
 NO_GPU = HardwareInfo(gpus=[], no_gpu_reason="NVML: NVML Shared Library Not Found", cpu_cores=2,
                       ram_total_gb=24.0, ram_available_gb=20.0)

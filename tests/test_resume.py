@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from ft_tui.core.events import RunStarted, StepLog
-from ft_tui.core.rundir import RunDir
+from ft_tui.core.run.events import RunStarted, StepLog
+from ft_tui.core.run.rundir import RunDir
 from ft_tui.core.training import SetupError, TrainingRunner, resume_runner
 from tests.test_training_runner import tiny_cfg, write_data
 

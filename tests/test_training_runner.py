@@ -6,10 +6,10 @@ import threading
 
 import pytest
 
-from ft_tui.core.config import RunConfig
-from ft_tui.core.events import (Checkpoint, EvalLog, RunFinished, RunStarted, Samples, StepLog,
+from ft_tui.core.config.settings import RunConfig
+from ft_tui.core.run.events import (Checkpoint, EvalLog, RunFinished, RunStarted, Samples, StepLog,
                                 TrainWarning)
-from ft_tui.core.rundir import RunDir
+from ft_tui.core.run.rundir import RunDir
 from ft_tui.core.training import TrainingRunner
 
 TICKETS = [("I was charged twice for order 48213.", "billing"),

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from ft_tui.core.config import RunConfig
-from ft_tui.core.events import RunFinished, RunStarted, StepLog
-from ft_tui.core.rundir import RunDir
+from ft_tui.core.config.settings import RunConfig
+from ft_tui.core.run.events import RunFinished, RunStarted, StepLog
+from ft_tui.core.run.rundir import RunDir
 from ft_tui.core.training.dataset import build_train_data
 from ft_tui.core.training.device import DeviceInfo, SetupError, resolve_precision
 from ft_tui.core.training.failures import generic_oom_advice, is_out_of_memory

@@ -41,7 +41,7 @@ def quiet_libraries() -> None:
 def run_error_code(exc: Exception) -> ExitCode:
     """No run directory or nothing trained yet is a usage problem (exit 2); anything else
     that stops the command is a failure (exit 1)."""
-    from ft_tui.core.run_artifacts import NoRunDir, NotTrained
+    from ft_tui.core.run.artifacts import NoRunDir, NotTrained
 
     return ExitCode.USAGE if isinstance(exc, (NoRunDir, NotTrained)) else ExitCode.ERROR
 
@@ -54,9 +54,9 @@ def run(args) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ft_tui.core.config import ConfigError
-    from ft_tui.core.evaluate import evaluate_run
-    from ft_tui.core.run_artifacts import RunError
+    from ft_tui.core.config.settings import ConfigError
+    from ft_tui.core.evaluate.run import evaluate_run
+    from ft_tui.core.run.artifacts import RunError
 
     err = Console(stderr=True)
     progress = Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
@@ -90,7 +90,7 @@ def run(args) -> int:
 def print_report(data: dict, console) -> None:
     from rich.table import Table
 
-    from ft_tui.core.metrics import METRIC_LABELS, NEUTRAL_METRICS
+    from ft_tui.core.evaluate.metrics import METRIC_LABELS, NEUTRAL_METRICS
 
     settings = data["settings"]
     shots = f"{settings['few_shot']}-shot" if settings.get("few_shot") else "zero-shot"

@@ -40,9 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     quiet_libraries()
-    from ft_tui.core.config import ConfigError
-    from ft_tui.core.export import export_run
-    from ft_tui.core.run_artifacts import RunError
+    from ft_tui.core.config.settings import ConfigError
+    from ft_tui.core.export.run import export_run
+    from ft_tui.core.run.artifacts import RunError
 
     def log(step: str) -> None:
         print(f"… {step}", file=sys.stderr, flush=True)

@@ -53,11 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from ft_tui.core.hardware import probe
-    from ft_tui.core.memory import estimate
-    from ft_tui.core.model_profile import model_profile
-    from ft_tui.core.models import ModelNotFound
-    from ft_tui.core.recommend import recommend
+    from ft_tui.core.plan.hardware import probe
+    from ft_tui.core.plan.memory import estimate
+    from ft_tui.core.plan.model_profile import model_profile
+    from ft_tui.core.models.resolve import ModelNotFound
+    from ft_tui.core.plan.recommend import recommend
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
@@ -103,7 +103,7 @@ def _token_stats(model: str, data: str):
     """Token-length statistics of ``data`` with the model's tokenizer, or an exit code."""
     from pathlib import Path
 
-    from ft_tui.core.models import ModelNotFound, load_tokenizer, prepare_model, resolve_model
+    from ft_tui.core.models.resolve import ModelNotFound, load_tokenizer, prepare_model, resolve_model
     from ft_tui.core.paths import resolve_data_path
 
     path = Path(resolve_data_path(data))

@@ -89,7 +89,7 @@ def run(args) -> int:
 
 def _load_tokenizer(model: str):
     """The model's tokenizer, or an exit code after saying why it cannot be had."""
-    from ft_tui.core.models import ModelNotFound, load_tokenizer, prepare_model
+    from ft_tui.core.models.resolve import ModelNotFound, load_tokenizer, prepare_model
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:

@@ -49,8 +49,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ft_tui.core.config import ConfigError
-    from ft_tui.core.rundir import RunDirError
+    from ft_tui.core.config.settings import ConfigError
+    from ft_tui.core.run.rundir import RunDirError
     from ft_tui.core.training.device import SetupError
 
     if args.cpu:
@@ -90,8 +90,8 @@ def run(args) -> int:
 
 def _config(args):
     """(RunConfig, run dir to resume or None). Raises ConfigError / RunDirError / SetupError."""
-    from ft_tui.core.config import ConfigError, RunConfig
-    from ft_tui.core.rundir import RunDir
+    from ft_tui.core.config.settings import ConfigError, RunConfig
+    from ft_tui.core.run.rundir import RunDir
 
     overrides = {key: getattr(args, dest) for dest, key in OVERRIDES.items()
                  if getattr(args, dest) is not None}
@@ -110,7 +110,7 @@ def _config(args):
 
 def _check_inputs_exist(cfg) -> None:
     """A missing file or model is a usage error: say so before creating a run directory."""
-    from ft_tui.core.models import ModelNotFound, resolve_model
+    from ft_tui.core.models.resolve import ModelNotFound, resolve_model
     from ft_tui.core.paths import resolve_data_path
     from ft_tui.core.training.device import SetupError
 
@@ -184,7 +184,7 @@ def _ctrl_c_stops(display, stop, abort):
 # ----- several processes (accelerate launch) ---------------------------------------------
 
 def _run_launched(cfg, resume_dir, plan, device, display):
-    from ft_tui.core.rundir import RunDir, default_run_name
+    from ft_tui.core.run.rundir import RunDir, default_run_name
     from ft_tui.core.training.device import resolve_precision
     from ft_tui.core.training.launch import LaunchedRun, launch_command
     from ft_tui.core.training.resume import checkpoint_step, truncate_metrics, usable_checkpoint
@@ -276,7 +276,7 @@ class TrainDisplay:
         self.console.print(text)
 
     def handle(self, event) -> None:
-        from ft_tui.core.events import Checkpoint, EvalLog, RunStarted, Samples, StepLog, TrainWarning
+        from ft_tui.core.run.events import Checkpoint, EvalLog, RunStarted, Samples, StepLog, TrainWarning
 
         if isinstance(event, StepLog):
             self._step(event)

@@ -30,12 +30,12 @@ from ft_tui.tui.widgets.stepper import Stepper
 
 # "module:class" of each step view, imported on the step's first visit.
 STEP_VIEWS = {
-    "decide": "ft_tui.tui.screens.decide:DecideStep",
-    "data": "ft_tui.tui.screens.data:DataStep",
-    "hardware": "ft_tui.tui.screens.hardware:HardwareStep",
-    "configure": "ft_tui.tui.screens.configure:ConfigureStep",
-    "train": "ft_tui.tui.screens.train:TrainStep",
-    "evaluate": "ft_tui.tui.screens.evaluate:EvaluateStep",
+    "decide": "ft_tui.tui.steps.decide:DecideStep",
+    "data": "ft_tui.tui.steps.data:DataStep",
+    "hardware": "ft_tui.tui.steps.hardware:HardwareStep",
+    "configure": "ft_tui.tui.steps.configure:ConfigureStep",
+    "train": "ft_tui.tui.steps.train:TrainStep",
+    "evaluate": "ft_tui.tui.steps.evaluate:EvaluateStep",
 }
 STEP_TITLES = dict(STEPS)
 
@@ -193,7 +193,7 @@ class FtTuiApp(App[int]):
 
     # ----- help, palette, quit ----------------------------------------------------------
     def action_help(self) -> None:
-        from ft_tui.tui.widgets.help_modal import HelpModal  # markdown parser: load on demand
+        from ft_tui.tui.screens.help_modal import HelpModal  # markdown parser: load on demand
 
         if isinstance(self.screen, HelpModal):
             return
@@ -224,7 +224,7 @@ class FtTuiApp(App[int]):
             self._save()
             self.exit(0)
             return
-        from ft_tui.tui.widgets.confirm import ConfirmModal
+        from ft_tui.tui.screens.confirm import ConfirmModal
 
         def _answer(quit_now: bool | None) -> None:
             if quit_now:  # the Train view stops its runner gracefully when it unmounts

@@ -20,8 +20,8 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header, Static
 
-from ft_tui.core.events import event_from_dict
-from ft_tui.core.rundir import RunDir, RunDirError
+from ft_tui.core.run.events import event_from_dict
+from ft_tui.core.run.rundir import RunDir, RunDirError
 from ft_tui.tui.widgets.dashboard import Dashboard, format_duration
 
 POLL_EVERY_S = 0.5

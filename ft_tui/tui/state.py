@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ft_tui.core.atomic import atomic_write_json
-from ft_tui.core.config import ConfigError, RunConfig
+from ft_tui.core.config.settings import ConfigError, RunConfig
 
 STEPS: tuple[tuple[str, str], ...] = (
     ("decide", "Decide"),

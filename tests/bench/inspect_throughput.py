@@ -51,7 +51,7 @@ def generate(path: Path, n: int, seed: int = 0) -> None:
 
 
 def _tokenizer():
-    from ft_tui.core.models import load_tokenizer, prepare_model
+    from ft_tui.core.models.resolve import load_tokenizer, prepare_model
 
     return load_tokenizer(prepare_model("default", log=lambda _m: None))
 

@@ -64,7 +64,7 @@ def parse_args(argv=None):
 
 def prepare(args, work: Path) -> Path:
     """Write the data, the model (unless a real one is named) and the run config."""
-    from ft_tui.core.config import RunConfig
+    from ft_tui.core.config.settings import RunConfig
 
     data = work / "train.jsonl"
     with open(data, "w", encoding="utf-8") as fh:
@@ -110,7 +110,7 @@ def build_model(folder: Path, hidden: int, layers: int) -> Path:
 # ----- the two arms (each in its own process) ------------------------------------------------
 
 def run_ftui(cfg) -> dict:
-    from ft_tui.core.events import RunStarted, StepLog
+    from ft_tui.core.run.events import RunStarted, StepLog
     from ft_tui.core.training import TrainingRunner
 
     marks = {"logs": []}
@@ -166,7 +166,7 @@ def run_trl(cfg, work: Path) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback, set_seed
     from trl import SFTTrainer
 
-    from ft_tui.core.models import prepare_model
+    from ft_tui.core.models.resolve import prepare_model
     from ft_tui.core.training.builder import build_sft_config, quiet_libraries
     from ft_tui.core.training.dataset import load_training_data
     from ft_tui.core.training.device import detect_device, resolve_precision
@@ -207,7 +207,7 @@ def run_trl(cfg, work: Path) -> dict:
 
 
 def arm_main(args) -> None:
-    from ft_tui.core.config import RunConfig
+    from ft_tui.core.config.settings import RunConfig
 
     work = Path(args.workdir)
     cfg = RunConfig.load(work / "run.yaml")

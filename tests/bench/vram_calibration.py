@@ -1,4 +1,4 @@
-"""Check the memory estimator (ft_tui/core/memory.py) against real peaks.
+"""Check the memory estimator (ft_tui/core/plan/memory.py) against real peaks.
 
 Trains a grid of configurations for a few steps each through ft-tui's own TrainingRunner
 and puts the measured peak next to the estimate. Models are real architectures built
@@ -98,7 +98,7 @@ def model_folder(name: str, work: Path) -> str:
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
 
-    from ft_tui.core.model_profile import known_model
+    from ft_tui.core.plan.model_profile import known_model
     from tests.fixtures.tiny import build_tokenizer
 
     profile = known_model(name)
@@ -136,9 +136,9 @@ def write_data(path: Path, rows: int, seq: int) -> None:
 
 
 def run_one(case: Case, args) -> dict:
-    from ft_tui.core.config import RunConfig
-    from ft_tui.core.memory import estimate
-    from ft_tui.core.model_profile import model_profile
+    from ft_tui.core.config.settings import RunConfig
+    from ft_tui.core.plan.memory import estimate
+    from ft_tui.core.plan.model_profile import model_profile
     from ft_tui.core.training import TrainingRunner
 
     work = Path(args.workdir)
@@ -181,7 +181,7 @@ def run_one(case: Case, args) -> dict:
 
 
 def _nvml_used_gb() -> float | None:
-    from ft_tui.core.hardware import probe
+    from ft_tui.core.plan.hardware import probe
 
     gpus = probe().gpus
     return gpus[0].used_gb if gpus else None

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from ft_tui.core.config import RunConfig
+from ft_tui.core.config.settings import RunConfig
 from ft_tui.tui.state import WizardState
 from tests.fixtures.eval_run import TICKETS, write_chat_jsonl
 
@@ -30,7 +30,7 @@ def write_replay_run(root: Path, name: str = "demo") -> Path:
     import json
     import math
 
-    from ft_tui.core.rundir import RunDir
+    from ft_tui.core.run.rundir import RunDir
 
     run = RunDir(root / "runs" / name)
     run.path.mkdir(parents=True)

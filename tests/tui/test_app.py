@@ -8,10 +8,10 @@ import sys
 import pytest
 from textual.widgets import ContentSwitcher
 
-from ft_tui.core.config import RunConfig
+from ft_tui.core.config.settings import RunConfig
 from ft_tui.tui.app import FtTuiApp
 from ft_tui.tui.messages import ConfigChanged, StepCompleted
-from ft_tui.tui.widgets.help_modal import HelpModal
+from ft_tui.tui.screens.help_modal import HelpModal
 from ft_tui.tui.widgets.stepper import Stepper
 
 pytestmark = pytest.mark.anyio  # async tests run on asyncio through anyio's plugin
@@ -130,8 +130,8 @@ async def test_an_unreadable_config_is_reported_and_never_overwritten(config_pat
 
 
 async def test_quitting_during_training_asks_first(config_path, monkeypatch):
-    from ft_tui.tui.screens.train import TrainStep
-    from ft_tui.tui.widgets.confirm import ConfirmModal
+    from ft_tui.tui.steps.train import TrainStep
+    from ft_tui.tui.screens.confirm import ConfirmModal
 
     monkeypatch.setattr(TrainStep, "is_running", property(lambda self: True))
     app = FtTuiApp(config_path=str(config_path))

@@ -3,10 +3,10 @@
 import pytest
 from textual.widgets import Checkbox, Input, Select, Static
 
-from ft_tui.core.config import RunConfig, iter_fields
+from ft_tui.core.config.settings import RunConfig, iter_fields
 from ft_tui.tui.app import FtTuiApp
 from ft_tui.tui.messages import ConfigChanged, StepCompleted
-from ft_tui.tui.screens.configure import ConfigureStep
+from ft_tui.tui.steps.configure import ConfigureStep
 from ft_tui.tui.widgets.config_form import ConfigForm, widget_id
 from tests.tui.render_text import plain
 

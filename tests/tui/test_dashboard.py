@@ -7,7 +7,7 @@ from textual.app import App, ComposeResult
 from textual.notifications import Notify
 from textual.widgets import ProgressBar, RichLog, Static
 
-from ft_tui.core.events import (Checkpoint, EvalLog, RunFinished, RunStarted, Samples, StepLog,
+from ft_tui.core.run.events import (Checkpoint, EvalLog, RunFinished, RunStarted, Samples, StepLog,
                                 TrainWarning)
 from ft_tui.tui.widgets.dashboard import (MAX_PLOTTED_POINTS, Dashboard, _thin, format_duration,
                                           memory_gauge)

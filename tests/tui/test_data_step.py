@@ -8,7 +8,7 @@ from textual.widgets import DataTable, Input, Static
 
 from ft_tui.tui.app import FtTuiApp
 from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
-from ft_tui.tui.screens.data import DataStep
+from ft_tui.tui.steps.data import DataStep
 from ft_tui.tui.widgets.histogram import TokenHistogram
 from ft_tui.tui.widgets.path_suggester import PathSuggester
 from tests.tui.render_text import plain
@@ -159,7 +159,7 @@ def test_path_suggester_completes_folders_and_data_files(tmp_path, monkeypatch):
 
 
 async def test_browse_opens_a_file_tree_and_picking_a_file_inspects_it(data_app, tmp_path):
-    from ft_tui.tui.widgets.file_picker import DataTree, FilePicker
+    from ft_tui.tui.screens.file_picker import DataTree, FilePicker
 
     other = tmp_path / "other.jsonl"
     other.write_text("\n".join(ROWS[:3]) + "\n")

@@ -6,7 +6,7 @@ from textual.widgets import Button, ContentSwitcher, Static
 
 from ft_tui.tui.app import FtTuiApp
 from ft_tui.tui.messages import GoToStep, StepCompleted
-from ft_tui.tui.screens.decide import DecideStep
+from ft_tui.tui.steps.decide import DecideStep
 from tests.tui.render_text import plain
 
 pytestmark = pytest.mark.anyio

@@ -7,7 +7,7 @@ from textual.widgets import Static
 
 from ft_tui.tui.app import FtTuiApp
 from ft_tui.tui.messages import StepCompleted
-from ft_tui.tui.screens.evaluate import EvalProgress, EvaluateStep
+from ft_tui.tui.steps.evaluate import EvalProgress, EvaluateStep
 from ft_tui.tui.state import WizardState
 from ft_tui.tui.widgets.eval_table import EvalTable
 from tests.fixtures.eval_run import build_run_dir

@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from ft_tui.core.config import RunConfig
-from ft_tui.core.events import RunFinished, StepLog
+from ft_tui.core.config.settings import RunConfig
+from ft_tui.core.run.events import RunFinished, StepLog
 from ft_tui.tui.app import FtTuiApp
 from ft_tui.tui.messages import StepCompleted
 from ft_tui.tui.widgets.dashboard import Dashboard, TrainingEvent

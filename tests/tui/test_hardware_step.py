@@ -3,11 +3,11 @@
 import pytest
 from textual.widgets import Input, Select, Static
 
-from ft_tui.core.hardware import GpuInfo, HardwareInfo
+from ft_tui.core.plan.hardware import GpuInfo, HardwareInfo
 from ft_tui.tui.app import FtTuiApp
 from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
-from ft_tui.tui.screens import hardware_work
-from ft_tui.tui.screens.hardware import HardwareStep
+from ft_tui.tui.steps import hardware_work
+from ft_tui.tui.steps.hardware import HardwareStep
 from ft_tui.tui.widgets.memory_bars import MemoryBars
 from tests.tui.render_text import plain
 

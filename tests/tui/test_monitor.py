@@ -10,8 +10,8 @@ from textual.widgets import Static
 
 from ft_tui.cli import main as cli_main
 from ft_tui.core.atomic import atomic_write_text
-from ft_tui.core.config import RunConfig
-from ft_tui.core.rundir import RunDir
+from ft_tui.core.config.settings import RunConfig
+from ft_tui.core.run.rundir import RunDir
 from ft_tui.tui.monitor import MetricsFollower, MonitorApp, run_monitor
 from ft_tui.tui.widgets.dashboard import Dashboard
 from tests.tui.run_setup import tiny_training_state

@@ -119,7 +119,7 @@ def test_data_sample_as_chat(tmp_path, monkeypatch, tiny_model_dir, snap_compare
 
 
 def _fixed_machine(output_dir="."):
-    from ft_tui.core.hardware import GpuInfo, HardwareInfo
+    from ft_tui.core.plan.hardware import GpuInfo, HardwareInfo
 
     return HardwareInfo(
         gpus=[GpuInfo(index=0, name="NVIDIA L4", total_gb=22.5, free_gb=21.9, used_gb=0.6,
@@ -133,7 +133,7 @@ def _fixed_plan(name, cfg, gpu_gb, token_stats):
     has its own tests and may be recalibrated)."""
     from types import SimpleNamespace as NS
 
-    from ft_tui.core.recommend import Recommendation
+    from ft_tui.core.plan.recommend import Recommendation
 
     def est(total, **parts):
         return NS(total_gb=total, components={k.replace("_", " "): v for k, v in parts.items()})
@@ -162,8 +162,7 @@ def _fixed_plan(name, cfg, gpu_gb, token_stats):
 
 @pytest.mark.parametrize("scroll", [0, 14], ids=["machine", "plan"])
 def test_hardware(app, monkeypatch, snap_compare, scroll):
-    from ft_tui.tui.screens import hardware_work
-
+    from ft_tui.tui.steps import hardware_work
     monkeypatch.setattr(hardware_work, "probe_machine", _fixed_machine)
     monkeypatch.setattr(hardware_work, "plan", _fixed_plan)
 

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from ft_tui.core.rundir import RunDir
+from ft_tui.core.run.rundir import RunDir
 from ft_tui.tui.app import FtTuiApp
 from ft_tui.tui.monitor import MonitorApp
 from ft_tui.tui.state import WizardState

@@ -7,11 +7,11 @@ import time
 import pytest
 from textual.widgets import Button
 
-from ft_tui.core.events import RunFinished, StepLog
+from ft_tui.core.run.events import RunFinished, StepLog
 from ft_tui.tui.app import FtTuiApp
 from ft_tui.tui.messages import StepCompleted
-from ft_tui.tui.screens.train import TrainStep
-from ft_tui.tui.widgets.confirm import ConfirmModal
+from ft_tui.tui.steps.train import TrainStep
+from ft_tui.tui.screens.confirm import ConfirmModal
 from ft_tui.tui.widgets.dashboard import Dashboard, TrainingEvent
 from tests.tui.run_setup import tiny_training_state
 

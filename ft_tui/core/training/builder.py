@@ -38,7 +38,7 @@ def load_model_and_tokenizer(cfg, precision: Precision, device: DeviceInfo, log=
     import torch
     from transformers import AutoModelForCausalLM, set_seed
 
-    from ft_tui.core.models import ModelNotFound, load_tokenizer, prepare_model
+    from ft_tui.core.models.resolve import ModelNotFound, load_tokenizer, prepare_model
 
     # Adapter initialisation draws random numbers before the Trainer seeds anything: seed
     # here, or two runs of one config start from different adapters.

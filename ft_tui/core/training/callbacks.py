@@ -17,7 +17,7 @@ from typing import Callable
 
 from transformers import TrainerCallback
 
-from ft_tui.core.events import (Checkpoint, EvalLog, Event, RunStarted, Samples, StepLog,
+from ft_tui.core.run.events import (Checkpoint, EvalLog, Event, RunStarted, Samples, StepLog,
                                 TrainWarning)
 from ft_tui.core.training.meter import StepMeter
 from ft_tui.core.training.resume import Carried

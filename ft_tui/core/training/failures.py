@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import traceback
 
-from ft_tui.core.rundir import RunDir
+from ft_tui.core.run.rundir import RunDir
 
 ERROR_LOG = "error.log"
 
@@ -64,9 +64,9 @@ def generic_oom_advice(cfg) -> str:
 def _planner_advice(cfg) -> str:
     """Settings the memory planner says would fit, or '' when it cannot say."""
     try:
-        from ft_tui.core.hardware import probe
-        from ft_tui.core.model_profile import model_profile
-        from ft_tui.core.recommend import recommend
+        from ft_tui.core.plan.hardware import probe
+        from ft_tui.core.plan.model_profile import model_profile
+        from ft_tui.core.plan.recommend import recommend
     except ImportError:
         return ""
     try:

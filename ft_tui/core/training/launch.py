@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ft_tui.core.events import Event, RunFinished, event_from_dict
-from ft_tui.core.rundir import RunDir
+from ft_tui.core.run.events import Event, RunFinished, event_from_dict
+from ft_tui.core.run.rundir import RunDir
 from ft_tui.core.training.runner import STOP_FILE
 
 WORKER_LOG = "worker.log"
@@ -73,9 +73,9 @@ def model_fits_one_gpu(cfg) -> bool | None:
     """The memory planner's verdict for this config on the smallest visible GPU, or None
     when the planner or the GPU memory is not available."""
     try:
-        from ft_tui.core.hardware import probe
-        from ft_tui.core.memory import estimate
-        from ft_tui.core.model_profile import model_profile
+        from ft_tui.core.plan.hardware import probe
+        from ft_tui.core.plan.memory import estimate
+        from ft_tui.core.plan.model_profile import model_profile
     except ImportError:
         return None
     try:

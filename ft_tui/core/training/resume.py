@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ft_tui.core.atomic import atomic_write_text
-from ft_tui.core.rundir import RunDir
+from ft_tui.core.run.rundir import RunDir
 
 # Markers kept whatever their step: they record the history of the run's sessions.
 SESSION_MARKERS = ("start", "end")

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Callable
 
 from ft_tui.core.atomic import replace_dir
-from ft_tui.core.config import RunConfig
-from ft_tui.core.events import Event, RunFinished, TrainWarning
-from ft_tui.core.rundir import RunDir, RunDirError, default_run_name
+from ft_tui.core.config.settings import RunConfig
+from ft_tui.core.run.events import Event, RunFinished, TrainWarning
+from ft_tui.core.run.rundir import RunDir, RunDirError, default_run_name
 from ft_tui.core.training.device import SetupError
 
 # status.json is state, not progress (metrics.jsonl has every step): rewriting it

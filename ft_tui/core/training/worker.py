@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch is imported
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    from ft_tui.core.rundir import RunDir
+    from ft_tui.core.run.rundir import RunDir
     from ft_tui.core.training.runner import TrainingRunner
 
     run_dir = RunDir.open(args.run_dir)

@@ -1,0 +1,1 @@
+"""Real Screens (modals): confirm, file picker, help."""

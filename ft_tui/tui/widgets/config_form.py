@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from ft_tui.core.config import ConfigError, FieldInfo, RunConfig, coerce, get_value, iter_fields
+from ft_tui.core.config.settings import ConfigError, FieldInfo, RunConfig, coerce, get_value, iter_fields
 from ft_tui.tui.messages import ConfigChanged
 from ft_tui.tui.state import WizardState
 

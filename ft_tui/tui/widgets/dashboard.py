@@ -1,6 +1,6 @@
 """The training dashboard: one widget for the wizard's Train step and `ft-tui monitor`.
 
-Both feed it the same typed events (ft_tui.core.events) through :meth:`Dashboard.handle_event`:
+Both feed it the same typed events (ft_tui.core.run.events) through :meth:`Dashboard.handle_event`:
 live from the trainer's thread (wrapped in a :class:`TrainingEvent` message, so no widget is
 touched off the app thread), or replayed from a run directory's ``metrics.jsonl``. Every
 metric point is kept in lists the widget owns, so the curves never lose a step; the plots
@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.widgets import ProgressBar, RichLog, Static
 from textual_plotext import PlotextPlot
 
-from ft_tui.core.events import (Checkpoint, EvalLog, Event, RunFinished, RunStarted, Samples,
+from ft_tui.core.run.events import (Checkpoint, EvalLog, Event, RunFinished, RunStarted, Samples,
                                 StepLog, TrainWarning)
 
 REDRAW_EVERY_S = 0.5

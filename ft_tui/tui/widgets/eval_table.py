@@ -131,8 +131,8 @@ def _score(value: float | None, signed: bool = False) -> str:
 
 def summary_text(report: dict[str, Any]) -> Text:
     """Base → fine-tuned per metric on one wrapping line; the main metric first, in bold."""
-    from ft_tui.core.eval_report import NEUTRAL_METRICS
-    from ft_tui.core.metrics import METRIC_LABELS
+    from ft_tui.core.evaluate.report import NEUTRAL_METRICS
+    from ft_tui.core.evaluate.metrics import METRIC_LABELS
 
     main = report.get("main_metric")
     text = Text()

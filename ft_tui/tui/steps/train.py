@@ -18,12 +18,12 @@ from textual.containers import Container, Horizontal
 from textual.widgets import Button, Static
 from textual.worker import Worker, WorkerState
 
-from ft_tui.core.config import ConfigError, RunConfig
-from ft_tui.core.events import RunFinished
-from ft_tui.core.rundir import RunDir, RunDirError
+from ft_tui.core.config.settings import ConfigError, RunConfig
+from ft_tui.core.run.events import RunFinished
+from ft_tui.core.run.rundir import RunDir, RunDirError
 from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
 from ft_tui.tui.state import WizardState
-from ft_tui.tui.widgets.confirm import ConfirmModal
+from ft_tui.tui.screens.confirm import ConfirmModal
 from ft_tui.tui.widgets.dashboard import Dashboard, TrainingEvent
 
 

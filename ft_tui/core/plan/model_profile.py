@@ -24,7 +24,7 @@ import struct
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ft_tui.core.models import ModelNotFound, resolve_model
+from ft_tui.core.models.resolve import ModelNotFound, resolve_model
 
 
 @dataclass(frozen=True)

@@ -17,19 +17,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ft_tui.core.answer_cache import AnswerCache
+from ft_tui.core.evaluate.answer_cache import AnswerCache
 from ft_tui.core.atomic import atomic_write_json
-from ft_tui.core.eval_report import make_verdict, render_section, training_facts, update_report
-from ft_tui.core.generation import (ensure_chat_template, generate_greedy, has_tokenizer,
+from ft_tui.core.evaluate.report import make_verdict, render_section, training_facts, update_report
+from ft_tui.core.models.generation import (ensure_chat_template, generate_greedy, has_tokenizer,
                                     inference_device_and_dtype, free_memory, load_for_inference,
                                     render_prompt)
-from ft_tui.core.judge import JudgeError, LLMJudge, judge_from_config
-from ft_tui.core.metrics import (MAIN_METRIC, detect_task_kind, metric_names, score_example,
+from ft_tui.core.evaluate.judge import JudgeError, LLMJudge, judge_from_config
+from ft_tui.core.evaluate.metrics import (MAIN_METRIC, detect_task_kind, metric_names, score_example,
                                  summarize)
 from ft_tui.core.paths import resolve_data_path
-from ft_tui.core.run_artifacts import (NoRunDir, NotTrained, RunError,  # noqa: F401 (re-exported)
+from ft_tui.core.run.artifacts import (NoRunDir, NotTrained, RunError,  # noqa: F401 (re-exported)
                                        is_peft_adapter, open_run, trained_model_dir)
-from ft_tui.core.rundir import RunDir
+from ft_tui.core.run.rundir import RunDir
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -150,7 +150,7 @@ def evaluate_run(run_dir: str | os.PathLike | RunDir, *, max_examples: int | Non
     ``judge``: None uses ``eval.judge_url`` if set, False turns the judge off, or pass one.
     ``on_progress(done, total, phase)`` with phase ``base``, ``finetuned`` or ``judge``.
     """
-    from ft_tui.core.models import ModelNotFound, load_tokenizer, prepare_model
+    from ft_tui.core.models.resolve import ModelNotFound, load_tokenizer, prepare_model
 
     run = open_run(run_dir)
     trained = trained_model_dir(run)

@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.widgets import Button, Input, Select, Static
 
 from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
-from ft_tui.tui.screens import hardware_work
+from ft_tui.tui.steps import hardware_work
 from ft_tui.tui.state import WizardState
 from ft_tui.tui.widgets.memory_bars import MemoryBars
 

@@ -58,7 +58,7 @@ def first_examples(path: Path, limit: int = MAX_SAMPLES) -> list:
 
 
 def load_tokenizer_for(model: str):
-    from ft_tui.core.models import load_tokenizer, prepare_model
+    from ft_tui.core.models.resolve import load_tokenizer, prepare_model
 
     folder = prepare_model(model, log=lambda _msg: None)
     tokenizer = _TOKENIZERS[model] = load_tokenizer(folder)

@@ -4,7 +4,7 @@ the files to take away.
 Evaluation is the core's ``evaluate_run`` in a thread worker (it loads both models and
 generates, so it reports progress through messages); its result is ``eval.json``, which
 this view also reads directly, so a run evaluated with ``ft-tui eval`` shows up here too.
-Each export action is one call into ``ft_tui.core.export`` and shows where it wrote.
+Each export action is one call into ``ft_tui.core.export.run`` and shows where it wrote.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from textual.message import Message
 from textual.widgets import Button, DataTable, Input, ProgressBar, Static
 from textual.worker import Worker, WorkerState
 
-from ft_tui.core.rundir import RunDir
+from ft_tui.core.run.rundir import RunDir
 from ft_tui.tui.messages import StepCompleted
 from ft_tui.tui.state import WizardState
 from ft_tui.tui.widgets.eval_table import EvalTable, summary_text, verdict_text
@@ -207,7 +207,7 @@ then export what you need.
             base.update("")
             tuned.update("")
             return
-        from ft_tui.core.metrics import METRIC_LABELS
+        from ft_tui.core.evaluate.metrics import METRIC_LABELS
 
         table = self.query_one(EvalTable)
         scores = example.get("scores") or {}
@@ -269,7 +269,7 @@ then export what you need.
     @work(thread=True, exclusive=True, exit_on_error=False, group="evaluate",
           description="evaluation")
     def _evaluate(self, path: Path) -> dict[str, Any]:
-        from ft_tui.core.evaluate import evaluate_run
+        from ft_tui.core.evaluate.run import evaluate_run
 
         report = evaluate_run(path, on_progress=lambda done, total, phase:
                               self.post_message(EvalProgress(done, total, phase)))
@@ -300,8 +300,8 @@ then export what you need.
 
     @work(thread=True, exclusive=False, exit_on_error=False, group="export", description="export")
     def _export(self, path: Path, what: str) -> dict[str, str]:
-        from ft_tui.core import export
-        from ft_tui.core.rundir import RunDir
+        from ft_tui.core.export import run as export
+        from ft_tui.core.run.rundir import RunDir
 
         out = RunDir(path).export_dir
         if what == "adapter":
@@ -357,7 +357,7 @@ then export what you need.
 
 def _failure_text(worker: Worker) -> str:
     """The core's errors are written for people; anything else gets its type named."""
-    from ft_tui.core.run_artifacts import RunError
+    from ft_tui.core.run.artifacts import RunError
 
     error = worker.error
     if error is None:

@@ -2,7 +2,7 @@
 
 The form is generated from the config's own field list (help, ranges, choices), so it
 never drifts from what ``ft-tui train`` reads. Presets are dotted-key overrides from
-``ft_tui.core.presets``. The YAML tab shows exactly what is saved; the command tab shows
+``ft_tui.core.config.presets``. The YAML tab shows exactly what is saved; the command tab shows
 how to run the same training headless (e.g. under tmux or nohup on a GPU box).
 """
 
@@ -17,8 +17,8 @@ from textual.binding import Binding
 from textual.containers import Container, Horizontal, VerticalScroll
 from textual.widgets import Button, Static, TabbedContent, TabPane
 
-from ft_tui.core.config import RunConfig
-from ft_tui.core.presets import PRESETS
+from ft_tui.core.config.settings import RunConfig
+from ft_tui.core.config.presets import PRESETS
 from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
 from ft_tui.tui.state import WizardState
 from ft_tui.tui.widgets.config_form import ConfigForm
@@ -41,7 +41,7 @@ def train_command_flags(cfg: RunConfig) -> str:
 
 def matching_preset(cfg: RunConfig) -> str | None:
     """Name of the preset whose every value the config currently has."""
-    from ft_tui.core.config import get_value
+    from ft_tui.core.config.settings import get_value
 
     for preset in PRESETS.values():
         if all(get_value(cfg, k) == v for k, v in preset.overrides.items()):

@@ -21,10 +21,10 @@ from textual.widgets import Button, DataTable, Input, Static, TabbedContent, Tab
 
 from ft_tui.core.paths import resolve_data_path
 from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
-from ft_tui.tui.screens import data_work
+from ft_tui.tui.steps import data_work
 from ft_tui.tui.state import WizardState
 from ft_tui.tui.widgets.chat_view import ChatView
-from ft_tui.tui.widgets.file_picker import FilePicker
+from ft_tui.tui.screens.file_picker import FilePicker
 from ft_tui.tui.widgets.histogram import LabelBars, TokenHistogram
 from ft_tui.tui.widgets.path_suggester import PathSuggester
 

@@ -17,9 +17,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ft_tui.core.hardware import HardwareInfo
-from ft_tui.core.memory import Estimate, estimate, lora_param_count
-from ft_tui.core.model_profile import ModelProfile, known_models
+from ft_tui.core.plan.hardware import HardwareInfo
+from ft_tui.core.plan.memory import Estimate, estimate, lora_param_count
+from ft_tui.core.plan.model_profile import ModelProfile, known_models
 
 LORA_R = 16
 LORA_TARGETS = "all-linear"

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ft_tui.core.atomic import atomic_write_text
-from ft_tui.core.metrics import METRIC_LABELS, NEUTRAL_METRICS
+from ft_tui.core.evaluate.metrics import METRIC_LABELS, NEUTRAL_METRICS
 
 SECTION_START = "<!-- ft-tui:eval:start -->"
 SECTION_END = "<!-- ft-tui:eval:end -->"

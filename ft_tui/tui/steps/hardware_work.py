@@ -10,8 +10,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from ft_tui.core.config import RunConfig, get_value
-from ft_tui.core.models import ModelNotFound, resolve_model
+from ft_tui.core.config.settings import RunConfig, get_value
+from ft_tui.core.models.resolve import ModelNotFound, resolve_model
 
 METHODS = ("full", "lora", "qlora")
 
@@ -22,7 +22,7 @@ PLAN_ERRORS = (ModelNotFound, FileNotFoundError, ValueError, OSError)
 
 def probe_machine(output_dir: str):
     """GPUs, RAM and CPU now (NVML + psutil, no torch): fast enough to call every second."""
-    from ft_tui.core.hardware import probe
+    from ft_tui.core.plan.hardware import probe
 
     return probe(output_dir)
 
@@ -39,9 +39,9 @@ def model_kind(name: str) -> str:
 def plan(name: str, cfg: RunConfig, gpu_gb: float | None, token_stats: dict | None) -> dict:
     """Profile the model, estimate memory for every method and recommend settings.
     Blocking (may read a GGUF header): call from a worker thread."""
-    from ft_tui.core.memory import estimate
-    from ft_tui.core.model_profile import model_profile
-    from ft_tui.core.recommend import recommend
+    from ft_tui.core.plan.memory import estimate
+    from ft_tui.core.plan.model_profile import model_profile
+    from ft_tui.core.plan.recommend import recommend
 
     profile = model_profile(name)  # ModelNotFound says what to do
     local, where = model_location(name)
@@ -149,7 +149,7 @@ def recommendation_text(rec: Any, cfg: RunConfig) -> Group | Text:
 
 def changed_settings(before: RunConfig, after: RunConfig) -> list[str]:
     """'key: old → new' for every setting that differs."""
-    from ft_tui.core.config import iter_fields
+    from ft_tui.core.config.settings import iter_fields
 
     out = []
     for info in iter_fields():

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ft_tui.core.atomic import atomic_write_json
-from ft_tui.core.events import Event, event_from_dict
+from ft_tui.core.run.events import Event, event_from_dict
 
 STATES = ("created", "running", "stopped", "failed", "done")
 
@@ -95,7 +95,7 @@ class RunDir:
 
     # --- config ---
     def load_config(self):
-        from ft_tui.core.config import RunConfig
+        from ft_tui.core.config.settings import RunConfig
 
         return RunConfig.load(self.config_path)
 
@@ -162,7 +162,7 @@ def _json_default(obj: Any) -> Any:
 
 
 def default_run_name(cfg) -> str:
-    from ft_tui.core.models import resolve_model, ModelNotFound
+    from ft_tui.core.models.resolve import resolve_model, ModelNotFound
 
     try:
         model = resolve_model(cfg.model.name).display

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ft_tui.core.rundir import RunDir, RunDirError
+from ft_tui.core.run.rundir import RunDir, RunDirError
 
 
 class RunError(RuntimeError):

@@ -22,8 +22,8 @@ from typing import Callable
 
 from ft_tui.core.atomic import atomic_dir, atomic_write_text
 from ft_tui.core.paths import resolve_data_path
-from ft_tui.core.run_artifacts import RunError, is_peft_adapter, open_run, trained_model_dir
-from ft_tui.core.rundir import RunDir
+from ft_tui.core.run.artifacts import RunError, is_peft_adapter, open_run, trained_model_dir
+from ft_tui.core.run.rundir import RunDir
 
 SCRIPT_NAME = "train_standalone.py"
 GGUF_OUTTYPE = "q8_0"
@@ -65,7 +65,7 @@ def _stored_dtype(model_dir: Path):
 
 
 def base_model_path(cfg) -> Path:
-    from ft_tui.core.models import ModelNotFound, prepare_model
+    from ft_tui.core.models.resolve import ModelNotFound, prepare_model
 
     try:
         return prepare_model(cfg.model.name, log=lambda msg: None)
@@ -97,8 +97,8 @@ def merge_adapter(run_dir, out: str | os.PathLike, dtype: str = "auto") -> Path:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from ft_tui.core.generation import has_tokenizer
-    from ft_tui.core.models import load_tokenizer
+    from ft_tui.core.models.generation import has_tokenizer
+    from ft_tui.core.models.resolve import load_tokenizer
 
     cfg = run.load_config()
     base_path = base_model_path(cfg)
@@ -119,7 +119,7 @@ def merge_adapter(run_dir, out: str | os.PathLike, dtype: str = "auto") -> Path:
 def write_config(run_dir, out: str | os.PathLike) -> Path:
     """The run's config with absolute data (and local model) paths, so ``ft-tui train
     <out>/config.yaml`` reproduces the run from any folder."""
-    from ft_tui.core.models import ModelNotFound, resolve_model
+    from ft_tui.core.models.resolve import ModelNotFound, resolve_model
 
     run = open_run(run_dir)
     cfg = run.load_config()
@@ -145,7 +145,7 @@ def _write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 def _script_model_reference(cfg) -> tuple[str, str]:
     """(what the script loads, a one-line note about it)."""
-    from ft_tui.core.models import DEFAULT_MODEL_NAME, ModelNotFound, converted_dir, resolve_model
+    from ft_tui.core.models.resolve import DEFAULT_MODEL_NAME, ModelNotFound, converted_dir, resolve_model
 
     try:
         resolved = resolve_model(cfg.model.name)
@@ -164,7 +164,7 @@ def _script_model_reference(cfg) -> tuple[str, str]:
 def write_standalone_script(run_dir, out: str | os.PathLike) -> Path:
     """``out/train_standalone.py`` plus ``out/data/{train,eval}.jsonl``: the run's training
     as a plain TRL/PEFT script with no ft-tui import."""
-    from ft_tui.core.script_template import render_script
+    from ft_tui.core.export.script import render_script
     from ft_tui.core.training.dataset import load_training_data
     from ft_tui.core.training.device import SetupError
 

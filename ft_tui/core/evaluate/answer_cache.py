@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ft_tui.core.models import cache_dir
+from ft_tui.core.models.resolve import cache_dir
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json")
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from ft_tui.core.model_profile import ModelProfile
+from ft_tui.core.plan.model_profile import ModelProfile
 
 GB = 1024 ** 3
 METHODS = ("full", "lora", "qlora")

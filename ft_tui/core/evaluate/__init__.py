@@ -1,0 +1,1 @@
+"""Evaluate a run: base vs fine-tuned answers (run.py), metrics, report, judge, answer cache."""

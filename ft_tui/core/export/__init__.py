@@ -1,0 +1,1 @@
+"""Export a run: adapter, merged model, config, standalone script, GGUF."""

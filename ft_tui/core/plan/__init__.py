@@ -1,0 +1,1 @@
+"""Plan a run on this machine: hardware probe, model profile, memory estimate, recommendation."""

@@ -1,0 +1,1 @@
+"""The run directory, the single source of truth: layout, events, artifacts."""

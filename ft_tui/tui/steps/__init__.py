@@ -1,0 +1,1 @@
+"""One view per wizard step, each loaded on its first visit."""
