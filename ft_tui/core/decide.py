@@ -234,3 +234,17 @@ def approach_row(verdict: Verdict) -> int | None:
         if row.name == verdict.approach:
             return i
     return None
+
+
+# ----- a measured baseline enters the verdict -------------------------------------------
+
+def baseline_sentence(main_label: str, score: float, prompt: str, n_examples: int) -> str:
+    """One sentence for the verdict from a measured baseline: ``prompt`` is how the base
+    model was prompted ("zero-shot", "3-shot"), ``score`` its main-metric score."""
+    from ft_tui.core.evaluate.report import HIGH_BASELINE  # the evaluation's same bar
+
+    measured = (f"Measured: prompting ({prompt}) reaches {score:.2f} {main_label} on "
+                f"{n_examples} held-out examples")
+    if score >= HIGH_BASELINE:
+        return measured + "; the prompt already does the job, fine-tuning may not be worth it."
+    return measured + "; fine-tuning is worth trying, and it has to beat this score."

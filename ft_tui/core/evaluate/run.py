@@ -138,6 +138,13 @@ def prompt_text(example) -> str:
     return turns[-1] if turns else ""
 
 
+def base_answer_cache(base_path: Path, max_new_tokens: int, device: str, dtype) -> AnswerCache:
+    """The cache of the base model's greedy answers: the evaluation and the Decide step's
+    baseline (core/evaluate/baseline.py) share it, so neither computes an answer twice."""
+    return AnswerCache(base_path, {"max_new_tokens": max_new_tokens, "decoding": "greedy",
+                                   "device": device, "dtype": str(dtype)})
+
+
 # ----- the evaluation -----------------------------------------------------------------
 
 def evaluate_run(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None = None,
@@ -190,8 +197,7 @@ def evaluate_run(run_dir: str | os.PathLike | RunDir, *, max_examples: int | Non
     gen = {"tokenizer": tokenizer, "max_new_tokens": max_new,
            "batch_size": 32 if device == "cuda" else 8}
     load = {"device": device, "dtype": dtype, "trust_remote_code": trust}
-    cache = AnswerCache(base_path, {"max_new_tokens": max_new, "decoding": "greedy",
-                                    "device": device, "dtype": str(dtype)})
+    cache = base_answer_cache(base_path, max_new, device, dtype)
     base_answers, from_cache, base_model = _base_answers(cache, base_path, base_prompts, gen,
                                                          load, progress)
     if base_model is not None and not is_peft_adapter(trained):
