@@ -144,3 +144,34 @@ def test_second_ctrl_c_aborts_without_a_traceback(setup, capsys):
     assert code == 130
     assert "aborted" in out and "Traceback" not in err
     assert _run_dir(out).read_status()["state"] == "stopped"
+
+
+def test_set_reaches_any_field_and_bad_types_stop_before_a_run_dir(setup, capsys):
+    config, _, tmp = setup
+    code, _, err = _run(capsys, config, "--set", "lora.r=4", "--set", "training.seed=7",
+                        "--set", "data.system_prompt=Be brief.", "--max-steps", 1, "--run-name", "set")
+    assert code == 0, err
+    cfg = RunDir(tmp / "runs" / "set").load_config()
+    assert (cfg.lora.r, cfg.training.seed, cfg.data.system_prompt) == (4, 7, "Be brief.")
+    code, _, err = _run(capsys, config, "--set", "lora.rank=4", "--run-name", "x")
+    assert code == 2 and "lora.rank: unknown setting (did you mean 'lora.r'?)" in err
+    code, _, err = _run(capsys, config, "--set", "training.warmup_ratio=nan", "--run-name", "x")
+    assert code == 2 and "training.warmup_ratio" in err and "finite" in err
+    code, _, err = _run(capsys, config, "--set", "lora.r", "--run-name", "x")
+    assert code == 2 and "expected KEY=VALUE" in err
+    bad = tmp / "bad.yaml"
+    bad.write_text(config.read_text().replace("train_path: '", "train_path: ['") .replace(".jsonl'", ".jsonl']"))
+    code, _, err = _run(capsys, bad, "--run-name", "x")
+    assert code == 2 and "data.train_path: expected text" in err
+    assert not (tmp / "runs" / "x").exists()
+
+
+def test_help_config_lists_every_field_with_help_and_range(capsys):
+    from ft_tui.core.config.settings import iter_fields
+
+    code, out, _ = _run(capsys, "--help-config")
+    assert code == 0
+    for info in iter_fields():
+        assert f"  {info.key}  (" in out and info.help in out
+    assert "training.learning_rate  (float, default 0.0002; 1e-06..0.001)" in out
+    assert "one of lora, qlora, full" in out

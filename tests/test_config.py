@@ -90,3 +90,24 @@ def test_lora_targets_parsing():
     assert RunConfig().lora_targets() == "all-linear"
     cfg = RunConfig().with_overrides({"lora.target_modules": "q_proj, v_proj"})
     assert cfg.lora_targets() == ["q_proj", "v_proj"]
+
+
+def test_wrong_types_and_nan_are_rejected_by_field_name(tmp_path):
+    """YAML `train_path: [a, b]` must not become the path "['a', 'b']", `name: 123` not the
+    model "123", and `.nan` must not slip past the range checks."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {name: 123}\n"
+                   "data: {train_path: [a.jsonl, b.jsonl], eval_fraction: .nan}\n"
+                   "training: {learning_rate: .inf, batch_size: [4]}\n")
+    with pytest.raises(ConfigError) as info:
+        RunConfig.load(bad)
+    text = "\n".join(info.value.problems)
+    for key in ("model.name", "data.train_path", "data.eval_fraction",
+                "training.learning_rate", "training.batch_size"):
+        assert key in text, (key, text)
+    assert "expected text" in text and "finite" in text
+    # quoted text and an empty (null) path are still fine
+    ok = tmp_path / "ok.yaml"
+    ok.write_text("model: {name: '123'}\ndata: {eval_path: }\n")
+    cfg = RunConfig.load(ok)
+    assert cfg.model.name == "123" and cfg.data.eval_path == ""

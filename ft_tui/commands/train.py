@@ -3,9 +3,11 @@
     ft-tui train                                   default model on the bundled sample data
     ft-tui train run.yaml --max-steps 50           a config file, one setting overridden
     ft-tui train --model ./my-model --data train.jsonl --method lora
+    ft-tui train --set lora.r=8 --set training.seed=7    any setting, by its dotted name
+    ft-tui train --help-config                     every setting with its help and range
     ft-tui train --resume runs/lora-SmolLM2-...    continue after a stop, crash or kill -9
 
-Flags override the YAML, which overrides the defaults. Ctrl+C stops gracefully (a
+Flags (and --set) override the YAML, which overrides the defaults. Ctrl+C stops gracefully (a
 checkpoint first); a second Ctrl+C aborts. Exit status: 0 done, 1 failed, 2 usage or
 config error, 130 stopped.
 """
@@ -40,6 +42,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=int, metavar="B", help="examples per device per step")
     parser.add_argument("--output-dir", metavar="DIR", help="folder that gets the run directory")
     parser.add_argument("--run-name", metavar="NAME", help="name of the run directory")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="set_values",
+                        help="set any config field by its dotted name, e.g. --set lora.r=8 "
+                             "(repeatable; see --help-config)")
+    parser.add_argument("--help-config", action="store_true",
+                        help="list every config field with its default, range and help, then exit")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     parser.add_argument("--num-processes", type=int, metavar="N",
                         help="train with N processes through accelerate (default: one per GPU)")
@@ -53,6 +60,9 @@ def run(args) -> int:
     from ft_tui.core.run.rundir import RunDirError
     from ft_tui.core.training.device import SetupError
 
+    if args.help_config:
+        print(help_config())
+        return int(ExitCode.OK)
     if args.cpu:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch is imported
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -95,9 +105,11 @@ def _config(args):
 
     overrides = {key: getattr(args, dest) for dest, key in OVERRIDES.items()
                  if getattr(args, dest) is not None}
+    overrides.update(parse_set_values(args.set_values))
     if args.resume:
         extra = ["CONFIG.yaml"] * bool(args.config) + [f"--{d.replace('_', '-')}" for d in OVERRIDES
                                                         if getattr(args, d) is not None]
+        extra += ["--set"] * bool(args.set_values)
         if extra:
             raise ConfigError([f"--resume continues a run with its own config.yaml; drop {', '.join(extra)}"])
         run_dir = RunDir.open(args.resume)
@@ -106,6 +118,55 @@ def _config(args):
     cfg = cfg.with_overrides(overrides)
     _check_inputs_exist(cfg)
     return cfg, None
+
+
+def parse_set_values(items: list[str]) -> dict:
+    """``--set key=value`` pairs -> {dotted key: typed value}. Raises ConfigError naming
+    every unknown key (with the closest known one) and every value of the wrong type."""
+    import difflib
+
+    from ft_tui.core.config.settings import ConfigError, coerce, iter_fields
+
+    infos = {info.key: info for info in iter_fields()}
+    out: dict = {}
+    problems: list[str] = []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            problems.append(f"--set {item!r}: expected KEY=VALUE, e.g. --set lora.r=8")
+            continue
+        if key not in infos:
+            close = difflib.get_close_matches(key, list(infos), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else " (see ft-tui train --help-config)"
+            problems.append(f"--set {key}: unknown setting{hint}")
+            continue
+        try:
+            out[key] = coerce(infos[key], raw)
+        except ValueError as exc:
+            problems.append(f"--set {exc}")
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+def help_config() -> str:
+    """Every RunConfig field: dotted name, type, default, allowed values, help."""
+    from ft_tui.core.config.settings import iter_fields
+
+    lines = ["Config fields (YAML nesting or --set KEY=VALUE):", ""]
+    for info in iter_fields():
+        if info.choices:
+            allowed = "one of " + ", ".join(map(str, info.choices))
+        elif info.min is not None or info.max is not None:
+            lo = "" if info.min is None else f"{info.min:g}"
+            hi = "" if info.max is None else f"{info.max:g}"
+            allowed = f"{lo}..{hi}"
+        else:
+            allowed = "true/false" if info.type is bool else "text" if info.type is str else ""
+        lines.append(f"  {info.key}  ({info.type.__name__}, default {info.default!r}; {allowed})")
+        lines.append(f"      {info.help}")
+    return "\n".join(lines)
 
 
 def _check_inputs_exist(cfg) -> None:

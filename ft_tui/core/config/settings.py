@@ -4,15 +4,15 @@ The wizard fills it, the CLI reads it from YAML, and every run writes it into it
 directory. Each field carries its own help text and allowed range in ``metadata`` so the
 UI, the CLI and the validator all read the same source.
 
-Defaults and ranges come from the hyper-parameter tables in the seed guides: learning
-rate 1e-5..5e-4, effective batch 4..32, epochs 1..5, warmup 5-10 %, weight decay
-0.01..0.1, LoRA rank 4..64 with alpha = 2 * rank, dropout 0.05..0.1.
+Values are type-checked by field name (a YAML list or number where text is expected, or a
+NaN/inf number, is an error rather than a silently different setting).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -280,7 +280,7 @@ def coerce(info: FieldInfo, raw: Any) -> Any:
             return False
         raise ValueError(f"{info.key}: expected true or false, got {raw!r}")
     if info.type is int:
-        if isinstance(raw, bool):
+        if isinstance(raw, (bool, list, dict)):
             raise ValueError(f"{info.key}: expected a whole number, got {raw!r}")
         if isinstance(raw, float) and raw.is_integer():
             return int(raw)
@@ -289,13 +289,25 @@ def coerce(info: FieldInfo, raw: Any) -> Any:
         except ValueError:
             raise ValueError(f"{info.key}: expected a whole number, got {raw!r}") from None
     if info.type is float:
-        if isinstance(raw, bool):
+        if isinstance(raw, (bool, list, dict)):
             raise ValueError(f"{info.key}: expected a number, got {raw!r}")
         try:
-            return float(str(raw).strip())
+            value = float(str(raw).strip())
         except ValueError:
             raise ValueError(f"{info.key}: expected a number, got {raw!r}") from None
-    return "" if raw is None else str(raw)
+        if not math.isfinite(value):
+            raise ValueError(f"{info.key}: expected a finite number, got {raw!r}")
+        return value
+    if raw is None:
+        return ""
+    if isinstance(raw, os.PathLike):
+        return os.fspath(raw)
+    if not isinstance(raw, str):
+        # YAML turns `name: 123` into an int and `path: [a, b]` into a list; str() of those
+        # would silently become a different setting ("123", "['a', 'b']").
+        raise ValueError(f"{info.key}: expected text, got {type(raw).__name__} {raw!r}"
+                         " (quote it in YAML if you meant the text)")
+    return raw
 
 
 # ----- internals -----------------------------------------------------------------------
