@@ -5,9 +5,11 @@
     ft-tui hw --model llama-3.1-70b --gpu-memory 80 --gpus 2    what would I need to rent?
     ft-tui hw --data train.jsonl                max_length from your examples' token lengths
     ft-tui hw --json | jq .recommendation       one JSON object on stdout
+    ft-tui hw --config run.yaml                 the estimates for the settings you will train with
 
-Estimates are peak memory per training process (GPU memory, or RAM without a GPU) at
---batch and --seq; the recommendation searches batch size and checkpointing itself.
+Estimates are peak memory per training process (GPU memory, or RAM without a GPU) for
+the run config (defaults, or --config) with --batch and --seq over it: the same numbers
+the wizard's Hardware step and the multi-GPU launch planner use. The recommendation searches batch size and checkpointing itself.
 Exit codes: 0 a method fits, 1 nothing fits (see the alternatives), 2 usage error
 (unknown model, bad flag).
 """
@@ -22,21 +24,23 @@ import sys
 from ft_tui.commands.common import ExitCode, fail, number_in
 
 METHODS = ("full", "lora", "qlora")
-DEFAULT_SEQ = 512
-DEFAULT_BATCH = 4
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__.split("\n\n", 1)[1]
-    parser.add_argument("--model", default="default",
+    parser.add_argument("--config", metavar="CONFIG.yaml",
+                        help="Estimate for this run config's settings (optimizer, precision, dtype, LoRA "
+                             "rank...); the flags below override it")
+    parser.add_argument("--model",
                         help="'default' (SmolLM2-135M), a folder, a .gguf file, a cached hub id, or a "
-                             "common model's name such as llama-3.1-8b (default: %(default)s)")
+                             "common model's name such as llama-3.1-8b (default: the config's, "
+                             "else 'default')")
     parser.add_argument("--seq", type=number_in(int, 32, 32768), metavar="N",
-                        help=f"Tokens per example for the estimates; also fixes the recommended "
-                             f"max_length (default: {DEFAULT_SEQ}, or from --data)")
-    parser.add_argument("--batch", type=number_in(int, 1, 1024), default=DEFAULT_BATCH, metavar="B",
-                        help="Per-device batch for the estimates (default: %(default)s)")
+                        help="Tokens per example for the estimates; also fixes the recommended "
+                             "max_length (default: from --data, else the config's data.max_length, 512)")
+    parser.add_argument("--batch", type=number_in(int, 1, 1024), metavar="B",
+                        help="Per-device batch for the estimates (default: the config's training.batch_size, 4)")
     parser.add_argument("--gradient-checkpointing", action="store_true",
                         help="Estimate with gradient checkpointing on")
     parser.add_argument("--gpu-memory", type=number_in(float, 0, 100_000, exclusive=True), metavar="GB",
@@ -54,12 +58,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from ft_tui.core.plan.hardware import probe
-    from ft_tui.core.plan.memory import estimate
+    from ft_tui.core.config.settings import ConfigError, RunConfig
+    from ft_tui.core.plan.memory import estimate_for
     from ft_tui.core.plan.model_profile import model_profile
     from ft_tui.core.models.resolve import ModelNotFound
     from ft_tui.core.plan.recommend import recommend
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        cfg = RunConfig.load(args.config) if args.config else RunConfig()
+        cfg = cfg.with_overrides({"model.name": args.model, "training.batch_size": args.batch})
+    except ConfigError as exc:
+        return fail("; ".join(exc.problems), ExitCode.USAGE)
+    args.model = cfg.model.name
     try:
         profile = model_profile(args.model)
     except ModelNotFound as exc:
@@ -72,21 +83,18 @@ def run(args) -> int:
     hw = probe(args.output_dir)
     rec = recommend(hw, profile, token_stats=stats, gpu_memory_gb=args.gpu_memory,
                     n_gpus=args.gpus, max_length=args.seq)
-    seq = args.seq or (rec.settings.get("data.max_length") if stats else None) or DEFAULT_SEQ
-    precision = "fp32" if rec.device == "cpu" else "bf16"
-    estimates = {
-        method: estimate(profile, method, args.batch, seq, args.gradient_checkpointing,
-                         optimizer="paged_adamw_8bit" if method == "qlora" and rec.device == "cuda"
-                         else "adamw_torch", precision=precision, device=rec.device)
-        for method in METHODS
-    }
+    seq = args.seq or (rec.settings.get("data.max_length") if stats else None) or cfg.data.max_length
+    cfg = cfg.with_overrides({"data.max_length": seq,
+                              "training.gradient_checkpointing": args.gradient_checkpointing or None})
+    estimates = {method: estimate_for(cfg, profile, rec.device, method=method) for method in METHODS}
     result = {
         "gpus": [g.to_dict() for g in hw.gpus],
         "no_gpu_reason": hw.no_gpu_reason,
         "machine": {k: v for k, v in hw.to_dict().items() if k not in ("gpus", "no_gpu_reason")},
         "model": profile.to_dict(),
         "plan": {"device": rec.device, "capacity_gb": rec.capacity_gb, "capacity_label": rec.capacity_label,
-                 "batch": args.batch, "seq": seq, "gradient_checkpointing": args.gradient_checkpointing,
+                 "batch": cfg.training.batch_size, "seq": seq,
+                 "gradient_checkpointing": cfg.training.gradient_checkpointing,
                  "token_stats": stats},
         "estimates": {m: {**e.to_dict(), "fits": e.fits(rec.capacity_gb)} for m, e in estimates.items()},
         "recommendation": rec.to_dict(),

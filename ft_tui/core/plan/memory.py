@@ -169,6 +169,20 @@ def estimate(profile: ModelProfile, method: str, batch: int, seq: int,
                     trainable_params=trainable, notes=notes)
 
 
+def estimate_for(cfg, profile: ModelProfile, device: str, *, method: str | None = None) -> Estimate:
+    """Peak memory of one training process for a RunConfig, exactly as it would train:
+    every setting that changes memory (method, batch, max_length, checkpointing, LoRA rank
+    and targets, optimizer, precision, weights dtype, double quantisation) is read from
+    ``cfg``. ``method`` replaces ``cfg.method`` (the Hardware step and ``ft-tui hw`` show
+    all three). ``device`` is "cuda" or "cpu". The one estimate that ``ft-tui hw``, the
+    Hardware step and the launch planner show."""
+    return estimate(profile, method or cfg.method, cfg.training.batch_size, cfg.data.max_length,
+                    cfg.training.gradient_checkpointing, cfg.lora.r,
+                    lora_targets=cfg.lora_targets(), optimizer=cfg.training.optimizer,
+                    precision=cfg.training.precision, device=device,
+                    weights_dtype=cfg.model.dtype, double_quant=cfg.qlora.double_quant)
+
+
 _DYNAMIC = ("activations", "logits", "16-bit weight copies (autocast)", "4-bit dequantisation buffer",
             "optimizer step temporaries")
 

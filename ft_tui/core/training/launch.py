@@ -74,7 +74,7 @@ def model_fits_one_gpu(cfg) -> bool | None:
     when the planner or the GPU memory is not available."""
     try:
         from ft_tui.core.plan.hardware import probe
-        from ft_tui.core.plan.memory import estimate
+        from ft_tui.core.plan.memory import estimate_for
         from ft_tui.core.plan.model_profile import model_profile
     except ImportError:
         return None
@@ -82,10 +82,7 @@ def model_fits_one_gpu(cfg) -> bool | None:
         hw = probe(cfg.output_dir)
         if not hw.gpus:
             return None
-        est = estimate(model_profile(cfg.model.name), cfg.method, cfg.training.batch_size,
-                       cfg.data.max_length, cfg.training.gradient_checkpointing, cfg.lora.r,
-                       lora_targets=cfg.lora.target_modules, optimizer=cfg.training.optimizer,
-                       precision=cfg.training.precision, weights_dtype=cfg.model.dtype)
+        est = estimate_for(cfg, model_profile(cfg.model.name), "cuda")
         smallest = min(g.memory_total_gb for g in hw.gpus)
     except Exception:  # noqa: BLE001 - no verdict is a valid answer; DDP is the safe default
         return None

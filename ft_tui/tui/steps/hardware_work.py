@@ -39,7 +39,7 @@ def model_kind(name: str) -> str:
 def plan(name: str, cfg: RunConfig, gpu_gb: float | None, token_stats: dict | None) -> dict:
     """Profile the model, estimate memory for every method and recommend settings.
     Blocking (may read a GGUF header): call from a worker thread."""
-    from ft_tui.core.plan.memory import estimate
+    from ft_tui.core.plan.memory import estimate_for
     from ft_tui.core.plan.model_profile import model_profile
     from ft_tui.core.plan.recommend import recommend
 
@@ -48,15 +48,7 @@ def plan(name: str, cfg: RunConfig, gpu_gb: float | None, token_stats: dict | No
     hw = probe_machine(cfg.output_dir)
     # A CPU run needs RAM in fp32; a GPU run (real or planned) needs VRAM in mixed precision.
     device = "cuda" if gpu_gb or hw.gpus else "cpu"
-    estimates = {
-        method: estimate(profile, method, batch=cfg.training.batch_size,
-                         seq=cfg.data.max_length,
-                         gradient_checkpointing=cfg.training.gradient_checkpointing,
-                         lora_r=cfg.lora.r, lora_targets=cfg.lora_targets(),
-                         optimizer=cfg.training.optimizer, precision=cfg.training.precision,
-                         device=device)
-        for method in METHODS
-    }
+    estimates = {method: estimate_for(cfg, profile, device, method=method) for method in METHODS}
     rec = recommend(hw, profile, token_stats=token_stats, gpu_memory_gb=gpu_gb)
     capacity, label = capacity_of(hw, gpu_gb)
     if rec.capacity_gb:  # the bars compare with what the recommendation planned for
