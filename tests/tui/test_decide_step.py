@@ -73,3 +73,36 @@ async def test_back_and_restart_undo_answers_and_continue_waits_for_a_verdict(ap
         assert app.query_one(ContentSwitcher).current == "decide"
         await pilot.press("y", "r")
         assert step.walk.answers == [] and "Q1." in _text(app, "#question-text")
+
+
+async def test_measure_baseline_enters_the_verdict(tmp_path, monkeypatch, tiny_model_dir, isolated_cache):
+    from tests.fixtures.eval_run import TICKETS, write_chat_jsonl
+
+    monkeypatch.chdir(tmp_path)
+    data = write_chat_jsonl(tmp_path / "tickets.jsonl", TICKETS * 2)
+    app = FtTuiApp(config_path=str(tmp_path / "ft-tui.yaml"))
+    app.state.cfg = app.state.cfg.with_overrides({
+        "model.name": str(tiny_model_dir), "data.train_path": str(data),
+        "data.eval_fraction": 0.25, "eval.max_new_tokens": 4})
+    async with app.run_test(size=(80, 24)) as pilot:
+        step = app.query_one(DecideStep)
+        await pilot.press("n", "n", "y", "n", "n", "y")
+        await pilot.press("m")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        status = _text(app, "#baseline-status")
+        assert "zero-shot:" in status and "3-shot:" in status and "6 held-out examples" in status
+        assert step.baseline.startswith("Measured: prompting")
+        assert " ".join(step.baseline.split()) == " ".join(_text(app, "#verdict-baseline").split())
+        assert not step.query_one("#measure").disabled  # ready to measure again
+        assert step.query_one("#cancel-baseline").disabled
+
+
+async def test_measure_baseline_with_a_missing_file_says_so(app):
+    async with app.run_test(size=(80, 24)) as pilot:
+        step = app.query_one(DecideStep)
+        step.query_one("#baseline-path").value = "nope.jsonl"
+        await pilot.press("m")
+        await pilot.pause()
+        assert "no such data file" in _text(app, "#baseline-status")
+        assert not step.baseline

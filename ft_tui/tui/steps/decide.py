@@ -8,15 +8,20 @@ verdict is not fine-tuning they are told why they might not.
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass
+from typing import Any
+
 from rich.table import Table
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Static
+from textual.message import Message
+from textual.widgets import Button, Input, Static
 
-from ft_tui.core.decide import COMPARISON, QUESTIONS, Walk, approach_row
+from ft_tui.core.decide import COMPARISON, QUESTIONS, Walk, approach_row, baseline_sentence
 from ft_tui.tui.messages import GoToStep, StepCompleted
 from ft_tui.tui.state import WizardState
 
@@ -35,7 +40,13 @@ it matters. The verdict says which approach fits and why, using your answers.
 
 Whatever the verdict, you can go on to fine-tune; ft-tui will tell you what to watch.
 
-**Keys:** `y` yes, `n` no, `b` back one question, `r` start over, `c` continue to Data.
+**Measure it on my data** (`m`): the base model answers 20 held-out examples of your
+data file, zero-shot and with 3 worked examples, scored like the final evaluation; the
+score enters the verdict. `x` cancels. The answers are cached, so the evaluation after
+training does not compute them again.
+
+**Keys:** `y` yes, `n` no, `b` back one question, `r` start over, `c` continue to Data,
+`m` measure the baseline, `x` cancel it.
 """
 
     DEFAULT_CSS = """
@@ -51,7 +62,24 @@ Whatever the verdict, you can go on to fine-tune; ft-tui will tell you what to w
     DecideStep #verdict-caution { color: $text-warning; margin: 1 0 0 0; }
     DecideStep #verdict-advice { margin: 1 0 0 0; }
     DecideStep #comparison { height: auto; margin: 1 0 0 0; }
+    DecideStep #baseline-box { height: auto; border: round $secondary; padding: 0 1; }
+    DecideStep #baseline-row { height: auto; }
+    DecideStep #baseline-path { width: 1fr; }
+    DecideStep #baseline-status { height: auto; }
+    DecideStep #verdict-baseline { margin: 1 0 0 0; text-style: bold; }
     """
+
+    @dataclass
+    class BaselineProgress(Message):
+        done: int
+        total: int
+        phase: str
+
+    @dataclass
+    class BaselineDone(Message):
+        sentence: str = ""
+        table: str = ""
+        error: str = ""
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
@@ -59,12 +87,17 @@ Whatever the verdict, you can go on to fine-tune; ft-tui will tell you what to w
         Binding("b", "back", "Back"),
         Binding("r", "restart", "Start over", show=False),
         Binding("c", "continue", "Continue", show=False),
+        Binding("m", "measure", "Measure baseline"),
+        Binding("x", "cancel_baseline", "Cancel", show=False),
     ]
 
     def __init__(self, state: WizardState, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.state = state
         self.walk = Walk()
+        self.baseline: str = ""   # the measured sentence, once there is one
+        self._cancel = threading.Event()
+        self._measuring = False
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="decide-scroll"):
@@ -82,11 +115,20 @@ Whatever the verdict, you can go on to fine-tune; ft-tui will tell you what to w
                 yield Static(id="verdict-reasons")
                 yield Static(id="verdict-advice")
                 yield Static(id="verdict-caution")
+                yield Static(id="verdict-baseline")
                 with Horizontal(classes="button-row"):
                     yield Button("Continue to Data (c)", id="continue", variant="primary",
                                  compact=True)
                     yield Button("Back (b)", id="verdict-back", compact=True)
                     yield Button("Start over (r)", id="restart", compact=True)
+            with Vertical(id="baseline-box"):
+                yield Static("Measure it on my data: the prompted base model's score", classes="section-title")
+                with Horizontal(id="baseline-row"):
+                    yield Input(self.state.cfg.data.train_path, id="baseline-path",
+                                placeholder="data file (JSONL/JSON/CSV)", compact=True)
+                    yield Button("Measure (m)", id="measure", compact=True)
+                    yield Button("Cancel (x)", id="cancel-baseline", compact=True, disabled=True)
+                yield Static(id="baseline-status")
             yield Static("How the approaches compare", classes="section-title")
             yield Static(id="comparison")
 
@@ -133,9 +175,93 @@ Whatever the verdict, you can go on to fine-tune; ft-tui will tell you what to w
             "verdict-back": self.action_back,
             "restart": self.action_restart,
             "continue": self.action_continue,
+            "measure": self.action_measure,
+            "cancel-baseline": self.action_cancel_baseline,
         }
         if event.button.id in actions:
             actions[event.button.id]()
+
+    @on(Input.Submitted, "#baseline-path")
+    def _path_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_measure()
+
+    # ----- the measured baseline ----------------------------------------------------------
+    def action_measure(self) -> None:
+        if self._measuring:
+            return
+        from pathlib import Path
+
+        from ft_tui.core.paths import resolve_data_path
+
+        raw = self.query_one("#baseline-path", Input).value.strip()
+        path = resolve_data_path(raw) if raw else None
+        if path is None or not Path(path).is_file():
+            self._baseline_status(f"✗ {raw or '(empty)'}: no such data file. Type the path of "
+                                  "your JSONL/JSON/CSV file and press Enter.")
+            return
+        cfg = self.state.cfg.with_overrides({"data.train_path": str(path)})
+        if str(path) != str(resolve_data_path(self.state.cfg.data.train_path)):
+            cfg = cfg.with_overrides({"data.eval_path": ""})  # another file: split it
+        self._cancel.clear()
+        self._measuring = True
+        self.query_one("#measure", Button).disabled = True
+        self.query_one("#cancel-baseline", Button).disabled = False
+        self._baseline_status(f"Loading the base model for {path.name} …")
+        self._baseline_worker(cfg)
+
+    def action_cancel_baseline(self) -> None:
+        if self._measuring:
+            self._cancel.set()
+            self._baseline_status("Cancelling after the current example …")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="baseline",
+          description="measuring the prompted baseline")
+    def _baseline_worker(self, cfg: Any) -> None:
+        from ft_tui.core.evaluate.baseline import BaselineCancelled, measure_baseline
+        from ft_tui.core.evaluate.metrics import METRIC_LABELS
+        from ft_tui.core.run.artifacts import RunError
+
+        try:
+            result = measure_baseline(
+                cfg, on_progress=lambda d, t, p: self.post_message(self.BaselineProgress(d, t, p)),
+                should_stop=self._cancel.is_set)
+        except BaselineCancelled as exc:
+            self.post_message(self.BaselineDone(error=f"Cancelled: {exc} (kept in the cache)."))
+            return
+        except (RunError, OSError, ValueError) as exc:
+            self.post_message(self.BaselineDone(error=f"✗ {exc}"))
+            return
+        label = METRIC_LABELS.get(result.main_metric, result.main_metric)
+        best, score = result.best
+        table = "   ".join(f"{result.prompt_label(n)}: {s[result.main_metric]:.2f}"
+                           for n, s in result.scores.items())
+        self.post_message(self.BaselineDone(
+            baseline_sentence(label, score, result.prompt_label(best), result.n_examples),
+            f"{label} on {result.n_examples} held-out examples:  {table}"))
+
+    @on(BaselineProgress)
+    def _baseline_progress(self, message: BaselineProgress) -> None:
+        message.stop()
+        kind = message.phase.replace("_", "-")
+        self._baseline_status(f"{kind}: example {message.done} of {message.total} answered "
+                              "(x cancels)")
+
+    @on(BaselineDone)
+    def _baseline_done(self, message: BaselineDone) -> None:
+        message.stop()
+        self._measuring = False
+        self.query_one("#measure", Button).disabled = False
+        self.query_one("#cancel-baseline", Button).disabled = True
+        if message.error:
+            self._baseline_status(message.error)
+            return
+        self.baseline = message.sentence
+        self._baseline_status(f"{message.table}\n{message.sentence}")
+        self._render_walk()
+
+    def _baseline_status(self, text: str) -> None:
+        self.query_one("#baseline-status", Static).update(Text(text))
 
     # ----- rendering --------------------------------------------------------------------
     def _render_walk(self) -> None:
@@ -167,6 +293,9 @@ Whatever the verdict, you can go on to fine-tune; ft-tui will tell you what to w
             caution = self.query_one("#verdict-caution", Static)
             caution.display = not verdict.fine_tune
             caution.update(f"Why you might not fine-tune: {verdict.caution}")
+            measured = self.query_one("#verdict-baseline", Static)
+            measured.display = bool(self.baseline)
+            measured.update(Text(self.baseline))
             self.query_one("#continue", Button).label = (
                 "Continue to Data (c)" if verdict.fine_tune else "Fine-tune anyway (c)")
         self.query_one("#comparison", Static).update(self._comparison_table())
