@@ -153,9 +153,14 @@ def render_report(data: dict, written: dict[str, Path], model: str | None, conso
                 console.print(f"    [dim]lines {_lines_text(warning['lines'])}[/dim]")
     _render_tokens(console, data.get("tokens"), model)
     _render_labels(console, data.get("labels"))
+    _render_pairs(console, data)
     for name, target in written.items():
         console.print(f"[green]wrote[/green] {name}: {target}")
-    if data["n_examples"] and not errors:
+    if data["n_examples"] and not errors and not data.get("sft_usable", True):
+        what = "preference pairs" if data["format"] == "preference" else "KTO rows"
+        console.print(f"\n[bold yellow]✓ {data['n_examples']} {what} read, but supervised "
+                      "fine-tuning (SFT) cannot use them[/bold yellow] (see not_for_sft above)")
+    elif data["n_examples"] and not errors:
         console.print(f"\n[bold green]✓ {data['n_examples']} examples ready[/bold green]"
                       + (f" ({len(warnings)} warnings to review)" if warnings else ""))
     elif not data["n_examples"]:
@@ -182,6 +187,15 @@ def _render_tokens(console, tokens: dict | None, model: str | None) -> None:
     console.print(f"\n[bold]Tokens per example[/bold] (chat template of {model}): min {tokens['min']}, "
                   f"median {tokens['median']}, p95 {tokens['p95']}, max {tokens['max']}; "
                   f"{tokens['n_too_long']} over max length {tokens['max_length']}")
+
+
+def _render_pairs(console, data: dict) -> None:
+    pref, kto = data.get("preference"), data.get("kto")
+    if pref:
+        console.print(f"\n[bold]Preference pairs[/bold] {pref['pairs']}: the chosen answer is "
+                      f"longer in {pref['chosen_longer']} ({pref['chosen_longer_share']:.0%})")
+    if kto:
+        console.print(f"\n[bold]KTO labels[/bold] true {kto['true']}, false {kto['false']}")
 
 
 def _render_labels(console, labels: dict | None) -> None:

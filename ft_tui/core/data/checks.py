@@ -16,6 +16,9 @@ from ft_tui.core.data.pii import KIND_NAMES, find_pii
 from ft_tui.core.data.types import Example
 
 IMBALANCE_RATIO = 5  # most common label at least 5x the rarest one
+LENGTH_BIAS_MIN_PAIRS = 10
+LENGTH_BIAS_SHARE = 0.8  # chosen longer in 80%+ of pairs
+KTO_IMBALANCE_RATIO = 3
 
 # The seeds' data-size table: (minimum, good) examples per task type.
 TASK_TYPES: dict[str, tuple[str, int, int]] = {
@@ -88,10 +91,23 @@ class SetChecks:
         self._json_outputs = 0
         self._code_outputs = 0
         self._rewrites = 0
+        # preference pairs: how many, and how often the chosen answer is the longer one
+        self.pairs = 0
+        self.chosen_longer = 0
+        # KTO rows: lines labelled true / false
+        self.kto_lines: dict[bool, list[int]] = {True: [], False: []}
 
     def add(self, ex: Example) -> None:
         self.n += 1
         messages = ex.messages
+        if ex.rejected is not None:  # the pair, not just its chosen side, is the example
+            messages = messages + [{"role": "rejected", "content": ""}] + ex.rejected
+            self.pairs += 1
+            if len(ex.output_text()) > len(_text(ex.rejected)):
+                self.chosen_longer += 1
+        if ex.label is not None:
+            self.kto_lines[ex.label].append(ex.line)
+            messages = messages + [{"role": "label", "content": str(ex.label)}]
         exact = hash("\x1e".join(_message_key(m) for m in messages))
         near = hash(tuple((m["role"], near_key(m["content"])) for m in messages))
         first = self._exact.get(exact)
@@ -104,11 +120,15 @@ class SetChecks:
                 self.near_duplicates.append([first_near, ex.line])
             else:
                 self._near[near] = ex.line
-                self._check_contradiction(ex)
+                if ex.fmt not in ("preference", "kto"):  # many answers per prompt is their point
+                    self._check_contradiction(ex)
         output = ex.output_text()
-        self.labels.add(output, ex.line)
+        if ex.fmt not in ("preference", "kto"):
+            self.labels.add(output, ex.line)
         self._observe_task(ex, output)
         for m in messages:
+            if not m["content"]:
+                continue
             for finding in self._find_pii(m["content"]):
                 lines = self.pii.setdefault(finding.kind, [])
                 if not lines or lines[-1] != ex.line:
@@ -168,8 +188,53 @@ class SetChecks:
             return "style", "the outputs are rewrites about as long as their inputs"
         return "domain", "the outputs are free-form text"
 
-    def warnings(self, task_type: str | None = None) -> list[DataWarning]:
+    def preference_stats(self) -> dict[str, Any] | None:
+        """``{"pairs", "chosen_longer", "chosen_longer_share"}`` for preference data."""
+        if not self.pairs:
+            return None
+        return {"pairs": self.pairs, "chosen_longer": self.chosen_longer,
+                "chosen_longer_share": round(self.chosen_longer / self.pairs, 3)}
+
+    def kto_stats(self) -> dict[str, int] | None:
+        """``{"true", "false"}``: how many KTO rows are answers to imitate / to avoid."""
+        if not (self.kto_lines[True] or self.kto_lines[False]):
+            return None
+        return {"true": len(self.kto_lines[True]), "false": len(self.kto_lines[False])}
+
+    def _format_warnings(self) -> list[DataWarning]:
         found: list[DataWarning] = []
+        pref = self.preference_stats()
+        if pref:
+            found.append(DataWarning(
+                "not_for_sft", f"{pref['pairs']} preference pair(s) (prompt, chosen, rejected): "
+                "this is DPO data, and supervised fine-tuning (SFT) cannot use it as it is; "
+                "train it with a preference method, or keep only the chosen answers as a "
+                "messages file for SFT."))
+            if pref["pairs"] >= LENGTH_BIAS_MIN_PAIRS and pref["chosen_longer_share"] >= LENGTH_BIAS_SHARE:
+                found.append(DataWarning(
+                    "length_bias", f"the chosen answer is the longer one in "
+                    f"{pref['chosen_longer']} of {pref['pairs']} pairs "
+                    f"({pref['chosen_longer_share']:.0%}); preference training on this will "
+                    "mostly teach the model to write more. Add pairs where the better answer "
+                    "is the shorter one."))
+        kto = self.kto_stats()
+        if kto:
+            found.append(DataWarning(
+                "not_for_sft", f"KTO data: {kto['true']} answer(s) labelled true (to imitate) and "
+                f"{kto['false']} labelled false (to avoid). Supervised fine-tuning would learn the "
+                "false ones as answers too, so SFT refuses this file; train it with KTO, or keep "
+                "only the rows labelled true as a messages file for SFT.", self.kto_lines[False]))
+            low, high = sorted((kto["true"], kto["false"]))
+            if low == 0 or high > KTO_IMBALANCE_RATIO * low:
+                side = "true" if kto["true"] == low else "false"
+                found.append(DataWarning(
+                    "kto_imbalance", f"only {low} of {kto['true'] + kto['false']} KTO rows are "
+                    f"labelled {side}; KTO learns from both kinds, so add rows labelled {side} "
+                    "(or weight them up: TRL's KTOConfig desirable_weight / undesirable_weight)."))
+        return found
+
+    def warnings(self, task_type: str | None = None) -> list[DataWarning]:
+        found: list[DataWarning] = self._format_warnings()
         if self.duplicates:
             found.append(DataWarning("duplicate", _pairs_message(
                 self.duplicates, "repeat an earlier example exactly",
@@ -228,6 +293,10 @@ def _message_key(m: dict[str, Any]) -> str:
     if "tool_calls" in m:
         key += "\x1f" + json.dumps(m["tool_calls"], sort_keys=True)
     return key
+
+
+def _text(messages: list[dict[str, Any]]) -> str:
+    return "\n".join(m["content"] for m in messages if m["role"] == "assistant")
 
 
 def _pairs_message(pairs: list[list[int]], what: str, fix: str) -> str:

@@ -31,6 +31,10 @@ def detect_format(row: Any) -> str | None:
     """The format a parsed JSON row is written in, or None when it matches none."""
     if not isinstance(row, dict):
         return None
+    if any(key in row for key in ("chosen", "rejected", "chosen_messages", "rejected_messages")):
+        return "preference"
+    if isinstance(row.get("label"), bool) and ("messages" in row or "completion" in row):
+        return "kto"
     if "messages" in row:
         return "openai_chat"
     if "conversations" in row:
@@ -258,10 +262,159 @@ def text_messages(text: str) -> list[dict[str, Any]]:
     return [{"role": "assistant", "content": text.strip()}]
 
 
+# ----- preference pairs and KTO rows -----------------------------------------------------
+
+def normalise_preference(row: dict) -> dict[str, Any]:
+    """A DPO pair in any of the layouts in use, as ``Example`` fields.
+
+    - TRL standard ``{"prompt": str, "chosen": str, "rejected": str}`` and conversational
+      ``{"prompt": [...], "chosen": [...], "rejected": [...]}``; without ``prompt`` (TRL's
+      implicit prompt) the shared leading messages are the prompt;
+    - ShareGPT (LLaMA-Factory) ``{"conversations": [...], "chosen": {"from", "value"},
+      "rejected": {...}}``, and Alpaca ``{"instruction", "input", "chosen", "rejected"}``;
+    - ``{"chosen_messages": [...], "rejected_messages": [...]}`` full conversations.
+    """
+    keys = ("chosen_messages", "rejected_messages") if (
+        "chosen_messages" in row or "rejected_messages" in row) else ("chosen", "rejected")
+    for key in keys:
+        if key not in row:
+            raise RowError("missing_field", f"the preference row has no {key!r}; a pair needs "
+                                            f"both {keys[0]!r} and {keys[1]!r}")
+    prompt = _preference_prompt(row)
+    sides = [_preference_side(row[key], key) for key in keys]
+    if prompt is None:  # implicit prompt: what both sides start with
+        prompt, sides = _split_shared_prompt(sides, keys)
+    for side, key in zip(sides, keys):
+        if not any(m["role"] == "assistant" and (m["content"].strip() or m.get("tool_calls"))
+                   for m in side):
+            raise RowError("empty_content", f"the {key!r} side has no answer; write the "
+                                            f"{key.split('_')[0]} answer")
+    if not prompt:
+        raise RowError("no_shared_prompt", "the pair has no prompt; add a 'prompt' (or the user "
+                                           "turn both answers reply to)")
+    chosen, rejected = sides
+    if _side_key(chosen) == _side_key(rejected):
+        raise RowError("identical_pair", "chosen and rejected are the same answer, so the pair "
+                                         "teaches nothing; fix one side or drop the row")
+    return {"messages": prompt + chosen, "chosen": chosen, "rejected": rejected}
+
+
+def _preference_prompt(row: dict) -> list[dict[str, Any]] | None:
+    if "prompt" in row:
+        prompt = row["prompt"]
+        if isinstance(prompt, str):
+            if not prompt.strip():
+                raise RowError("empty_content", "'prompt' is empty; write what both answers reply to")
+            return [{"role": "user", "content": prompt}]
+        if isinstance(prompt, list):
+            if not prompt:
+                raise RowError("empty_content", "'prompt' is an empty list")
+            return _message_list(prompt, "prompt")
+        raise RowError("wrong_type", f"'prompt' must be a string or a list of messages, got a "
+                                     f"{_json_type(prompt)}")
+    if "conversations" in row:
+        if not isinstance(row["conversations"], list):
+            raise RowError("wrong_type", "'conversations' must be a list")
+        return _message_list(row["conversations"], "conversations")
+    if "messages" in row:
+        if not isinstance(row["messages"], list):
+            raise RowError("wrong_type", "'messages' must be a list")
+        return _message_list(row["messages"], "messages")
+    if "instruction" in row or "input" in row:
+        instruction = _text_field(row, "instruction", "the row", required=False)
+        extra = _text_field(row, "input", "the row", required=False)
+        user = "\n\n".join(t for t in (instruction, extra) if t.strip())
+        if not user:
+            raise RowError("empty_content", "'instruction' is empty; say what the model should do")
+        system = row.get("system")
+        head = [{"role": "system", "content": system}] if isinstance(system, str) and system.strip() else []
+        return head + [{"role": "user", "content": user}]
+    return None
+
+
+def _preference_side(value: Any, key: str) -> list[dict[str, Any]]:
+    if isinstance(value, str):
+        return [{"role": "assistant", "content": value}]
+    if isinstance(value, dict):
+        return _message_list([value], key)
+    if isinstance(value, list):
+        if not value:
+            raise RowError("empty_content", f"{key!r} is an empty list; write the answer")
+        return _message_list(value, key)
+    raise RowError("wrong_type", f"{key!r} must be a string, a message or a list of messages, "
+                                 f"got a {_json_type(value)}")
+
+
+def _message_list(raw: list, key: str) -> list[dict[str, Any]]:
+    """OpenAI ``{"role", "content"}`` or ShareGPT ``{"from", "value"}`` messages."""
+    out = []
+    for i, m in enumerate(raw):
+        if isinstance(m, dict) and "from" in m and "role" not in m:
+            where = f"{key}[{i}]"
+            who = m["from"]
+            role = SHAREGPT_ROLES.get(who.lower()) if isinstance(who, str) else None
+            if role is None:
+                raise RowError("invalid_role", f"{where} 'from' is {who!r}; use human, gpt or system")
+            value = _text_field(m, "value", where)
+            if not value.strip():
+                raise RowError("empty_content", f"{where} ({who}) has an empty 'value'")
+            out.append({"role": role, "content": value})
+        else:
+            try:
+                out.append(_openai_message(m, i))
+            except RowError as err:
+                raise RowError(err.code, err.message.replace("messages[", f"{key}[", 1)) from None
+    return out
+
+
+def _split_shared_prompt(sides: list[list[dict[str, Any]]], keys: tuple[str, str]):
+    chosen, rejected = sides
+    if len(chosen) == 1 and len(rejected) == 1 and chosen[0]["role"] == rejected[0]["role"] == \
+            "assistant" and "tool_calls" not in chosen[0] and "tool_calls" not in rejected[0]:
+        # two plain texts (Anthropic HH style): the common leading text is the prompt
+        a, b = chosen[0]["content"], rejected[0]["content"]
+        n = 0
+        while n < min(len(a), len(b)) and a[n] == b[n]:
+            n += 1
+        if a == b:
+            raise RowError("identical_pair", "chosen and rejected are the same text, so the pair "
+                                             "teaches nothing; fix one side or drop the row")
+        if not a[:n].strip():
+            raise RowError("no_shared_prompt", f"{keys[0]!r} and {keys[1]!r} share no prompt; add "
+                                               "a 'prompt' field with what both answers reply to")
+        return ([{"role": "user", "content": a[:n]}],
+                [[{"role": "assistant", "content": a[n:]}], [{"role": "assistant", "content": b[n:]}]])
+    n = 0
+    while n < min(len(chosen), len(rejected)) - 1 and chosen[n] == rejected[n]:
+        n += 1
+    if n == 0:
+        raise RowError("no_shared_prompt", f"{keys[0]!r} and {keys[1]!r} share no prompt (their "
+                                           "first messages differ); both should start with the "
+                                           "same user turn, or add a 'prompt' field")
+    return chosen[:n], [chosen[n:], rejected[n:]]
+
+
+def _side_key(side: list[dict[str, Any]]) -> str:
+    return json.dumps([(m["role"], m["content"].strip(), m.get("tool_calls")) for m in side],
+                      sort_keys=True)
+
+
+def normalise_kto(row: dict) -> dict[str, Any]:
+    """``{"messages": [...], "label": bool}`` or ``{"prompt", "completion", "label": bool}``:
+    the final answer is one to imitate (true) or to avoid (false)."""
+    if "messages" in row:
+        messages, weight = normalise_openai(row)
+    else:
+        messages, weight = normalise_prompt_completion(row)
+    return {"messages": messages, "weight": weight, "label": row["label"]}
+
+
 NORMALISERS = {
     "openai_chat": normalise_openai,
     "sharegpt": normalise_sharegpt,
     "alpaca": normalise_alpaca,
     "prompt_completion": normalise_prompt_completion,
     "text": normalise_text_row,
+    "preference": normalise_preference,
+    "kto": normalise_kto,
 }

@@ -16,7 +16,8 @@ from ft_tui.core.data.readers import file_kind, read_rows
 from ft_tui.core.data.types import Example, Issue, LoadResult, RowError
 
 FORMAT_HINT = ('{"messages": [...]}, {"conversations": [...]}, {"instruction", "output"}, '
-               '{"prompt", "completion"} or {"text"}')
+               '{"prompt", "completion"}, {"text"}, or preference pairs {"prompt", "chosen", '
+               '"rejected"}')
 
 
 class ExampleStream:
@@ -64,7 +65,10 @@ class ExampleStream:
                     raise RowError("wrong_type", "'text' must be a string")
                 messages, weight = self._text_messages(text), None
             else:
-                messages, weight = NORMALISERS[fmt](row)
+                result = NORMALISERS[fmt](row)
+                if isinstance(result, dict):  # preference and KTO rows carry more fields
+                    return Example(line, fmt=fmt, **result)
+                messages, weight = result
         except RowError as err:
             return Issue(line, err.code, err.message)
         return Example(line, messages, weight, fmt)

@@ -7,6 +7,9 @@
      "warnings": [{"code", "message", "lines"}],
      "tokens":   {"min", "median", "p95", "max", "n_too_long", "max_length"} | null,
      "labels":   {label: count} | null,
+     "preference": {"pairs", "chosen_longer", "chosen_longer_share"} | null,
+     "kto":      {"true", "false"} | null,
+     "sft_usable": bool,
      "task_type": {"type", "name", "assumed", "reason", "minimum", "good"}}
 """
 
@@ -19,7 +22,7 @@ from typing import Any
 from ft_tui.core.data.checks import TASK_TYPES, DataWarning, SetChecks, normalise_task_type
 from ft_tui.core.data.loader import ExampleStream
 from ft_tui.core.data.tokens import TokenCounter
-from ft_tui.core.data.types import Example, Issue
+from ft_tui.core.data.types import SFT_FORMATS, Example, Issue
 
 __all__ = ["DataWarning", "InspectionReport", "inspect_path"]
 
@@ -34,6 +37,8 @@ class InspectionReport:
     tokens: dict[str, Any] | None = None
     labels: dict[str, int] | None = None
     task_type: dict[str, Any] | None = None
+    preference: dict[str, Any] | None = None
+    kto: dict[str, int] | None = None
     # Per-example token counts in file order (for histograms); not part of the JSON.
     token_lengths: list[int] | None = None
 
@@ -55,7 +60,15 @@ class InspectionReport:
             "tokens": self.tokens,
             "labels": self.labels,
             "task_type": self.task_type,
+            "preference": self.preference,
+            "kto": self.kto,
+            "sft_usable": self.sft_usable,
         }
+
+    @property
+    def sft_usable(self) -> bool:
+        """Whether supervised fine-tuning can train on this file as it is."""
+        return self.ok and self.format in SFT_FORMATS
 
 
 def inspect_path(path: str | os.PathLike, tokenizer: Any = None, max_length: int = 512,
@@ -83,6 +96,7 @@ def inspect_path(path: str | os.PathLike, tokenizer: Any = None, max_length: int
     report = InspectionReport(str(path), stream.format, checks.n, errors, warnings,
                               labels=checks.labels.counts)
     report.task_type = _task_type(checks, chosen_type)
+    report.preference, report.kto = checks.preference_stats(), checks.kto_stats()
     if counter is not None:
         report.tokens = counter.stats()
         report.token_lengths = counter.lengths

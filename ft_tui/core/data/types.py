@@ -12,7 +12,13 @@ Error codes are stable (scripts and the UI match on them):
 ``invalid_role``   a role/``from`` value we do not know
 ``empty_content``  a message, prompt or answer that is empty or only spaces
 ``no_assistant_turn`` a conversation with nothing for the model to learn to say
+``identical_pair`` a preference pair whose chosen and rejected answers are the same
+``no_shared_prompt`` a preference pair whose two sides do not start from one prompt
 =================  ==============================================================
+
+Formats: the five supervised ones (``openai_chat``, ``sharegpt``, ``alpaca``,
+``prompt_completion``, ``text``) plus ``preference`` (DPO pairs) and ``kto`` (answers
+labelled good or bad), which supervised fine-tuning cannot use as they are.
 """
 
 from __future__ import annotations
@@ -20,10 +26,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-FORMATS = ("openai_chat", "sharegpt", "alpaca", "prompt_completion", "text")
+FORMATS = ("openai_chat", "sharegpt", "alpaca", "prompt_completion", "text", "preference", "kto")
+SFT_FORMATS = FORMATS[:5]
 
 ERROR_CODES = ("invalid_json", "not_utf8", "unknown_format", "mixed_format", "missing_field",
-               "wrong_type", "invalid_role", "empty_content", "no_assistant_turn")
+               "wrong_type", "invalid_role", "empty_content", "no_assistant_turn",
+               "identical_pair", "no_shared_prompt")
 
 ROLES = ("system", "user", "assistant", "tool")
 
@@ -58,12 +66,28 @@ class Example:
 
     ``messages`` is a list of ``{"role", "content"}`` dicts (roles system/user/assistant/
     tool), with ``tool_calls`` on assistant messages and ``weight`` where the file had them.
+
+    Preference rows (``fmt == "preference"``, whatever file layout they came in) carry
+    ``chosen`` and ``rejected``: each the list of messages that continues the shared prompt
+    (usually one assistant message). ``messages`` is then the shared prompt followed by the
+    chosen side, so ``prompt_messages()`` is the shared prompt and ``completion_messages()``
+    is ``chosen``. TRL's conversational DPO row is therefore::
+
+        {"prompt": ex.prompt_messages(), "chosen": ex.chosen, "rejected": ex.rejected}
+
+    KTO rows (``fmt == "kto"``) carry ``label``: True when the final assistant answer is
+    one to imitate, False when it is one to avoid; ``messages`` is the whole conversation,
+    so TRL's unpaired row is ``{"prompt": ex.prompt_messages(), "completion":
+    ex.completion_messages(), "label": ex.label}``. Both fields are None for other formats.
     """
 
     line: int
     messages: list[dict[str, Any]]
     weight: float | None = None
     fmt: str = ""
+    chosen: list[dict[str, Any]] | None = None
+    rejected: list[dict[str, Any]] | None = None
+    label: bool | None = None
 
     def _last_assistant(self) -> int:
         for i in range(len(self.messages) - 1, -1, -1):
@@ -72,12 +96,18 @@ class Example:
         return -1
 
     def prompt_messages(self) -> list[dict[str, Any]]:
-        """Everything before the final assistant turn (empty for plain text)."""
+        """Everything before the final assistant turn (empty for plain text); for a
+        preference pair, the prompt both sides share."""
+        if self.chosen is not None:
+            return list(self.messages[:len(self.messages) - len(self.chosen)])
         i = self._last_assistant()
         return list(self.messages[:i]) if i >= 0 else list(self.messages)
 
     def completion_messages(self) -> list[dict[str, Any]]:
-        """``[final assistant message]``: what the model learns to answer."""
+        """``[final assistant message]``: what the model learns to answer (for a
+        preference pair, the chosen side)."""
+        if self.chosen is not None:
+            return list(self.chosen)
         i = self._last_assistant()
         return [self.messages[i]] if i >= 0 else []
 
@@ -88,12 +118,19 @@ class Example:
     def output_text(self) -> str:
         """The final assistant answer's text."""
         done = self.completion_messages()
-        return done[0]["content"] if done else ""
+        return "\n".join(m["content"] for m in done if m["role"] == "assistant") if done else ""
 
     def to_dict(self) -> dict[str, Any]:
+        """The row as written to a JSONL copy: ``{"messages"}`` for supervised rows, TRL's
+        ``{"prompt", "chosen", "rejected"}`` for pairs, ``{"messages", "label"}`` for KTO."""
+        if self.chosen is not None:
+            return {"prompt": self.prompt_messages(), "chosen": self.chosen,
+                    "rejected": self.rejected}
         row: dict[str, Any] = {"messages": self.messages}
         if self.weight is not None:
             row["weight"] = self.weight
+        if self.label is not None:
+            row["label"] = self.label
         return row
 
 
