@@ -160,3 +160,35 @@ def test_probe_imports_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+flags\t\t: fpu sse2 avx2 avx512f {extra} avx512_vnni
+processor\t: 1
+flags\t\t: fpu sse2 avx2 avx512f {extra} avx512_vnni
+"""
+
+
+@pytest.mark.parametrize("extra,flags", [
+    ("avx512_bf16 amx_tile amx_bf16", ("avx512_bf16", "amx_bf16")),
+    ("avx512_bf16", ("avx512_bf16",)),
+    ("", ()),
+])
+def test_cpu_bf16_flags_come_from_cpuinfo(tmp_path, extra, flags):
+    path = tmp_path / "cpuinfo"
+    path.write_text(CPUINFO.format(extra=extra))
+    assert hardware.cpu_bf16_flags(path) == flags
+    assert hardware.cpu_bf16_flags(tmp_path / "absent") == ()   # macOS, Windows: no file
+
+
+def test_cpu_precision_needs_the_instructions_and_torch_using_them():
+    mode, why = hardware.cpu_precision(("avx512_bf16",), mkldnn_bf16=True)
+    assert mode == "bf16" and "avx512_bf16" in why
+    mode, why = hardware.cpu_precision(("amx_bf16",), mkldnn_bf16=False)
+    assert mode == "fp32" and "oneDNN" in why
+    mode, why = hardware.cpu_precision((), mkldnn_bf16=True)
+    assert mode == "fp32" and "no bf16 instructions" in why
+    # The torch-free planner cannot ask oneDNN: it plans bf16 and says the run checks.
+    mode, why = hardware.cpu_precision(("amx_bf16",))
+    assert mode == "bf16" and "when the run starts" in why

@@ -132,6 +132,18 @@ def test_no_gpu_small_model_trains_with_lora_in_fp32():
     assert_applies(rec)
 
 
+def test_a_cpu_with_bf16_instructions_is_planned_with_bf16_autocast():
+    import dataclasses
+
+    cpu = dataclasses.replace(NO_GPU, cpu_bf16_flags=["avx512_bf16", "amx_bf16"])
+    rec = recommend(cpu, known_model("smollm2-135m"))
+    assert rec.settings["training.precision"] == "auto"       # the run confirms with torch
+    why = " ".join(rec.reasons)
+    assert "bf16 autocast on the CPU" in why and "avx512_bf16 and amx_bf16" in why
+    assert "no bf16 instructions" in " ".join(recommend(NO_GPU, known_model("smollm2-135m")).reasons)
+    assert_applies(rec)
+
+
 def test_no_gpu_large_model_is_called_impractical():
     rec = recommend(NO_GPU, known_model("qwen2.5-7b"))
     assert rec.method is None

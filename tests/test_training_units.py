@@ -18,6 +18,7 @@ from ft_tui.core.training.resume import carried_from_metrics, truncate_metrics
 CUDA_BF16 = DeviceInfo(True, True, 1, "cuda")
 CUDA_OLD = DeviceInfo(True, False, 1, "cuda")
 CPU = DeviceInfo.cpu()
+CPU_BF16 = DeviceInfo.cpu(bf16=True, reason="bf16 autocast on the CPU: it has amx_bf16")
 
 
 class FakeClock:
@@ -45,6 +46,8 @@ def test_meter_measures_tokens_per_second_between_logs_and_eta_from_recent_steps
 
 @pytest.mark.parametrize("device,method,mode,weights", [
     (CPU, "lora", "fp32", "float32"),
+    (CPU_BF16, "lora", "bf16", "float32"),   # CPU autocast: weights stay fp32
+    (CPU_BF16, "full", "bf16", "float32"),
     (CUDA_BF16, "lora", "bf16", "bfloat16"),
     (CUDA_OLD, "lora", "fp16", "float16"),
     (CUDA_OLD, "full", "fp16", "float32"),   # fp16 AMP needs fp32 master weights
@@ -56,8 +59,11 @@ def test_auto_precision_follows_the_hardware(device, method, mode, weights):
 
 
 def test_explicit_precision_the_hardware_cannot_do_is_a_clear_error():
-    with pytest.raises(SetupError, match="training.precision: 'bf16' needs a CUDA GPU"):
+    with pytest.raises(SetupError, match="training.precision: 'bf16' needs a CUDA GPU or a CPU with bf16"):
         resolve_precision(RunConfig().with_overrides({"training.precision": "bf16"}), CPU)
+    with pytest.raises(SetupError, match="'fp16' needs a CUDA GPU"):
+        resolve_precision(RunConfig().with_overrides({"training.precision": "fp16"}), CPU_BF16)
+    assert resolve_precision(RunConfig().with_overrides({"training.precision": "bf16"}), CPU_BF16).bf16
     with pytest.raises(SetupError, match="not supported by this GPU"):
         resolve_precision(RunConfig().with_overrides({"training.precision": "bf16"}), CUDA_OLD)
 
@@ -110,6 +116,17 @@ def _sft(cfg, **kw):
     args = dict(has_eval=True, completion_only=True)
     args.update(kw)
     return build_sft_config(cfg, Path("/tmp/ckpt"), resolve_precision(cfg, CPU), CPU, **args)
+
+
+def test_cpu_bf16_runs_as_transformers_cpu_autocast():
+    from ft_tui.core.training.builder import build_sft_config
+
+    cfg = RunConfig()
+    args = build_sft_config(cfg, Path("/tmp/ckpt"), resolve_precision(cfg, CPU_BF16), CPU_BF16,
+                            has_eval=True, completion_only=True)
+    # bf16 + use_cpu: accelerate wraps each forward in torch.autocast("cpu", bfloat16).
+    assert args.bf16 is True and args.use_cpu is True and args.mixed_precision == "bf16"
+    assert _sft(cfg).use_cpu is False     # fp32 CPU runs leave the device choice alone
 
 
 def test_sft_config_sets_what_trl_defaults_differently():

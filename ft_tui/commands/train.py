@@ -259,7 +259,9 @@ def _run_launched(cfg, resume_dir, plan, device, display):
         run_dir = RunDir.create(cfg.output_dir, cfg.run_name or default_run_name(cfg))
         run_dir.save_config(cfg)
     run_dir.write_status("running", message=f"launching {plan.num_processes} processes")
-    mode = "no" if plan.cpu else resolve_precision(cfg, device).mode
+    # CPU-only machines: the workers' bf16 autocast where the CPU has it (the SFTConfig's bf16
+    # decides either way; this keeps the launcher's flag saying the same).
+    mode = "no" if plan.cpu and device.cuda else resolve_precision(cfg, device).mode
     command = launch_command(plan, run_dir, resume=resume_dir is not None,
                              mixed_precision={"fp32": "no"}.get(mode, mode))
     print(f"Run directory: {run_dir.path}", flush=True)

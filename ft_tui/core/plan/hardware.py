@@ -59,6 +59,7 @@ class HardwareInfo:
     disk_free_gb: float | None = None
     disk_path: str = "."
     system: str = ""                           # "Linux x86_64"
+    cpu_bf16_flags: list[str] = field(default_factory=list)   # avx512_bf16 / amx_bf16 in /proc/cpuinfo
 
     @property
     def has_gpu(self) -> bool:
@@ -78,6 +79,7 @@ def probe(output_dir: str | os.PathLike = ".") -> HardwareInfo:
                   f"{len(gpus)} GPU(s)")
     info.no_gpu_reason = None if info.gpus else _explain_no_gpu(reason)
     info.cpu_cores = _cpu_cores()
+    info.cpu_bf16_flags = list(cpu_bf16_flags())
     info.ram_total_gb, info.ram_available_gb = _ram()
     info.disk_path, info.disk_free_gb = _disk(output_dir)
     return info
@@ -216,6 +218,49 @@ def _cpu_cores() -> int:
         return len(os.sched_getaffinity(0))  # respects taskset / container CPU sets
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+# The x86 instructions that compute bf16 matmuls natively. Without them oneDNN emulates bf16
+# and a CPU step gets slower, not faster.
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+_CPU_FLAGS_CACHE: dict[str, tuple[str, ...]] = {}
+
+
+def cpu_bf16_flags(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> tuple[str, ...]:
+    """The bf16 instruction-set flags this CPU advertises (read once per process; empty where
+    /proc/cpuinfo does not exist, as on macOS and Windows)."""
+    key = str(cpuinfo)
+    if key not in _CPU_FLAGS_CACHE:
+        found: set[str] = set()
+        try:
+            with open(cpuinfo, encoding="utf-8", errors="replace") as fh:
+                for line in fh:
+                    if line.startswith("flags"):
+                        found.update(f for f in line.split(":", 1)[-1].split() if f in BF16_CPU_FLAGS)
+                        break  # every core lists the same flags
+        except OSError:
+            pass
+        _CPU_FLAGS_CACHE[key] = tuple(f for f in BF16_CPU_FLAGS if f in found)
+    return _CPU_FLAGS_CACHE[key]
+
+
+def cpu_precision(flags, mkldnn_bf16: bool | None = None) -> tuple[str, str]:
+    """What ``training.precision: auto`` trains in on this CPU, and why, in words.
+
+    bf16 autocast needs both the instructions (``flags`` from :func:`cpu_bf16_flags`) and a
+    torch whose oneDNN uses them (``torch.ops.mkldnn._is_mkldnn_bf16_supported()``; None: not
+    checked yet, as in the torch-free planner, so the run checks it at start)."""
+    flags = tuple(flags)
+    if not flags:
+        return "fp32", ("fp32 on the CPU: it has no bf16 instructions (neither AVX512-BF16 nor AMX "
+                        "in /proc/cpuinfo), and emulated bf16 would be slower than fp32.")
+    have = " and ".join(flags)
+    if mkldnn_bf16 is False:
+        return "fp32", (f"fp32 on the CPU: it has {have}, but this torch build's oneDNN does not "
+                        "use them (torch.ops.mkldnn._is_mkldnn_bf16_supported() is False).")
+    checked = "" if mkldnn_bf16 else "; torch confirms it when the run starts"
+    return "bf16", (f"bf16 autocast on the CPU: it has {have}{checked}. Weights stay fp32; "
+                    "matmuls run in bf16.")
 
 
 def _ram() -> tuple[float, float]:

@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ft_tui.core.plan.hardware import HardwareInfo
+from ft_tui.core.plan.hardware import HardwareInfo, cpu_precision
 from ft_tui.core.plan.memory import Estimate, estimate, lora_param_count
 from ft_tui.core.plan.model_profile import ModelProfile, known_models
 
@@ -270,11 +270,11 @@ def _target(hw: HardwareInfo, gpu_memory_gb: float | None, n_gpus: int | None) -
         return _Target("cuda", free, label, n, "fp16",
                        f"fp16: compute capability {cc} has no bf16 (it needs Ampere, 8.0, or newer).")
     reason = hw.no_gpu_reason or "no GPU found"
+    mode, why = cpu_precision(hw.cpu_bf16_flags)
+    # "auto" lets the run confirm bf16 with torch at start; without the instructions, fp32.
     return _Target("cpu", hw.ram_available_gb,
                    f"No GPU ({reason}). Planning for the CPU with {hw.ram_available_gb:.1f} GB of RAM "
-                   "available.", 1, "fp32",
-                   "fp32 on the CPU: TRL refuses bf16 without a GPU, and without bf16 instructions "
-                   "it would run about 15 times slower anyway.")
+                   "available.", 1, "auto" if mode == "bf16" else "fp32", f"Precision {why}")
 
 
 def _max_length(stats: dict | None, fixed: int | None, profile: ModelProfile) -> tuple[int, str]:

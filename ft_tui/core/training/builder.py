@@ -3,7 +3,7 @@
 Argument names are those of TRL 1.16 / transformers 5 (checked against the installed
 signatures): ``max_length`` not ``max_seq_length``, ``processing_class`` not ``tokenizer``,
 ``activation_checkpointing`` for gradient checkpointing (TRL turns it on by default, so
-we always set it), and bf16/fp16 always explicit (TRL's bf16 default fails on CPU).
+we always set it), and bf16/fp16 always explicit (TRL's bf16 default fails on CPU unless ``use_cpu``).
 """
 
 from __future__ import annotations
@@ -145,6 +145,10 @@ def build_sft_config(cfg, checkpoints_dir: Path, precision: Precision, device: D
         report_to="none", disable_tqdm=True, log_level="error",
         dataloader_pin_memory=device.cuda,
     )
+    if not device.cuda and precision.bf16:
+        # TrainingArguments refuses bf16 without a GPU unless told the run is on the CPU;
+        # then accelerate autocasts each forward to bf16 on the CPU.
+        kwargs["use_cpu"] = True
     if world_size > 1:
         # Several CPU processes need the Trainer told explicitly (it then uses gloo); on
         # GPUs every parameter we train is used in each forward, so DDP need not search.

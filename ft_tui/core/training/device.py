@@ -1,7 +1,10 @@
 """What the machine can do, and the precision a run trains in.
 
-TRL 1.x turns bf16 on by default and refuses it without a GPU, so every run sets bf16 and
-fp16 explicitly from :func:`resolve_precision`.
+TRL 1.x turns bf16 on by default and refuses it without a GPU unless ``use_cpu`` is set, so
+every run sets bf16 and fp16 explicitly from :func:`resolve_precision`. On a CPU, bf16 is
+transformers' own CPU path: ``bf16=True, use_cpu=True`` makes accelerate wrap each forward in
+``torch.autocast("cpu", dtype=torch.bfloat16)`` (accelerate.utils.modeling.
+get_mixed_precision_context_manager), with the weights left in fp32.
 """
 
 from __future__ import annotations
@@ -19,17 +22,26 @@ class DeviceInfo:
     bf16: bool            # the GPU computes in bf16 natively (Ampere or newer)
     gpu_count: int
     name: str             # "cuda" or "cpu", for the start event
+    cpu_bf16: bool = False        # the CPU has bf16 instructions and torch's oneDNN uses them
+    cpu_precision_reason: str = ""
 
     @classmethod
-    def cpu(cls) -> "DeviceInfo":
-        return cls(False, False, 0, "cpu")
+    def cpu(cls, bf16: bool = False, reason: str = "") -> "DeviceInfo":
+        return cls(False, False, 0, "cpu", bf16, reason)
 
 
 def detect_device() -> DeviceInfo:
     import torch
 
     if not torch.cuda.is_available():
-        return DeviceInfo.cpu()
+        from ft_tui.core.plan.hardware import cpu_bf16_flags, cpu_precision
+
+        try:
+            mkldnn = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            mkldnn = False
+        mode, reason = cpu_precision(cpu_bf16_flags(), mkldnn)
+        return DeviceInfo.cpu(mode == "bf16", reason)
     return DeviceInfo(True, bool(torch.cuda.is_bf16_supported()), torch.cuda.device_count(),
                       f"cuda ({torch.cuda.get_device_name(0)})")
 
@@ -48,17 +60,24 @@ class Precision:
     def fp16(self) -> bool:
         return self.mode == "fp16"
 
-
 def resolve_precision(cfg, device: DeviceInfo) -> Precision:
-    """bf16 on GPUs that support it, fp16 on older GPUs, fp32 on CPU (``auto``); an explicit
-    choice the hardware cannot do is a SetupError, not a crash deep inside the Trainer."""
+    """``auto``: bf16 on GPUs that support it, fp16 on older GPUs; on a CPU bf16 autocast where
+    it has bf16 instructions (:func:`ft_tui.core.plan.hardware.cpu_precision`), else fp32. An
+    explicit choice the hardware cannot do is a SetupError, not a crash deep inside the Trainer."""
     wanted = cfg.training.precision
     if wanted == "auto":
-        mode = ("bf16" if device.bf16 else "fp16") if device.cuda else "fp32"
-    elif wanted in ("bf16", "fp16") and not device.cuda:
-        raise SetupError(f"training.precision: {wanted!r} needs a CUDA GPU and none is visible; "
+        if device.cuda:
+            mode = "bf16" if device.bf16 else "fp16"
+        else:
+            mode = "bf16" if device.cpu_bf16 else "fp32"
+    elif wanted == "bf16" and not device.cuda and not device.cpu_bf16:
+        why = device.cpu_precision_reason or "this CPU has no bf16 instructions"
+        raise SetupError(f"training.precision: 'bf16' needs a CUDA GPU or a CPU with bf16 "
+                         f"instructions, and this machine has neither ({why}); use 'auto' or 'fp32'")
+    elif wanted == "fp16" and not device.cuda:
+        raise SetupError("training.precision: 'fp16' needs a CUDA GPU and none is visible; "
                          "use 'auto' or 'fp32' on this machine")
-    elif wanted == "bf16" and not device.bf16:
+    elif wanted == "bf16" and device.cuda and not device.bf16:
         raise SetupError("training.precision: 'bf16' is not supported by this GPU; use 'auto' "
                          "(fp16) or 'fp16'")
     else:
@@ -66,7 +85,8 @@ def resolve_precision(cfg, device: DeviceInfo) -> Precision:
 
     weights = cfg.model.dtype
     if weights == "auto":
-        if mode == "fp32":
+        if mode == "fp32" or not device.cuda:
+            # CPU autocast keeps fp32 weights (and the planner counts them so).
             weights = "float32"
         elif mode == "bf16":
             weights = "bfloat16"

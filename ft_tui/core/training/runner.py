@@ -131,7 +131,7 @@ class TrainingRunner:
         callback = EventCallback(
             self._emit, self.stop_requested, tokenizer=tokenizer,
             start_info=dict(run_dir=str(self.run_dir.path), method=cfg.method, model=cfg.model.name,
-                            device=device.name, trainable_params=trainable, total_params=total),
+                            device=f"{device.name}, {precision.mode}", trainable_params=trainable, total_params=total),
             sample_prompts=data.sample_prompts, sample_every=sample_every,
             carried=carried, world_size=self.world_size, on_progress=self._progress)
         trainer = _make_trainer(model, tokenizer, args, data, callback, cfg)
