@@ -70,3 +70,27 @@ def test_stop_reaches_every_worker_and_checkpoints(tiny_model_dir, tmp_path, cap
     assert status["state"] == "stopped" and 0 < status["step"] < 400
     assert run.latest_checkpoint().name == f"checkpoint-{status['step']}"
     assert not (run.path / STOP_FILE).exists()
+
+
+def test_launcher_follows_a_metrics_file_that_is_rewritten_or_cut(tmp_path):
+    """The launcher reads metrics.jsonl with the same follower as `ft-tui monitor`: a file
+    replaced by an atomic rewrite (new inode, shorter) is read again, not skipped."""
+    import os
+    import sys
+
+    from ft_tui.core.atomic import atomic_write_text
+    from ft_tui.core.training.launch import LaunchedRun
+
+    run = RunDir.create(tmp_path, "follow")
+    run.append_event(StepLog(step=1, loss=2.0))
+    launched = LaunchedRun(run, [sys.executable, "-c", "pass"])
+    launched.follower.skip_to_end()                      # what start() does: history is known
+    run.append_event(StepLog(step=2, loss=1.9))
+    run.append_event(StepLog(step=3, loss=1.8))
+    assert [e.step for e in launched.poll_events()] == [2, 3]
+    inode = os.stat(run.metrics_path).st_ino
+    atomic_write_text(run.metrics_path, '{"type": "end", "state": "done", "step": 1, "message": "ok"}\n')
+    assert os.stat(run.metrics_path).st_ino != inode
+    events = launched.poll_events()
+    assert [type(e) for e in events] == [RunFinished] and events[0].state == "done"
+    assert launched._outcome(0).message == "ok"           # the end record is the outcome

@@ -9,7 +9,6 @@ resume (new inode, or shorter) is read again from the start. No socket is opened
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -21,56 +20,11 @@ from textual.binding import Binding
 from textual.widgets import Footer, Header, Static
 
 from ft_tui.core.run.events import event_from_dict
+from ft_tui.core.run.follow import JsonlFollower, process_alive
 from ft_tui.core.run.rundir import RunDir, RunDirError
 from ft_tui.tui.widgets.dashboard import Dashboard, format_duration
 
 POLL_EVERY_S = 0.5
-READ_AT_MOST = 4 * 1024 * 1024   # per poll, so a huge history never freezes the screen
-
-
-class MetricsFollower:
-    """Reads the complete lines appended to a JSONL file since the last call."""
-
-    def __init__(self, path: Path, read_at_most: int = READ_AT_MOST):
-        self.path = Path(path)
-        self.read_at_most = read_at_most
-        self.offset = 0
-        self._inode: int | None = None
-        self.caught_up = False
-
-    def poll(self) -> tuple[bool, list[dict[str, Any]]]:
-        """(whether the file was replaced or cut, so everything shown must be dropped;
-        the new records)."""
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            rewound = self.offset > 0
-            self.offset, self._inode, self.caught_up = 0, None, True
-            return rewound, []
-        rewound = self._inode is not None and (st.st_ino != self._inode or st.st_size < self.offset)
-        if rewound:
-            self.offset = 0
-        self._inode = st.st_ino
-        if st.st_size <= self.offset:
-            self.caught_up = True
-            return rewound, []
-        with open(self.path, "rb") as fh:
-            fh.seek(self.offset)
-            chunk = fh.read(min(st.st_size - self.offset, self.read_at_most))
-        end = chunk.rfind(b"\n")
-        if end < 0:  # only a partial line so far: the writer is mid-line
-            self.caught_up = True
-            return rewound, []
-        complete = chunk[: end + 1]
-        self.offset += len(complete)
-        self.caught_up = self.offset >= st.st_size
-        records = []
-        for line in complete.decode("utf-8", errors="replace").splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a damaged line must not hide the rest of the run
-        return rewound, records
 
 
 def describe_status(status: dict[str, Any], run_path: Path, now: float | None = None) -> str:
@@ -84,21 +38,12 @@ def describe_status(status: dict[str, Any], run_path: Path, now: float | None = 
     if updated:
         line += f" · updated {format_duration((now or time.time()) - updated)} ago"
     pid = status.get("pid")
-    if state == "running" and pid and not _process_alive(pid):
+    if state == "running" and pid and not process_alive(pid):
         line += (f" · the training process ({pid}) is gone: resume it with "
                  f"`ft-tui train --resume {run_path}`")
     elif state in ("stopped", "failed"):
         line += f" · resume with `ft-tui train --resume {run_path}`"
     return line
-
-
-def _process_alive(pid: int) -> bool:
-    import psutil
-
-    try:
-        return psutil.Process(int(pid)).status() != psutil.STATUS_ZOMBIE
-    except (psutil.Error, ValueError):
-        return False
 
 
 class MonitorApp(App[int]):
@@ -118,7 +63,7 @@ class MonitorApp(App[int]):
         super().__init__()
         self.run_dir = run_dir
         self.poll_every_s = poll_every_s
-        self.follower = MetricsFollower(run_dir.metrics_path)
+        self.follower = JsonlFollower(run_dir.metrics_path)
         self.status: dict[str, Any] = {}
 
     def compose(self) -> ComposeResult:
@@ -155,7 +100,7 @@ class MonitorApp(App[int]):
 
     def action_reload(self) -> None:
         """Read the whole file again (e.g. after editing it by hand)."""
-        self.follower = MetricsFollower(self.run_dir.metrics_path)
+        self.follower = JsonlFollower(self.run_dir.metrics_path)
         self.dashboard.reset()
         self.poll()
 

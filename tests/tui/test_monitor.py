@@ -12,7 +12,8 @@ from ft_tui.cli import main as cli_main
 from ft_tui.core.atomic import atomic_write_text
 from ft_tui.core.config.settings import RunConfig
 from ft_tui.core.run.rundir import RunDir
-from ft_tui.tui.monitor import MetricsFollower, MonitorApp, run_monitor
+from ft_tui.core.run.follow import JsonlFollower
+from ft_tui.tui.monitor import MonitorApp, run_monitor
 from ft_tui.tui.widgets.dashboard import Dashboard
 from tests.tui.run_setup import tiny_training_state
 from tests.tui.test_train_step import wait_until
@@ -79,7 +80,7 @@ async def test_follows_new_lines_waits_for_partial_ones_and_rereads_a_rewrite(ru
 
 def test_follower_reads_only_complete_lines(tmp_path):
     path = tmp_path / "metrics.jsonl"
-    follower = MetricsFollower(path)
+    follower = JsonlFollower(path)
     assert follower.poll() == (False, [])                   # no file yet
     path.write_text('{"type": "log", "step": 1, "loss": 1}\nnot json\n{"type": "lo')
     rewound, records = follower.poll()

@@ -17,7 +17,6 @@ fit one GPU. On CPU the same path runs with the gloo backend (that is how it is 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Callable
 
 from ft_tui.core.run.events import Event, RunFinished, event_from_dict
+from ft_tui.core.run.follow import JsonlFollower
 from ft_tui.core.run.rundir import RunDir
 from ft_tui.core.training.runner import STOP_FILE
 
@@ -125,7 +125,7 @@ class LaunchedRun:
         self.command = command
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen | None = None
-        self._offset = 0
+        self.follower = JsonlFollower(run_dir.metrics_path)
         self._last_end: RunFinished | None = None
 
     def start(self) -> None:
@@ -134,7 +134,7 @@ class LaunchedRun:
         except FileNotFoundError:
             pass
         # Only events written from now on are new: the rest is history the caller has.
-        self._offset = self.run_dir.metrics_path.stat().st_size if self.run_dir.metrics_path.exists() else 0
+        self.follower.skip_to_end()
         log = open(self.run_dir.path / WORKER_LOG, "ab")
         with log:
             self.proc = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
@@ -157,21 +157,12 @@ class LaunchedRun:
             self.proc.wait()
 
     def poll_events(self) -> list[Event]:
-        """Events appended since the last call (whole lines only)."""
-        try:
-            with open(self.run_dir.metrics_path, "rb") as fh:
-                fh.seek(self._offset)
-                chunk = fh.read()
-        except FileNotFoundError:
-            return []
-        end = chunk.rfind(b"\n") + 1
-        self._offset += end
+        """Events appended since the last call (whole lines only). A metrics file that was
+        replaced or cut is read again from its start."""
         events = []
-        for line in chunk[:end].splitlines():
-            try:
-                event = event_from_dict(json.loads(line))
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                continue
+        _, records = self.follower.poll()
+        for record in records:
+            event = event_from_dict(record)
             if event is not None:
                 events.append(event)
                 if isinstance(event, RunFinished):
@@ -184,7 +175,7 @@ class LaunchedRun:
             done = self.proc.poll() is not None
             for event in self.poll_events():
                 on_event(event)
-            if done:
+            if done and self.follower.caught_up:
                 break
             time.sleep(POLL_S)
         return self._outcome(self.proc.returncode)

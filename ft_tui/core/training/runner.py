@@ -24,6 +24,7 @@ from typing import Callable
 from ft_tui.core.atomic import replace_dir
 from ft_tui.core.config.settings import RunConfig
 from ft_tui.core.run.events import Event, RunFinished, TrainWarning
+from ft_tui.core.run.follow import process_alive
 from ft_tui.core.run.rundir import RunDir, RunDirError, default_run_name
 from ft_tui.core.training.device import SetupError
 
@@ -241,18 +242,9 @@ def resume_runner(run_dir_path, on_event: Callable[[Event], None] | None = None)
     if status.get("state") == "done":
         raise SetupError(f"{run_dir.path}: this run already finished; nothing to resume")
     pid = status.get("pid")
-    if status.get("state") == "running" and pid and pid != os.getpid() and _alive(pid):
+    if status.get("state") == "running" and pid and pid != os.getpid() and process_alive(pid):
         raise SetupError(f"{run_dir.path}: still running in process {pid}; stop it first")
     return TrainingRunner(run_dir.load_config(), run_dir, resume=True, on_event=on_event)
-
-
-def _alive(pid: int) -> bool:
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def _make_trainer(model, tokenizer, args, data, callback, cfg):
