@@ -293,3 +293,23 @@ def test_template_less_tokenizer_gets_the_chatml_fallback(tiny_model_dir):
     assert ensure_chat_template(tokenizer) is True
     text = render_prompt(tokenizer, [{"role": "user", "content": "hello"}])
     assert text == "<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n"
+
+
+def test_live_samples_decode_like_the_evaluation(tiny_model_dir):
+    """The training-time samples use the evaluation's generator: the same answers for the
+    same prompts, and a tokenizer without a pad token still gets samples (the old sampler
+    raised "Asking to pad but the tokenizer does not have a padding token" and turned them off)."""
+    from ft_tui.core.models.generation import generate_greedy, load_for_inference, render_prompt
+    from ft_tui.core.models.resolve import load_tokenizer
+    from ft_tui.core.training.callbacks import generate_answers
+
+    tokenizer = load_tokenizer(tiny_model_dir)
+    model = load_for_inference(tiny_model_dir)
+    conversations = [[{"role": "user", "content": t}] for t in ("hi", "refund order 48213 twice")]
+    prompts = [render_prompt(tokenizer, c) for c in conversations]
+    expected = generate_greedy(model, tokenizer, prompts, max_new_tokens=8, batch_size=1)
+    tokenizer.pad_token = None
+    model.train()
+    live = generate_answers(model, tokenizer, conversations, max_new_tokens=8)
+    assert model.training                                   # back to training mode
+    assert live == expected

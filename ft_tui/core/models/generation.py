@@ -1,6 +1,7 @@
 """Loading a model for inference and batched greedy generation from chat prompts.
 
-Used by the evaluation (base vs fine-tuned) and by the merge check. Heavy libraries are
+Used by the evaluation (base vs fine-tuned), the merge check and the live samples during
+training (core/training/callbacks.py): one greedy decoder for all of them. Heavy libraries are
 imported inside the functions so importing this module costs nothing.
 """
 
@@ -22,8 +23,9 @@ FALLBACK_CHAT_TEMPLATE = (
 
 
 def inference_device_and_dtype() -> tuple[str, Any]:
-    """CUDA with bf16 where supported (else fp16); CPU in fp32 (bf16 is very slow on CPUs
-    without bf16 instructions, see FACTS)."""
+    """CUDA with bf16 where supported (else fp16); CPU in fp32 (on CPUs without native bf16
+    instructions, AVX512-BF16 or AMX, PyTorch emulates bf16 matmuls and runs them several
+    times slower than fp32)."""
     import torch
 
     if torch.cuda.is_available():
@@ -117,7 +119,9 @@ def generate_greedy(model, tokenizer, prompts: Sequence[str], *, max_new_tokens:
             # The rendered template already holds any BOS token it wants.
             batch = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True,
                               add_special_tokens=False).to(device)
-            with torch.inference_mode():
+            # no_grad, not inference_mode: the live samples run on the model being trained,
+            # and buffers a forward pass creates must stay usable by autograd afterwards.
+            with torch.no_grad():
                 out = model.generate(
                     **batch, max_new_tokens=max_new_tokens, do_sample=False,
                     temperature=None, top_p=None, top_k=None,

@@ -158,26 +158,17 @@ class EventCallback(TrainerCallback):
 
 def generate_answers(model, tokenizer, conversations: list[list[dict]],
                      max_new_tokens: int = SAMPLE_NEW_TOKENS) -> list[str]:
-    """Greedy answers, batched with left padding; the model goes back to training mode."""
-    import torch
+    """Greedy answers from the evaluation's generator (same prompt rendering, stop ids and
+    pad fallback); the model goes back to training mode afterwards."""
+    from ft_tui.core.models.generation import generate_greedy, render_prompt
 
     was_training = model.training
-    side = tokenizer.padding_side
     model.eval()
     try:
-        tokenizer.padding_side = "left"
-        texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
-                 for c in conversations]
-        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-        device = next(model.parameters()).device
-        enc = {k: v.to(device) for k, v in enc.items()}
-        with torch.no_grad():
-            out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id, use_cache=True)
-        new = out[:, enc["input_ids"].shape[1]:]
-        return [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
+        prompts = [render_prompt(tokenizer, c) for c in conversations]
+        return generate_greedy(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
+                               batch_size=max(1, len(prompts)))
     finally:
-        tokenizer.padding_side = side
         if was_training:
             model.train()
 
