@@ -120,6 +120,11 @@ async def test_evaluates_a_run_then_exports_each_artefact(workdir, tiny_model_di
         assert "evaluate" in app.state.completed
 
         step = app.query_one(EvaluateStep)
+        from ft_tui.core.export import run as export_core
+        calls = []
+        real = export_core.export_run
+        monkeypatch.setattr(export_core, "export_run",
+                            lambda *a, **kw: calls.append(kw.get("only")) or real(*a, **kw))
         for key in ("a", "c", "s", "m", "g"):
             await pilot.press(key)
             await app.workers.wait_for_complete()
@@ -133,3 +138,5 @@ async def test_evaluates_a_run_then_exports_each_artefact(workdir, tiny_model_di
             assert f"exported {name}: {out}" in shown
         # no llama.cpp converter here: the exact command to run is shown instead
         assert "convert_hf_to_gguf.py" in step.exported["GGUF"]
+        # each key is one call of the same export_run that `ft-tui export` uses
+        assert calls == ["adapter", "config", "script", "merged", "gguf"]

@@ -244,24 +244,37 @@ def export_gguf(merged_dir: str | os.PathLike, out: str | os.PathLike, name: str
 
 # ----- everything at once (the CLI and the TUI call this) --------------------------------
 
+ARTEFACTS = ("adapter", "config", "script", "merged", "gguf")
+
+
 def export_run(run_dir, out: str | os.PathLike | None = None, *, merge: bool = False,
-               gguf: bool = False, merge_dtype: str = "auto",
+               gguf: bool = False, merge_dtype: str = "auto", only: str | None = None,
                log: Callable[[str], None] = lambda msg: None) -> dict[str, str]:
     """Adapter, config and script always; the merged model with ``merge`` (or ``gguf``, which
-    needs it). Returns {artefact: path or command}; ``log`` hears each step as it starts."""
+    needs it). ``only`` (one of ARTEFACTS) writes that one alone, as the wizard's export keys
+    do ("gguf" still merges first). Returns {artefact: path or command}; ``log`` hears each
+    step as it starts."""
+    if only is not None and only not in ARTEFACTS:
+        raise ValueError(f"only={only!r}: choose one of {', '.join(ARTEFACTS)}")
     run: RunDir = open_run(run_dir)
     trained_model_dir(run)  # fail before writing anything if there is nothing to export
     out = Path(out) if out is not None else run.export_dir
+    wanted = {only} if only else {"adapter", "config", "script"} | {"merged"} * (merge or gguf) | {"gguf"} * gguf
+    if "gguf" in wanted:
+        wanted.add("merged")
     written: dict[str, str] = {}
-    log("copying the adapter")
-    written["adapter"] = str(save_adapter(run, out))
-    written["config"] = str(write_config(run, out))
-    log("writing the standalone script and its data")
-    written["script"] = str(write_standalone_script(run, out))
-    if merge or gguf:
+    if "adapter" in wanted:
+        log("copying the adapter")
+        written["adapter"] = str(save_adapter(run, out))
+    if "config" in wanted:
+        written["config"] = str(write_config(run, out))
+    if "script" in wanted:
+        log("writing the standalone script and its data")
+        written["script"] = str(write_standalone_script(run, out))
+    if "merged" in wanted:
         log("merging the adapter into the base model")
         written["merged"] = str(merge_adapter(run, out, merge_dtype))
-    if gguf:
+    if "gguf" in wanted:
         log("converting to GGUF")
         result = export_gguf(written["merged"], out, run.path.name)
         written["gguf"] = str(result.path) if result.path else ""

@@ -300,21 +300,13 @@ then export what you need.
 
     @work(thread=True, exclusive=False, exit_on_error=False, group="export", description="export")
     def _export(self, path: Path, what: str) -> dict[str, str]:
-        from ft_tui.core.export import run as export
-        from ft_tui.core.run.rundir import RunDir
+        from ft_tui.core.export.run import export_run
 
-        out = RunDir(path).export_dir
-        if what == "adapter":
-            return {"adapter": str(export.save_adapter(path, out))}
-        if what == "merged":
-            return {"merged model": str(export.merge_adapter(path, out))}
-        if what == "config":
-            return {"config": str(export.write_config(path, out))}
-        if what == "script":
-            return {"standalone script": str(export.write_standalone_script(path, out))}
-        merged = export.merge_adapter(path, out)
-        result = export.export_gguf(merged, out, path.name)
-        return {"GGUF": str(result.path) if result.path else result.message}
+        written = export_run(path, only=what)
+        if what == "gguf":
+            return {"GGUF": written["gguf"] or written["gguf_message"]}
+        label = {"merged": "merged model", "script": "standalone script"}.get(what, what)
+        return {label: written[what]}
 
     # ----- worker results ---------------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
