@@ -5,6 +5,9 @@
     ft-tui train --model ./my-model --data train.jsonl --method lora
     ft-tui train --set lora.r=8 --set training.seed=7    any setting, by its dotted name
     ft-tui train --help-config                     every setting with its help and range
+    ft-tui train --method dpo --data sample_data/preference/train.jsonl
+                                                   preference tuning (DPO) with a LoRA adapter
+    ft-tui train --method dpo --adapter qlora --init-adapter runs/lora-...   SFT first, then DPO
     ft-tui train --resume runs/lora-SmolLM2-...    continue after a stop, crash or kill -9
 
 Flags (and --set) override the YAML, which overrides the defaults. Ctrl+C stops gracefully (a
@@ -25,8 +28,10 @@ OVERRIDES = {  # flag dest -> RunConfig key
     "model": "model.name", "data": "data.train_path", "eval_data": "data.eval_path",
     "method": "method", "max_steps": "training.max_steps", "epochs": "training.epochs",
     "lr": "training.learning_rate", "batch_size": "training.batch_size",
-    "output_dir": "output_dir", "run_name": "run_name",
+    "output_dir": "output_dir", "run_name": "run_name", "adapter": "method",
+    "beta": "preference.beta", "init_adapter": "preference.init_adapter",
 }
+OBJECTIVE_METHODS = ("sft", "dpo", "kto")   # --method dpo sets the objective, not the adapter
 EXIT_FOR_STATE = {"done": ExitCode.OK, "failed": ExitCode.ERROR, "stopped": ExitCode.INTERRUPTED}
 
 
@@ -35,7 +40,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--model", help="'default', a model folder, a .gguf file or a cached hub id")
     parser.add_argument("--data", metavar="PATH", help="training data file")
     parser.add_argument("--eval-data", metavar="PATH", help="held-out data file (default: split off the training data)")
-    parser.add_argument("--method", choices=("lora", "qlora", "full"))
+    parser.add_argument("--method", choices=("lora", "qlora", "full", "sft", "dpo", "kto"),
+                        help="lora/qlora/full: how weights are trained; sft/dpo/kto: what from "
+                             "(dpo: pairs of a chosen and a rejected answer)")
+    parser.add_argument("--adapter", choices=("lora", "qlora", "full"),
+                        help="with --method dpo/kto: adapter or full fine-tuning (default lora)")
+    parser.add_argument("--beta", type=float, help="DPO/KTO: how close to stay to the reference")
+    parser.add_argument("--init-adapter", metavar="RUN_DIR",
+                        help="DPO/KTO: start from this SFT run's adapter")
     parser.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps")
     parser.add_argument("--epochs", type=float, metavar="E")
     parser.add_argument("--lr", type=float, metavar="LR", help="peak learning rate")
@@ -105,6 +117,11 @@ def _config(args):
 
     overrides = {key: getattr(args, dest) for dest, key in OVERRIDES.items()
                  if getattr(args, dest) is not None}
+    if args.method in OBJECTIVE_METHODS:
+        overrides["objective"] = args.method
+        overrides["method"] = args.adapter
+    elif args.method and args.adapter and args.adapter != args.method:
+        raise ConfigError([f"--method {args.method} and --adapter {args.adapter} disagree; give one"])
     overrides.update(parse_set_values(args.set_values))
     if args.resume:
         extra = ["CONFIG.yaml"] * bool(args.config) + [f"--{d.replace('_', '-')}" for d in OVERRIDES
@@ -117,7 +134,18 @@ def _config(args):
     cfg = RunConfig.load(args.config) if args.config else RunConfig()
     cfg = cfg.with_overrides(overrides)
     _check_inputs_exist(cfg)
+    _check_data_fits(cfg)
     return cfg, None
+
+
+def _check_data_fits(cfg) -> None:
+    """A pair file given to SFT, or an SFT file to DPO: one message, before any run dir."""
+    from ft_tui.core.paths import resolve_data_path
+    from ft_tui.core.training.preference_data import check_file_fits
+
+    for key, value in (("data.train_path", cfg.data.train_path), ("data.eval_path", cfg.data.eval_path)):
+        if value.strip():
+            check_file_fits(resolve_data_path(value), cfg.objective, key)
 
 
 def parse_set_values(items: list[str]) -> dict:

@@ -21,6 +21,16 @@ from typing import Any
 from ft_tui.core.atomic import atomic_write_text
 
 METHODS = ("lora", "qlora", "full")
+# What the model learns from: sft = demonstrations (one answer per prompt); dpo = pairs of a
+# better and a worse answer (Rafailov et al. 2023, arXiv:2305.18290); kto = single answers
+# marked good or bad (Ethayarajh et al. 2024, arXiv:2402.01306).
+OBJECTIVES = ("sft", "dpo", "kto")
+PREFERENCE_OBJECTIVES = ("dpo", "kto")
+# The loss types of TRL 1.16's DPOConfig (trl/trainer/dpo_config.py) offered here.
+DPO_LOSSES = ("sigmoid", "ipo", "hinge", "robust", "bco_pair", "sppo_hard", "nca_pair",
+              "apo_zero", "apo_down", "sigmoid_norm")
+KTO_LOSSES = ("kto", "apo_zero_unpaired")
+REFERENCES = ("auto", "adapter_disabled", "copy", "precomputed")
 
 
 def opt(default: Any, help: str, *, min: float | None = None, max: float | None = None,
@@ -121,6 +131,28 @@ class TrainingConfig:
 
 
 @dataclass
+class PreferenceConfig:
+    beta: float = opt(0.1, "How far the tuned model may move from the reference: higher keeps it "
+                      "closer (DPO paper: 0.1; 0.01-0.5 in practice).", min=0.001, max=10.0)
+    loss_type: str = opt("sigmoid", "DPO loss: sigmoid is the original DPO; ipo (arXiv:2310.12036) is "
+                         "more robust to noisy or near-deterministic preferences; the rest are "
+                         "TRL's variants. KTO uses 'kto' or 'apo_zero_unpaired'.",
+                         choices=DPO_LOSSES + KTO_LOSSES)
+    reference: str = opt("auto", "Reference model the policy is compared with. auto: the base with "
+                         "the adapter switched off for LoRA/QLoRA (no second copy), a frozen copy "
+                         "for full fine-tuning; precomputed: score the data with the reference once "
+                         "before training, then drop it (saves memory, costs one pass).",
+                         choices=REFERENCES)
+    init_adapter: str = opt("", "Start from this SFT run's adapter ('SFT first, then DPO'): a run "
+                            "directory or an adapter folder. Empty: start from the base model. "
+                            "The reference is then the SFT model.")
+    desirable_weight: float = opt(1.0, "KTO only: weight of the good answers' loss (raise it when "
+                                  "they are the minority).", min=0.01, max=100.0)
+    undesirable_weight: float = opt(1.0, "KTO only: weight of the bad answers' loss.",
+                                    min=0.01, max=100.0)
+
+
+@dataclass
 class EvalConfig:
     max_examples: int = opt(100, "Held-out examples to score (0: all).", min=0, max=1_000_000)
     max_new_tokens: int = opt(128, "Longest answer generated per example.", min=1, max=8192)
@@ -135,10 +167,15 @@ class EvalConfig:
 class RunConfig:
     model: ModelConfig = opt(None, "Which model to fine-tune.", factory=ModelConfig)
     data: DataConfig = opt(None, "Training and held-out data.", factory=DataConfig)
+    objective: str = opt("sft", "What the model learns from. sft: example answers; dpo: pairs of a "
+                         "chosen and a rejected answer per prompt; kto: answers labelled good or bad.",
+                         choices=OBJECTIVES)
     method: str = opt("lora", "full: all weights (most memory); lora: small adapters on a frozen "
                       "base; qlora: LoRA on a 4-bit base (least memory, CUDA).", choices=METHODS)
     lora: LoraConfig = opt(None, "Adapter settings (lora and qlora).", factory=LoraConfig)
     qlora: QLoraConfig = opt(None, "4-bit quantisation settings (qlora only).", factory=QLoraConfig)
+    preference: PreferenceConfig = opt(None, "DPO / KTO settings (objective dpo or kto).",
+                                       factory=PreferenceConfig)
     training: TrainingConfig = opt(None, "Optimizer and schedule.", factory=TrainingConfig)
     eval: EvalConfig = opt(None, "Base vs fine-tuned comparison.", factory=EvalConfig)
     output_dir: str = opt("runs", "Folder where each run gets its own directory.")
@@ -155,12 +192,15 @@ class RunConfig:
         problems: list[str] = []
         cfg = _build(cls, data or {}, "", problems)
         problems.extend(_check(cfg, ""))
+        if not problems:
+            problems.extend(_check_preference(cfg))
         if problems:
             raise ConfigError(problems)
         return cfg
 
     def validate(self) -> None:
         problems = list(_check(self, ""))
+        problems.extend(_check_preference(self))
         if problems:
             raise ConfigError(problems)
 
@@ -359,6 +399,33 @@ def _check(obj: Any, prefix: str):
             yield f"{key}: {value!r} is not allowed; choose one of {', '.join(map(str, choices))}"
         if lo is not None and value < lo or hi is not None and value > hi:
             yield f"{key}: {value!r} is out of range; allowed {_fmt(lo)}..{_fmt(hi)}"
+
+
+def _check_preference(cfg: "RunConfig") -> list[str]:
+    """Settings that only make sense together."""
+    p, problems = cfg.preference, []
+    if cfg.objective == "kto" and p.loss_type not in KTO_LOSSES:
+        # The default loss (sigmoid) means "the usual loss" for KTO too: no error for it.
+        if p.loss_type != "sigmoid":
+            problems.append(f"preference.loss_type: {p.loss_type!r} is a DPO loss; KTO takes "
+                            f"{' or '.join(KTO_LOSSES)}")
+    if cfg.objective == "dpo" and p.loss_type in KTO_LOSSES:
+        problems.append(f"preference.loss_type: {p.loss_type!r} is a KTO loss; use objective kto "
+                        f"or a DPO loss ({', '.join(DPO_LOSSES[:3])}, ...)")
+    if cfg.method == "full" and p.reference == "adapter_disabled":
+        problems.append("preference.reference: adapter_disabled needs an adapter (method lora or "
+                        "qlora); full fine-tuning uses 'copy' or 'precomputed'")
+    if p.init_adapter.strip() and cfg.method == "full":
+        problems.append("preference.init_adapter: starting from an SFT adapter needs method lora "
+                        "or qlora")
+    return problems
+
+
+def preference_loss(cfg: "RunConfig") -> str:
+    """The loss TRL is asked for: the config's, or KTO's own when it kept the DPO default."""
+    if cfg.objective == "kto" and cfg.preference.loss_type not in KTO_LOSSES:
+        return "kto"
+    return cfg.preference.loss_type
 
 
 def _fmt(x: float | None) -> str:

@@ -61,6 +61,22 @@ class EvalLog(Event):
 
 
 @dataclass
+class PreferenceLog(Event):
+    """DPO/KTO's own signals at a logging step, from TRL's ``rewards/*`` logs. A reward is
+    beta x (policy log-prob - reference log-prob) of an answer; ``margin`` is chosen minus
+    rejected and ``accuracy`` the share of pairs whose chosen reward is higher (None for
+    KTO, which has no pairs). ``split`` is "train" or "eval"."""
+
+    type: ClassVar[str] = "preference"
+    step: int
+    margin: float | None = None
+    accuracy: float | None = None
+    chosen: float | None = None
+    rejected: float | None = None
+    split: str = "train"
+
+
+@dataclass
 class Samples(Event):
     """Generations for a few fixed held-out prompts: [{prompt, output, reference}]."""
 
@@ -99,7 +115,8 @@ class RunFinished(Event):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.type: cls for cls in (RunStarted, StepLog, EvalLog, Samples, TrainWarning, Checkpoint, RunFinished)
+    cls.type: cls for cls in (RunStarted, StepLog, EvalLog, PreferenceLog, Samples, TrainWarning,
+                              Checkpoint, RunFinished)
 }
 
 

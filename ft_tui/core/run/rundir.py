@@ -169,4 +169,6 @@ def default_run_name(cfg) -> str:
     except ModelNotFound:
         model = Path(cfg.model.name).name or "model"
     model = re.sub(r"[^A-Za-z0-9._-]+", "-", model)[:40]
-    return f"{cfg.method}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    objective = getattr(cfg, "objective", "sft")
+    prefix = cfg.method if objective == "sft" else f"{objective}-{cfg.method}"
+    return f"{prefix}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -32,8 +32,10 @@ def quiet_libraries() -> None:
                             module=r"(transformers|trl|peft|accelerate|torch)(\.|$)")
 
 
-def load_model_and_tokenizer(cfg, precision: Precision, device: DeviceInfo, log=print):
-    """(model with adapters applied, tokenizer, base model folder)."""
+def load_model_and_tokenizer(cfg, precision: Precision, device: DeviceInfo, log=print, *,
+                             adapters: bool = True):
+    """(model with adapters applied, tokenizer, base model folder). ``adapters=False``
+    returns the (possibly 4-bit) base for a trainer that adds the adapter itself."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from transformers import AutoModelForCausalLM, set_seed
@@ -68,26 +70,31 @@ def load_model_and_tokenizer(cfg, precision: Precision, device: DeviceInfo, log=
     model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
     if model.generation_config is not None and model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
-    return apply_method(model, cfg), tokenizer, Path(path)
+    return (apply_method(model, cfg) if adapters else model), tokenizer, Path(path)
 
 
 def apply_method(model, cfg):
     """LoRA / QLoRA adapters on a frozen base, or the model itself for a full fine-tune."""
     if cfg.method == "full":
         return model
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from peft import get_peft_model, prepare_model_for_kbit_training
 
     if cfg.method == "qlora":
         # Casts norms to fp32 and makes inputs require grads so checkpointing works on a
         # frozen 4-bit base.
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=cfg.training.gradient_checkpointing)
-    lora = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                      target_modules=cfg.lora_targets(), task_type="CAUSAL_LM")
     try:
-        return get_peft_model(model, lora)
+        return get_peft_model(model, lora_config(cfg))
     except ValueError as exc:  # e.g. target modules that this architecture does not have
         raise SetupError(f"lora.target_modules: {exc}") from None
+
+
+def lora_config(cfg):
+    from peft import LoraConfig
+
+    return LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+                      target_modules=cfg.lora_targets(), task_type="CAUSAL_LM")
 
 
 def count_params(model) -> tuple[int, int]:

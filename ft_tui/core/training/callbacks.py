@@ -17,9 +17,10 @@ from typing import Callable
 
 from transformers import TrainerCallback
 
-from ft_tui.core.run.events import (Checkpoint, EvalLog, Event, RunStarted, Samples, StepLog,
-                                TrainWarning)
+from ft_tui.core.run.events import (Checkpoint, EvalLog, Event, PreferenceLog, RunStarted, Samples,
+                                   StepLog, TrainWarning)
 from ft_tui.core.training.meter import StepMeter
+from ft_tui.core.training.preference_watch import PreferenceWatchdog
 from ft_tui.core.training.resume import Carried
 from ft_tui.core.training.watchdog import LossWatchdog
 
@@ -43,6 +44,7 @@ class EventCallback(TrainerCallback):
         self.watchdog = LossWatchdog()
         self.watchdog.train_losses = list(self.carried.train_losses)
         self.watchdog.eval_losses = list(self.carried.eval_losses)
+        self.preference_watchdog = PreferenceWatchdog()
         self.meter: StepMeter | None = None
         self.stopped_at: int | None = None     # step of a graceful stop
         self.failure: str | None = None        # cause of a stop for divergence
@@ -77,6 +79,7 @@ class EventCallback(TrainerCallback):
             loss = float(logs["eval_loss"])
             self.emit(EvalLog(step=step, eval_loss=loss, epoch=logs.get("epoch")))
             self._warn(self.watchdog.on_eval_loss(step, loss))
+        self._preference(step, logs)
         # Single process: act on a stop request at the step the user just saw, before
         # this step's save decision is taken.
         if self.world_size == 1 and self.failure is None and self.stop_requested():
@@ -115,6 +118,22 @@ class EventCallback(TrainerCallback):
             control.should_save = False
         if self.on_progress:
             self.on_progress(step, state.max_steps)
+
+    def _preference(self, step: int, logs: dict) -> None:
+        """DPO/KTO: TRL logs rewards/{chosen,rejected,margins,accuracies} (eval_ prefixed
+        at evaluations)."""
+        for prefix, split in (("", "train"), ("eval_", "eval")):
+            if f"{prefix}rewards/margins" not in logs:
+                continue
+            event = PreferenceLog(
+                step=step, margin=_num(logs.get(f"{prefix}rewards/margins")),
+                accuracy=_num(logs.get(f"{prefix}rewards/accuracies")),
+                chosen=_num(logs.get(f"{prefix}rewards/chosen")),
+                rejected=_num(logs.get(f"{prefix}rewards/rejected")), split=split)
+            self.emit(event)
+            if split == "train":
+                for alert in self.preference_watchdog.on_log(step, event.margin, event.accuracy):
+                    self._warn(alert)
 
     def _agreed_stop(self) -> bool:
         wanted = self.stop_requested()

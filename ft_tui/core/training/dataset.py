@@ -28,13 +28,17 @@ class TrainData:
     eval_rows: list[dict[str, Any]]
     # A few fixed held-out prompts shown as live generations: [{"messages", "reference"}]
     sample_prompts: list[dict[str, Any]] = field(default_factory=list)
-    shape: str = "prompt_completion"   # or "messages"
+    shape: str = "prompt_completion"   # or "messages"; "preference" (DPO) or "kto"
 
 
 def load_training_data(cfg) -> TrainData:
     """Load, check and split the configured data; SetupError names every bad line."""
     from ft_tui.core.data import split_examples
 
+    if getattr(cfg, "objective", "sft") != "sft":
+        from ft_tui.core.training.preference_data import load_preference_data
+
+        return load_preference_data(cfg)
     train = _load(cfg.data.train_path, "data.train_path")
     if cfg.data.eval_path.strip():
         held_out = _load(cfg.data.eval_path, "data.eval_path")
@@ -80,6 +84,9 @@ def _load(path_text: str, key: str) -> list:
     if not Path(path).is_file():
         raise SetupError(f"{key}: {path_text!r} is not a file; pass --data PATH or fix {key} "
                          "in the config")
+    from ft_tui.core.training.preference_data import check_file_fits
+
+    check_file_fits(path, "sft", key)   # a pair file: say so, not "no 'completion' field"
     result = load_examples(path)
     errors = list(result.errors)
     if errors:

@@ -120,12 +120,21 @@ class TrainingRunner:
         from ft_tui.core.training.callbacks import EventCallback
 
         self._status("running", "loading the model")
-        model, tokenizer, _base = load_model_and_tokenizer(cfg, precision, device, log=self._log)
+        preference = cfg.objective != "sft"
+        peft_config = None
+        if preference:  # DPO / KTO: core/training/preference.py
+            from ft_tui.core.training.preference import build_preference_config, load_policy
+
+            model, tokenizer, peft_config = load_policy(cfg, precision, device, log=self._log)
+            args = build_preference_config(cfg, self.run_dir.checkpoints_dir, precision, device,
+                                           has_eval=bool(data.eval_rows), world_size=self.world_size)
+        else:
+            model, tokenizer, _base = load_model_and_tokenizer(cfg, precision, device, log=self._log)
+            completion_only = data.shape == "prompt_completion"
+            args = build_sft_config(cfg, self.run_dir.checkpoints_dir, precision, device,
+                                    has_eval=bool(data.eval_rows), completion_only=completion_only,
+                                    world_size=self.world_size)
         trainable, total = count_params(model)
-        completion_only = data.shape == "prompt_completion"
-        args = build_sft_config(cfg, self.run_dir.checkpoints_dir, precision, device,
-                                has_eval=bool(data.eval_rows), completion_only=completion_only,
-                                world_size=self.world_size)
         # Samples come from rank 0's copy of the model; FSDP shards it, so none there.
         sharded = os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true")
         sample_every = cfg.training.sample_every_steps if self.main and not sharded else 0
@@ -135,7 +144,15 @@ class TrainingRunner:
                             device=f"{device.name}, {precision.mode}", trainable_params=trainable, total_params=total),
             sample_prompts=data.sample_prompts, sample_every=sample_every,
             carried=carried, world_size=self.world_size, on_progress=self._progress)
-        trainer = _make_trainer(model, tokenizer, args, data, callback, cfg)
+        if preference:
+            from ft_tui.core.training.preference import make_preference_trainer
+
+            trainer = make_preference_trainer(model, tokenizer, args, data, callback, cfg, peft_config)
+            trainable, total = count_params(trainer.model)   # the trainer added the adapter
+            callback.start_info.update(trainable_params=trainable, total_params=total,
+                                       method=f"{cfg.objective} {cfg.method}")
+        else:
+            trainer = _make_trainer(model, tokenizer, args, data, callback, cfg)
         self._status("running", "training")
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
 

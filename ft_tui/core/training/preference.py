@@ -1,0 +1,104 @@
+"""The DPO / KTO engine: policy, reference and trainer arguments from one RunConfig.
+
+TRL 1.16 (trl/trainer/dpo_trainer.py, kto_trainer.py), checked against the installed code:
+
+- Given a base model and a ``peft_config``, the trainer adds the LoRA adapter itself and
+  computes reference log-probs with the adapter switched off (``use_adapter(model, None)``):
+  the reference costs a forward pass, not a second copy of the weights. A model that is
+  already a ``PeftModel`` would instead get a frozen "ref" copy of its adapter; we use that
+  on purpose when the run starts from an SFT adapter, so the reference is the SFT model.
+- Full fine-tuning with no ``ref_model`` loads a frozen copy of the model from its folder;
+  ``precompute_ref_log_probs`` scores the data once before training instead.
+- ``max_prompt_length`` is gone in TRL 1.x: ``max_length`` caps prompt + answer, keeping
+  the start (``truncation_mode="keep_start"``).
+
+The Trainer arguments shared with SFT (schedule, saving, logging, precision) come from
+:func:`~ft_tui.core.training.builder.build_sft_config`, so both objectives train with one
+set of decisions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from ft_tui.core.training.device import DeviceInfo, Precision, SetupError
+
+
+def build_preference_config(cfg, checkpoints_dir: Path, precision: Precision, device: DeviceInfo, *,
+                            has_eval: bool, world_size: int = 1):
+    """DPOConfig or KTOConfig: the SFT run's Trainer arguments plus DPO/KTO's own."""
+    from transformers import TrainingArguments
+    from trl import DPOConfig, KTOConfig
+
+    from ft_tui.core.config.settings import preference_loss
+    from ft_tui.core.training.builder import build_sft_config
+
+    sft = build_sft_config(cfg, checkpoints_dir, precision, device, has_eval=has_eval,
+                           completion_only=False, world_size=world_size)
+    kwargs: dict[str, Any] = {f.name: getattr(sft, f.name)
+                              for f in dataclasses.fields(TrainingArguments) if f.init}
+    p = cfg.preference
+    kwargs.update(beta=p.beta, max_length=cfg.data.max_length,
+                  precompute_ref_log_probs=p.reference == "precomputed")
+    if cfg.objective == "kto":
+        return KTOConfig(**kwargs, loss_type=preference_loss(cfg),
+                         desirable_weight=p.desirable_weight, undesirable_weight=p.undesirable_weight)
+    return DPOConfig(**kwargs, loss_type=[preference_loss(cfg)])
+
+
+def load_policy(cfg, precision: Precision, device: DeviceInfo, log=print):
+    """(model, tokenizer, peft_config or None). The model is the base (4-bit for QLoRA),
+    or a trainable PeftModel holding the SFT adapter the run starts from."""
+    from ft_tui.core.training.builder import load_model_and_tokenizer, lora_config
+
+    model, tokenizer, _base = load_model_and_tokenizer(cfg, precision, device, log, adapters=False)
+    if cfg.method == "full":
+        return model, tokenizer, None
+    if cfg.method == "qlora":
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=cfg.training.gradient_checkpointing)
+    init = cfg.preference.init_adapter.strip()
+    if not init:
+        return model, tokenizer, lora_config(cfg)
+    from peft import PeftModel
+
+    folder = resolve_init_adapter(init)
+    try:
+        model = PeftModel.from_pretrained(model, str(folder), is_trainable=True)
+    except (ValueError, RuntimeError, KeyError) as exc:  # shapes of another base model
+        raise SetupError(f"preference.init_adapter: {folder} does not fit {cfg.model.name}: "
+                         f"{str(exc).splitlines()[0]}") from None
+    return model, tokenizer, None
+
+
+def resolve_init_adapter(text: str) -> Path:
+    """An SFT run directory (its adapter/) or an adapter folder itself."""
+    path = Path(text).expanduser()
+    for candidate in (path / "adapter", path):
+        if (candidate / "adapter_config.json").is_file():
+            return candidate
+    raise SetupError(f"preference.init_adapter: {text!r} is neither an adapter folder nor a "
+                     "finished LoRA run directory (no adapter_config.json); pick a run that "
+                     "trained with method lora or qlora")
+
+
+def make_preference_trainer(model, tokenizer, args, data, callback, cfg, peft_config):
+    from datasets import Dataset
+    from transformers import EarlyStoppingCallback, PrinterCallback, ProgressCallback
+    from trl import DPOTrainer, KTOTrainer
+
+    callbacks = [callback]
+    if args.load_best_model_at_end:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.training.early_stopping_patience))
+    cls = KTOTrainer if cfg.objective == "kto" else DPOTrainer
+    trainer = cls(model=model, args=args, processing_class=tokenizer,
+                  train_dataset=Dataset.from_list(data.train_rows),
+                  eval_dataset=Dataset.from_list(data.eval_rows) if data.eval_rows else None,
+                  callbacks=callbacks, peft_config=peft_config)
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    return trainer

@@ -1,0 +1,173 @@
+"""Preference tuning (DPO/KTO) as a user meets it: `ft-tui train --method dpo` logs reward
+margins and saves an adapter PEFT loads; the wrong kind of file is named before any model
+loads; bad pairs are listed by line; a stopped DPO run resumes with continuous steps."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ft_tui.cli import main
+from ft_tui.core.config.settings import ConfigError, RunConfig
+from ft_tui.core.run.events import PreferenceLog, RunStarted, StepLog
+from ft_tui.core.run.rundir import RunDir
+from ft_tui.core.training import SetupError, TrainingRunner, resume_runner
+from ft_tui.core.training.preference_data import load_pairs
+from ft_tui.core.training.preference_watch import PreferenceWatchdog
+from tests.test_training_runner import write_data
+
+PAIRS = [
+    ("How do I reset my password?", "Open Settings, choose Security, then Reset password.", "No idea."),
+    ("The printer on floor 3 is jammed.", "I have opened a ticket for facilities.", "Printers are bad."),
+    ("I was charged twice for order 48213.", "Sorry! I have refunded one payment.", "Not my problem."),
+    ("Classify the ticket.", "BILL-02", "cats"),
+    ("Extract the fields as JSON.", '{"order_id": "48213"}', "order"),
+    ("How do I reset my password? The link expired.", "I sent a new link.", "Try later maybe."),
+    ("Refund order 48213 please.", "Done: the refund is on its way.", "Why?"),
+    ("Printer on floor 2 prints blank pages.", "Facilities will replace the toner today.", "ok"),
+]
+
+
+def write_pairs(path: Path, rows=None) -> Path:
+    rows = rows if rows is not None else [
+        {"prompt": p, "chosen": c, "rejected": r} for p, c, r in PAIRS]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _train(capsys, *argv):
+    code = main(["train", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _dpo_args(model, data, tmp_path, name, *extra):
+    return ("--model", model, "--data", data, "--method", "dpo", "--output-dir", tmp_path / "runs",
+            "--run-name", name, "--batch-size", 2, "--lr", 1e-3, *extra)
+
+
+def test_cli_dpo_logs_reward_margins_and_saves_an_adapter_peft_loads(tiny_model_dir, tmp_path, capsys):
+    data = write_pairs(tmp_path / "pairs.jsonl")
+    code, out, err = _train(capsys, *_dpo_args(tiny_model_dir, data, tmp_path, "dpo", "--max-steps", 6))
+    assert code == 0, err
+    run = RunDir(tmp_path / "runs" / "dpo")
+    cfg = run.load_config()
+    assert (cfg.objective, cfg.method) == ("dpo", "lora")
+    events = run.read_events()
+    prefs = [e for e in events if isinstance(e, PreferenceLog) and e.split == "train"]
+    assert [e.step for e in prefs] == list(range(1, 7))
+    assert all(e.margin is not None and e.accuracy is not None for e in prefs)
+    # The adapter is trained against the base with the adapter switched off: rewards start
+    # at exactly zero and the margin then opens up.
+    assert prefs[0].margin == pytest.approx(0.0, abs=1e-6)
+    assert prefs[-1].margin > 0
+    assert any(isinstance(e, PreferenceLog) and e.split == "eval" for e in events)
+    start = next(e for e in events if isinstance(e, RunStarted))
+    assert start.method == "dpo lora" and 0 < start.trainable_params < start.total_params
+
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir))
+    tuned = PeftModel.from_pretrained(base, str(run.adapter_dir))
+    b = [p for n, p in tuned.named_parameters() if "lora_B" in n]
+    assert b and any(torch.count_nonzero(p) > 0 for p in b)      # trained, not the zero init
+    assert not any(".ref." in n for n, _ in tuned.named_parameters())  # no reference copy saved
+
+
+def test_pair_file_to_sft_and_sft_file_to_dpo_name_format_and_method(tiny_model_dir, tmp_path, capsys):
+    pairs = write_pairs(tmp_path / "pairs.jsonl")
+    sft = write_data(tmp_path / "sft.jsonl")
+    runs = tmp_path / "runs"
+    code, _, err = _train(capsys, "--model", tiny_model_dir, "--data", pairs, "--output-dir", runs)
+    assert code == 2
+    assert "preference pairs (prompt, chosen, rejected)" in err and "--method dpo" in err
+    code, _, err = _train(capsys, "--model", tiny_model_dir, "--data", sft, "--method", "dpo",
+                          "--output-dir", runs)
+    assert code == 2
+    assert "openai_chat" in err and "--method sft" in err and "Traceback" not in err
+    assert not runs.exists()                                   # refused before any run directory
+
+
+def test_bad_pairs_are_reported_with_their_lines_and_nothing_dropped(tmp_path):
+    rows = [{"prompt": "a", "chosen": "good", "rejected": "bad"},
+            {"prompt": "b", "chosen": "same", "rejected": "same"},
+            {"prompt": "c", "chosen": "", "rejected": "bad"},
+            {"prompt": "d", "chosen": "good", "rejected": "worse"}]
+    path = write_pairs(tmp_path / "p.jsonl", rows)
+    with pytest.raises(SetupError) as info:
+        load_pairs(path, "dpo")
+    message = str(info.value)
+    assert "2 bad row(s)" in message
+    assert "line 2: 'chosen' and 'rejected' are the same answer" in message
+    assert "line 3: 'chosen' is empty" in message
+
+
+def test_pair_formats_in_the_wild_become_prompt_chosen_rejected(tmp_path):
+    rows = [
+        # TRL's implicit-prompt form (Anthropic HH): two whole conversations
+        {"chosen": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello!"}],
+         "rejected": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Go away."}]},
+    ]
+    pair = load_pairs(write_pairs(tmp_path / "hh.jsonl", rows), "dpo")[0]
+    assert pair.prompt == [{"role": "user", "content": "Hi?"}]
+    assert pair.chosen[0]["content"] == "Hello!" and pair.rejected[0]["content"] == "Go away."
+    rows = [{"conversations": [{"from": "human", "value": "Hi?"}],
+             "chosen": {"from": "gpt", "value": "Hello!"}, "rejected": {"from": "gpt", "value": "No."}}]
+    pair = load_pairs(write_pairs(tmp_path / "lf.jsonl", rows), "dpo")[0]      # LLaMA-Factory
+    assert pair.prompt[0]["role"] == "user" and pair.rejected[0]["content"] == "No."
+    rows = [{"instruction": "Say hi", "input": "", "chosen": "Hi!", "rejected": "No."}]
+    assert load_pairs(write_pairs(tmp_path / "al.jsonl", rows), "dpo")[0].prompt_text() == "Say hi"
+
+
+def test_preference_settings_are_checked_together():
+    with pytest.raises(ConfigError) as info:
+        RunConfig.from_dict({"objective": "dpo", "preference": {"loss_type": "kto"}})
+    assert "is a KTO loss" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        RunConfig.from_dict({"objective": "dpo", "method": "full",
+                             "preference": {"reference": "adapter_disabled"}})
+    assert "needs an adapter" in str(info.value)
+    with pytest.raises(ConfigError):
+        RunConfig.from_dict({"preference": {"beta": 0}})
+    assert RunConfig.from_dict({"objective": "kto"}).preference.loss_type == "sigmoid"
+
+
+def test_watchdog_warns_when_accuracy_stays_at_chance_or_the_margin_collapses():
+    dog = PreferenceWatchdog(window=3)
+    alerts = [a for step in range(1, 10) for a in dog.on_log(step, 0.0, 0.5)]
+    assert [a.code for a in alerts] == ["accuracy_at_chance"]
+    dog = PreferenceWatchdog(window=3)
+    margins = [0.1, 0.3, 0.5, 0.6, 0.6, 0.4, 0.1, 0.0, 0.0, 0.0]
+    alerts = [a for step, m in enumerate(margins, 1) for a in dog.on_log(step, m, 1.0)]
+    assert [a.code for a in alerts] == ["margin_collapsed"]
+    healthy = PreferenceWatchdog(window=3)
+    assert not [a for step in range(1, 20) for a in healthy.on_log(step, 0.1 * step, 0.9)]
+
+
+def test_a_stopped_dpo_run_resumes_with_continuous_steps_and_margins(tiny_model_dir, tmp_path):
+    data = write_pairs(tmp_path / "pairs.jsonl")
+    cfg = RunConfig().with_overrides({
+        "objective": "dpo", "model.name": str(tiny_model_dir), "data.train_path": str(data),
+        "data.eval_fraction": 0.25, "training.max_steps": 6, "training.batch_size": 2,
+        "training.gradient_accumulation": 1, "training.learning_rate": 1e-3,
+        "training.save_steps": 3, "training.eval_steps": 3, "training.sample_every_steps": 0,
+        "output_dir": str(tmp_path / "runs"), "run_name": "r"})
+
+    def stop_at_3(event):
+        if isinstance(event, StepLog) and event.step == 3:
+            runner.request_stop()
+
+    runner = TrainingRunner(cfg, on_event=stop_at_3)
+    assert (runner.run().state, runner.run_dir.read_status()["step"]) == ("stopped", 3)
+    seen = []
+    finished = resume_runner(runner.run_dir.path, on_event=seen.append).run()
+    assert (finished.state, finished.step) == ("done", 6), finished.message
+    assert next(e for e in seen if isinstance(e, RunStarted)).start_step == 3
+    events = runner.run_dir.read_events()
+    assert [e.step for e in events if isinstance(e, StepLog)] == list(range(1, 7))
+    prefs = [e.step for e in events if isinstance(e, PreferenceLog) and e.split == "train"]
+    assert prefs == list(range(1, 7))
+    tokens = [e.num_tokens for e in events if isinstance(e, StepLog)]
+    assert tokens == sorted(tokens) and tokens[3] > tokens[2]      # no reset at the resume
