@@ -99,26 +99,23 @@ def test_bad_pairs_are_reported_with_their_lines_and_nothing_dropped(tmp_path):
     with pytest.raises(SetupError) as info:
         load_pairs(path, "dpo")
     message = str(info.value)
-    assert "2 bad row(s)" in message
-    assert "line 2: 'chosen' and 'rejected' are the same answer" in message
-    assert "line 3: 'chosen' is empty" in message
+    assert "2 bad row(s)" in message and "line 2:" in message and "line 3:" in message
+    assert "same answer" in message
 
 
-def test_pair_formats_in_the_wild_become_prompt_chosen_rejected(tmp_path):
-    rows = [
-        # TRL's implicit-prompt form (Anthropic HH): two whole conversations
-        {"chosen": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello!"}],
-         "rejected": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Go away."}]},
-    ]
-    pair = load_pairs(write_pairs(tmp_path / "hh.jsonl", rows), "dpo")[0]
-    assert pair.prompt == [{"role": "user", "content": "Hi?"}]
-    assert pair.chosen[0]["content"] == "Hello!" and pair.rejected[0]["content"] == "Go away."
-    rows = [{"conversations": [{"from": "human", "value": "Hi?"}],
-             "chosen": {"from": "gpt", "value": "Hello!"}, "rejected": {"from": "gpt", "value": "No."}}]
-    pair = load_pairs(write_pairs(tmp_path / "lf.jsonl", rows), "dpo")[0]      # LLaMA-Factory
-    assert pair.prompt[0]["role"] == "user" and pair.rejected[0]["content"] == "No."
-    rows = [{"instruction": "Say hi", "input": "", "chosen": "Hi!", "rejected": "No."}]
-    assert load_pairs(write_pairs(tmp_path / "al.jsonl", rows), "dpo")[0].prompt_text() == "Say hi"
+def test_kto_rows_train_with_kto(tiny_model_dir, tmp_path, capsys):
+    rows = [{"prompt": p, "completion": c if i % 2 else r, "label": bool(i % 2)}
+            for i, (p, c, r) in enumerate(PAIRS)]
+    data = write_pairs(tmp_path / "kto.jsonl", rows)
+    code, _, err = _train(capsys, "--model", tiny_model_dir, "--data", data, "--method", "kto",
+                          "--output-dir", tmp_path / "runs", "--run-name", "k", "--batch-size", 4,
+                          "--max-steps", 2)
+    assert code == 0, err
+    run = RunDir(tmp_path / "runs" / "k")
+    assert run.load_config().objective == "kto"
+    assert any(isinstance(e, PreferenceLog) for e in run.read_events())
+    code, _, err = _train(capsys, *_dpo_args(tiny_model_dir, data, tmp_path, "x"))
+    assert code == 2 and "KTO rows" in err and "--method kto" in err
 
 
 def test_preference_settings_are_checked_together():

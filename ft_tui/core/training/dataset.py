@@ -86,7 +86,8 @@ def _load(path_text: str, key: str) -> list:
                          "in the config")
     from ft_tui.core.training.preference_data import check_file_fits
 
-    check_file_fits(path, "sft", key)   # a pair file: say so, not "no 'completion' field"
+    # Pairs or KTO rows: say what they are and which method fits, before reading further.
+    check_file_fits(path, "sft", key)
     result = load_examples(path)
     errors = list(result.errors)
     if errors:
@@ -97,16 +98,6 @@ def _load(path_text: str, key: str) -> list:
     if not result.examples:
         raise SetupError(f"{path}: no examples found; `ft-tui inspect {path}` shows the formats "
                          "ft-tui reads")
-    if result.format == "preference":
-        raise SetupError(f"{path} holds preference pairs (prompt, chosen, rejected): DPO data, "
-                         "which supervised fine-tuning cannot train on. Use a file of "
-                         "conversations, or keep only the chosen answers as messages")
-    if result.format == "kto":
-        false_rows = sum(1 for ex in result.examples if ex.label is False)
-        raise SetupError(f"{path} is KTO data (a true/false label per answer; {false_rows} rows "
-                         "labelled false): supervised fine-tuning would learn the false answers "
-                         "as targets. Keep only the rows labelled true as a messages file, or "
-                         "train it with KTO")
     return list(result.examples)
 
 

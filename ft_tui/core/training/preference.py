@@ -43,6 +43,9 @@ def build_preference_config(cfg, checkpoints_dir: Path, precision: Precision, de
     kwargs.update(beta=p.beta, max_length=cfg.data.max_length,
                   precompute_ref_log_probs=p.reference == "precomputed")
     if cfg.objective == "kto":
+        # KTO's KL estimate pairs each row with its batch neighbours, so TRL needs the
+        # order fixed (kto_config.py); the rows were shuffled with the seed instead.
+        kwargs["train_sampling_strategy"] = "sequential"
         return KTOConfig(**kwargs, loss_type=preference_loss(cfg),
                          desirable_weight=p.desirable_weight, undesirable_weight=p.undesirable_weight)
     return DPOConfig(**kwargs, loss_type=[preference_loss(cfg)])

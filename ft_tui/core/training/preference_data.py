@@ -2,22 +2,14 @@
 
 DPO reads ``{"prompt": [...], "chosen": [...], "rejected": [...]}`` and KTO
 ``{"prompt": [...], "completion": [...], "label": bool}`` (trl/trainer/dpo_trainer.py,
-kto_trainer.py). Files may be written as
-
-- ``{"prompt", "chosen", "rejected"}`` with strings or message lists (TRL's own form),
-- ``{"chosen", "rejected"}`` as two whole conversations sharing their prompt turns
-  (TRL's "implicit prompt" form, e.g. Anthropic HH),
-- ``{"instruction", "input", "chosen", "rejected"}`` (Alpaca-style pairs),
-- ``{"conversations", "chosen", "rejected"}`` with ShareGPT turns (LLaMA-Factory),
-- ``{"prompt", "completion", "label"}`` for KTO.
-
-Which objective a file fits is decided here (:func:`file_objective`) so that a pair file
-given to SFT, or an SFT file given to DPO, fails with one message before any model loads.
+kto_trainer.py). The data engine (``ft_tui.core.data``) reads every file layout and checks
+each pair by line; this module only decides which objective a file fits, so that a pair
+file given to SFT, or an SFT file given to DPO, fails with one message before any model
+loads, and turns the engine's examples into TRL rows with the same seeded split as SFT.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,75 +17,42 @@ from ft_tui.core.training.device import SetupError
 
 MAX_REPORTED = 5
 SAMPLE_PROMPTS = 3
-_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-          "system": "system", "model": "assistant"}
-
-
-@dataclass
-class Pair:
-    """One preference example: shared prompt turns and the two (or, for KTO, one) answers."""
-
-    line: int
-    prompt: list[dict[str, str]]
-    chosen: list[dict[str, str]]
-    rejected: list[dict[str, str]]          # empty for KTO rows
-    label: bool | None = None               # KTO: is ``chosen`` a good answer
-
-    def output_text(self) -> str:           # lets the shared seeded split treat it like an Example
-        return _text(self.chosen)
-
-    def prompt_text(self) -> str:
-        return "\n\n".join(m["content"] for m in self.prompt if m["role"] == "user")
+OBJECTIVE_OF_FORMAT = {"preference": "dpo", "kto": "kto"}   # every other format is SFT data
 
 
 class BadRows(SetupError):
-    def __init__(self, message: str, issues: list[tuple[int, str]]):
+    def __init__(self, message: str, issues: list):
         super().__init__(message)
         self.issues = issues
 
 
 # ----- which objective a file is for -------------------------------------------------------
 
-def row_kind(row: Any) -> str | None:
-    """'dpo' for a pair row, 'kto' for a labelled row, None otherwise (SFT or unknown)."""
-    if not isinstance(row, dict):
-        return None
-    if "chosen" in row and "rejected" in row:
-        return "dpo"
-    if "label" in row and ("completion" in row or "output" in row):
-        return "kto"
-    return None
-
-
 def file_objective(path: str | Path) -> tuple[str, str]:
-    """``(objective, format)`` read from the first row: ('dpo', 'preference pairs'),
-    ('kto', 'labelled answers') or ('sft', the SFT format name). ('', '') when the file
-    cannot be read or is empty (the loaders report why)."""
-    from ft_tui.core.data.formats import detect_format
-    from ft_tui.core.data.readers import file_kind, read_rows
-    from ft_tui.core.data.types import Issue
+    """``(objective, format)`` from the first row the data engine recognises: ('dpo',
+    'preference'), ('kto', 'kto') or ('sft', e.g. 'openai_chat'); ('', '') when no row is
+    recognisable (the loaders then report why, line by line)."""
+    from ft_tui.core.data import ExampleStream
 
-    path = Path(path)
+    stream = ExampleStream(path)
     try:
-        for _line, value in read_rows(path, file_kind(path)):
-            if isinstance(value, Issue):
-                continue
-            if isinstance(value, str):
-                return "sft", "text"
-            kind = row_kind(value)
-            if kind == "dpo":
-                return "dpo", "preference pairs (prompt, chosen, rejected)"
-            if kind == "kto":
-                return "kto", "labelled answers (prompt, completion, label)"
-            fmt = detect_format(value)
-            return ("sft", fmt) if fmt else ("", "")
+        for _item in stream:
+            if stream.format is not None:
+                break
     except OSError:
         return "", ""
-    return "", ""
+    fmt = stream.format
+    if fmt is None:
+        return "", ""
+    return OBJECTIVE_OF_FORMAT.get(fmt, "sft"), fmt
 
 
-METHOD_FOR = {"sft": "--method sft (objective: sft)", "dpo": "--method dpo (objective: dpo)",
-              "kto": "--method kto (objective: kto)"}
+METHOD_FOR = {"sft": "--method sft", "dpo": "--method dpo", "kto": "--method kto"}
+WHAT = {"sft": "one answer per prompt to imitate (SFT data)",
+        "dpo": "pairs of a chosen and a rejected answer (prompt, chosen, rejected)",
+        "kto": "single answers labelled true (imitate) or false (avoid)"}
+FORMAT_NAME = {"preference": "preference pairs (prompt, chosen, rejected)",
+               "kto": "KTO rows (answers with a true/false label)"}
 
 
 def check_file_fits(path: str | Path, objective: str, key: str = "data.train_path") -> None:
@@ -101,156 +60,60 @@ def check_file_fits(path: str | Path, objective: str, key: str = "data.train_pat
     found, fmt = file_objective(path)
     if not found or found == objective:
         return
-    what = {"sft": "one answer per prompt (SFT data)", "dpo": "pairs of a better and a worse answer",
-            "kto": "single answers labelled good or bad"}
+    why = ""
+    if objective == "sft" and found == "kto":
+        why = " (supervised fine-tuning would learn the false answers as targets)"
+    elif objective == "sft":
+        why = " (supervised fine-tuning cannot train on pairs)"
     raise SetupError(
-        f"{key}: {path} holds {fmt}: {what[found]}, but this run trains {objective.upper()}, "
-        f"which needs {what[objective]}. Train it with {METHOD_FOR[found]}, or pick a "
-        f"{'preference' if objective != 'sft' else 'demonstration'} file")
+        f"{key}: {path} holds {FORMAT_NAME.get(fmt, f'{fmt} examples')}, but this run trains "
+        f"{objective.upper()}, which needs {WHAT[objective]}{why}. Train this file with "
+        f"{METHOD_FOR[found]}, or pick a file of {WHAT[objective]}")
 
 
 # ----- loading ---------------------------------------------------------------------------
 
-def load_pairs(path: str | Path, objective: str, key: str = "data.train_path") -> list[Pair]:
-    """Every row of ``path`` as a Pair; BadRows lists the bad lines (nothing is dropped)."""
-    from ft_tui.core.data.readers import file_kind, read_rows
-    from ft_tui.core.data.types import Issue
+def load_pairs(path: str | Path, objective: str, key: str = "data.train_path") -> list:
+    """The file's examples (with ``chosen``/``rejected`` or ``label``); BadRows lists every
+    bad line (chosen == rejected, an empty side, ...); nothing is dropped silently."""
+    from ft_tui.core.data import load_examples
 
     path = Path(path)
     check_file_fits(path, objective, key)
-    pairs: list[Pair] = []
-    issues: list[tuple[int, str]] = []
-    for line, value in read_rows(path, file_kind(path)):
-        if isinstance(value, Issue):
-            issues.append((value.line, value.message))
-            continue
-        try:
-            pairs.append(parse_row(line, value, objective))
-        except ValueError as exc:
-            issues.append((line, str(exc)))
+    result = load_examples(path)
+    issues = list(result.errors)
     if issues:
-        shown = "; ".join(f"line {ln}: {msg}" for ln, msg in issues[:MAX_REPORTED])
+        shown = "; ".join(str(i) for i in issues[:MAX_REPORTED])
         more = f" (and {len(issues) - MAX_REPORTED} more)" if len(issues) > MAX_REPORTED else ""
         raise BadRows(f"{path}: {len(issues)} bad row(s): {shown}{more}. Fix or remove those lines "
-                      f"(`ft-tui inspect {path}` lists them all)", issues)
-    if not pairs:
+                      f"(`ft-tui inspect {path}` lists them all and writes a cleaned copy)", issues)
+    if not result.examples:
         raise SetupError(f"{path}: no {objective.upper()} rows found")
-    return pairs
-
-
-def parse_row(line: int, row: Any, objective: str) -> Pair:
-    if not isinstance(row, dict):
-        raise ValueError("expected a JSON object")
-    if objective == "kto":
-        return _kto_row(line, row)
-    if "chosen" not in row or "rejected" not in row:
-        raise ValueError("a DPO row needs 'chosen' and 'rejected'")
-    prompt = _prompt(row)
-    chosen, rejected = _answer(row["chosen"], "chosen"), _answer(row["rejected"], "rejected")
-    if not prompt:  # implicit prompt: two whole conversations sharing their first turns
-        prompt, chosen, rejected = _split_implicit(chosen, rejected)
-    if not prompt:
-        raise ValueError("no prompt: add 'prompt' (or 'instruction') or write chosen/rejected as "
-                         "conversations that start with the same user turn")
-    for side, msgs in (("chosen", chosen), ("rejected", rejected)):
-        if not msgs or not _text(msgs).strip():
-            raise ValueError(f"'{side}' is empty")
-    if _text(chosen).strip() == _text(rejected).strip():
-        raise ValueError("'chosen' and 'rejected' are the same answer, so there is no preference "
-                         "to learn")
-    return Pair(line, prompt, chosen, rejected)
-
-
-def _kto_row(line: int, row: dict) -> Pair:
-    label = row.get("label")
-    if not isinstance(label, bool):
-        raise ValueError(f"'label' must be true or false, got {label!r}")
-    prompt = _prompt(row)
-    answer = _answer(row.get("completion", row.get("output")), "completion")
-    if not prompt:
-        raise ValueError("'prompt' is missing or empty")
-    if not answer or not _text(answer).strip():
-        raise ValueError("'completion' is empty")
-    return Pair(line, prompt, answer, [], label)
-
-
-def _prompt(row: dict) -> list[dict[str, str]]:
-    if "conversations" in row:
-        turns = row["conversations"]
-        if not isinstance(turns, list):
-            raise ValueError("'conversations' must be a list of turns")
-        out = [_message(t, f"conversations[{i}]") for i, t in enumerate(turns)]
-    elif "prompt" in row:
-        out = _messages(row["prompt"], "prompt", default_role="user")
-    elif "instruction" in row or "input" in row:
-        parts = [str(row.get(k) or "").strip() for k in ("instruction", "input")]
-        text = "\n\n".join(p for p in parts if p)
-        out = [{"role": "user", "content": text}] if text else []
-    else:
-        return []
-    system = row.get("system")
-    if isinstance(system, str) and system.strip() and not any(m["role"] == "system" for m in out):
-        out = [{"role": "system", "content": system}, *out]
-    if out and not any(m["content"].strip() for m in out if m["role"] == "user"):
-        raise ValueError("the prompt is empty")
-    return out
-
-
-def _answer(value: Any, key: str) -> list[dict[str, str]]:
-    if isinstance(value, dict):  # LLaMA-Factory: {"from": "gpt", "value": "..."}
-        return [_message(value, key)]
-    return _messages(value, key, default_role="assistant")
-
-
-def _messages(value: Any, key: str, default_role: str) -> list[dict[str, str]]:
-    if isinstance(value, str):
-        return [{"role": default_role, "content": value}] if value.strip() else []
-    if isinstance(value, list):
-        return [_message(m, f"{key}[{i}]") for i, m in enumerate(value)]
-    if value is None:
-        return []
-    raise ValueError(f"'{key}' must be a string or a list of messages, got {type(value).__name__}")
-
-
-def _message(m: Any, where: str) -> dict[str, str]:
-    if not isinstance(m, dict):
-        raise ValueError(f"{where} must be an object with 'role' and 'content'")
-    role = m.get("role", m.get("from"))
-    content = m.get("content", m.get("value"))
-    role = _ROLES.get(role.lower()) if isinstance(role, str) else None
-    if role is None:
-        raise ValueError(f"{where} has no known role (system, user, assistant)")
-    if not isinstance(content, str):
-        raise ValueError(f"{where} content must be a string")
-    return {"role": role, "content": content}
-
-
-def _split_implicit(chosen, rejected):
-    n = 0
-    while n < min(len(chosen), len(rejected)) and chosen[n] == rejected[n]:
-        n += 1
-    while n > 0 and chosen[n - 1]["role"] == "assistant":  # the answers start at an assistant turn
-        n -= 1
-    return chosen[:n], chosen[n:], rejected[n:]
-
-
-def _text(messages) -> str:
-    return "\n".join(m["content"] for m in messages)
+    return list(result.examples)
 
 
 # ----- rows for TRL ----------------------------------------------------------------------
 
 def with_system(messages: list[dict], system_prompt: str) -> list[dict]:
+    messages = [{"role": m["role"], "content": m["content"]} for m in messages]
     if system_prompt.strip() and not any(m["role"] == "system" for m in messages):
         return [{"role": "system", "content": system_prompt}, *messages]
-    return list(messages)
+    return messages
 
 
-def to_row(pair: Pair, system_prompt: str = "") -> dict[str, Any]:
-    prompt = with_system(pair.prompt, system_prompt)
-    if pair.label is not None:
-        return {"prompt": prompt, "completion": pair.chosen, "label": pair.label}
-    return {"prompt": prompt, "chosen": pair.chosen, "rejected": pair.rejected}
+def _plain(messages) -> list[dict[str, str]]:
+    return [{"role": m["role"], "content": m["content"]} for m in messages]
+
+
+def to_row(ex, system_prompt: str = "") -> dict[str, Any]:
+    prompt = with_system(ex.prompt_messages(), system_prompt)
+    if ex.chosen is None:   # KTO
+        return {"prompt": prompt, "completion": _plain(ex.completion_messages()), "label": ex.label}
+    return {"prompt": prompt, "chosen": _plain(ex.chosen), "rejected": _plain(ex.rejected)}
+
+
+def _text(messages) -> str:
+    return "\n".join(m["content"] for m in messages)
 
 
 def load_preference_data(cfg):
@@ -271,14 +134,20 @@ def load_preference_data(cfg):
     if not train:
         raise SetupError(f"{resolve_data_path(cfg.data.train_path)}: no training rows left after "
                          f"holding out {cfg.data.eval_fraction:.0%}")
+    if objective == "kto":   # trained in a fixed order (see preference.py): shuffle once, seeded
+        import random
+
+        train = list(train)
+        random.Random(cfg.training.seed).shuffle(train)
     system = cfg.data.system_prompt
-    samples = [{"messages": with_system(p.prompt, system), "reference": _text(p.chosen)}
-               for p in held_out if p.label is not False][:SAMPLE_PROMPTS]
+    samples = [{"messages": with_system(ex.prompt_messages(), system),
+                "reference": _text(ex.completion_messages())}
+               for ex in held_out if ex.label is not False][:SAMPLE_PROMPTS]
     return TrainData([to_row(p, system) for p in train], [to_row(p, system) for p in held_out],
                      samples, shape="kto" if objective == "kto" else "preference")
 
 
-def load_eval_pairs(cfg) -> list[Pair]:
+def load_eval_pairs(cfg) -> list:
     """The held-out pairs of a run: its eval file, or the same seeded split it trained with."""
     from ft_tui.core.data import split_examples
 
