@@ -259,7 +259,11 @@ def export_run(run_dir, out: str | os.PathLike | None = None, *, merge: bool = F
     run: RunDir = open_run(run_dir)
     trained_model_dir(run)  # fail before writing anything if there is nothing to export
     out = Path(out) if out is not None else run.export_dir
-    wanted = {only} if only else {"adapter", "config", "script"} | {"merged"} * (merge or gguf) | {"gguf"} * gguf
+    wanted = {only} if only else {"adapter", "config", "script"}
+    if merge:
+        wanted.add("merged")
+    if gguf:
+        wanted.add("gguf")
     if "gguf" in wanted:
         wanted.add("merged")
     written: dict[str, str] = {}
