@@ -3,8 +3,6 @@ every mistake, the run directory printed, Ctrl+C stopping with a checkpoint."""
 
 import os
 import signal
-import threading
-import time
 
 import pytest
 
@@ -105,28 +103,31 @@ def test_qlora_on_cpu_is_explained_and_lora_offered(setup, capsys, monkeypatch):
     assert RunDir(tmp / "runs" / "q").load_config().method == "lora"
 
 
-def _press_ctrl_c(times: int, run_root):
-    """Send SIGINT to ourselves once training has logged a step, like a user would."""
-    def press():
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            runs = list(run_root.glob("*/metrics.jsonl")) if run_root.exists() else []
-            if runs and any(isinstance(e, StepLog) for e in RunDir(runs[0].parent).read_events()):
-                for _ in range(times):
-                    os.kill(os.getpid(), signal.SIGINT)
-                    time.sleep(0.05)
-                return
-            time.sleep(0.02)
-    thread = threading.Thread(target=press, daemon=True)
-    thread.start()
-    return thread
+def _press_ctrl_c(times: int, monkeypatch):
+    """Press Ctrl+C (SIGINT to ourselves) when the first training step is shown, like a user
+    would: from inside the run, so the signal always meets the command's own handler."""
+    from ft_tui.commands.train import TrainDisplay
+
+    shown = TrainDisplay.handle
+    pressed = []
+
+    def handle(self, event):
+        shown(self, event)
+        if isinstance(event, StepLog) and not pressed:
+            pressed.append(event.step)
+            for _ in range(times):
+                os.kill(os.getpid(), signal.SIGINT)
+    monkeypatch.setattr(TrainDisplay, "handle", handle)
+    return pressed
 
 
-def test_ctrl_c_stops_with_a_checkpoint_and_exit_130(setup, capsys):
+def test_ctrl_c_stops_with_a_checkpoint_and_exit_130(setup, capsys, monkeypatch):
     config, _, tmp = setup
-    presser = _press_ctrl_c(1, tmp / "runs")
+    pressed = _press_ctrl_c(1, monkeypatch)
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     code, out, err = _run(capsys, config)
-    presser.join()
+    assert pressed
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
     assert code == 130
     run = _run_dir(out)
     status = run.read_status()
@@ -136,11 +137,11 @@ def test_ctrl_c_stops_with_a_checkpoint_and_exit_130(setup, capsys):
     assert "saving a checkpoint first" in err
 
 
-def test_second_ctrl_c_aborts_without_a_traceback(setup, capsys):
+def test_second_ctrl_c_aborts_without_a_traceback(setup, capsys, monkeypatch):
     config, _, tmp = setup
-    presser = _press_ctrl_c(2, tmp / "runs")
+    pressed = _press_ctrl_c(2, monkeypatch)
     code, out, err = _run(capsys, config)
-    presser.join()
+    assert pressed
     assert code == 130
     assert "aborted" in out and "Traceback" not in err
     assert _run_dir(out).read_status()["state"] == "stopped"

@@ -10,9 +10,11 @@
     ft-tui train --method dpo --adapter qlora --init-adapter runs/lora-...   SFT first, then DPO
     ft-tui train --resume runs/lora-SmolLM2-...    continue after a stop, crash or kill -9
 
-Flags (and --set) override the YAML, which overrides the defaults. Ctrl+C stops gracefully (a
-checkpoint first); a second Ctrl+C aborts. Exit status: 0 done, 1 failed, 2 usage or
-config error, 130 stopped.
+Flags (and --set) override the YAML, which overrides the defaults. Ctrl+C stops
+gracefully (a checkpoint first), and so does SIGTERM (timeout, docker stop, systemd); a second one
+aborts. A run directory is used by one process at a time: a second `train --resume` of
+the same run exits at once (code 2) naming the process that has it. Exit status: 0 done,
+1 failed, 2 usage or config error, 130 stopped.
 """
 
 from __future__ import annotations
@@ -100,11 +102,16 @@ def run(args) -> int:
     plan = plan_launch(gpu_count=device.gpu_count, requested=args.num_processes,
                        force_cpu=args.cpu, fits_one_gpu=fits)
 
+    from ft_tui.core.run.lock import RunInUse
+
     display = TrainDisplay(skip_codes={"qlora_on_cpu"} if warned_qlora else set())
-    if plan.distributed:
-        finished, run_dir = _run_launched(cfg, resume_dir, plan, device, display)
-    else:
-        finished, run_dir = _run_here(cfg, resume_dir, display)
+    try:
+        if plan.distributed:
+            finished, run_dir = _run_launched(cfg, resume_dir, plan, device, display)
+        else:
+            finished, run_dir = _run_here(cfg, resume_dir, display)
+    except (RunInUse, SetupError, RunDirError) as exc:   # before any training: a usage problem
+        return fail(str(exc), ExitCode.USAGE)
     return _report(finished, run_dir)
 
 
@@ -234,40 +241,56 @@ def _offer_lora(cfg, args, resuming: bool):
 def _run_here(cfg, resume_dir, display):
     from ft_tui.core.training.runner import TrainingRunner, resume_runner
 
-    if resume_dir is not None:
-        runner = resume_runner(resume_dir.path, on_event=display.handle)
-    else:
-        runner = TrainingRunner(cfg, on_event=display.handle)
-    print(f"Run directory: {runner.run_dir.path}", flush=True)
+    target = []   # the runner, once it exists; a signal before that stops it at once
+
+    def stop():
+        if target:
+            target[0].request_stop()
 
     def abort():
         raise KeyboardInterrupt
 
-    with _ctrl_c_stops(display, runner.request_stop, abort), display:
-        finished = runner.run()
+    with _ctrl_c_stops(display, stop, abort) as asked:
+        if resume_dir is not None:
+            runner = resume_runner(resume_dir.path, on_event=display.handle)
+        else:
+            runner = TrainingRunner(cfg, on_event=display.handle)
+        target.append(runner)
+        if asked():
+            runner.request_stop()
+        print(f"Run directory: {runner.run_dir.path}", flush=True)
+        with display:
+            finished = runner.run()
     return finished, runner.run_dir
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)   # Ctrl+C; timeout, docker stop, systemd
 
 
 @contextmanager
 def _ctrl_c_stops(display, stop, abort):
-    """The first Ctrl+C stops gracefully (a checkpoint first); a second one aborts."""
+    """The first Ctrl+C (or SIGTERM) stops gracefully, a checkpoint first; a second one
+    aborts. Installed for the run's whole life, the previous handlers restored after.
+    Yields a function that says whether a stop was asked."""
     presses = 0
 
-    def on_sigint(signum, frame):
+    def on_signal(signum, frame):
         nonlocal presses
         presses += 1
         if presses == 1:
             stop()
-            display.note("Stopping after this step; saving a checkpoint first "
+            what = "Ctrl+C" if signum == signal.SIGINT else signal.Signals(signum).name
+            display.note(f"{what}: stopping after this step; saving a checkpoint first "
                          "(Ctrl+C again aborts without one)...")
         else:
             abort()
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {sig: signal.signal(sig, on_signal) for sig in STOP_SIGNALS}
     try:
-        yield
+        yield lambda: presses > 0
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 # ----- several processes (accelerate launch) ---------------------------------------------
@@ -279,12 +302,16 @@ def _run_launched(cfg, resume_dir, plan, device, display):
     from ft_tui.core.training.resume import checkpoint_step, truncate_metrics, usable_checkpoint
     from ft_tui.core.training.runner import resume_runner
 
+    from ft_tui.core.run.lock import RunLock
+
     if resume_dir is not None:
-        run_dir = resume_runner(resume_dir.path).run_dir   # same checks as a local resume
+        holder = resume_runner(resume_dir.path)   # same checks (and lock) as a local resume
+        run_dir, lock = holder.run_dir, holder._lock
         checkpoint = usable_checkpoint(run_dir)
         truncate_metrics(run_dir, checkpoint_step(checkpoint) if checkpoint else 0)
     else:
         run_dir = RunDir.create(cfg.output_dir, cfg.run_name or default_run_name(cfg))
+        lock = RunLock(run_dir.path, "training").acquire()   # the workers do not lock
         run_dir.save_config(cfg)
     run_dir.write_status("running", message=f"launching {plan.num_processes} processes")
     # CPU-only machines: the workers' bf16 autocast where the CPU has it (the SFTConfig's bf16
@@ -301,10 +328,13 @@ def _run_launched(cfg, resume_dir, plan, device, display):
         display.note("Aborting the worker processes...")
         launched.abort()
 
-    with _ctrl_c_stops(display, launched.request_stop, abort):
-        launched.start()
-        with display:
-            finished = launched.wait(display.handle)
+    try:
+        with _ctrl_c_stops(display, launched.request_stop, abort):
+            launched.start()
+            with display:
+                finished = launched.wait(display.handle)
+    finally:
+        lock.release()
     return finished, run_dir
 
 

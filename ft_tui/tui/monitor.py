@@ -19,7 +19,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header, Static
 
-from ft_tui.core.run.events import event_from_dict
+from ft_tui.core.run.events import BadEvent, decode_event
 from ft_tui.core.run.follow import JsonlFollower, process_alive
 from ft_tui.core.run.rundir import RunDir, RunDirError
 from ft_tui.tui.widgets.dashboard import Dashboard, format_duration
@@ -30,15 +30,16 @@ POLL_EVERY_S = 0.5
 def describe_status(status: dict[str, Any], run_path: Path, now: float | None = None) -> str:
     """One line about the run's state, with what to do when its process is gone."""
     state = status.get("state", "created")
+    pid = status.get("pid")
+    gone = state == "running" and pid and not process_alive(pid)
     step, total = status.get("step", 0), status.get("total_steps") or "?"
-    line = f"{state} · step {step}/{total}"
+    line = f"{'interrupted' if gone else state} · step {step}/{total}"
     if status.get("message"):
         line += f" · {status['message']}"
     updated = status.get("updated")
     if updated:
         line += f" · updated {format_duration((now or time.time()) - updated)} ago"
-    pid = status.get("pid")
-    if state == "running" and pid and not process_alive(pid):
+    if gone:
         line += (f" · the training process ({pid}) is gone: resume it with "
                  f"`ft-tui train --resume {run_path}`")
     elif state in ("stopped", "failed"):
@@ -65,6 +66,7 @@ class MonitorApp(App[int]):
         self.poll_every_s = poll_every_s
         self.follower = JsonlFollower(run_dir.metrics_path)
         self.status: dict[str, Any] = {}
+        self.mistyped = 0          # JSON lines that are no valid event (since the last rewind)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -89,18 +91,28 @@ class MonitorApp(App[int]):
         rewound, records = self.follower.poll()
         if rewound:
             self.dashboard.reset()
+            self.mistyped = 0
             replaying = True
         for record in records:
-            event = event_from_dict(record)
+            try:
+                event = decode_event(record)
+            except BadEvent:
+                self.mistyped += 1
+                continue
             if event is not None:
                 self.dashboard.handle_event(event, notify=not replaying)
         self.status = self.run_dir.read_status()
-        self.query_one("#monitor-status", Static).update(
-            describe_status(self.status, self.run_dir.path))
+        line = describe_status(self.status, self.run_dir.path)
+        skipped = self.follower.bad_lines + self.mistyped
+        if skipped:
+            line += (f" · {skipped} unreadable line{'s' * (skipped != 1)} in metrics.jsonl "
+                     "skipped")
+        self.query_one("#monitor-status", Static).update(line)
 
     def action_reload(self) -> None:
         """Read the whole file again (e.g. after editing it by hand)."""
         self.follower = JsonlFollower(self.run_dir.metrics_path)
+        self.mistyped = 0
         self.dashboard.reset()
         self.poll()
 

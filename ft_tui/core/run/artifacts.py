@@ -39,11 +39,12 @@ def trained_model_dir(run: RunDir) -> Path:
     folder = run.adapter_dir
     if is_peft_adapter(folder) or (folder / "config.json").is_file():
         return folder
-    state = run.read_status().get("state", "created")
+    state = run.read_state()
     if state == "running":
         hint = "it is still training: wait for it to finish"
-    elif state in ("stopped", "failed"):
-        hint = f"it {state} before saving one: finish it with `ft-tui train --resume {run.path}`"
+    elif state in ("stopped", "failed", "interrupted"):
+        how = {"interrupted": "its process was killed (it is interrupted)"}.get(state, f"it {state}")
+        hint = f"{how} before saving one: finish it with `ft-tui train --resume {run.path}`"
     else:
         hint = f"train first: `ft-tui train {run.config_path}`"
     raise NotTrained(f"{run.path}: no trained adapter yet (adapter/ is missing); {hint}")

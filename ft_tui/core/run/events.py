@@ -120,13 +120,59 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
-def event_from_dict(data: dict[str, Any]) -> Event | None:
-    """Rebuild an event from a metrics.jsonl line; unknown types or keys are ignored."""
-    cls = EVENT_TYPES.get(data.get("type", ""))
+class BadEvent(ValueError):
+    """A metrics.jsonl record of a known type whose fields are missing or of the wrong type."""
+
+
+def event_from_dict(data: Any) -> Event | None:
+    """Rebuild an event from a metrics.jsonl line; None for anything that is not a valid
+    event (unknown types, wrong field types, not an object at all). Never raises."""
+    try:
+        return decode_event(data)
+    except BadEvent:
+        return None
+
+
+def decode_event(data: Any) -> Event | None:
+    """Like :func:`event_from_dict`, but a record that claims a known type and does not fit
+    it raises :class:`BadEvent`, so readers can count what they skipped. Unknown types (a
+    newer ft-tui's events) and unknown keys are ignored: None."""
+    if not isinstance(data, dict):
+        raise BadEvent(f"not a JSON object: {type(data).__name__}")
+    kind = data.get("type", "")
+    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         return None
-    names = {f.name for f in dataclasses.fields(cls)}
-    try:
-        return cls(**{k: v for k, v in data.items() if k in names})
-    except TypeError:
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise BadEvent(f"{kind}: no {f.name!r}")
+            continue
+        values[f.name] = _field_value(kind, f.name, data[f.name], str(f.type))
+    if cls is RunFinished and values.get("state") not in ("done", "stopped", "failed"):
+        raise BadEvent(f"end: state {values.get('state')!r}")
+    return cls(**values)
+
+
+def _field_value(kind: str, name: str, value: Any, annotation: str) -> Any:
+    options = [a.strip() for a in annotation.split("|")]
+    if value is None and "None" in options:
         return None
+    for option in options:
+        if isinstance(value, bool):
+            break                       # true/false is no number and no text here
+        if option == "str" and isinstance(value, str):
+            return value
+        if option == "int" and isinstance(value, int) and value >= 0:
+            return value
+        if option == "float" and isinstance(value, (int, float)):
+            try:
+                return float(value)
+            except OverflowError:       # an integer too large for a float
+                break
+        if option.startswith("list[dict") and isinstance(value, list) and all(
+                isinstance(item, dict) and all(isinstance(k, str) and isinstance(v, str)
+                                               for k, v in item.items()) for item in value):
+            return value
+    raise BadEvent(f"{kind}: {name}={value!r:.40} is not {annotation}")

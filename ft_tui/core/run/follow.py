@@ -29,6 +29,7 @@ class JsonlFollower:
         self.offset = 0
         self._inode: int | None = None
         self.caught_up = False
+        self.bad_lines = 0        # lines that are no JSON object (counted again after a rewind)
 
     def skip_to_end(self) -> None:
         """Treat what is in the file now as already read (only later lines are new)."""
@@ -50,7 +51,7 @@ class JsonlFollower:
             return rewound, []
         rewound = self._inode is not None and (st.st_ino != self._inode or st.st_size < self.offset)
         if rewound:
-            self.offset = 0
+            self.offset = self.bad_lines = 0
         self._inode = st.st_ino
         if st.st_size <= self.offset:
             self.caught_up = True
@@ -67,12 +68,16 @@ class JsonlFollower:
         self.caught_up = self.offset >= st.st_size
         records = []
         for line in complete.decode("utf-8", errors="replace").splitlines():
+            if not line.strip():
+                continue
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a damaged line must not hide the rest of the run
+            except (ValueError, RecursionError):
+                record = None    # a damaged line must not hide the rest of the run
             if isinstance(record, dict):
                 records.append(record)
+            else:
+                self.bad_lines += 1
         return rewound, records
 
 
@@ -82,5 +87,5 @@ def process_alive(pid: Any) -> bool:
 
     try:
         return psutil.Process(int(pid)).status() != psutil.STATUS_ZOMBIE
-    except (psutil.Error, ValueError, TypeError):
+    except (psutil.Error, ValueError, TypeError, OverflowError):
         return False

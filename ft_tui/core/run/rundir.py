@@ -25,9 +25,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ft_tui.core.atomic import atomic_write_json
-from ft_tui.core.run.events import Event, event_from_dict
+from ft_tui.core.run.events import BadEvent, Event, decode_event
 
 STATES = ("created", "running", "stopped", "failed", "done")
+_STATUS_TYPES: dict[str, Any] = {"state": str, "step": int, "total_steps": int, "pid": int,
+                                 "updated": (int, float), "message": str, "advice": str}
 
 
 class RunDirError(ValueError):
@@ -104,10 +106,30 @@ class RunDir:
 
     # --- status ---
     def read_status(self) -> dict[str, Any]:
+        """status.json as a dict whose "state" is one of STATES; a missing, damaged or
+        hand-edited file reads as {"state": "created"} (wrongly typed fields are dropped)."""
         try:
-            return json.loads(self.status_path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
+            data = json.loads(self.status_path.read_text(encoding="utf-8", errors="replace"))
+        except (OSError, ValueError, RecursionError):
             return {"state": "created"}
+        if not isinstance(data, dict):
+            return {"state": "created"}
+        clean = {k: v for k, v in data.items() if _STATUS_TYPES.get(k, object) is object
+                 or (isinstance(v, _STATUS_TYPES[k]) and not isinstance(v, bool))}
+        if clean.get("state") not in STATES:
+            clean["state"] = "created"
+        return clean
+
+    def read_state(self) -> str:
+        """The run's state as a user should hear it: ``interrupted`` when status.json says
+        running but its process is gone (kill -9, a crash, a reboot): resumable."""
+        from ft_tui.core.run.follow import process_alive
+
+        status = self.read_status()
+        state = status["state"]
+        if state == "running" and not process_alive(status.get("pid")):
+            return "interrupted"
+        return state
 
     def write_status(self, state: str, **extra: Any) -> None:
         if state not in STATES:
@@ -125,21 +147,43 @@ class RunDir:
             fh.write(line + "\n")
 
     def read_events(self) -> list[Event]:
-        return [e for e in (event_from_dict(d) for d in self.iter_metric_dicts()) if e is not None]
+        return self.read_events_counted()[0]
+
+    def read_events_counted(self) -> tuple[list[Event], int]:
+        """(the valid events, how many lines were skipped: not JSON, or mistyped)."""
+        events: list[Event] = []
+        bad = 0
+        for line in self._complete_lines():
+            try:
+                event = decode_event(json.loads(line))
+            except (ValueError, BadEvent, RecursionError):   # JSONDecodeError is a ValueError
+                bad += 1
+                continue
+            if event is not None:
+                events.append(event)
+        return events, bad
 
     def iter_metric_dicts(self) -> Iterator[dict[str, Any]]:
+        """The raw records of valid events (mistyped or damaged lines are skipped)."""
+        for line in self._complete_lines():
+            try:
+                data = json.loads(line)
+                if decode_event(data) is not None:
+                    yield data
+            except (ValueError, BadEvent, RecursionError):
+                continue
+
+    def _complete_lines(self) -> Iterator[str]:
         try:
-            fh = open(self.metrics_path, encoding="utf-8")
-        except FileNotFoundError:
+            fh = open(self.metrics_path, encoding="utf-8", errors="replace")
+        except OSError:
             return
         with fh:
             for line in fh:
                 if not line.endswith("\n"):
                     break  # partial last line, still being written
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError:
-                    continue
+                if line.strip():
+                    yield line
 
     # --- checkpoints ---
     def latest_checkpoint(self) -> Path | None:

@@ -24,7 +24,7 @@ from typing import Callable
 from ft_tui.core.atomic import replace_dir
 from ft_tui.core.config.settings import RunConfig
 from ft_tui.core.run.events import Event, RunFinished, TrainWarning
-from ft_tui.core.run.follow import process_alive
+from ft_tui.core.run.lock import RunInUse, RunLock
 from ft_tui.core.run.rundir import RunDir, RunDirError, default_run_name
 from ft_tui.core.training.device import SetupError
 
@@ -40,7 +40,11 @@ def is_main_process() -> bool:
 
 class TrainingRunner:
     def __init__(self, cfg: RunConfig, run_dir: RunDir | None = None, *, resume: bool = False,
-                 on_event: Callable[[Event], None] | None = None):
+                 on_event: Callable[[Event], None] | None = None, lock: RunLock | None = None,
+                 hold_lock: bool = True):
+        """``lock``: the run's lock, already held (resume_runner takes it before it reads the
+        status); otherwise one is taken here. ``hold_lock=False`` for the worker processes of
+        a launched run, whose launcher holds it. Raises RunInUse when another process has it."""
         self.cfg = cfg
         self.resume = resume
         self.on_event = on_event
@@ -48,6 +52,9 @@ class TrainingRunner:
         if run_dir is None:
             run_dir = RunDir.create(cfg.output_dir, cfg.run_name or default_run_name(cfg))
         self.run_dir = run_dir
+        if lock is None and hold_lock:
+            lock = RunLock(run_dir.path, "training").acquire()
+        self._lock = lock
         self.main = is_main_process()
         self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
         self._stop = threading.Event()
@@ -79,7 +86,11 @@ class TrainingRunner:
             finished = RunFinished("failed", self._step, str(exc))
         except BaseException as exc:  # noqa: BLE001 - every failure becomes one clear line
             finished = self._failure(exc)
-        self._finish(finished)
+        try:
+            self._finish(finished)
+        finally:
+            if self._lock is not None:
+                self._lock.release()
         return finished
 
     # ----- the run ---------------------------------------------------------------------
@@ -255,13 +266,18 @@ def resume_runner(run_dir_path, on_event: Callable[[Event], None] | None = None)
     """A runner that continues a stopped, failed or killed run from its latest checkpoint.
     Raises RunDirError / ConfigError / SetupError with a one-line reason when it cannot."""
     run_dir = RunDir.open(run_dir_path)
-    status = run_dir.read_status()
-    if status.get("state") == "done":
-        raise SetupError(f"{run_dir.path}: this run already finished; nothing to resume")
-    pid = status.get("pid")
-    if status.get("state") == "running" and pid and pid != os.getpid() and process_alive(pid):
-        raise SetupError(f"{run_dir.path}: still running in process {pid}; stop it first")
-    return TrainingRunner(run_dir.load_config(), run_dir, resume=True, on_event=on_event)
+    # The lock, not the pid in status.json, decides: two resumes started at the same moment
+    # both read "stopped", but only one of them gets the lock.
+    lock = RunLock(run_dir.path, "training").acquire()
+    try:
+        if run_dir.read_status().get("state") == "done":
+            raise SetupError(f"{run_dir.path}: this run already finished; nothing to resume "
+                             f"(evaluate it with `ft-tui eval {run_dir.path}`)")
+        return TrainingRunner(run_dir.load_config(), run_dir, resume=True, on_event=on_event,
+                              lock=lock)
+    except BaseException:
+        lock.release()
+        raise
 
 
 def _make_trainer(model, tokenizer, args, data, callback, cfg):
@@ -293,4 +309,5 @@ def _save_final(trainer, target: Path, main: bool) -> None:
         replace_dir(tmp, target)
 
 
-__all__ = ["TrainingRunner", "resume_runner", "RunDirError", "SetupError", "qlora_on_cpu_message"]
+__all__ = ["TrainingRunner", "resume_runner", "RunDirError", "RunInUse", "SetupError",
+           "qlora_on_cpu_message"]

@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     from ft_tui.core.training.runner import TrainingRunner
 
     run_dir = RunDir.open(args.run_dir)
-    runner = TrainingRunner(run_dir.load_config(), run_dir, resume=args.resume)
+    runner = TrainingRunner(run_dir.load_config(), run_dir, resume=args.resume,
+                            hold_lock=False)   # the launcher holds the run's lock
     finished = runner.run()
     if not runner.main:
         # The outcome is in the run dir (rank 0 wrote it). A non-zero code here would make

@@ -209,11 +209,12 @@ lower learning rate, more dropout or more data.
         if run is None:
             self.notify("There is no run to resume: press s to start one.", severity="warning")
             return
+        from ft_tui.core.run.lock import RunInUse
         from ft_tui.core.training import SetupError, resume_runner
 
         try:
             runner = resume_runner(run.path, on_event=self._post_from_trainer)
-        except (SetupError, RunDirError, ConfigError) as exc:
+        except (SetupError, RunDirError, ConfigError, RunInUse) as exc:
             self.notify(str(exc), title="Cannot resume", severity="error", timeout=15)
             return
         # Show the history first; the resumed run drops what follows its checkpoint.

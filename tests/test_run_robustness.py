@@ -1,0 +1,198 @@
+"""What real machines do to a run: two terminals resuming it at once, SIGTERM from
+`timeout` / `docker stop`, a process that died with the run marked running."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ft_tui.core.run.events import StepLog
+from ft_tui.core.run.lock import RunInUse, RunLock
+from ft_tui.core.run.rundir import RunDir
+from ft_tui.core.training import TrainingRunner, resume_runner
+from tests.test_training_runner import tiny_cfg
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env():
+    return {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false"}
+
+
+def _cli(*argv, **kw):
+    return subprocess.Popen([sys.executable, "-m", "ft_tui", *map(str, argv)], env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _stopped_run(tiny_model_dir, tmp_path, max_steps):
+    """A run stopped gracefully after its first logged step (checkpoint written)."""
+    cfg = tiny_cfg(tiny_model_dir, tmp_path, **{"training.max_steps": max_steps,
+                                                "training.save_steps": 50,
+                                                "training.eval_steps": 50,
+                                                "training.sample_every_steps": 0})
+    holder = []
+
+    def on_event(event):
+        if isinstance(event, StepLog):
+            holder[0].request_stop()
+    runner = TrainingRunner(cfg, on_event=on_event)
+    holder.append(runner)
+    finished = runner.run()
+    assert finished.state == "stopped", finished.message
+    return runner.run_dir
+
+
+def _logged_steps(run: RunDir) -> list[int]:
+    return [e.step for e in run.read_events() if isinstance(e, StepLog)]
+
+
+def test_lock_refuses_a_second_holder_and_names_it(tmp_path):
+    with RunLock(tmp_path, "evaluating"):
+        with pytest.raises(RunInUse, match=rf"in use by process {os.getpid()} \(evaluating\)"):
+            RunLock(tmp_path, "training").acquire()
+    RunLock(tmp_path).acquire().release()   # free again once released
+
+
+def test_two_resumes_at_the_same_moment_only_one_trains(tiny_model_dir, tmp_path):
+    run = _stopped_run(tiny_model_dir, tmp_path, max_steps=8)
+    first = _logged_steps(run)
+    procs = [_cli("train", "--resume", run.path) for _ in range(2)]
+    results = [(p.wait(timeout=600), *p.communicate()) for p in procs]
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 2], results
+    loser = next(err for code, _, err in results if code == 2)
+    assert f"run {run.path} is in use by process" in loser and "Traceback" not in loser
+    steps = _logged_steps(run)
+    assert steps == sorted(set(steps)), "a step was trained twice"
+    assert steps[: len(first)] == first and steps[-1] == 8
+    assert run.read_status()["state"] == "done"
+
+
+def test_sigterm_stops_training_with_a_checkpoint_and_it_resumes(tiny_model_dir, tmp_path):
+    cfg = tiny_cfg(tiny_model_dir, tmp_path, **{"training.max_steps": 5000,
+                                                "training.save_steps": 5000,
+                                                "training.eval_steps": 5000,
+                                                "training.sample_every_steps": 0})
+    config = tmp_path / "run.yaml"
+    cfg.save(config)
+    proc = _cli("train", config)
+    run = RunDir(Path(cfg.output_dir) / "run")
+    deadline = time.monotonic() + 300
+    while not (run.metrics_path.exists() and _logged_steps(run)):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(timeout=300)
+    out, err = proc.communicate()
+    assert code == 130, (out, err)
+    status = run.read_status()
+    assert status["state"] == "stopped" and 0 < status["step"] < 5000
+    assert run.latest_checkpoint().name == f"checkpoint-{status['step']}"
+    assert "SIGTERM: stopping after this step" in err and "Traceback" not in err
+    assert f"Resume: ft-tui train --resume {run.path}" in out
+    runner = resume_runner(run.path)     # resumable: not refused as "still running"
+    runner._lock.release()
+
+
+def test_a_run_whose_process_died_is_resumable_everywhere(tiny_model_dir, tmp_path):
+    """status.json says running, but its pid is gone (kill -9, power cut)."""
+    from ft_tui.core.run.artifacts import NotTrained, trained_model_dir
+    from ft_tui.tui.monitor import describe_status
+
+    run = _stopped_run(tiny_model_dir, tmp_path, max_steps=8)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    data = json.loads(run.status_path.read_text())
+    run.status_path.write_text(json.dumps({**data, "state": "running", "pid": dead.pid}))
+    assert run.read_state() == "interrupted"
+    with pytest.raises(NotTrained, match="interrupted") as info:
+        trained_model_dir(run)
+    assert "still training" not in str(info.value)
+    assert f"ft-tui train --resume {run.path}" in str(info.value)
+    assert "resume it with" in describe_status(run.read_status(), run.path)
+    resume_runner(run.path)._lock.release()
+
+
+# ----- mistyped metrics lines ------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from ft_tui.core.run.events import EVENT_TYPES, event_from_dict  # noqa: E402
+
+MISTYPED = ['{"type": "log", "step": null, "loss": 1.0}',
+            '{"type": "log", "step": 3, "loss": "abc"}',
+            '[1, 2, 3]',
+            '"just a string"',
+            '{"type": "samples", "step": 2, "samples": [{"prompt": 5}]}',
+            '{"type": "end", "state": 7}',
+            '{"type": "log", "step": true, "loss": 1.0}',
+            '{"type": "log", "step": 1, "loss": 1e999999}',
+            '{"type": "log", "step": 2, "loss": 1%s}' % ("0" * 400),   # too large for a float
+            '{not json']
+
+
+def _write_mixed_metrics(run: RunDir, good_steps=(1, 2)):
+    lines = [json.dumps({"type": "start", "run_dir": str(run.path), "total_steps": 4})]
+    lines += MISTYPED
+    lines += [json.dumps({"type": "log", "step": s, "loss": 2.0 - s / 10, "total_steps": 4})
+              for s in good_steps]
+    run.metrics_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_mistyped_lines_are_skipped_and_counted(tmp_path):
+    from ft_tui.core.config.settings import RunConfig
+
+    run = RunDir.create(tmp_path, "r")
+    run.save_config(RunConfig())
+    _write_mixed_metrics(run)
+    events, bad = run.read_events_counted()
+    # the 1e999999 loss is inf: a float, kept (a diverged run logs inf/nan)
+    assert [e.step for e in events if isinstance(e, StepLog)] == [1, 1, 2]
+    assert bad == len(MISTYPED) - 1
+    assert all(isinstance(d, dict) for d in run.iter_metric_dicts())
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=4)
+                    | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+FIELDS = st.sampled_from(sorted({f for cls in EVENT_TYPES.values()
+                                 for f in cls.__dataclass_fields__} | {"type", "state"}))
+RECORDS = JSON | st.builds(lambda kind, rest: {**rest, "type": kind},
+                           st.sampled_from(sorted(EVENT_TYPES)),
+                           st.dictionaries(FIELDS, JSON, max_size=8))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(record=RECORDS)
+def test_event_reader_never_raises_and_keeps_types(record):
+    event = event_from_dict(record)
+    if event is not None:
+        for name, value in vars(event).items():
+            assert not isinstance(value, bool)
+        if hasattr(event, "step"):
+            assert isinstance(event.step, int) and event.step >= 0
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(records=st.lists(RECORDS, max_size=6), status=JSON | st.dictionaries(FIELDS, JSON))
+def test_run_dir_readers_never_raise(tmp_path_factory, records, status):
+    from ft_tui.core.evaluate.report import training_facts
+    from ft_tui.core.training.resume import carried_from_metrics, truncate_metrics
+    from ft_tui.tui.monitor import describe_status
+
+    run = RunDir(tmp_path_factory.mktemp("fuzz"))
+    run.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    run.status_path.write_text(json.dumps(status), encoding="utf-8")
+    run.read_events_counted()
+    assert run.read_status()["state"] in ("created", "running", "stopped", "failed", "done")
+    run.read_state()
+    describe_status(run.read_status(), run.path)
+    training_facts(run)
+    carried_from_metrics(run)
+    truncate_metrics(run, 3)
