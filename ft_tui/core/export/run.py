@@ -166,6 +166,7 @@ def write_standalone_script(run_dir, out: str | os.PathLike) -> Path:
     as a plain TRL/PEFT script with no ft-tui import."""
     from ft_tui.core.export.script import render_script
     from ft_tui.core.training.dataset import load_training_data
+    from ft_tui.core.training.sft_args import completion_only
     from ft_tui.core.training.device import SetupError
 
     run = open_run(run_dir)
@@ -186,7 +187,7 @@ def write_standalone_script(run_dir, out: str | os.PathLike) -> Path:
     model, note = _script_model_reference(cfg)
     source = render_script(cfg, model=model, model_note=note, train_file="data/train.jsonl",
                            eval_file=eval_file, run_name=run.path.name,
-                           script_name=SCRIPT_NAME)
+                           script_name=SCRIPT_NAME, completion_only=completion_only(data))
     compile(source, SCRIPT_NAME, "exec")  # never hand out a script that does not parse
     path = atomic_write_text(out / SCRIPT_NAME, source)
     path.chmod(0o755)

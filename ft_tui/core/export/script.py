@@ -1,7 +1,9 @@
 """The standalone training script that ``ft-tui export`` writes: the run's settings as
 plain TRL + PEFT code with no ft-tui import, so a user can leave the tool behind.
 
-Values are written with ``repr`` so the result is always valid Python.
+Its SFTConfig arguments are the dict ``core/training/sft_args.sft_kwargs`` made for the
+run, embedded as a literal: the same map ft-tui's own trainer uses, so both make the same
+decisions. Values are written with ``repr`` so the result is always valid Python.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ answers, or whole conversations as messages).
 """
 
 import argparse
+import json
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -41,9 +44,10 @@ LORA = {lora!s}
 # Used when METHOD == "qlora".
 QLORA = {qlora!s}
 
-# SFTConfig arguments (the precision flags are added at run time).
+# SFTConfig arguments, as ft-tui's trainer set them for this run (output_dir and the
+# precision flags are added at run time, for this machine).
 TRAINING = {training!s}
-EARLY_STOPPING_PATIENCE = {patience!r}  # 0: off
+EARLY_STOPPING_PATIENCE = {patience!r}  # used when TRAINING["load_best_model_at_end"]
 
 
 def parse_args(argv=None):
@@ -80,9 +84,11 @@ def main(argv=None):
     import torch
     from datasets import load_dataset
     from peft import LoraConfig
-    from transformers import AutoTokenizer, BitsAndBytesConfig, EarlyStoppingCallback
+    from transformers import AutoTokenizer, BitsAndBytesConfig, EarlyStoppingCallback, set_seed
     from trl import SFTConfig, SFTTrainer
 
+    # Seed before the adapter is created (inside SFTTrainer), as ft-tui does.
+    set_seed(TRAINING["seed"])
     flags, dtype = precision_settings()
     tokenizer = AutoTokenizer.from_pretrained(MODEL, trust_remote_code=TRUST_REMOTE_CODE)
     if tokenizer.pad_token is None:
@@ -95,9 +101,7 @@ def main(argv=None):
     if held_out is None:
         settings.update(eval_strategy="no", eval_steps=None)
     callbacks = []
-    if held_out is not None and EARLY_STOPPING_PATIENCE > 0:
-        settings.update(load_best_model_at_end=True, metric_for_best_model="eval_loss",
-                        greater_is_better=False)
+    if settings["load_best_model_at_end"]:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=EARLY_STOPPING_PATIENCE))
     config = SFTConfig(**settings, model_init_kwargs={{"dtype": dtype,
                                                        "trust_remote_code": TRUST_REMOTE_CODE}})
@@ -121,6 +125,8 @@ def main(argv=None):
                          processing_class=tokenizer, peft_config=peft_config,
                          quantization_config=quantization, callbacks=callbacks)
     trainer.train()
+    history = Path(args.output_dir) / "log_history.json"  # loss, learning rate... per logged step
+    history.write_text(json.dumps(trainer.state.log_history, indent=1))
     final = Path(args.output_dir) / ("adapter" if peft_config is not None else "model")
     trainer.save_model(str(final))
     tokenizer.save_pretrained(str(final))
@@ -137,49 +143,14 @@ def _dict_literal(values: dict[str, Any]) -> str:
     return "{\n" + "".join(f"    {key!r}: {value!r},\n" for key, value in values.items()) + "}"
 
 
-def training_arguments(cfg, has_eval: bool) -> dict[str, Any]:
-    """The run's TrainingConfig as SFTConfig keyword arguments (as ft-tui's trainer sets
-    them, minus its own logging hooks)."""
-    t = cfg.training
-    eval_strategy = ("steps" if t.eval_steps > 0 else "epoch") if has_eval else "no"
-    save_strategy, save_steps = "steps", t.save_steps
-    if has_eval and t.early_stopping_patience > 0:
-        # load_best_model_at_end needs checkpoints on evaluation steps
-        if eval_strategy == "epoch":
-            save_strategy = "epoch"
-        elif save_steps % t.eval_steps:
-            save_steps = t.eval_steps * -(-save_steps // t.eval_steps)
-    return {
-        "learning_rate": t.learning_rate,
-        "num_train_epochs": t.epochs,
-        "max_steps": t.max_steps,
-        "per_device_train_batch_size": t.batch_size,
-        "per_device_eval_batch_size": t.batch_size,
-        "gradient_accumulation_steps": t.gradient_accumulation,
-        "warmup_steps": t.warmup_ratio,  # a float below 1 is a share of the total steps
-        "lr_scheduler_type": t.scheduler,
-        "weight_decay": t.weight_decay,
-        "optim": t.optimizer,
-        "activation_checkpointing": t.gradient_checkpointing,
-        "packing": t.packing,
-        "completion_only_loss": t.completion_only_loss,
-        "max_length": cfg.data.max_length,
-        "logging_steps": t.logging_steps,
-        "eval_strategy": eval_strategy,
-        "eval_steps": t.eval_steps if eval_strategy == "steps" else None,
-        "save_strategy": save_strategy,
-        "save_steps": save_steps,
-        "save_total_limit": t.save_total_limit,
-        "seed": t.seed,
-        "data_seed": t.seed,
-        "report_to": "none",
-    }
-
-
 def render_script(cfg, *, model: str, model_note: str, train_file: str, eval_file: str | None,
-                  run_name: str, script_name: str) -> str:
+                  run_name: str, script_name: str, completion_only: bool) -> str:
     """Python source of the standalone script (``train_file``/``eval_file`` are relative to
-    the script's folder)."""
+    the script's folder; ``completion_only`` is the flag the trainer derived from the data,
+    ``sft_args.completion_only``)."""
+    from ft_tui.core.training.sft_args import sft_kwargs
+
+    training = sft_kwargs(cfg, has_eval=eval_file is not None, completion_only=completion_only)
     lora = {"r": cfg.lora.r, "lora_alpha": cfg.lora.alpha, "lora_dropout": cfg.lora.dropout,
             "target_modules": cfg.lora_targets()}
     qlora = {"quant_type": cfg.qlora.quant_type, "double_quant": cfg.qlora.double_quant,
@@ -195,6 +166,6 @@ def render_script(cfg, *, model: str, model_note: str, train_file: str, eval_fil
         method=cfg.method,
         model_dtype=cfg.model.dtype, precision=cfg.training.precision,
         trust_remote_code=cfg.model.trust_remote_code, lora=_dict_literal(lora),
-        qlora=_dict_literal(qlora), training=_dict_literal(training_arguments(cfg, eval_file is not None)),
+        qlora=_dict_literal(qlora), training=_dict_literal(training),
         patience=cfg.training.early_stopping_patience,
     )

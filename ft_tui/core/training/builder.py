@@ -1,14 +1,13 @@
 """Model, tokenizer, adapters and the SFTConfig, all from one RunConfig.
 
 Argument names are those of TRL 1.16 / transformers 5 (checked against the installed
-signatures): ``max_length`` not ``max_seq_length``, ``processing_class`` not ``tokenizer``,
-``activation_checkpointing`` for gradient checkpointing (TRL turns it on by default, so
-we always set it), and bf16/fp16 always explicit (TRL's bf16 default fails on CPU unless ``use_cpu``).
+signatures): ``processing_class`` not ``tokenizer``; bf16/fp16 always explicit (TRL's bf16
+default fails on CPU unless ``use_cpu``). The config-derived SFTConfig arguments come from
+``core/training/sft_args.py``, shared with the exported standalone script.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import warnings
@@ -112,44 +111,20 @@ def count_params(model) -> tuple[int, int]:
 
 def build_sft_config(cfg, checkpoints_dir: Path, precision: Precision, device: DeviceInfo, *,
                      has_eval: bool, completion_only: bool, world_size: int = 1):
+    """The SFTConfig: :func:`sft_args.sft_kwargs` (shared with the exported script) plus
+    what depends on this machine and on ft-tui's own event stream."""
     from trl import SFTConfig
 
-    t = cfg.training
-    eval_strategy = "no"
-    if has_eval:
-        eval_strategy = "steps" if t.eval_steps > 0 else "epoch"
-    early = t.early_stopping_patience > 0 and has_eval
-    save_strategy, save_steps = "steps", t.save_steps
-    if early:
-        # load_best_model_at_end needs saves to line up with evaluations.
-        if eval_strategy == "epoch":
-            save_strategy = "epoch"
-        elif save_steps % t.eval_steps:
-            save_steps = t.eval_steps * -(-save_steps // t.eval_steps)
+    from ft_tui.core.training.sft_args import sft_kwargs
 
-    kwargs: dict[str, Any] = dict(
+    kwargs = sft_kwargs(cfg, has_eval=has_eval, completion_only=completion_only)
+    kwargs.update(
         output_dir=str(checkpoints_dir),
-        num_train_epochs=t.epochs, max_steps=t.max_steps,
-        per_device_train_batch_size=t.batch_size, per_device_eval_batch_size=t.batch_size,
-        gradient_accumulation_steps=t.gradient_accumulation,
-        learning_rate=t.learning_rate, lr_scheduler_type=t.scheduler,
-        warmup_steps=t.warmup_ratio,  # a value below 1 is a fraction of the total steps
-        weight_decay=t.weight_decay, optim=t.optimizer,
         bf16=precision.bf16, fp16=precision.fp16,
-        max_length=cfg.data.max_length, packing=t.packing,
-        completion_only_loss=completion_only,
-        logging_strategy="steps", logging_steps=t.logging_steps,
-        # NaN must reach our watchdog; the default filter hides it behind an average.
-        logging_nan_inf_filter=False,
         # Counted by the Trainer and saved in each checkpoint, so the token count
         # continues after a resume (TRL's own num_tokens restarts at zero).
         include_num_input_tokens_seen="non_padding",
-        eval_strategy=eval_strategy, eval_steps=t.eval_steps if eval_strategy == "steps" else None,
-        save_strategy=save_strategy, save_steps=save_steps, save_total_limit=t.save_total_limit,
-        load_best_model_at_end=early,
-        metric_for_best_model="eval_loss" if early else None, greater_is_better=False if early else None,
-        seed=t.seed, data_seed=t.seed,
-        report_to="none", disable_tqdm=True, log_level="error",
+        disable_tqdm=True, log_level="error",
         dataloader_pin_memory=device.cuda,
     )
     if not device.cuda and precision.bf16:
@@ -161,8 +136,4 @@ def build_sft_config(cfg, checkpoints_dir: Path, precision: Precision, device: D
         # GPUs every parameter we train is used in each forward, so DDP need not search.
         kwargs["use_cpu"] = not device.cuda
         kwargs["ddp_find_unused_parameters"] = False
-    names = {f.name for f in dataclasses.fields(SFTConfig)}
-    # Gradient checkpointing: the argument was renamed in transformers 5.
-    ckpt_name = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
-    kwargs[ckpt_name] = t.gradient_checkpointing
     return SFTConfig(**kwargs)

@@ -141,9 +141,10 @@ class TrainingRunner:
                                            has_eval=bool(data.eval_rows), world_size=self.world_size)
         else:
             model, tokenizer, _base = load_model_and_tokenizer(cfg, precision, device, log=self._log)
-            completion_only = data.shape == "prompt_completion"
+            from ft_tui.core.training.sft_args import completion_only
+
             args = build_sft_config(cfg, self.run_dir.checkpoints_dir, precision, device,
-                                    has_eval=bool(data.eval_rows), completion_only=completion_only,
+                                    has_eval=bool(data.eval_rows), completion_only=completion_only(data),
                                     world_size=self.world_size)
         trainable, total = count_params(model)
         # Samples come from rank 0's copy of the model; FSDP shards it, so none there.
