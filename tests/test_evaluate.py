@@ -44,7 +44,8 @@ def test_eval_json_has_the_contract_and_both_answers_per_example(run_path, gener
     report = ev.evaluate_run(run_path, on_progress=lambda d, t, p: progress.append((d, t, p)))
     data = json.loads((run_path / "eval.json").read_text())
     assert set(data) == {"task_kind", "main_metric", "n_examples", "summary", "verdict",
-                         "examples", "settings"}
+                         "examples", "settings", "general"}
+    assert data["general"] is None  # the general-ability check runs only when asked for
     assert data == json.loads(json.dumps(report.to_dict()))
     # 12 tickets over 3 labels: a label task scored by macro-F1
     assert data["task_kind"] == "labels" and data["main_metric"] == "macro_f1"

@@ -13,6 +13,7 @@ class ExitCode(IntEnum):
     OK = 0
     ERROR = 1          # the command ran and found/produced an error (bad data, failed run)
     USAGE = 2          # wrong arguments, missing file
+    GATE = 3           # `ft-tui eval --gate`: the verdict is "don't ship"
     INTERRUPTED = 130  # Ctrl+C
 
 

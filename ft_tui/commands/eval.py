@@ -3,6 +3,7 @@
     ft-tui eval runs/lora-SmolLM2-...                 table + verdict, writes eval.json/report.md
     ft-tui eval runs/lora-SmolLM2-... --few-shot 3    a stronger (few-shot) baseline
     ft-tui eval runs/lora-SmolLM2-... --json          the summary object, for scripts
+    ft-tui eval runs/lora-SmolLM2-... --gate          exit 3 when the verdict is "don't ship"
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 import warnings
 
 from ft_tui.commands.common import ExitCode, fail, number_in
@@ -22,6 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="score at most N held-out examples (0: all; default: the run's eval.max_examples)")
     parser.add_argument("--few-shot", type=number_in(int, 0), default=None, metavar="K",
                         help="show the base model K training examples in its prompt (default: the run's eval.few_shot)")
+    parser.add_argument("--gate", action="store_true",
+                        help="exit with code 3 when the verdict is \"don't ship\" (worse than the "
+                             "prompted base, or it forgot general abilities), for CI jobs")
+    parser.add_argument("--no-general", action="store_true",
+                        help="skip the general-ability check (40 probes + perplexity on general text)")
     parser.add_argument("--json", action="store_true",
                         help="print eval.json's summary object instead of the table")
 
@@ -46,7 +53,8 @@ def run_error_code(exc: Exception) -> ExitCode:
     return ExitCode.USAGE if isinstance(exc, (NoRunDir, NotTrained)) else ExitCode.ERROR
 
 
-PHASES = {"base": "base model (prompted)", "finetuned": "fine-tuned model", "judge": "LLM judge"}
+PHASES = {"base": "base model (prompted)", "finetuned": "fine-tuned model", "judge": "LLM judge",
+          "general": "general-ability check"}
 
 
 def run(args) -> int:
@@ -71,20 +79,27 @@ def run(args) -> int:
     try:
         with progress:
             report = evaluate_run(args.run_dir, max_examples=args.max_examples,
-                                  few_shot=args.few_shot, on_progress=on_progress)
+                                  few_shot=args.few_shot, on_progress=on_progress,
+                                  general=not args.no_general)
     except RunError as exc:
         return fail(str(exc), run_error_code(exc))
     except ConfigError as exc:
         return fail(f"the run's config is invalid: {exc}", ExitCode.ERROR)
 
     data = report.to_dict()
+    code = ExitCode.OK
+    if args.gate and not data["verdict"].get("ship", data["verdict"]["finetuned_beats_base"]):
+        code = ExitCode.GATE
     if args.json:
         print(json.dumps(data["summary"], indent=2))
-        return int(ExitCode.OK)
-    print_report(data, Console())
-    print(f"Written: {os.path.join(args.run_dir, 'eval.json')} (every answer) and "
-          f"{os.path.join(args.run_dir, 'report.md')}")
-    return int(ExitCode.OK)
+    else:
+        print_report(data, Console())
+        print(f"Written: {os.path.join(args.run_dir, 'eval.json')} (every answer) and "
+              f"{os.path.join(args.run_dir, 'report.md')}")
+    if code == ExitCode.GATE:
+        print(f"ft-tui: gate closed: {data['verdict'].get('ship_reason') or data['verdict']['text']}",
+              file=sys.stderr)
+    return int(code)
 
 
 def print_report(data: dict, console) -> None:
@@ -112,7 +127,27 @@ def print_report(data: dict, console) -> None:
                       f"{row['finetuned']:.3f}", shown, style=style)
     console.print(table)
     verdict = data["verdict"]
-    colour = "green" if verdict["finetuned_beats_base"] else "yellow"
+    colour = "green" if verdict.get("ship", verdict["finetuned_beats_base"]) else "yellow"
     console.print(f"[{colour}]{verdict['text']}[/]", highlight=False)
+    if data.get("general"):
+        print_general(data["general"], console)
     if settings.get("judge_error"):
         console.print(f"[yellow]LLM judge skipped: {settings['judge_error']}[/]", highlight=False)
+
+
+def print_general(general: dict, console) -> None:
+    from rich.table import Table
+
+    p, ppl = general["probes"], general["perplexity"]
+    table = Table(title="General ability (regression gate)")
+    table.add_column("check")
+    for name in ("base", "fine-tuned", "change (95% CI)"):
+        table.add_column(name, justify="right")
+    table.add_row(f"{p['n']} general probes passed", f"{p['base']:.2f}", f"{p['finetuned']:.2f}",
+                  f"{p['delta']:+.2f} ({p['delta_ci95'][0]:+.2f}..{p['delta_ci95'][1]:+.2f})")
+    for cat, row in p["by_category"].items():
+        table.add_row(f"  {cat}", f"{row['base']:.2f}", f"{row['finetuned']:.2f}",
+                      f"{row['finetuned'] - row['base']:+.2f}")
+    table.add_row("perplexity, general text", f"{ppl['base']:.1f}", f"{ppl['finetuned']:.1f}",
+                  f"x{ppl['ratio']:.2f} (x{ppl['ratio_ci95'][0]:.2f}..x{ppl['ratio_ci95'][1]:.2f})")
+    console.print(table)

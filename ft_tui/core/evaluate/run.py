@@ -47,6 +47,7 @@ class EvalReport:
     verdict: dict[str, Any]
     examples: list[dict[str, Any]] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    general: dict[str, Any] | None = None   # the general-ability check (general.py)
 
     @property
     def finetuned_beats_base(self) -> bool:
@@ -61,6 +62,7 @@ class EvalReport:
             "verdict": self.verdict,
             "examples": self.examples,
             "settings": self.settings,
+            "general": self.general,
         }
 
 
@@ -149,13 +151,16 @@ def base_answer_cache(base_path: Path, max_new_tokens: int, device: str, dtype) 
 
 def evaluate_run(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None = None,
                  few_shot: int | None = None, on_progress: ProgressFn | None = None,
-                 judge: LLMJudge | bool | None = None) -> EvalReport:
+                 judge: LLMJudge | bool | None = None, general: bool = False) -> EvalReport:
     """Compare the prompted base model with the fine-tuned one on the run's held-out split.
     Writes ``eval.json`` and the eval section of ``report.md``; returns the report.
 
     ``max_examples``/``few_shot`` default to the run's ``eval`` settings (0 examples: all).
     ``judge``: None uses ``eval.judge_url`` if set, False turns the judge off, or pass one.
-    ``on_progress(done, total, phase)`` with phase ``base``, ``finetuned`` or ``judge``.
+    ``general``: also run the general-ability check (general.py) on both models and turn
+    the verdict into ship / don't ship.
+    ``on_progress(done, total, phase)`` with phase ``base``, ``finetuned``, ``judge`` or
+    ``general``.
     """
     from ft_tui.core.models.resolve import ModelNotFound, load_tokenizer, prepare_model
 
@@ -225,8 +230,16 @@ def evaluate_run(run_dir: str | os.PathLike | RunDir, *, max_examples: int | Non
                            })
     if judge:
         _add_judge_scores(report, judge, progress)
+    section = render_section(report.to_dict())
+    if general:
+        section += "\n" + _add_general_check(report, base_path, trained, tokenizer, load, progress)
+    else:
+        from ft_tui.core.evaluate.general import ship_decision
+
+        ship, reason = ship_decision(report.finetuned_beats_base, None)
+        report.verdict.update(ship=ship, ship_reason=reason)
     atomic_write_json(run.eval_path, report.to_dict())
-    update_report(run.report_path, render_section(report.to_dict()), run.path.name)
+    update_report(run.report_path, section, run.path.name)
     return report
 
 
@@ -266,6 +279,15 @@ def _finetuned_answers(model, base_path: Path, trained: Path, prompts: list[str]
                        load: dict, progress: ProgressFn) -> list[str]:
     """Answers of base + adapter (merged into ``model`` when the base is already loaded) or
     of the fully fine-tuned model."""
+    model = _load_finetuned(base_path, trained, load, model if is_peft_adapter(trained) else None)
+    step = _counter(progress, len(prompts), "finetuned")
+    return generate_greedy(model, gen["tokenizer"], prompts, max_new_tokens=gen["max_new_tokens"],
+                           batch_size=gen["batch_size"], on_batch=step)
+
+
+def _load_finetuned(base_path: Path, trained: Path, load: dict, model=None):
+    """The fine-tuned model: base + adapter merged (into ``model`` when the base is already
+    loaded), or the fully fine-tuned weights."""
     if is_peft_adapter(trained):
         from peft import PeftModel
 
@@ -274,12 +296,33 @@ def _finetuned_answers(model, base_path: Path, trained: Path, prompts: list[str]
         # Merged weights answer exactly like base + adapter, and faster (no extra LoRA
         # matmuls per layer); the base is never 4-bit here, so this also holds for QLoRA.
         model = PeftModel.from_pretrained(model, str(trained)).merge_and_unload()
-        model = model.to(load["device"]).eval()
-    else:  # a full fine-tune: the folder holds the whole model
-        model = load_for_inference(trained, **load)
-    step = _counter(progress, len(prompts), "finetuned")
-    return generate_greedy(model, gen["tokenizer"], prompts, max_new_tokens=gen["max_new_tokens"],
-                           batch_size=gen["batch_size"], on_batch=step)
+        return model.to(load["device"]).eval()
+    return load_for_inference(trained, **load)  # a full fine-tune: the folder holds it all
+
+
+def _add_general_check(report: EvalReport, base_path: Path, trained: Path,
+                       tokenizer, load: dict, progress: ProgressFn) -> str:
+    """Probes and general-text perplexity for both models; sets ``report.general`` and the
+    ship verdict, returns the report.md part."""
+    from ft_tui.core.evaluate import general as ga
+
+    probes = ga.load_probes()
+    batch_size = len(probes)  # short prompts and answers: one batch is fastest, also on CPU
+    progress(0, 2, "general")
+    probe_cache = base_answer_cache(base_path, ga.PROBE_MAX_NEW_TOKENS, load["device"], load["dtype"])
+    base = ga.side_scores(lambda: load_for_inference(base_path, **load), tokenizer, probes,
+                          probe_cache, batch_size)
+    free_memory()
+    progress(1, 2, "general")
+    tuned = ga.side_scores(lambda: _load_finetuned(base_path, trained, load), tokenizer, probes,
+                           None, batch_size)
+    free_memory()
+    progress(2, 2, "general")
+    report.general = ga.compare(probes, base, tuned)
+    ship, reason = ga.ship_decision(report.finetuned_beats_base, report.general)
+    report.verdict.update(ship=ship, ship_reason=reason)
+    report.verdict["text"] = f"{report.verdict['text']}\n{reason}"
+    return ga.render_general(report.general, ship, reason)
 
 
 def _build_report(run: RunDir, cfg, kind: str, held_out: list, references: list[str],

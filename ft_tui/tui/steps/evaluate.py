@@ -29,7 +29,7 @@ from ft_tui.tui.state import WizardState
 from ft_tui.tui.widgets.eval_table import EvalTable, summary_text, verdict_text
 
 PHASES = {"base": "base model answering", "finetuned": "fine-tuned model answering",
-          "judge": "LLM judge grading"}
+          "judge": "LLM judge grading", "general": "general-ability check (models done)"}
 # export action -> its button
 EXPORTS = {
     "adapter": "Adapter (a)", "merged": "Merged (m)", "config": "Config (c)",
@@ -271,7 +271,7 @@ then export what you need.
     def _evaluate(self, path: Path) -> dict[str, Any]:
         from ft_tui.core.evaluate.run import evaluate_run
 
-        report = evaluate_run(path, on_progress=lambda done, total, phase:
+        report = evaluate_run(path, general=True, on_progress=lambda done, total, phase:
                               self.post_message(EvalProgress(done, total, phase)))
         return report.to_dict()
 
