@@ -168,3 +168,27 @@ def test_a_stopped_dpo_run_resumes_with_continuous_steps_and_margins(tiny_model_
     assert prefs == list(range(1, 7))
     tokens = [e.num_tokens for e in events if isinstance(e, StepLog)]
     assert tokens == sorted(tokens) and tokens[3] > tokens[2]      # no reset at the resume
+
+
+def test_eval_of_a_dpo_run_scores_base_and_tuned_preference_accuracy(tiny_model_dir, tmp_path, capsys):
+    import json as _json
+
+    data = write_pairs(tmp_path / "pairs.jsonl")
+    code, _, err = _train(capsys, *_dpo_args(tiny_model_dir, data, tmp_path, "e", "--max-steps", 8,
+                                            "--set", "data.eval_fraction=0.5"))
+    assert code == 0, err
+    run = tmp_path / "runs" / "e"
+    code = main(["eval", str(run)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    report = _json.loads((run / "eval.json").read_text())
+    assert report["task_kind"] == "preference" and report["main_metric"] == "preference_accuracy"
+    acc = report["summary"]["preference_accuracy"]
+    assert report["n_examples"] == 4 and acc["base"] in (0, .25, .5, .75, 1)
+    assert acc["delta"] == pytest.approx(acc["finetuned"] - acc["base"])
+    # The margins are those of the tuned model: trained on the other half, it moved them.
+    ex = report["examples"][0]
+    assert ex["scores"]["base"]["margin"] != ex["scores"]["finetuned"]["margin"]
+    assert {"reference", "rejected", "base", "finetuned"} <= set(ex)   # answers side by side
+    assert "preference accuracy" in out and report["verdict"]["text"].split(":")[0] in out
+    assert "**preference accuracy**" in (run / "report.md").read_text()

@@ -22,6 +22,8 @@ TASK_KINDS = ("extraction", "labels", "free_text")
 MAIN_METRIC = {"extraction": "json_field_match", "labels": "macro_f1", "free_text": "rouge_l"}
 
 METRIC_LABELS = {
+    "preference_accuracy": "preference accuracy",   # DPO/KTO runs: core/evaluate/preference.py
+    "mean_margin": "mean log-prob margin",
     "exact_match": "exact match",
     "normalized_match": "normalised match",
     "json_valid": "valid JSON",

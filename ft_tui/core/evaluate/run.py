@@ -167,6 +167,11 @@ def evaluate_run(run_dir: str | os.PathLike | RunDir, *, max_examples: int | Non
     run = open_run(run_dir)
     trained = trained_model_dir(run)
     cfg = run.load_config()
+    if cfg.objective != "sft":   # DPO / KTO: preference accuracy on held-out pairs
+        from ft_tui.core.evaluate.preference import evaluate_preference_run
+
+        return evaluate_preference_run(run, cfg, trained, max_examples=max_examples,
+                                       on_progress=on_progress)
     limit = cfg.eval.max_examples if max_examples is None else max_examples
     shots_k = cfg.eval.few_shot if few_shot is None else few_shot
     if limit < 0 or shots_k < 0:

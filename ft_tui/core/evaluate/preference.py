@@ -1,0 +1,248 @@
+"""Base vs tuned on held-out preference pairs (DPO / KTO runs).
+
+The score is the one DPO optimises (Rafailov et al. 2023, arXiv:2305.18290, eq. 7): for
+each pair, the model's summed log-probability of the chosen answer minus that of the
+rejected one, both given the prompt through the chat template. **Preference accuracy** is
+the share of pairs with a positive margin. The base model and the tuned model (base +
+adapter, or the fully tuned weights) are scored on the same held-out pairs as the run
+held out when training, and a few prompts also get greedy answers from both, side by side.
+The result goes to ``eval.json`` and the eval section of ``report.md``, in the same form as
+SFT's (``task_kind`` "preference", main metric ``preference_accuracy``).
+
+KTO runs are scored on their held-out rows labelled true vs false for the same prompt when
+such pairs exist; otherwise on the mean log-probability of good minus bad answers.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+ProgressFn = Callable[[int, int, str], None]
+SHOWN_ANSWERS = 5
+FEW_PAIRS = 20
+
+
+def pair_logps(model, tokenizer, prompts: list[list[dict]], answers: list[list[dict]],
+               batch_size: int = 8) -> list[float]:
+    """Summed log-probability of each answer's tokens after its prompt (chat template)."""
+    import torch
+
+    device = next(model.parameters()).device
+    out: list[float] = []
+    for start in range(0, len(prompts), batch_size):
+        ids, masks = [], []
+        for prompt, answer in zip(prompts[start:start + batch_size], answers[start:start + batch_size]):
+            p_text = tokenizer.apply_chat_template(_plain(prompt), tokenize=False,
+                                                   add_generation_prompt=True)
+            full = tokenizer.apply_chat_template(_plain(prompt) + _plain(answer), tokenize=False)
+            if not full.startswith(p_text):  # a template that rewrites earlier turns
+                full = p_text + "".join(m["content"] for m in answer) + (tokenizer.eos_token or "")
+            p_ids = tokenizer(p_text, add_special_tokens=False)["input_ids"]
+            f_ids = tokenizer(full, add_special_tokens=False)["input_ids"]
+            ids.append(f_ids)
+            masks.append([0] * len(p_ids) + [1] * (len(f_ids) - len(p_ids)))
+        width = max(len(x) for x in ids)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        input_ids = torch.tensor([x + [pad] * (width - len(x)) for x in ids], device=device)
+        attention = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids], device=device)
+        answer_mask = torch.tensor([m + [0] * (width - len(m)) for m in masks], device=device)
+        with torch.no_grad():
+            logits = model(input_ids=input_ids, attention_mask=attention).logits.float()
+        logp = torch.log_softmax(logits[:, :-1], dim=-1)
+        token_logp = logp.gather(-1, input_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+        out += (token_logp * answer_mask[:, 1:]).sum(-1).tolist()
+    return out
+
+
+def score_pairs(model, tokenizer, pairs: list, system_prompt: str) -> list[float]:
+    """Log-prob margin chosen - rejected of every pair."""
+    from ft_tui.core.training.preference_data import with_system
+
+    prompts = [with_system(ex.prompt_messages(), system_prompt) for ex in pairs]
+    chosen = pair_logps(model, tokenizer, prompts, [ex.chosen for ex in pairs])
+    rejected = pair_logps(model, tokenizer, prompts, [ex.rejected for ex in pairs])
+    return [c - r for c, r in zip(chosen, rejected)]
+
+
+def kto_as_pairs(rows: list) -> list:
+    """KTO rows with a true and a false answer for one prompt, as chosen/rejected pairs."""
+    from ft_tui.core.data.types import Example
+
+    by_prompt: dict[str, dict[bool, Any]] = {}
+    for ex in rows:
+        key = repr(ex.prompt_messages())
+        by_prompt.setdefault(key, {}).setdefault(bool(ex.label), ex)
+    pairs = []
+    for sides in by_prompt.values():
+        if True in sides and False in sides:
+            good, bad = sides[True], sides[False]
+            prompt = good.prompt_messages()
+            pairs.append(Example(good.line, prompt + good.completion_messages(), fmt="preference",
+                                 chosen=good.completion_messages(), rejected=bad.completion_messages()))
+    return pairs
+
+
+def evaluate_preference_run(run, cfg, trained, *, max_examples: int | None = None,
+                            on_progress: ProgressFn | None = None):
+    """Preference accuracy of the base and the tuned model on the run's held-out pairs."""
+    from ft_tui.core.atomic import atomic_write_json
+    from ft_tui.core.evaluate.report import render_section, update_report
+    from ft_tui.core.evaluate.run import EvalError, EvalReport
+    from ft_tui.core.models.generation import (ensure_chat_template, free_memory, generate_greedy,
+                                               has_tokenizer, inference_device_and_dtype,
+                                               load_for_inference, render_prompt)
+    from ft_tui.core.models.resolve import ModelNotFound, load_tokenizer, prepare_model
+    from ft_tui.core.run.artifacts import is_peft_adapter
+    from ft_tui.core.training.device import SetupError
+    from ft_tui.core.training.preference_data import load_eval_pairs, with_system
+
+    progress = on_progress or (lambda done, total, phase: None)
+    limit = cfg.eval.max_examples if max_examples is None else max_examples
+    try:
+        pairs = load_eval_pairs(cfg)
+    except SetupError as exc:
+        raise EvalError(str(exc)) from None
+    if cfg.objective == "kto":
+        pairs = kto_as_pairs(pairs)
+    if limit:
+        pairs = pairs[:limit]
+    if not pairs:
+        raise EvalError("no held-out preference pairs to score: set data.eval_path, or "
+                        "data.eval_fraction above 0 (KTO needs a true and a false answer to one "
+                        "prompt among the held-out rows)")
+    try:
+        base_path = prepare_model(cfg.model.name, log=lambda msg: None)
+    except ModelNotFound as exc:
+        raise EvalError(f"base model: {exc}") from None
+    trust = cfg.model.trust_remote_code
+    tokenizer = load_tokenizer(trained if has_tokenizer(trained) else base_path, trust)
+    template_fallback = ensure_chat_template(tokenizer)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    device, dtype = inference_device_and_dtype()
+    system = cfg.data.system_prompt
+    shown = pairs[:SHOWN_ANSWERS]
+    prompts = [render_prompt(tokenizer, with_system(ex.prompt_messages(), system)) for ex in shown]
+    max_new = cfg.eval.max_new_tokens
+
+    def side(model, phase):
+        progress(0, len(pairs), phase)
+        margins = score_pairs(model, tokenizer, pairs, system)
+        answers = generate_greedy(model, tokenizer, prompts, max_new_tokens=max_new, batch_size=8)
+        progress(len(pairs), len(pairs), phase)
+        return margins, answers
+
+    load = {"device": device, "dtype": dtype, "trust_remote_code": trust}
+    model = load_for_inference(base_path, **load)
+    base_margins, base_answers = side(model, "base")
+    if is_peft_adapter(trained):
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(trained)).merge_and_unload().to(device).eval()
+    else:
+        model = None
+        free_memory()
+        model = load_for_inference(trained, **load)
+    ft_margins, ft_answers = side(model, "finetuned")
+    model = None
+    free_memory()
+
+    summary = {
+        "preference_accuracy": _row(_accuracy(base_margins), _accuracy(ft_margins)),
+        "mean_margin": _row(_mean(base_margins), _mean(ft_margins)),
+    }
+    examples = []
+    for i, ex in enumerate(pairs):
+        examples.append({
+            "line": ex.line,
+            "prompt": _prompt_text(ex),
+            "reference": _text(ex.chosen),
+            "rejected": _text(ex.rejected),
+            "base": base_answers[i] if i < len(shown) else "",
+            "finetuned": ft_answers[i] if i < len(shown) else "",
+            "scores": {"base": {"margin": base_margins[i], "prefers_chosen": base_margins[i] > 0},
+                       "finetuned": {"margin": ft_margins[i], "prefers_chosen": ft_margins[i] > 0}},
+        })
+    verdict = preference_verdict(summary, len(pairs), cfg, run)
+    report = EvalReport("preference", "preference_accuracy", len(pairs), summary, verdict, examples,
+                        settings={
+                            "model": cfg.model.name, "model_path": str(base_path),
+                            "objective": cfg.objective, "method": cfg.method,
+                            "adapter": str(trained), "few_shot": 0, "max_examples": limit,
+                            "max_new_tokens": max_new, "decoding": "greedy",
+                            "score": "summed answer log-prob, chosen minus rejected",
+                            "device": device, "dtype": str(dtype).replace("torch.", ""),
+                            "held_out_source": "eval_path" if cfg.data.eval_path.strip()
+                            else f"split of train_path ({cfg.data.eval_fraction:g}, seed "
+                                 f"{cfg.training.seed})",
+                            "chat_template_fallback": template_fallback, "judge": None,
+                            "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    atomic_write_json(run.eval_path, report.to_dict())
+    update_report(run.report_path, render_section(report.to_dict()), run.path.name)
+    return report
+
+
+def preference_verdict(summary: dict, n: int, cfg, run) -> dict[str, Any]:
+    acc = summary["preference_accuracy"]
+    base, ft, delta = acc["base"], acc["finetuned"], acc["delta"]
+    scores = (f"{ft:.3f} vs {base:.3f} ({delta:+.3f}) of {n} held-out pairs prefer the chosen "
+              "answer")
+    beats = delta > 1e-9
+    if beats:
+        text = f"Preference tuning beat the base model on preference accuracy: {scores}."
+    else:
+        reasons = _reasons(cfg, run, base)
+        word = "matched" if abs(delta) <= 1e-9 else "did worse than"
+        text = (f"Preference tuning did not beat the base model: it {word} it on preference "
+                f"accuracy, {scores}. Likely reasons: " + "; ".join(reasons) + ".")
+    if n < FEW_PAIRS:
+        text += (f" With only {n} held-out pairs the difference is uncertain; hold out 20-50 "
+                 "pairs to be sure.")
+    return {"finetuned_beats_base": beats, "text": text}
+
+
+def _reasons(cfg, run, base: float) -> list[str]:
+    reasons = []
+    if base >= 0.9:
+        reasons.append(f"the base model already prefers the chosen answer in {base:.0%} of pairs")
+    steps, margins = 0, []
+    for row in run.iter_metric_dicts():
+        if row.get("type") == "log":
+            steps = max(steps, int(row.get("step") or 0))
+        elif row.get("type") == "preference" and row.get("split") == "train" and row.get("margin") is not None:
+            margins.append(float(row["margin"]))
+    if steps and steps < 50:
+        reasons.append(f"only {steps} optimizer steps were run: train longer")
+    if margins and max(margins[-5:]) <= 0.05:
+        reasons.append("the training reward margin hardly opened: raise the learning rate or "
+                       f"lower beta (now {cfg.preference.beta:g})")
+    if not reasons:
+        reasons.append("check the pairs: chosen should be clearly and consistently better than "
+                       "rejected, and more pairs usually help")
+    return reasons
+
+
+def _row(base: float, ft: float) -> dict[str, float]:
+    return {"base": base, "finetuned": ft, "delta": ft - base}
+
+
+def _accuracy(margins: list[float]) -> float:
+    return sum(1 for m in margins if m > 0) / len(margins)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _plain(messages) -> list[dict[str, str]]:
+    return [{"role": m["role"], "content": m["content"]} for m in messages]
+
+
+def _text(messages) -> str:
+    return "\n".join(m["content"] for m in messages or [])
+
+
+def _prompt_text(ex) -> str:
+    turns = [m["content"] for m in ex.prompt_messages() if m["role"] != "system"]
+    return turns[-1] if turns else ""
