@@ -429,7 +429,10 @@ class TrainDisplay:
             return
         every = max(1, total // 20) if total else 1
         if event.step % every == 0 or event.step in (1, total):
-            self.note(f"step {event.step}/{total} loss {event.loss:.4f} {tps} tok/s ETA {eta}")
+            from ft_tui.core.training.throughput import throughput_note
+
+            self.note(f"step {event.step}/{total} loss {event.loss:.4f} {tps} tok/s"
+                      f"{throughput_note(event)} ETA {eta}")
 
 
 def _duration(seconds) -> str:

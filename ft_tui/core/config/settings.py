@@ -112,10 +112,13 @@ class TrainingConfig:
     optimizer: str = opt("adamw_torch", "Optimizer. paged_adamw_8bit saves memory on CUDA.",
                          choices=("adamw_torch", "adamw_torch_fused", "paged_adamw_8bit", "adamw_8bit", "sgd"))
     precision: str = opt("auto", "Mixed precision: auto = bf16 where the GPU supports it, else fp16 "
-                         "on GPU and fp32 on CPU.", choices=("auto", "bf16", "fp16", "fp32"))
+                         "on GPU; on a CPU bf16 autocast where it has AVX512-BF16 or AMX, else fp32.",
+                         choices=("auto", "bf16", "fp16", "fp32"))
     gradient_checkpointing: bool = opt(False, "Recompute activations in the backward pass: ~20-30 % "
                                        "slower, much less activation memory.")
     packing: bool = opt(False, "Pack several short examples into one sequence (faster on short data).")
+    group_by_length: bool = opt(True, "Batch examples of similar length together, so less of each "
+                                "batch is padding (faster; the same examples each epoch).")
     completion_only_loss: bool = opt(True, "Compute the loss on the assistant's answer only, "
                                      "not on the prompt.")
     logging_steps: int = opt(1, "Log loss and learning rate every N steps.", min=1, max=10_000)

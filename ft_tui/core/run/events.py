@@ -50,6 +50,8 @@ class StepLog(Event):
     elapsed_s: float | None = None
     gpu_mem_gb: float | None = None
     total_steps: int | None = None
+    padding_share: float | None = None   # share of the processed tokens that were padding (0-1)
+    mfu: float | None = None             # model FLOPs utilisation of the GPU(s) (0-1), CUDA only
 
 
 @dataclass

@@ -22,6 +22,7 @@ from ft_tui.core.run.events import (Checkpoint, EvalLog, Event, PreferenceLog, R
 from ft_tui.core.training.meter import StepMeter
 from ft_tui.core.training.preference_watch import PreferenceWatchdog
 from ft_tui.core.training.resume import Carried
+from ft_tui.core.training.throughput import TokenTally, flops_per_token, mfu, peak_tflops
 from ft_tui.core.training.watchdog import LossWatchdog
 
 SAMPLE_NEW_TOKENS = 48
@@ -49,12 +50,35 @@ class EventCallback(TrainerCallback):
         self.stopped_at: int | None = None     # step of a graceful stop
         self.failure: str | None = None        # cause of a stop for divergence
         self._cuda = False
+        self.tally = TokenTally()
+        self._peak: float | None = None        # the GPU's dense bf16 TFLOPS, when known
+        self._shape = (0, 0)                   # (layers, hidden) for the attention FLOPs
+
+    def watch_batches(self, trainer) -> None:
+        """Count every training micro-batch's tokens, padding included, where the Trainer
+        counts its non-padding ones (transformers 5: ``Trainer._track_num_input_tokens``).
+        Without that hook the run simply reports no padding share."""
+        track = getattr(trainer, "_track_num_input_tokens", None)
+        if track is None:
+            return
+
+        def counted(inputs):
+            track(inputs)
+            self.tally.add(inputs)
+
+        trainer._track_num_input_tokens = counted
 
     # ----- lifecycle -------------------------------------------------------------------
     def on_train_begin(self, args, state, control, **kwargs):
         import torch
 
         self._cuda = torch.cuda.is_available()
+        if self._cuda:
+            self._peak = peak_tflops(torch.cuda.get_device_name(0))
+        config = getattr(kwargs.get("model"), "config", None)
+        config = getattr(config, "text_config", None) or config
+        self._shape = (int(getattr(config, "num_hidden_layers", 0) or 0),
+                       int(getattr(config, "hidden_size", 0) or 0))
         self.meter = StepMeter(state.max_steps, start_tokens=state.num_input_tokens_seen,
                                elapsed_before=self.carried.elapsed_s)
         self.emit(RunStarted(total_steps=state.max_steps, start_step=state.global_step,
@@ -107,7 +131,8 @@ class EventCallback(TrainerCallback):
             grad_norm=_num(logs.get("grad_norm")), epoch=_num(logs.get("epoch")),
             tokens_per_s=reading.tokens_per_s, num_tokens=int(state.num_input_tokens_seen),
             eta_s=reading.eta_s, elapsed_s=reading.elapsed_s, gpu_mem_gb=gpu,
-            total_steps=state.max_steps))
+            total_steps=state.max_steps, padding_share=self.tally.padding_share,
+            mfu=self._mfu(reading.tokens_per_s)))
         alert = self.watchdog.on_train_loss(step, loss)
         self._warn(alert)
         if alert is not None and alert.code == "nan_loss":
@@ -134,6 +159,15 @@ class EventCallback(TrainerCallback):
             if split == "train":
                 for alert in self.preference_watchdog.on_log(step, event.margin, event.accuracy):
                     self._warn(alert)
+
+    def _mfu(self, tokens_per_s: float | None) -> float | None:
+        if self._peak is None:
+            return None
+        layers, hidden = self._shape
+        per_token = flops_per_token(self.start_info.get("method", "lora"),
+                                    int(self.start_info.get("total_params") or 0),
+                                    layers=layers, hidden=hidden, seq_len=self.tally.mean_length)
+        return mfu(tokens_per_s, per_token, self._peak, self.world_size)
 
     def _agreed_stop(self) -> bool:
         wanted = self.stop_requested()

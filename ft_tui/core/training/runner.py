@@ -297,6 +297,7 @@ def _make_trainer(model, tokenizer, args, data, callback, cfg):
     # Our events replace the Trainer's own printing (it would scribble over the TUI).
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
+    callback.watch_batches(trainer)
     return trainer
 
 

@@ -45,6 +45,8 @@ def sft_kwargs(cfg, *, has_eval: bool, completion_only: bool) -> dict[str, Any]:
         weight_decay=t.weight_decay, optim=t.optimizer,
         activation_checkpointing=t.gradient_checkpointing,
         max_length=cfg.data.max_length, packing=t.packing,
+        # Length-grouped batches: less padding per batch (a packed run has none to cut).
+        train_sampling_strategy="group_by_length" if t.group_by_length and not t.packing else "random",
         completion_only_loss=completion_only,
         logging_strategy="steps", logging_steps=t.logging_steps,
         # NaN must reach the logs; the default filter hides it behind an average.

@@ -21,6 +21,7 @@ from textual_plotext import PlotextPlot
 
 from ft_tui.core.run.events import (Checkpoint, EvalLog, Event, RunFinished, RunStarted, Samples,
                                 StepLog, TrainWarning)
+from ft_tui.core.training.throughput import throughput_note
 
 REDRAW_EVERY_S = 0.5
 MAX_PLOTTED_POINTS = 1500   # what a terminal-wide plot can show; the lists keep everything
@@ -228,7 +229,8 @@ class Dashboard(Vertical):
             self._gpu_total, self._gpu_total_known = gpu_total_gb(), True
         tokens = "–" if event.tokens_per_s is None else f"{event.tokens_per_s:,.0f}"
         stats = (f"loss {_number(event.loss)} · lr {_number(event.learning_rate, '.2e')} · "
-                 f"tokens/s {tokens} · {memory_gauge(event.gpu_mem_gb, self._gpu_total)}")
+                 f"tokens/s {tokens}{throughput_note(event)} · "
+                 f"{memory_gauge(event.gpu_mem_gb, self._gpu_total)}")
         self.query_one("#dash-stats", Static).update(stats)
         self._log(f"step {event.step}/{self.total_steps or '?'}: loss {_number(event.loss)}")
 
