@@ -42,6 +42,8 @@ def build_preference_config(cfg, checkpoints_dir: Path, precision: Precision, de
     p = cfg.preference
     kwargs.update(beta=p.beta, max_length=cfg.data.max_length,
                   precompute_ref_log_probs=p.reference == "precomputed")
+    # Length grouping reads an input_ids column; preference rows have chosen_/rejected_ ones.
+    kwargs["train_sampling_strategy"] = "random"
     if cfg.objective == "kto":
         # KTO's KL estimate pairs each row with its batch neighbours, so TRL needs the
         # order fixed (kto_config.py); the rows were shuffled with the seed instead.
