@@ -63,7 +63,17 @@ def precision_settings():
     """(SFTConfig precision flags, model dtype) for this machine."""
     import torch
 
-    if not torch.cuda.is_available():  # CPUs train in fp32 (bf16 there is slow or refused)
+    if not torch.cuda.is_available():
+        # bf16 autocast (weights fp32) where the CPU has bf16 instructions and oneDNN uses
+        # them, as ft-tui trains; fp32 elsewhere, where emulated bf16 is slower.
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+                cpu_flags = set(next((l for l in fh if l.startswith("flags")), "").split())
+        except OSError:
+            cpu_flags = set()
+        fast = bool(cpu_flags & {{"avx512_bf16", "amx_bf16"}}) and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        if PRECISION in ("auto", "bf16") and fast:
+            return {{"bf16": True, "fp16": False, "use_cpu": True}}, torch.float32
         return {{"bf16": False, "fp16": False}}, torch.float32
     mode = PRECISION
     if mode == "auto":
