@@ -4,6 +4,8 @@
     ft-tui inspect train.jsonl --json | jq .       one JSON object on stdout
     ft-tui inspect train.jsonl --clean             also write train.cleaned.jsonl
     ft-tui inspect train.jsonl --split 0.1         also write train.train.jsonl / train.eval.jsonl
+    ft-tui inspect train.jsonl --show-mask 12      the example on line 12 as the model sees it,
+                                                   trained tokens marked (--json: segments)
 
 Exit codes: 0 no error, 1 any error or no usable example, 2 usage error (missing file,
 bad flag, unknown model).
@@ -44,6 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Write <name>.train<ext> and <name>.eval<ext> with this share held out "
                              "(stratified by label when the outputs are labels)")
     parser.add_argument("--seed", type=int, default=42, help="Seed for --split (default: %(default)s)")
+    parser.add_argument("--show-mask", type=number_in(int, 1), metavar="LINE",
+                        help="Show the example starting on LINE as the model sees it: trained "
+                             "tokens bold, masked ones dim")
+    parser.add_argument("--train-on", choices=("all_assistant", "last_assistant"),
+                        default="all_assistant",
+                        help="Answers trained, for --show-mask (data.train_on; default: %(default)s)")
 
 
 def _diag(message: str) -> None:
@@ -65,6 +73,9 @@ def run(args) -> int:
         if isinstance(tokenizer, int):
             return tokenizer
 
+    if args.show_mask:
+        return show_mask(args, path, tokenizer)
+
     from ft_tui.core.data import inspect_path
 
     try:
@@ -85,6 +96,60 @@ def run(args) -> int:
     else:
         render_report(data, written, args.model if tokenizer is not None else None)
     return int(ExitCode.OK if report.ok else ExitCode.ERROR)
+
+
+def show_mask(args, path: Path, tokenizer) -> int:
+    """``--show-mask LINE``: one example, trained tokens marked."""
+    from ft_tui.core.data import load_examples
+    from ft_tui.core.data.masks import TemplateError, build_mask
+
+    if tokenizer is None:
+        return fail("--show-mask needs a tokenizer; drop --model none", ExitCode.USAGE)
+    from ft_tui.core.models.generation import ensure_chat_template
+
+    ensure_chat_template(tokenizer)  # what training uses for a model without one
+    result = load_examples(path)
+    example = next((ex for ex in result.examples if ex.line == args.show_mask), None)
+    if example is None:
+        issue = next((e for e in result.errors if e.line == args.show_mask), None)
+        if issue is not None:
+            return fail(f"{args.path}: line {issue.line}: {issue.message}", ExitCode.ERROR)
+        starts = [ex.line for ex in result.examples]
+        near = min(starts, key=lambda n: abs(n - args.show_mask), default=None)
+        hint = f"; the nearest example starts on line {near}" if near else ""
+        return fail(f"{args.path}: no example starts on line {args.show_mask}{hint}", ExitCode.ERROR)
+    if example.chosen is not None or example.label is not None:
+        return fail(f"{args.path} is {result.format} data, which supervised fine-tuning does not "
+                    "train on; --show-mask shows SFT examples", ExitCode.ERROR)
+    try:
+        masked = build_mask(tokenizer, example.messages, example.tools, args.train_on)
+    except TemplateError as exc:
+        return fail(f"{args.path}: line {example.line}: {exc}", ExitCode.ERROR)
+    data = {"line": example.line, "segments": masked.segments(),
+            "trained_tokens": masked.n_trained, "tokens": len(masked.input_ids),
+            "inline_tools": masked.inline_tools, "note": masked.fallback or None}
+    if args.json:
+        json.dump(data, sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return int(ExitCode.OK)
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(highlight=False)
+    console.print(f"[bold]{args.path}[/bold] line {example.line}: {masked.n_trained} of "
+                  f"{len(masked.input_ids)} tokens trained ([bold green]trained[/bold green], "
+                  "[dim]context[/dim])\n")
+    text = Text()
+    for seg in data["segments"]:
+        text.append(seg["text"], style="bold green" if seg["trained"] else "dim")
+    console.print(text)
+    if masked.inline_tools:
+        console.print("\n[yellow]note[/yellow]: this model's chat template does not render tools, "
+                      "so the tool calls are trained as <tool_call> text and the schemas sit in "
+                      "the system message")
+    if masked.fallback:
+        console.print(f"\n[yellow]note[/yellow]: {masked.fallback}")
+    return int(ExitCode.OK)
 
 
 def _load_tokenizer(model: str):

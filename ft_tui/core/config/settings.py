@@ -73,6 +73,9 @@ class DataConfig:
                           "data: padding wastes compute.", min=32, max=32768)
     system_prompt: str = opt("", "System message added to every example that has none "
                              "(also used when prompting the base model).")
+    train_on: str = opt("all_assistant", "Which answers of a conversation are trained: every "
+                        "assistant turn, or the last one only.",
+                        choices=("all_assistant", "last_assistant"))
 
 
 @dataclass

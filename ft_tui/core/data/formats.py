@@ -135,7 +135,34 @@ def normalise_openai(row: dict) -> tuple[list[dict[str, Any]], float | None]:
     messages = [_openai_message(m, i) for i, m in enumerate(raw)]
     _check_conversation(messages, "the conversation")
     weight = _weight(row["weight"], "the row") if "weight" in row else None
+    tools = parse_tools(row["tools"]) if row.get("tools") not in (None, "", []) else None
+    if tools is not None:
+        return {"messages": messages, "weight": weight, "tools": tools}
     return messages, weight
+
+
+def parse_tools(value: Any) -> list[dict[str, Any]]:
+    """A row's ``tools``: a list of schemas, or that list as a JSON string (ShareGPT), each
+    ``{"type": "function", "function": {"name", ...}}`` or the bare function object."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as err:
+            raise RowError("wrong_type", f"'tools' is a string that is not valid JSON ({err.msg} "
+                                         f"at character {err.pos}); it must be a JSON list of "
+                                         "tool schemas") from None
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        raise RowError("wrong_type", f"'tools' must be a list of tool schemas, got a {_json_type(value)}")
+    tools = []
+    for j, tool in enumerate(value):
+        fn = tool.get("function", tool) if isinstance(tool, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+            raise RowError("wrong_type", f"tools[{j}] needs a 'name' (a schema like "
+                                         "{\"type\": \"function\", \"function\": {\"name\": ...}})")
+        tools.append({"type": "function", "function": fn})
+    return tools
 
 
 def _openai_message(m: Any, i: int) -> dict[str, Any]:

@@ -66,7 +66,7 @@ class ExampleStream:
                 messages, weight = self._text_messages(text), None
             else:
                 result = NORMALISERS[fmt](row)
-                if isinstance(result, dict):  # preference and KTO rows carry more fields
+                if isinstance(result, dict):  # pairs, KTO rows and tools carry more fields
                     return Example(line, fmt=fmt, **result)
                 messages, weight = result
         except RowError as err:

@@ -65,7 +65,8 @@ class Example:
     """One training example in TRL's conversational form.
 
     ``messages`` is a list of ``{"role", "content"}`` dicts (roles system/user/assistant/
-    tool), with ``tool_calls`` on assistant messages and ``weight`` where the file had them.
+    tool), with ``tool_calls`` on assistant messages and ``weight`` where the file had them;
+    ``tools`` is the row's tool schema list, if any.
 
     Preference rows (``fmt == "preference"``, whatever file layout they came in) carry
     ``chosen`` and ``rejected``: each the list of messages that continues the shared prompt
@@ -88,6 +89,9 @@ class Example:
     chosen: list[dict[str, Any]] | None = None
     rejected: list[dict[str, Any]] | None = None
     label: bool | None = None
+    # The row's tool schemas (OpenAI ``tools``: ``[{"type": "function", "function": ...}]``),
+    # passed to the chat template with the messages.
+    tools: list[dict[str, Any]] | None = None
 
     def _last_assistant(self) -> int:
         for i in range(len(self.messages) - 1, -1, -1):
@@ -131,6 +135,8 @@ class Example:
             row["weight"] = self.weight
         if self.label is not None:
             row["label"] = self.label
+        if self.tools is not None:
+            row["tools"] = self.tools
         return row
 
 

@@ -1,12 +1,18 @@
 """Training rows from the user's data files, through the data engine.
 
-TRL trains on two conversational shapes: ``{"prompt": [...], "completion": [...]}``, where
-it masks the prompt so the loss covers only the answer (``training.completion_only_loss``),
-and ``{"messages": [...]}``, where the loss covers the whole conversation. TRL's own
-``assistant_only_loss`` needs ``{% generation %}`` markers that SmolLM2's chat template
-lacks, so the prompt/completion split is how we get answer-only loss.
+Two steps. ``load_training_data`` reads and checks the files before any model is loaded
+(bad data fails here, with the file and line numbers) and keeps each conversation whole:
+its tool calls, the row's ``tools`` schema and per-message ``weight``.
+``TrainData.tokenize(tokenizer)``, once the tokenizer is loaded, turns every conversation
+into TRL's pre-tokenised row ``{"input_ids", "labels"}`` (``labels`` -100 where no loss is
+taken; TRL 1.16's SFTTrainer uses such a ``labels`` column as is). Which tokens are
+trained is decided in ``ft_tui.core.data.masks``: every assistant turn by default
+(``data.train_on = "all_assistant"``, the convention of LLaMA-Factory and Axolotl), or
+the last one only (``"last_assistant"``); ``training.completion_only_loss = false`` trains
+every token.
 
-Bad data fails here, before any model is loaded, with the file and line numbers.
+``train_rows``/``eval_rows`` before ``tokenize`` are the conversational rows the
+standalone-script export writes (``{"prompt", "completion"}`` or ``{"messages"}``).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ft_tui.core.data.masks import NOT_PREFIX_STABLE as NOT_PREFIX_STABLE_NOTE
 from ft_tui.core.paths import resolve_data_path
 from ft_tui.core.training.device import SetupError
 
@@ -28,7 +35,46 @@ class TrainData:
     eval_rows: list[dict[str, Any]]
     # A few fixed held-out prompts shown as live generations: [{"messages", "reference"}]
     sample_prompts: list[dict[str, Any]] = field(default_factory=list)
-    shape: str = "prompt_completion"   # or "messages"; "preference" (DPO) or "kto"
+    # or "messages"; "tokenized" after tokenize(); "preference" (DPO) or "kto"
+    shape: str = "prompt_completion"
+    # (messages, tools) per train / eval row, for tokenize()
+    conversations: tuple[list, list] = ((), ())
+    train_on: str = "all_assistant"
+    completion_only: bool = True
+
+    def tokenize(self, tokenizer) -> list[str]:
+        """Replace the rows by pre-tokenised ``{"input_ids", "labels"}`` rows; returns notes
+        for the user (turns not trained as asked, rows with nothing to train)."""
+        from ft_tui.core.data.masks import TemplateError, build_mask
+
+        notes: list[str] = []
+        out: list[list[dict[str, Any]]] = []
+        fallback = nothing = 0
+        for part in self.conversations:
+            rows = []
+            for line, messages, tools in part:
+                try:
+                    masked = build_mask(tokenizer, messages, tools, self.train_on)
+                except TemplateError as exc:
+                    raise SetupError(f"line {line}: {exc}") from None
+                labels = masked.labels if self.completion_only else list(masked.input_ids)
+                fallback += bool(masked.fallback) and self.train_on == "all_assistant"
+                if all(x == -100 for x in labels):
+                    nothing += 1
+                    continue
+                rows.append({"input_ids": masked.input_ids, "labels": labels})
+            out.append(rows)
+        if fallback:
+            notes.append(f"{fallback} conversation(s): {NOT_PREFIX_STABLE_NOTE}")
+        if nothing:
+            notes.append(f"{nothing} example(s) have nothing to train (every assistant message "
+                         "has weight 0) and were left out")
+        if not out[0]:
+            raise SetupError("no training example has a trained token (every assistant message "
+                             "has weight 0?); give the answers to learn weight 1")
+        self.train_rows, self.eval_rows = out[0], out[1]
+        self.shape = "tokenized"
+        return notes
 
 
 def load_training_data(cfg) -> TrainData:
@@ -52,11 +98,12 @@ def load_training_data(cfg) -> TrainData:
         raise SetupError(f"{cfg.data.train_path}: no training examples left after holding out "
                          f"{cfg.data.eval_fraction:.0%}; add data or lower data.eval_fraction")
     return build_train_data(train, held_out, completion_only=cfg.training.completion_only_loss,
-                            system_prompt=cfg.data.system_prompt)
+                            system_prompt=cfg.data.system_prompt,
+                            train_on=getattr(cfg.data, "train_on", "all_assistant"))
 
 
 def build_train_data(train: list, held_out: list, *, completion_only: bool = True,
-                     system_prompt: str = "") -> TrainData:
+                     system_prompt: str = "", train_on: str = "all_assistant") -> TrainData:
     """Rows in the shape TRL wants, from data-engine ``Example`` objects (or anything with
     ``messages``, ``prompt_messages()`` and ``completion_messages()``)."""
     use_completion = completion_only and all(_has_answer(ex) for ex in [*train, *held_out])
@@ -64,8 +111,20 @@ def build_train_data(train: list, held_out: list, *, completion_only: bool = Tru
     samples = [{"messages": _with_system(list(ex.prompt_messages()), system_prompt),
                 "reference": _text(ex.completion_messages())}
                for ex in held_out if _has_answer(ex)][:SAMPLE_PROMPTS]
+    conversations = tuple([conversation(ex, system_prompt) for ex in part]
+                          for part in (train, held_out))
     return TrainData([to_row(ex, shape, system_prompt) for ex in train],
-                     [to_row(ex, shape, system_prompt) for ex in held_out], samples, shape)
+                     [to_row(ex, shape, system_prompt) for ex in held_out], samples, shape,
+                     conversations, train_on, completion_only)
+
+
+def conversation(example, system_prompt: str = "") -> tuple[int, list[dict], list | None]:
+    """``(line, messages, tools)`` as the chat template gets them: tool calls, tool names
+    and per-message weights kept, the configured system prompt added where none is."""
+    messages = [dict(m) for m in example.messages]
+    if system_prompt.strip() and not any(m["role"] == "system" for m in messages):
+        messages.insert(0, {"role": "system", "content": system_prompt})
+    return getattr(example, "line", 0), messages, getattr(example, "tools", None)
 
 
 def to_row(example, shape: str, system_prompt: str = "") -> dict[str, Any]:

@@ -143,8 +143,11 @@ class TrainingRunner:
             model, tokenizer, _base = load_model_and_tokenizer(cfg, precision, device, log=self._log)
             from ft_tui.core.training.sft_args import completion_only
 
+            answers_only = completion_only(data)   # before tokenize() changes data.shape
+            for note in data.tokenize(tokenizer):   # every assistant turn, by token-exact masks
+                self._emit(TrainWarning(0, "trained_turns", note))
             args = build_sft_config(cfg, self.run_dir.checkpoints_dir, precision, device,
-                                    has_eval=bool(data.eval_rows), completion_only=completion_only(data),
+                                    has_eval=bool(data.eval_rows), completion_only=answers_only,
                                     world_size=self.world_size)
         trainable, total = count_params(model)
         # Samples come from rank 0's copy of the model; FSDP shards it, so none there.
