@@ -177,3 +177,22 @@ async def test_browse_opens_a_file_tree_and_picking_a_file_inspects_it(data_app,
         assert app.state.cfg.data.train_path == str(other)
         status = plain(app.query_one(DataStep).query_one("#data-status", Static))
         assert "3 valid examples" in status
+
+
+async def test_samples_tab_marks_every_trained_turn(tmp_path, monkeypatch, tiny_model_dir):
+    monkeypatch.chdir(tmp_path)
+    turns = [{"role": "user", "content": "Printer jammed?"}, {"role": "assistant", "content": "HW-01"},
+             {"role": "user", "content": "Charged twice?"},
+             {"role": "assistant", "content": "BILL-02", "weight": 0},
+             {"role": "user", "content": "Cannot log in"}, {"role": "assistant", "content": "ACC-03"}]
+    (tmp_path / "train.jsonl").write_text(json.dumps({"messages": turns}) + "\n")
+    app = FtTuiApp(config_path=str(tmp_path / "ft-tui.yaml"))
+    app.state.cfg = app.state.cfg.with_overrides(
+        {"data.train_path": "train.jsonl", "model.name": str(tiny_model_dir)})
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")
+        await _settle(app, pilot)
+        sample = plain(app.query_one(DataStep).query_one("#chat", Static))
+        assert sample.count("assistant · trained") == 2       # HW-01 and ACC-03
+        assert sample.count("assistant · context") == 1       # BILL-02 has weight 0
+        assert sample.count("user · context") == 3

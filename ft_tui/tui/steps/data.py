@@ -40,7 +40,9 @@ problem with its line number.
   imbalance, too few examples, examples longer than `max_length`.
 - **Lengths** shows tokens per example with the model's own tokenizer (loading it can
   take ~20 s the first time), and how the answers spread over labels.
-- **Samples** shows each example as the conversation the model will be trained on.
+- **Samples** shows each example as the conversation the model will be trained on:
+  the turns the loss covers say "trained" (every assistant turn unless
+  data.train_on = last_assistant; weight 0 turns are context), the rest "context".
 - **Clean & split** writes new files beside yours: deduplicated, invalid rows dropped,
   or a train/eval split. Your file is never changed.
 
@@ -274,7 +276,13 @@ next sample, `c` continues to Hardware.
         example = self.examples[self.sample_index]
         pos.update(f"Example {self.sample_index + 1} of {len(self.examples)} "
                    f"(line {getattr(example, 'line', '?')})")
-        self.query_one(ChatView).show(getattr(example, "messages", None))
+        messages = getattr(example, "messages", None)
+        trained = None
+        if messages and getattr(example, "chosen", None) is None and getattr(example, "label", None) is None:
+            from ft_tui.core.data.masks import targets
+
+            trained = set(targets(messages, self.state.cfg.data.train_on))
+        self.query_one(ChatView).show(messages, trained)
 
     # ----- actions ----------------------------------------------------------------------
     @on(Button.Pressed)

@@ -1,6 +1,8 @@
 """One training example drawn as a conversation: one box per turn, titled by role.
 
-The role is written in each box's title, so turns stay distinct without colour.
+The role is written in each box's title, so turns stay distinct without colour. With
+``trained`` given, the turns the loss covers say "trained" in their title and are bold;
+the rest (context) are dim.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from textual.widgets import Static
 ROLE_STYLE = {"system": "yellow", "user": "cyan", "assistant": "green", "tool": "magenta"}
 
 
-def render_turns(messages: list[dict]) -> Group:
+def render_turns(messages: list[dict], trained: set[int] | None = None) -> Group:
     panels = []
-    for message in messages:
+    for index, message in enumerate(messages):
         role = str(message.get("role", "?"))
         content = message.get("content")
         if not isinstance(content, str):  # tool calls or structured content
@@ -23,9 +25,14 @@ def render_turns(messages: list[dict]) -> Group:
         if message.get("tool_calls"):
             content += f"\n[tool calls] {message['tool_calls']}"
         is_assistant = role == "assistant"
+        title, style = role, ""
+        if trained is not None:
+            learn = index in trained
+            title = f"{role} · trained" if learn else f"{role} · context"
+            style = "bold" if learn else "dim"
         panels.append(Panel(
-            Text(content or "(empty)"),
-            title=role, title_align="right" if is_assistant else "left",
+            Text(content or "(empty)", style=style),
+            title=title, title_align="right" if is_assistant else "left",
             border_style=ROLE_STYLE.get(role, "white"),
             padding=(0, 1),
         ))
@@ -37,5 +44,5 @@ class ChatView(Static):
     ChatView { height: auto; }
     """
 
-    def show(self, messages: list[dict] | None) -> None:
-        self.update(render_turns(messages) if messages else "No example to show.")
+    def show(self, messages: list[dict] | None, trained: set[int] | None = None) -> None:
+        self.update(render_turns(messages, trained) if messages else "No example to show.")
