@@ -196,3 +196,77 @@ def test_run_dir_readers_never_raise(tmp_path_factory, records, status):
     training_facts(run)
     carried_from_metrics(run)
     truncate_metrics(run, 3)
+
+
+# ----- export --out, eval with mistyped metrics, eval while training ----------------------
+
+@pytest.fixture()
+def finished_run(tmp_path, tiny_model_dir, isolated_cache):
+    from tests.fixtures.eval_run import build_run_dir
+
+    return build_run_dir(tmp_path / "a", tiny_model_dir)
+
+
+def test_export_out_refuses_a_folder_holding_user_files_which_survive(finished_run, tmp_path, capsys):
+    from ft_tui.cli import main
+
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "train.jsonl").write_text("my own data\n")
+    (project / "adapter").mkdir()
+    (project / "adapter" / "notes.txt").write_text("mine\n")
+    for force in ([], ["--force"]):
+        assert main(["export", str(finished_run), "--out", str(project), *force]) == 2
+        err = capsys.readouterr().err
+        assert "holds files ft-tui did not write" in err and "Traceback" not in err
+    assert (project / "data" / "train.jsonl").read_text() == "my own data\n"
+    assert (project / "adapter" / "notes.txt").read_text() == "mine\n"
+    assert sorted(p.name for p in project.iterdir()) == ["adapter", "data"]
+
+    ship = tmp_path / "ship"
+    assert main(["export", str(finished_run), "--out", str(ship)]) == 0
+    assert main(["export", str(finished_run), "--out", str(ship)]) == 0   # again: ours
+    assert (ship / "adapter" / "adapter_config.json").is_file()
+
+
+def test_export_of_another_run_is_replaced_only_with_force(finished_run, tmp_path, tiny_model_dir,
+                                                           capsys):
+    from ft_tui.cli import main
+    from tests.fixtures.eval_run import build_run_dir
+
+    other = build_run_dir(tmp_path / "b", tiny_model_dir)
+    ship = tmp_path / "ship"
+    assert main(["export", str(finished_run), "--out", str(ship)]) == 0
+    assert main(["export", str(other), "--out", str(ship)]) == 2
+    assert "export of another run" in capsys.readouterr().err
+    assert main(["export", str(other), "--out", str(ship), "--force"]) == 0
+
+
+def test_eval_with_mistyped_metrics_lines_still_writes_eval_json(finished_run):
+    from ft_tui.core.evaluate.run import evaluate_run
+
+    run = RunDir(finished_run)
+    _write_mixed_metrics(run)
+    report = evaluate_run(run, max_examples=2, judge=False)
+    assert report.n_examples == 2
+    assert json.loads(run.eval_path.read_text())["n_examples"] == 2
+
+
+def test_eval_and_merge_refuse_a_run_another_process_is_training(finished_run, capsys):
+    from ft_tui.cli import main
+
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import sys, time; from ft_tui.core.run.lock import RunLock; "
+                               f"lock = RunLock({str(finished_run)!r}, 'training').acquire(); "
+                               "print('held', flush=True); time.sleep(120)"],
+                              env=_env(), stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        for argv in (["eval", str(finished_run)], ["export", str(finished_run), "--merge"]):
+            assert main(argv) == 2
+            err = capsys.readouterr().err
+            assert f"is in use by process {holder.pid} (training)" in err
+        assert not RunDir(finished_run).eval_path.exists()
+    finally:
+        holder.kill()
+        holder.wait()

@@ -46,11 +46,16 @@ def quiet_libraries() -> None:
 
 
 def run_error_code(exc: Exception) -> ExitCode:
-    """No run directory or nothing trained yet is a usage problem (exit 2); anything else
-    that stops the command is a failure (exit 1)."""
+    """No run directory, nothing trained yet, a run another process is using, an export
+    target that holds other files: usage problems (exit 2); anything else that stops the
+    command is a failure (exit 1)."""
     from ft_tui.core.run.artifacts import NoRunDir, NotTrained
+    from ft_tui.core.run.lock import RunInUse
 
-    return ExitCode.USAGE if isinstance(exc, (NoRunDir, NotTrained)) else ExitCode.ERROR
+    from ft_tui.core.export.run import ExportTargetInUse
+
+    usage = (NoRunDir, NotTrained, RunInUse, ExportTargetInUse)
+    return ExitCode.USAGE if isinstance(exc, usage) else ExitCode.ERROR
 
 
 PHASES = {"base": "base model (prompted)", "finetuned": "fine-tuned model", "judge": "LLM judge",

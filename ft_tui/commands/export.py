@@ -35,7 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dtype of the merged weights (auto: the base model's own; float32: "
                              "exact, twice the size of bf16)")
     parser.add_argument("--out", metavar="DIR", default=None,
-                        help="where to write (default: RUN_DIR/export)")
+                        help="where to write (default: RUN_DIR/export): a new or empty folder, "
+                             "or an earlier export; a folder holding other files is refused")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an export of another run in --out (never other files)")
 
 
 def run(args) -> int:
@@ -49,7 +52,7 @@ def run(args) -> int:
 
     try:
         written = export_run(args.run_dir, args.out, merge=args.merge, gguf=args.gguf,
-                             merge_dtype=args.merge_dtype, log=log)
+                             merge_dtype=args.merge_dtype, force=args.force, log=log)
     except RunError as exc:
         return fail(str(exc), run_error_code(exc))
     except ConfigError as exc:

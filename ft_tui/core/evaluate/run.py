@@ -29,6 +29,7 @@ from ft_tui.core.evaluate.metrics import (MAIN_METRIC, detect_task_kind, metric_
 from ft_tui.core.paths import resolve_data_path
 from ft_tui.core.run.artifacts import (NoRunDir, NotTrained, RunError,  # noqa: F401 (re-exported)
                                        is_peft_adapter, open_run, trained_model_dir)
+from ft_tui.core.run.lock import RunLock
 from ft_tui.core.run.rundir import RunDir
 
 ProgressFn = Callable[[int, int, str], None]
@@ -152,6 +153,16 @@ def base_answer_cache(base_path: Path, max_new_tokens: int, device: str, dtype) 
 def evaluate_run(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None = None,
                  few_shot: int | None = None, on_progress: ProgressFn | None = None,
                  judge: LLMJudge | bool | None = None, general: bool = False) -> EvalReport:
+    """:func:`_evaluate` while holding the run's lock: not while it trains (RunInUse)."""
+    run = open_run(run_dir)
+    with RunLock(run.path, "evaluating"):
+        return _evaluate(run, max_examples=max_examples, few_shot=few_shot,
+                         on_progress=on_progress, judge=judge, general=general)
+
+
+def _evaluate(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None = None,
+              few_shot: int | None = None, on_progress: ProgressFn | None = None,
+              judge: LLMJudge | bool | None = None, general: bool = False) -> EvalReport:
     """Compare the prompted base model with the fine-tuned one on the run's held-out split.
     Writes ``eval.json`` and the eval section of ``report.md``; returns the report.
 

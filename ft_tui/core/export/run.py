@@ -10,6 +10,7 @@ config, a standalone TRL script, and GGUF (or the exact command that makes it).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -23,6 +24,7 @@ from typing import Callable
 from ft_tui.core.atomic import atomic_dir, atomic_write_text
 from ft_tui.core.paths import resolve_data_path
 from ft_tui.core.run.artifacts import RunError, is_peft_adapter, open_run, trained_model_dir
+from ft_tui.core.run.lock import RunLock
 from ft_tui.core.run.rundir import RunDir
 
 SCRIPT_NAME = "train_standalone.py"
@@ -33,6 +35,38 @@ LLAMA_CPP_ENV = "LLAMA_CPP_DIR"  # a llama.cpp checkout holding convert_hf_to_gg
 
 class ExportError(RunError):
     """An export step failed; the message says which and why."""
+
+
+class ExportTargetInUse(ExportError):
+    """--out names a folder that holds files ft-tui did not write (or another run's export)."""
+
+
+MARKER = ".ft-tui-export.json"   # in every folder an export wrote: says the folder is ours
+
+
+def claim_export_dir(out: Path, run: RunDir, force: bool = False) -> None:
+    """Make sure writing an export into ``out`` destroys nothing of the user's: ``out`` must
+    be missing, empty, or an earlier export of this run (its marker file says so); an
+    export of another run is replaced only with ``force``. A folder with anything else in
+    it is refused, ``force`` or not. Then the marker is written, before any artefact."""
+    marker = out / MARKER
+    if out.exists() and not out.is_dir():
+        raise ExportTargetInUse(f"--out {out}: is a file, not a folder; choose a new folder")
+    if out.is_dir() and any(out.iterdir()):
+        try:
+            owner = json.loads(marker.read_text(encoding="utf-8")).get("run")
+        except (OSError, ValueError, AttributeError):
+            example = sorted(p.name for p in out.iterdir())[:3]
+            raise ExportTargetInUse(
+                f"--out {out}: this folder already holds files ft-tui did not write "
+                f"({', '.join(example)}...); an export would replace adapter/, data/ and "
+                f"config.yaml there. Choose an empty or new folder, e.g. --out "
+                f"{out / ('ft-tui-export-' + run.path.name)}") from None
+        if owner != str(run.path.resolve()) and not force:
+            raise ExportTargetInUse(
+                f"--out {out}: holds the export of another run ({owner}); pass --force to "
+                "replace it, or choose another folder")
+    atomic_write_text(marker, json.dumps({"run": str(run.path.resolve())}) + "\n")
 
 
 # ----- folders ------------------------------------------------------------------------
@@ -250,11 +284,13 @@ ARTEFACTS = ("adapter", "config", "script", "merged", "gguf")
 
 def export_run(run_dir, out: str | os.PathLike | None = None, *, merge: bool = False,
                gguf: bool = False, merge_dtype: str = "auto", only: str | None = None,
+               force: bool = False,
                log: Callable[[str], None] = lambda msg: None) -> dict[str, str]:
     """Adapter, config and script always; the merged model with ``merge`` (or ``gguf``, which
     needs it). ``only`` (one of ARTEFACTS) writes that one alone, as the wizard's export keys
     do ("gguf" still merges first). Returns {artefact: path or command}; ``log`` hears each
-    step as it starts."""
+    step as it starts. ``out`` must not hold anything but an earlier export (see
+    claim_export_dir; ``force`` replaces another run's export). A merge holds the run's lock."""
     if only is not None and only not in ARTEFACTS:
         raise ValueError(f"only={only!r}: choose one of {', '.join(ARTEFACTS)}")
     run: RunDir = open_run(run_dir)
@@ -267,6 +303,14 @@ def export_run(run_dir, out: str | os.PathLike | None = None, *, merge: bool = F
         wanted.add("gguf")
     if "gguf" in wanted:
         wanted.add("merged")
+    lock = RunLock(run.path, "merging the adapter") if "merged" in wanted else None
+    with lock or contextlib.nullcontext():
+        claim_export_dir(out, run, force)
+        return _write_export(run, out, wanted, merge_dtype, log)
+
+
+def _write_export(run: RunDir, out: Path, wanted: set[str], merge_dtype: str,
+                  log: Callable[[str], None]) -> dict[str, str]:
     written: dict[str, str] = {}
     if "adapter" in wanted:
         log("copying the adapter")

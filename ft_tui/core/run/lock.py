@@ -16,10 +16,12 @@ import fcntl
 import os
 from pathlib import Path
 
+from ft_tui.core.run.artifacts import RunError
+
 LOCK_FILE = ".lock"
 
 
-class RunInUse(RuntimeError):
+class RunInUse(RunError):
     """Another process holds the run directory."""
 
     def __init__(self, path: Path, pid: int | None, doing: str):
