@@ -270,3 +270,27 @@ def test_eval_and_merge_refuse_a_run_another_process_is_training(finished_run, c
     finally:
         holder.kill()
         holder.wait()
+
+
+# ----- usage problems: exit 2, one line, no run directory -------------------------------
+
+def test_usage_problems_exit_2_before_any_run_directory(finished_run, tmp_path, tiny_model_dir,
+                                                        capsys):
+    from ft_tui.cli import main
+    from tests.test_training_runner import write_data
+
+    data = write_data(tmp_path / "train.jsonl")
+    runs = tmp_path / "runs"
+    base = ["train", "--model", str(tiny_model_dir), "--data", str(data), "--output-dir", str(runs)]
+    for extra, said in ((["--run-name", "../../escaped"], "run_name: '../../escaped' is not a plain"),
+                        (["--lr", "nan"], "training.learning_rate: expected a finite number")):
+        assert main([*base, *extra]) == 2
+        err = capsys.readouterr().err
+        assert said in err and "unexpected error" not in err
+    assert not runs.exists() and not (tmp_path.parent / "escaped").exists()
+    with pytest.raises(Exception, match="plain folder name"):
+        RunDir.create(runs, "../x")
+
+    assert main(["train", "--resume", str(finished_run)]) == 2     # a finished run
+    err = capsys.readouterr().err
+    assert "already finished; nothing to resume" in err and "unexpected error" not in err

@@ -200,6 +200,7 @@ class RunConfig:
         problems.extend(_check(cfg, ""))
         if not problems:
             problems.extend(_check_preference(cfg))
+            problems.extend(_check_run_name(cfg))
         if problems:
             raise ConfigError(problems)
         return cfg
@@ -207,6 +208,7 @@ class RunConfig:
     def validate(self) -> None:
         problems = list(_check(self, ""))
         problems.extend(_check_preference(self))
+        problems.extend(_check_run_name(self))
         if problems:
             raise ConfigError(problems)
 
@@ -405,6 +407,15 @@ def _check(obj: Any, prefix: str):
             yield f"{key}: {value!r} is not allowed; choose one of {', '.join(map(str, choices))}"
         if lo is not None and value < lo or hi is not None and value > hi:
             yield f"{key}: {value!r} is out of range; allowed {_fmt(lo)}..{_fmt(hi)}"
+
+
+def _check_run_name(cfg: "RunConfig") -> list[str]:
+    """run_name names one folder inside output_dir: no path separators, no '..'."""
+    name = cfg.run_name
+    if name and (name in (".", "..") or "/" in name or "\\" in name or "\0" in name):
+        return [f"run_name: {name!r} is not a plain folder name; use letters, digits, '-', '_' "
+                "or '.' without '/' (the run goes to output_dir/run_name)"]
+    return []
 
 
 def _check_preference(cfg: "RunConfig") -> list[str]:

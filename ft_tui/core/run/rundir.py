@@ -78,6 +78,8 @@ class RunDir:
     @classmethod
     def create(cls, output_dir: str | os.PathLike, name: str) -> "RunDir":
         base = Path(output_dir)
+        if not name or Path(name).name != name or name in (".", ".."):
+            raise RunDirError(f"run name {name!r}: must be a plain folder name (no '/' or '..')")
         path = base / name
         n = 2
         while path.exists():  # never reuse (and so never overwrite) an existing run
