@@ -83,8 +83,12 @@ def run(args) -> int:
                               task_type=args.task_type)
     except OSError as exc:  # unreadable file (permissions, vanished meanwhile)
         return fail(f"{args.path}: cannot read: {exc.strerror or exc}", ExitCode.USAGE)
+    from ft_tui.core.data.clean import CleanRefused
+
     try:
         written = _actions(args, path, report)
+    except CleanRefused as exc:
+        return fail(f"--clean refused: {exc}", ExitCode.ERROR)
     except OSError as exc:
         return fail(f"cannot write beside {args.path}: {exc.strerror or exc}", ExitCode.ERROR)
     data = report.to_dict()

@@ -102,16 +102,18 @@ async def test_cleaning_writes_new_files_and_never_touches_the_original(data_app
         kept = cleaned.read_text().splitlines()
         assert len(kept) == len(ROWS) - 1 and "broken json" in kept[3]   # only the repeat left
 
+        # the split works on the deduplicated file, so the repeat does not come back
         step.query_one("#split").press()
         await _settle(app, pilot)
-        train, held_out = tmp_path / "train.train.jsonl", tmp_path / "train.eval.jsonl"
+        train = tmp_path / "train.cleaned.train.jsonl"
+        held_out = tmp_path / "train.cleaned.eval.jsonl"
         assert train.exists() and held_out.exists()
-        assert len(train.read_text().splitlines()) + len(held_out.read_text().splitlines()) == 7
+        assert len(train.read_text().splitlines()) + len(held_out.read_text().splitlines()) == 6
 
         step.query_one("#use-new").press()
         await _settle(app, pilot)
-        assert app.state.cfg.data.train_path.endswith("train.train.jsonl")
-        assert app.state.cfg.data.eval_path.endswith("train.eval.jsonl")
+        assert app.state.cfg.data.train_path.endswith("train.cleaned.train.jsonl")
+        assert app.state.cfg.data.eval_path.endswith("train.cleaned.eval.jsonl")
         assert any(isinstance(m, ConfigChanged) and not m.forwarded for m in seen)
     assert (tmp_path / "train.jsonl").read_bytes() == original
 

@@ -21,28 +21,50 @@ from ft_tui.core.data.split import split_examples
 from ft_tui.core.data.types import Example
 
 
+class CleanRefused(ValueError):
+    """The copy would silently lose rows; the message says which and what to do."""
+
+
 def write_cleaned(path: str | os.PathLike, out: str | os.PathLike | None = None,
-                  dedupe: bool = True, drop_invalid: bool = True) -> Path:
+                  dedupe: bool = True, drop_invalid: bool = True,
+                  removed: dict[str, list[int]] | None = None) -> Path:
     """Write ``<name>.cleaned<suffix>`` (or ``out``) without exact/near-duplicate repeats
-    (``dedupe``) and rows with errors (``drop_invalid``). Returns the written path."""
+    (``dedupe``) and rows with errors (``drop_invalid``). Returns the written path; a
+    ``removed`` dict is filled with the dropped lines by reason ("duplicate", "invalid").
+
+    Cleaning a ``.cleaned`` file again rewrites it in place (it is ours, not the user's),
+    so the actions chain: deduplicate, then drop invalid rows, both in one file. Refuses
+    (CleanRefused) when rows cannot be decoded, rather than silently lose them."""
     path = Path(path)
     stream = ExampleStream(path)
     checks = SetChecks()
     examples: list[Example] = []
     bad_lines: set[int] = set()
+    undecodable: list[int] = []
     for item in stream:
         if isinstance(item, Example):
             checks.add(item)
             examples.append(item)
         else:
             bad_lines.add(item.line)
+            if item.code == "not_utf8":
+                undecodable.append(item.line)
+    if undecodable:
+        shown = ", ".join(map(str, undecodable[:10])) + (" …" if len(undecodable) > 10 else "")
+        raise CleanRefused(f"{len(undecodable)} row(s) are not UTF-8 text (lines {shown}); a "
+                           "cleaned copy would silently lack them. Re-save the file as UTF-8 "
+                           "(e.g. `iconv -f cp1252 -t utf-8`) and clean again")
     drop: set[int] = set()
     if dedupe:
         drop.update(repeat for _, repeat in checks.duplicates + checks.near_duplicates)
     keep = {ex.line for ex in examples if ex.line not in drop}
     if not drop_invalid:
         keep |= bad_lines
-    target = Path(out) if out is not None else _beside(path, "cleaned")
+    if removed is not None:
+        removed["duplicate"] = sorted(drop)
+        removed["invalid"] = sorted(bad_lines) if drop_invalid else []
+    target = Path(out) if out is not None else (
+        path if path.stem.endswith(".cleaned") else _beside(path, "cleaned"))
     _copy_rows(path, keep, examples, target)
     return target
 
@@ -68,17 +90,23 @@ def _beside(path: Path, tag: str) -> Path:
 
 
 def _copy_rows(source: Path, keep: set[int], examples: list[Example], target: Path) -> None:
-    if target.resolve() == source.resolve():
+    if target.resolve() == source.resolve() and not source.stem.endswith(".cleaned"):
         raise ValueError(f"refusing to overwrite the original file {source}")
     kind = file_kind(source)
     if kind in ("jsonl", "text"):
         chunks = _kept_lines(source, keep)
     elif kind == "json_array":
         chunks = _kept_elements(source, keep)
+    elif kind == "json_object":
+        chunks = iter([source.read_text(encoding="utf-8-sig") if 1 in keep else "[]\n"])
     else:
         chunks = (json.dumps(ex.to_dict(), ensure_ascii=False) + "\n"
                   for ex in examples if ex.line in keep)
     _atomic_write_chunks(target, chunks)
+    try:  # the copy is as readable as the original (mkstemp makes it 0600)
+        target.chmod(source.stat().st_mode & 0o777)
+    except OSError:
+        pass
 
 
 def _kept_lines(source: Path, keep: set[int]) -> Iterator[str]:

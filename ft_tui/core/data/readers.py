@@ -37,15 +37,46 @@ def file_kind(path: Path) -> str:
     first = head.removeprefix(BOM).lstrip()[:1]
     if first == b"[":
         return "json_array"
+    if first == b"{" and suffix == ".json" and _one_json_object(path, head):
+        return "json_object"
     if first == b"{" or not first or suffix in JSON_SUFFIXES:
         return "jsonl"
     return "text"
 
 
+MAX_JSON_OBJECT_BYTES = 256 * 1024 * 1024
+
+
+def _one_json_object(path: Path, head: bytes) -> bool:
+    """A ``.json`` file holding one (pretty-printed) object rather than JSON lines."""
+    lines = [ln for ln in head.split(b"\n") if ln.strip()]
+    if len(lines) < 2 or path.stat().st_size > MAX_JSON_OBJECT_BYTES:
+        return False
+    try:
+        return isinstance(json.loads(path.read_bytes().removeprefix(BOM)), dict)
+    except (ValueError, RecursionError):
+        return False
+
+
 def read_rows(path: Path, kind: str) -> Iterator[Row]:
     reader = {"jsonl": _jsonl_rows, "json_array": _array_rows, "text": _text_rows,
-              "csv": _csv_rows, "parquet": _parquet_rows}[kind]
+              "csv": _csv_rows, "parquet": _parquet_rows, "json_object": _object_rows}[kind]
     return reader(path)
+
+
+def _object_rows(path: Path) -> Iterator[Row]:
+    """One object is one example; an object that wraps the rows in a list is named as such."""
+    value = json.loads(path.read_bytes().removeprefix(BOM))
+    lists = [k for k, v in value.items() if isinstance(v, list) and v and isinstance(v[0], dict)
+             and k not in ("messages", "conversations", "chosen", "rejected", "prompt",
+                           "completion", "chosen_messages", "rejected_messages", "tools")]
+    if lists and len(value) <= 3:
+        key = lists[0]
+        yield 1, Issue(1, "unknown_format", f"the file is one JSON object whose {key!r} holds "
+                                            f"{len(value[key])} rows; write the rows as a "
+                                            "top-level JSON array or one per line (JSONL)")
+        return
+    yield 1, value
 
 
 def _decoded_lines(path: Path) -> Iterator[tuple[int, str | Issue]]:
@@ -93,12 +124,21 @@ def _jsonl_rows(path: Path) -> Iterator[Row]:
 def _json_message(exc: json.JSONDecodeError, text: str) -> str:
     hint = "each line must be one complete JSON object"
     stripped = text.strip()
+    trailing = re.search(r",\s*[}\]]", text)
     if stripped in ("{", "[", "}", "]", "},", "],") or stripped.startswith('"'):
         hint = ("this looks like pretty-printed JSON: put each example on one line (JSONL) "
                 "or wrap the examples in a JSON array")
     elif stripped.startswith("'") or "{'" in stripped:
         hint = "JSON needs double quotes, not single quotes"
-    return f"invalid JSON: {exc.msg} at column {exc.colno}; {hint}"
+    elif trailing and trailing.start() <= exc.pos <= trailing.end():
+        hint = (f"a trailing comma at column {trailing.start() + 1} before "
+                f"'{text[trailing.end() - 1]}'; JSON allows none, remove it")
+    return f"invalid JSON: {_msg(exc)} at column {exc.colno}; {hint}"
+
+
+def _msg(exc: json.JSONDecodeError) -> str:
+    # "Unterminated string starting at" + " at column 5" would say "at at"
+    return exc.msg.removesuffix(" at").removesuffix(" starting")
 
 
 def _has_surrogate(value: Any) -> bool:
@@ -151,7 +191,7 @@ def array_elements(data: bytes) -> Iterator[tuple[int, int, int, Any]]:
             value, end = decoder.raw_decode(text, pos)
         except (ValueError, RecursionError) as exc:
             at = getattr(exc, "lineno", line)
-            msg = getattr(exc, "msg", str(exc))
+            msg = _msg(exc) if isinstance(exc, json.JSONDecodeError) else str(exc)
             yield at, pos, pos, Issue(at, "invalid_json", f"invalid JSON in the array element "
                                                           f"starting on line {line}: {msg}")
             pos = _resync(text, pos)
@@ -215,22 +255,68 @@ def _table_row(row: dict) -> dict:
     return out
 
 
+CSV_DELIMITERS = ",;\t|"
+
+
+def csv_dialect(sample: str):
+    """The delimiter the file uses (spreadsheets in many locales write ';'), sniffed by the
+    csv module from the header; plain ',' when it cannot tell."""
+    import csv
+
+    header = sample.split("\n", 1)[0]
+    try:
+        dialect = csv.Sniffer().sniff(header or sample, delimiters=CSV_DELIMITERS)
+    except csv.Error:
+        return csv.excel
+    if dialect.delimiter not in header:
+        return csv.excel
+    return dialect
+
+
 def _csv_rows(path: Path) -> Iterator[Row]:
     import csv
 
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        reader = csv.DictReader(fh)
+    # Bad bytes are kept as surrogates so the rows after them are still read; each row
+    # holding one is reported on its own.
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
+        dialect = csv_dialect(fh.read(65536))
+        fh.seek(0)
+        reader = csv.DictReader(fh, dialect=dialect)
         start = 2
         try:
+            header = reader.fieldnames or []
+            problem = _header_problem(header, dialect.delimiter)
+            if problem:
+                yield 1, Issue(1, "unknown_format", problem)
+                return
             for row in reader:
-                if any(v for v in row.values() if isinstance(v, str) and v.strip()):
-                    yield start, _table_row(row)
+                cells = [v for v in row.values() if isinstance(v, str)]
+                if any(v.strip() for v in cells):
+                    if any(_SURROGATE.search(v) for v in cells):
+                        yield start, Issue(start, "not_utf8", "this row holds bytes that are not "
+                                                              "UTF-8; re-save the file as UTF-8")
+                    else:
+                        yield start, _table_row(row)
                 start = reader.line_num + 1
-        except UnicodeDecodeError as exc:
-            yield start, Issue(start, "not_utf8", f"the CSV is not UTF-8 ({exc.reason}); re-save "
-                                                  "it as UTF-8 (rows after this one were not read)")
         except csv.Error as exc:
             yield start, Issue(start, "invalid_json", f"cannot parse this CSV row: {exc}")
+
+
+def _header_problem(header: list[str], delimiter: str) -> str | None:
+    """A problem of the whole file, said once: a header no format can use."""
+    from ft_tui.core.data.formats import detect_format
+
+    if not header:
+        return "the CSV has no header row; the first row must name the columns"
+    if detect_format(dict.fromkeys(header, "")) is not None:
+        return None
+    names = ", ".join(repr(h) for h in header[:6])
+    hint = ""
+    if len(header) == 1 and any(d in header[0] for d in CSV_DELIMITERS if d != delimiter):
+        hint = " (the columns look separated by another character; save it as comma-separated)"
+    return (f"the CSV header has {names}, which matches no format{hint}; name the columns "
+            "instruction/input/output, prompt/completion, messages or text. Every row is "
+            "unreadable until then")
 
 
 def _parquet_rows(path: Path) -> Iterator[Row]:

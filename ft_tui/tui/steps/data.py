@@ -104,6 +104,7 @@ next sample, `c` continues to Hardware.
         self.sample_index = 0
         self.inspected: tuple[str, str, int] | None = None  # (path, model, max_length)
         self.new_paths: dict[str, str] = {}
+        self.action_source: str | None = None  # the file the last clean action wrote
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="data-pick"):
@@ -193,6 +194,7 @@ next sample, `c` continues to Hardware.
         self.generation += 1
         self.inspected = self._inspection_key(path)
         self.report, self.examples, self.sample_index = None, [], 0
+        self.action_source = None
         resolved = resolve_data_path(path)
         if not resolved.is_file():
             self._status(f"✗ {path}: no such file. Check the path (→ completes it) or press o "
@@ -306,8 +308,9 @@ next sample, `c` continues to Hardware.
                 self.notify("Inspect a file first.", severity="warning")
                 return
             cfg = self.state.cfg
-            self._action_worker(button, resolve_data_path(self.report["path"]),
-                                cfg.data.eval_fraction, cfg.training.seed)
+            # Actions chain: each works on the file the previous one wrote.
+            source = self.action_source or resolve_data_path(self.report["path"])
+            self._action_worker(button, Path(source), cfg.data.eval_fraction, cfg.training.seed)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="data-action",
           description="writing a cleaned file")
@@ -328,6 +331,8 @@ next sample, `c` continues to Hardware.
             self.notify(message.error, severity="error")
             return
         self.new_paths = message.new_paths
+        if "eval_path" not in message.new_paths and message.new_paths.get("train_path"):
+            self.action_source = message.new_paths["train_path"]
         log.update(message.text)
         self.query_one("#use-new", Button).disabled = not message.new_paths
         self.notify(message.text, title="Written")

@@ -163,12 +163,16 @@ def run_action(action: str, path: Path, eval_fraction: float,
     ``data.*`` paths to offer."""
     from ft_tui.core.data import write_cleaned
 
-    if action == "dedupe":
-        out = write_cleaned(path, dedupe=True, drop_invalid=False)
-        return f"Deduplicated copy written to {out}", {"train_path": str(out)}
-    if action == "drop-invalid":
-        out = write_cleaned(path, dedupe=False, drop_invalid=True)
-        return f"Copy without invalid rows written to {out}", {"train_path": str(out)}
+    if action in ("dedupe", "drop-invalid"):
+        removed: dict[str, list[int]] = {}
+        out = write_cleaned(path, dedupe=action == "dedupe", drop_invalid=action == "drop-invalid",
+                            removed=removed)
+        what = "duplicate" if action == "dedupe" else "invalid"
+        lines = removed[what]
+        shown = ", ".join(map(str, lines[:10])) + (" …" if len(lines) > 10 else "")
+        detail = f"removed {len(lines)} {what} row(s)" + (f" (lines {shown} of {path.name})"
+                                                         if lines else "")
+        return f"{out} written from {path.name}: {detail}", {"train_path": str(out)}
     if action == "split":
         train, held_out = write_split(path, eval_fraction, seed)
         return (f"Split written: train {train}, eval {held_out}",

@@ -1,0 +1,111 @@
+"""Files damaged the way spreadsheets and editors damage them: the whole file's problem
+said once, every readable row still read, and no cleaned copy that silently lacks rows."""
+
+import csv
+import io
+import json
+import os
+
+import pytest
+
+from ft_tui.core.data import inspect_path, load_examples, write_cleaned, write_split
+from ft_tui.core.data.clean import CleanRefused
+
+# Alpaca rows in the shape of LLaMA-Factory's alpaca_en_demo.json
+ROWS = [("Give three tips for staying healthy.", "", "Eat well, sleep enough, move daily."),
+        ("Translate to French.", "Good morning", "Bonjour"),
+        ("What is the capital of Peru?", "", "Lima."),
+        ("Name a primary colour.", "", "Red."),
+        ("Résumé the text.", "Café au lait, s'il vous plaît.", "A coffee order.")]
+
+
+def write_csv(path, delimiter=",", encoding="utf-8", rows=ROWS):
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
+    writer.writerow(["instruction", "input", "output"])
+    writer.writerows(rows)
+    path.write_bytes(out.getvalue().encode(encoding))
+    return path
+
+
+def test_semicolon_csv_is_read_like_a_comma_one(tmp_path):
+    result = load_examples(write_csv(tmp_path / "excel.csv", delimiter=";"))
+    assert (result.format, len(result.examples), result.errors) == ("alpaca", 5, [])
+    assert result.examples[1].messages[0]["content"] == "Translate to French.\n\nGood morning"
+
+
+def test_a_header_no_format_can_use_is_one_error_not_one_per_row(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("question,reply\n" + "".join(f"q{i},a{i}\n" for i in range(500)))
+    report = inspect_path(path)
+    assert len(report.errors) == 1 and report.errors[0].line == 1
+    assert "'question', 'reply'" in report.errors[0].message
+
+
+def test_cp1252_rows_are_each_reported_and_the_rest_still_read(tmp_path, capsys):
+    path = write_csv(tmp_path / "cp1252.csv", encoding="cp1252")  # row 6 has é
+    more = "".join(f"Question {i}?,,Answer {i}.\r\n" for i in range(30)).encode()
+    path.write_bytes(path.read_bytes() + more)
+    result = load_examples(path)
+    assert [(e.line, e.code) for e in result.errors] == [(6, "not_utf8")]
+    assert len(result.examples) == 4 + 30
+    with pytest.raises(CleanRefused, match="line.* 6"):
+        write_cleaned(path)
+    assert not (tmp_path / "cp1252.cleaned.jsonl").exists()
+    from ft_tui.cli import main
+
+    assert main(["inspect", str(path), "--model", "none", "--clean"]) == 1
+    assert "--clean refused" in capsys.readouterr().err
+
+
+def test_bom_csv_reads_its_first_column(tmp_path):
+    path = write_csv(tmp_path / "bom.csv")
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert len(load_examples(path).examples) == 5
+
+
+def test_a_json_file_with_one_object_is_one_example(tmp_path):
+    path = tmp_path / "one.json"
+    row = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+    path.write_text(json.dumps(row, indent=2))
+    result = load_examples(path)
+    assert (len(result.examples), result.errors) == (1, [])
+    wrapped = tmp_path / "wrapped.json"
+    wrapped.write_text(json.dumps({"data": [row, row, row]}, indent=2))
+    report = inspect_path(wrapped)
+    assert len(report.errors) == 1 and "'data' holds 3 rows" in report.errors[0].message
+
+
+def test_trailing_comma_is_named_and_no_at_at(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"prompt": "a", "completion": "b",}\n{"prompt": "a", "completion": "b\n')
+    errors = load_examples(path).errors
+    assert "trailing comma at column 34" in errors[0].message
+    arr = tmp_path / "d.json"
+    arr.write_text('[\n  {"prompt": "a", "completion": "unterminated\n]')
+    assert all("at at" not in e.message for e in load_examples(arr).errors + errors)
+
+
+def test_cleaned_and_split_files_keep_the_original_mode(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps({"prompt": f"q{i}", "completion": f"a{i}"}) + "\n"
+                            for i in range(20)))
+    os.chmod(path, 0o644)
+    assert os.stat(write_cleaned(path)).st_mode & 0o777 == 0o644
+    assert {os.stat(p).st_mode & 0o777 for p in write_split(path, 0.2)} == {0o644}
+
+
+def test_clean_actions_chain_and_say_what_they_removed(tmp_path):
+    from ft_tui.tui.steps.data_work import run_action
+
+    path = tmp_path / "d.jsonl"
+    rows = [json.dumps({"prompt": f"q{i}", "completion": f"a{i}"}) for i in range(4)]
+    path.write_text("\n".join(rows + [rows[0], "{broken"]) + "\n")
+    text, paths = run_action("dedupe", path, 0.1, 42)
+    assert "removed 1 duplicate row(s) (lines 5" in text
+    cleaned = paths["train_path"]
+    text, paths = run_action("drop-invalid", __import__("pathlib").Path(cleaned), 0.1, 42)
+    assert paths["train_path"] == cleaned and "removed 1 invalid" in text
+    result = load_examples(cleaned)
+    assert (len(result.examples), result.errors) == (4, [])   # the duplicate stayed out
+    assert path.read_text().count("\n") == 6                    # the original untouched
