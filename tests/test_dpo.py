@@ -192,3 +192,35 @@ def test_eval_of_a_dpo_run_scores_base_and_tuned_preference_accuracy(tiny_model_
     assert {"reference", "rejected", "base", "finetuned"} <= set(ex)   # answers side by side
     assert "preference accuracy" in out and report["verdict"]["text"].split(":")[0] in out
     assert "**preference accuracy**" in (run / "report.md").read_text()
+
+
+def test_dpo_memory_counts_both_answers_and_the_reference(monkeypatch, capsys):
+    from ft_tui.core.plan.hardware import HardwareInfo
+    from ft_tui.core.plan.memory import estimate
+    from ft_tui.core.plan.model_profile import model_profile
+
+    p = model_profile("llama-3.1-8b")
+    sft = estimate(p, "lora", 4, 1024, False)
+    dpo = estimate(p, "lora", 4, 1024, False, objective="dpo")
+    # Chosen and rejected: twice the tokens carry activations; the frozen base is shared.
+    assert dpo.components["activations"] == pytest.approx(2 * sft.components["activations"], rel=1e-6)
+    assert dpo.components["frozen weights"] == sft.components["frozen weights"]
+    assert dpo.components["reference forward (no gradients)"] > 0
+    assert "reference weights (frozen copy)" not in dpo.components
+    full = estimate(p, "full", 4, 1024, True, objective="dpo")
+    assert full.components["reference weights (frozen copy)"] == pytest.approx(
+        full.components["trainable weights"], rel=1e-6)
+    pre = estimate(p, "full", 4, 1024, True, objective="dpo", reference="precomputed")
+    assert "reference weights (frozen copy)" not in pre.components and pre.total_gb < full.total_gb
+
+    gpu = HardwareInfo(gpus=[], no_gpu_reason="no GPU", cpu_cores=2, ram_total_gb=24.0,
+                       ram_available_gb=20.0, disk_free_gb=50.0, disk_path="/tmp")
+    monkeypatch.setattr("ft_tui.core.plan.hardware.probe", lambda output_dir=".": gpu)
+    totals = {}
+    for method in ("sft", "dpo"):
+        assert main(["hw", "--model", "llama-3.1-8b", "--gpu-memory", "24", "--method", method,
+                     "--json"]) in (0, 1)
+        data = json.loads(capsys.readouterr().out)
+        assert data["plan"]["objective"] == method
+        totals[method] = data["estimates"]["lora"]["total_gb"]
+    assert totals["dpo"] > totals["sft"]

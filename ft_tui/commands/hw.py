@@ -50,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", metavar="PATH",
                         help="Training data: its token lengths choose max_length (needs the model's "
                              "tokenizer on this machine)")
+    parser.add_argument("--method", choices=("sft", "dpo", "kto"),
+                        help="What the run learns from (default: the config's objective, sft): dpo "
+                             "puts chosen and rejected through the model and adds a reference pass")
     parser.add_argument("--output-dir", default=".", help="Where runs go, for the free-disk figure")
     parser.add_argument("--json", action="store_true",
                         help="Print one JSON object on stdout (diagnostics go to stderr)")
@@ -67,7 +70,8 @@ def run(args) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         cfg = RunConfig.load(args.config) if args.config else RunConfig()
-        cfg = cfg.with_overrides({"model.name": args.model, "training.batch_size": args.batch})
+        cfg = cfg.with_overrides({"model.name": args.model, "training.batch_size": args.batch,
+                                  "objective": getattr(args, "method", None)})
     except ConfigError as exc:
         return fail("; ".join(exc.problems), ExitCode.USAGE)
     args.model = cfg.model.name
@@ -82,7 +86,7 @@ def run(args) -> int:
             return stats
     hw = probe(args.output_dir)
     rec = recommend(hw, profile, token_stats=stats, gpu_memory_gb=args.gpu_memory,
-                    n_gpus=args.gpus, max_length=args.seq)
+                    n_gpus=args.gpus, max_length=args.seq, objective=cfg.objective)
     seq = args.seq or (rec.settings.get("data.max_length") if stats else None) or cfg.data.max_length
     cfg = cfg.with_overrides({"data.max_length": seq,
                               "training.gradient_checkpointing": args.gradient_checkpointing or None})
@@ -92,7 +96,7 @@ def run(args) -> int:
         "no_gpu_reason": hw.no_gpu_reason,
         "machine": {k: v for k, v in hw.to_dict().items() if k not in ("gpus", "no_gpu_reason")},
         "model": profile.to_dict(),
-        "plan": {"device": rec.device, "capacity_gb": rec.capacity_gb, "capacity_label": rec.capacity_label,
+        "plan": {"objective": cfg.objective, "device": rec.device, "capacity_gb": rec.capacity_gb, "capacity_label": rec.capacity_label,
                  "batch": cfg.training.batch_size, "seq": seq,
                  "gradient_checkpointing": cfg.training.gradient_checkpointing,
                  "token_stats": stats},
@@ -172,7 +176,9 @@ def render(result: dict, console=None) -> None:
                   f"\n[dim]from {m['source']}[/dim]")
 
     where = "RAM" if plan["device"] == "cpu" else "GPU memory"
-    console.print(f"\n[bold]Peak {where} per method[/bold] (batch {plan['batch']}, seq {plan['seq']}, "
+    objective = plan.get("objective", "sft")
+    what = f" for {objective.upper()}" if objective != "sft" else ""
+    console.print(f"\n[bold]Peak {where} per method{what}[/bold] (batch {plan['batch']}, seq {plan['seq']}, "
                   f"checkpointing {'on' if plan['gradient_checkpointing'] else 'off'}) against "
                   f"{_gb(plan['capacity_gb'])}: {plan['capacity_label']}\n[dim]At these settings; the "
                   "recommendation below searches batch size and checkpointing itself.[/dim]")

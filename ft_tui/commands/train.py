@@ -140,9 +140,21 @@ def _config(args):
         return run_dir.load_config(), run_dir
     cfg = RunConfig.load(args.config) if args.config else RunConfig()
     cfg = cfg.with_overrides(overrides)
+    cfg = _preference_sample_by_default(cfg)
     _check_inputs_exist(cfg)
     _check_data_fits(cfg)
     return cfg, None
+
+
+def _preference_sample_by_default(cfg):
+    """`--method dpo` with no data given trains on the bundled preference set, as plain
+    `ft-tui train` trains on the bundled SFT set."""
+    from ft_tui.core.config.settings import DataConfig
+
+    if cfg.objective == "dpo" and cfg.data.train_path == DataConfig().train_path:
+        return cfg.with_overrides({"data.train_path": "sample_data/preference/train.jsonl",
+                                   "data.eval_path": cfg.data.eval_path or "sample_data/preference/eval.jsonl"})
+    return cfg
 
 
 def _check_data_fits(cfg) -> None:

@@ -84,7 +84,8 @@ def estimate(profile: ModelProfile, method: str, batch: int, seq: int,
              gradient_checkpointing: bool, lora_r: int = 16, *, lora_targets: str = "all-linear",
              optimizer: str = "adamw_torch", precision: str = "bf16", device: str = "cuda",
              weights_dtype: str = "auto", double_quant: bool = True,
-             kbit_fp32_upcast: bool = True) -> Estimate:
+             kbit_fp32_upcast: bool = True, objective: str = "sft",
+             reference: str = "auto") -> Estimate:
     """Peak memory of one training process. ``device="cpu"`` gives the RAM a CPU run needs
     (fp32, no CUDA context); ``kbit_fp32_upcast`` mirrors PEFT's prepare step for QLoRA."""
     if method not in METHODS:
@@ -103,7 +104,9 @@ def estimate(profile: ModelProfile, method: str, batch: int, seq: int,
     targets = lora_target_modules(profile, lora_targets)
     n_lora = lora_param_count(profile, lora_r, lora_targets)
     p = profile
-    T = batch * seq
+    # DPO (TRL 1.16 dpo_trainer.py) runs chosen and rejected through the policy as one
+    # concatenated batch: twice the tokens carry activations and gradients.
+    T = batch * seq * (2 if objective == "dpo" else 1)
     notes: list[str] = []
     parts: dict[str, float] = {}
 
@@ -134,6 +137,17 @@ def estimate(profile: ModelProfile, method: str, batch: int, seq: int,
         parts["activations"] = T * (kept + 2 * per_layer + outside)  # + the layer being recomputed
     else:
         parts["activations"] = T * ((p.layers + 1) * per_layer + outside)  # + its gradients
+    if objective in ("dpo", "kto") and reference != "precomputed":
+        # The reference scores the same tokens (KTO: also its mismatched KL pairs) under
+        # no_grad: one layer's activations at a time, nothing kept for a backward pass.
+        ref_tokens = T * (2 if objective == "kto" else 1)
+        parts["reference forward (no gradients)"] = ref_tokens * (per_layer + outside)
+        if method == "full":
+            parts["reference weights (frozen copy)"] = p.params * w
+            notes.append("full-fine-tuning DPO keeps a frozen reference copy of the model; "
+                         "preference.reference=precomputed scores the data once instead")
+        else:
+            notes.append("the reference is the base with the adapter switched off: no second copy")
     if mixed and w == 4:
         parts["16-bit weight copies (autocast)"] = trainable * 2
     parts["logits"] = _loss_head_bytes(p, method, T, act, w, mixed, kbit_fp32_upcast, cpu)
@@ -180,11 +194,12 @@ def estimate_for(cfg, profile: ModelProfile, device: str, *, method: str | None 
                     cfg.training.gradient_checkpointing, cfg.lora.r,
                     lora_targets=cfg.lora_targets(), optimizer=cfg.training.optimizer,
                     precision=cfg.training.precision, device=device,
-                    weights_dtype=cfg.model.dtype, double_quant=cfg.qlora.double_quant)
+                    weights_dtype=cfg.model.dtype, double_quant=cfg.qlora.double_quant,
+                    objective=cfg.objective, reference=cfg.preference.reference)
 
 
 _DYNAMIC = ("activations", "logits", "16-bit weight copies (autocast)", "4-bit dequantisation buffer",
-            "optimizer step temporaries")
+            "optimizer step temporaries", "reference forward (no gradients)")
 
 
 def lora_target_modules(profile: ModelProfile, targets: str | list[str]) -> dict[str, tuple[int, int]]:

@@ -69,13 +69,17 @@ class _Target:
 
 def recommend(hw: HardwareInfo, profile: ModelProfile, token_stats: dict | None = None,
               gpu_memory_gb: float | None = None, n_gpus: int | None = None, *,
-              max_length: int | None = None) -> Recommendation:
+              max_length: int | None = None, objective: str = "sft") -> Recommendation:
     """Settings that fit ``profile`` on this machine, or on ``n_gpus`` GPUs of
     ``gpu_memory_gb`` each when planning for hardware you do not have."""
     target = _target(hw, gpu_memory_gb, n_gpus)
     length, length_reason = _max_length(token_stats, max_length, profile)
     reasons = [target.label, length_reason]
-    plan = _Planner(profile, target, length)
+    plan = _Planner(profile, target, length, objective)
+    if objective != "sft":
+        reasons.append(f"{objective.upper()}: chosen and rejected answers both pass through the "
+                       "model and a reference pass scores them, so each example costs more "
+                       "memory than in SFT; the search below counts that.")
 
     if target.device == "cpu":
         method, est, why = plan.on_cpu()
@@ -113,8 +117,9 @@ def recommend(hw: HardwareInfo, profile: ModelProfile, token_stats: dict | None 
 # ----- the search -----------------------------------------------------------------------
 
 class _Planner:
-    def __init__(self, profile: ModelProfile, target: _Target, length: int):
+    def __init__(self, profile: ModelProfile, target: _Target, length: int, objective: str = "sft"):
         self.p, self.t, self.length = profile, target, length
+        self.objective = objective
 
     def est(self, method: str, batch: int, checkpointing: bool, length: int | None = None,
             profile: ModelProfile | None = None) -> Estimate:
@@ -122,7 +127,7 @@ class _Planner:
         precision = "fp32" if self.t.device == "cpu" else "bf16"
         return estimate(profile or self.p, method, batch, length or self.length, checkpointing,
                         LORA_R, lora_targets=LORA_TARGETS, optimizer=optimizer,
-                        precision=precision, device=self.t.device)
+                        precision=precision, device=self.t.device, objective=self.objective)
 
     def first_fit(self, method: str, choices) -> Estimate | None:
         cap_batch = max(1, MAX_EFFECTIVE_BATCH // self.t.n_gpus)
