@@ -43,8 +43,9 @@ def test_every_error_code_on_its_own_line(tmp_path):
                              (5, "missing_field"), (6, "wrong_type"), (7, "invalid_role"),
                              (8, "empty_content"), (9, "no_assistant_turn"), (10, "not_utf8")]
     # the two preference-pair codes need a preference file: tests/test_data_preference.py
-    assert {code for _, code in codes(result)} == set(ERROR_CODES) - {"identical_pair",
-                                                                       "no_shared_prompt"}
+    # and the tool/key ones: tests/test_data_real_files.py
+    assert {code for _, code in codes(result)} == set(ERROR_CODES) - {
+        "identical_pair", "no_shared_prompt", "unknown_key", "unknown_tool"}
     assert [ex.line for ex in result.examples] == [1]
     # Messages say what is wrong and what to do.
     by_code = {e.code: e.message for e in result.errors}

@@ -109,3 +109,82 @@ def test_clean_actions_chain_and_say_what_they_removed(tmp_path):
     result = load_examples(cleaned)
     assert (len(result.examples), result.errors) == (4, [])   # the duplicate stayed out
     assert path.read_text().count("\n") == 6                    # the original untouched
+
+
+def _chat(user, answer, **extra):
+    return {"messages": [{"role": "user", "content": user},
+                         {"role": "assistant", "content": answer}], **extra}
+
+
+def write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_openai_checker_checks_turn_order_and_misspelled_keys(tmp_path):
+    rows = [_chat("Hi", "Hello"),
+            {"messages": [{"role": "system", "content": "s"}, {"role": "assistant", "content": "a"}]},
+            {"messages": [{"role": "assistant", "content": "a"}, {"role": "user", "content": "u"},
+                          {"role": "assistant", "content": "b"}]},
+            {"messages": [{"role": "user", "content": "u"}, {"role": "assistant", "content": "a"},
+                          {"role": "user", "content": "left unanswered"}]},
+            {"messages": [{"role": "user", "contnet": "u"}, {"role": "assistant", "content": "a"}]},
+            {"mesages": [{"role": "user", "content": "u"}]}]
+    report = inspect_path(write_jsonl(tmp_path / "d.jsonl", rows))
+    assert report.warning("no_user_turn").lines == [2]
+    assert report.warning("assistant_first").lines == [3]
+    assert report.warning("ends_on_user").lines == [4]
+    assert [(e.line, e.code) for e in report.errors] == [(5, "unknown_key"), (6, "unknown_format")]
+    assert "unknown key 'contnet'; did you mean 'content'?" in report.errors[0].message
+    assert "did you mean 'messages'?" in report.errors[1].message
+
+
+GLAIVE_TOOLS = json.dumps([{"name": "get_price", "description": "Price of a stock",
+                            "parameters": {"type": "object", "properties": {"ticker": {"type": "string"}}}}])
+
+
+def _glaive(call, tools=GLAIVE_TOOLS):  # LLaMA-Factory's glaive_toolcall_en_demo.json layout
+    return {"conversations": [{"from": "human", "value": "Price of AAPL?"},
+                              {"from": "function_call", "value": call},
+                              {"from": "observation", "value": "{\"price\": 189.5}"},
+                              {"from": "gpt", "value": "AAPL trades at $189.50."}],
+            "tools": tools}
+
+
+def test_sharegpt_tool_calls_are_parsed_and_checked(tmp_path):
+    good = json.dumps({"name": "get_price", "arguments": {"ticker": "AAPL"}})
+    rows = [_glaive(good), _glaive("{name: get_price}"), _glaive(good, tools="[{oops"),
+            _glaive(json.dumps({"name": "get_weather", "arguments": {}}))]
+    result = load_examples(write_jsonl(tmp_path / "glaive.jsonl", rows))
+    assert [(e.line, e.code) for e in result.errors] == [
+        (2, "wrong_type"), (3, "wrong_type"), (4, "unknown_tool")]
+    assert "function_call" in result.errors[0].message and "'tools'" in result.errors[1].message
+    assert "'get_weather'" in result.errors[2].message
+    (ex,) = result.examples
+    assert ex.messages[1]["tool_calls"][0]["function"] == {"name": "get_price",
+                                                           "arguments": {"ticker": "AAPL"}}
+    assert ex.tools[0]["function"]["name"] == "get_price"
+
+
+def test_contradictions_only_for_labels_or_clearly_different_answers(tmp_path):
+    q = "Explain why the sky is blue."
+    rows = [_chat(q, "Sunlight scatters off air molecules, and blue light scatters the most."),
+            _chat(q, "Because air molecules scatter blue sunlight the most, the sky looks blue."),
+            _chat("Ticket: printer jammed", "technical"), _chat("Ticket: printer jammed", "billing"),
+            _chat("Capital of France?", "Paris", tools=[{"type": "function", "function": {"name": "a"}}]),
+            _chat("Capital of France?", "Paris")]
+    report = inspect_path(write_jsonl(tmp_path / "d.jsonl", rows))
+    assert report.warning("contradiction").lines == [[3, 4]]
+    assert report.warning("duplicate") is None   # the rows differ in their tools
+
+
+def test_pii_false_alarms_stay_quiet_and_real_hits_remain(tmp_path):
+    blob = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg"
+    rows = [_chat("Find the book", "ISBN 978-0-306-40615-7 is the one."),
+            _chat("Logo?", f"data:image/png;base64,{blob}"),
+            _chat("Link?", "See https://example.com/files/Qm9vazEyMzQ1Njc4OTBBQkNERUZHSElKS0xN/v2"),
+            _chat("Key?", "Use sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z and mail ann@example.org")]
+    report = inspect_path(write_jsonl(tmp_path / "d.jsonl", rows))
+    pii = {w.message.split(" contain ")[1].split(" (")[0]: w.lines for w in report.warnings
+           if w.code == "pii"}
+    assert pii == {"API keys or secrets": [4], "email addresses": [4]}

@@ -19,6 +19,15 @@ IMBALANCE_RATIO = 5  # most common label at least 5x the rarest one
 LENGTH_BIAS_MIN_PAIRS = 10
 LENGTH_BIAS_SHARE = 0.8  # chosen longer in 80%+ of pairs
 KTO_IMBALANCE_RATIO = 3
+LABEL_WORDS = 5            # answers this short are labels: any difference contradicts
+FREE_TEXT_OVERLAP = 0.15   # longer answers contradict only when they share under 15 % of words
+TURN_ORDER = {
+    "no_user_turn": "have no user message, so the answer replies to nothing; add the user turn",
+    "assistant_first": "start with the assistant speaking before any user message; check the "
+                       "roles are not swapped",
+    "ends_on_user": "end on a user message that nothing answers (it is context, not trained); "
+                    "add the answer or drop the last turn",
+}
 
 # The seeds' data-size table: (minimum, good) examples per task type.
 TASK_TYPES: dict[str, tuple[str, int, int]] = {
@@ -96,6 +105,8 @@ class SetChecks:
         self.chosen_longer = 0
         # KTO rows: lines labelled true / false
         self.kto_lines: dict[bool, list[int]] = {True: [], False: []}
+        # turn order (the checks OpenAI's format checker makes): lines per problem
+        self.turn_order: dict[str, list[int]] = {}
 
     def add(self, ex: Example) -> None:
         self.n += 1
@@ -108,6 +119,10 @@ class SetChecks:
         if ex.label is not None:
             self.kto_lines[ex.label].append(ex.line)
             messages = messages + [{"role": "label", "content": str(ex.label)}]
+        if ex.tools:  # the same chat with other tools is another example
+            messages = messages + [{"role": "tools", "content": json.dumps(ex.tools, sort_keys=True)}]
+        if ex.fmt in ("openai_chat", "sharegpt"):
+            self._check_turn_order(ex)
         exact = hash("\x1e".join(_message_key(m) for m in messages))
         near = hash(tuple((m["role"], near_key(m["content"])) for m in messages))
         first = self._exact.get(exact)
@@ -143,17 +158,34 @@ class SetChecks:
                 self._pii_cache[text] = found
         return found
 
+    def _check_turn_order(self, ex: Example) -> None:
+        roles = [m["role"] for m in ex.messages if m["role"] != "system"]
+        if "user" not in roles:
+            self.turn_order.setdefault("no_user_turn", []).append(ex.line)
+        elif roles[0] == "assistant":
+            self.turn_order.setdefault("assistant_first", []).append(ex.line)
+        if roles and roles[-1] == "user":
+            self.turn_order.setdefault("ends_on_user", []).append(ex.line)
+
     def _check_contradiction(self, ex: Example) -> None:
+        """Same input, different output: for label-like answers any difference counts; for
+        free text only answers that share almost no words (two wordings of one answer are
+        not a contradiction)."""
         prompt = ex.prompt_messages()
         if not prompt or not ex.completion_messages():
             return
-        key = hash(tuple((m["role"], near_key(m["content"])) for m in prompt))
-        answer = hash(near_key(ex.output_text()))
+        key = hash((tuple((m["role"], near_key(m["content"])) for m in prompt),
+                    json.dumps(ex.tools, sort_keys=True) if ex.tools else ""))
+        output = ex.output_text()
+        answer = hash(near_key(output))
         seen = self._prompts.get(key)
         if seen is None:
-            self._prompts[key] = (ex.line, answer)
+            self._prompts[key] = (ex.line, answer, _words(output))
         elif seen[1] != answer:
-            self.contradictions.append([seen[0], ex.line])
+            words = _words(output)
+            label_like = len(seen[2]) <= LABEL_WORDS and len(words) <= LABEL_WORDS
+            if label_like or _overlap(seen[2], words) < FREE_TEXT_OVERLAP:
+                self.contradictions.append([seen[0], ex.line])
 
     def _observe_task(self, ex: Example, output: str) -> None:
         stripped = output.strip()
@@ -235,6 +267,9 @@ class SetChecks:
 
     def warnings(self, task_type: str | None = None) -> list[DataWarning]:
         found: list[DataWarning] = self._format_warnings()
+        for code, lines in self.turn_order.items():
+            found.append(DataWarning(code, f"{len(lines)} conversation(s) {TURN_ORDER[code]} "
+                                           f"(e.g. line {lines[0]}).", lines))
         if self.duplicates:
             found.append(DataWarning("duplicate", _pairs_message(
                 self.duplicates, "repeat an earlier example exactly",
@@ -293,6 +328,15 @@ def _message_key(m: dict[str, Any]) -> str:
     if "tool_calls" in m:
         key += "\x1f" + json.dumps(m["tool_calls"], sort_keys=True)
     return key
+
+
+def _words(text: str) -> frozenset:
+    """A small fingerprint of an answer's words (hashes, at most 64 of them)."""
+    return frozenset(hash(w) for w in text.lower().split()[:64])
+
+
+def _overlap(a: frozenset, b: frozenset) -> float:
+    return len(a & b) / max(1, len(a | b))
 
 
 def _text(messages: list[dict[str, Any]]) -> str:

@@ -7,6 +7,7 @@ wrong and how to fix it, without the line number (the loader adds that).
 
 from __future__ import annotations
 
+import difflib
 import json
 from typing import Any
 
@@ -48,10 +49,26 @@ def detect_format(row: Any) -> str | None:
     return None
 
 
+ROW_KEYS = ("messages", "conversations", "instruction", "input", "output", "prompt", "completion",
+            "text", "chosen", "rejected", "tools", "system")
+MESSAGE_KEYS = ("role", "content", "tool_calls", "tool_call_id", "name", "weight")
+
+
+def misspelled(keys, known: tuple[str, ...]) -> str | None:
+    """``"unknown key 'contnet'; did you mean 'content'?"`` for the first near miss."""
+    for key in keys:
+        if isinstance(key, str) and key not in known:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+            if close:
+                return f"unknown key {key!r}; did you mean {close[0]!r}?"
+    return None
+
+
 def describe_keys(row: Any) -> str:
     if isinstance(row, dict):
         keys = ", ".join(repr(k) for k in list(row)[:6]) or "no keys"
-        return f"an object with {keys}"
+        typo = misspelled(row, ROW_KEYS)
+        return f"an object with {keys} ({typo})" if typo else f"an object with {keys}"
     return f"a JSON {_json_type(row)}"
 
 
@@ -137,6 +154,7 @@ def normalise_openai(row: dict) -> tuple[list[dict[str, Any]], float | None]:
     weight = _weight(row["weight"], "the row") if "weight" in row else None
     tools = parse_tools(row["tools"]) if row.get("tools") not in (None, "", []) else None
     if tools is not None:
+        check_calls_defined(messages, tools)
         return {"messages": messages, "weight": weight, "tools": tools}
     return messages, weight
 
@@ -170,6 +188,9 @@ def _openai_message(m: Any, i: int) -> dict[str, Any]:
     if not isinstance(m, dict):
         raise RowError("wrong_type", f"{where} must be an object with 'role' and 'content', "
                                      f"got a {_json_type(m)}")
+    typo = misspelled(m, MESSAGE_KEYS)
+    if typo:
+        raise RowError("unknown_key", f"{where}: {typo}")
     if "role" not in m:
         raise RowError("missing_field", f"{where} has no 'role'; use system, user, assistant or tool")
     role = OPENAI_ROLES.get(m["role"]) if isinstance(m["role"], str) else None
@@ -222,10 +243,42 @@ def normalise_sharegpt(row: dict) -> tuple[list[dict[str, Any]], float | None]:
         value = _text_field(turn, "value", where)
         if not value.strip():
             raise RowError("empty_content", f"{where} ({who}) has an empty 'value'")
-        messages.append({"role": role, "content": value})
+        if who.lower() == "function_call":
+            messages.append({"role": "assistant", "content": "",
+                             "tool_calls": _sharegpt_call(value, where)})
+        else:
+            messages.append({"role": role, "content": value})
     _check_conversation(messages, "the conversation")
     weight = _weight(row["weight"], "the row") if "weight" in row else None
+    tools = parse_tools(row["tools"]) if row.get("tools") not in (None, "", []) else None
+    if tools is not None:
+        check_calls_defined(messages, tools)
+        return {"messages": messages, "weight": weight, "tools": tools}
     return messages, weight
+
+
+def _sharegpt_call(value: str, where: str) -> list[dict[str, Any]]:
+    """A ShareGPT ``function_call`` turn (LLaMA-Factory/Glaive): ``{"name", "arguments"}``
+    as JSON text, or a list of them."""
+    try:
+        call = json.loads(value)
+    except ValueError as err:
+        raise RowError("wrong_type", f"{where} (function_call) value is not valid JSON ({err.msg}); "
+                                     "write {\"name\": ..., \"arguments\": {...}}") from None
+    calls = call if isinstance(call, list) else [call]
+    return _tool_calls([{"function": c} if isinstance(c, dict) else c for c in calls], where)
+
+
+def check_calls_defined(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> None:
+    names = {t["function"]["name"] for t in tools}
+    for i, m in enumerate(messages):
+        for call in m.get("tool_calls") or ():
+            name = call["function"]["name"]
+            if name not in names:
+                raise RowError("unknown_tool", f"message {i} calls {name!r}, which the row's "
+                                               f"'tools' do not define (they define "
+                                               f"{', '.join(sorted(names))}); add its schema or "
+                                               "fix the name")
 
 
 def normalise_alpaca(row: dict) -> tuple[list[dict[str, Any]], float | None]:

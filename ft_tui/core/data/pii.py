@@ -48,7 +48,7 @@ def find_pii(text: str) -> Iterator[Finding]:
             yield Finding("email", mask_email(m.group()))
     digit_run = _DIGIT_RUN.search(text)
     if digit_run:
-        cards = [m for m in _CARD.finditer(text) if luhn_ok(m.group())]
+        cards = [m for m in _CARD.finditer(text) if luhn_ok(m.group()) and not _is_isbn(text, m)]
         for m in cards:
             yield Finding("card", mask_tail(m.group(), 4))
         card_spans = [m.span() for m in cards]
@@ -81,10 +81,28 @@ def _secrets(text: str) -> Iterator[Finding]:
     taken = [m.span() for m in known]
     for m in _LONG_TOKEN.finditer(text):
         token = m.group()
-        if any(a <= m.start() < b for a, b in taken):
+        if any(a <= m.start() < b for a, b in taken) or _is_blob_or_path(text, m):
             continue
         if _looks_random(token):
             yield Finding("secret", mask_secret(token))
+
+
+def _is_isbn(text: str, m: re.Match) -> bool:
+    """ISBN-13s (978/979...) pass the Luhn check by chance; "ISBN" before one says so."""
+    digits = "".join(c for c in m.group() if c.isdigit())
+    before = text[max(0, m.start() - 12):m.start()].upper()
+    return "ISBN" in before or (len(digits) == 13 and digits[:3] in ("978", "979") and "-" in m.group())
+
+
+def _is_blob_or_path(text: str, m: re.Match) -> bool:
+    """Base64 data (``data:image/png;base64,...``, or a run far longer than any key) and
+    URL path segments are not secrets; a key in a URL query (``?key=...``) still is."""
+    before = text[max(0, m.start() - 8):m.start()]
+    if before.endswith("base64,") or len(m.group()) > 400:
+        return True
+    word_start = max(text.rfind(" ", 0, m.start()), text.rfind("\n", 0, m.start())) + 1
+    word = text[word_start:m.start()]
+    return "://" in word and "?" not in word and "=" not in m.group()
 
 
 def _looks_random(token: str) -> bool:

@@ -14,6 +14,8 @@ Error codes are stable (scripts and the UI match on them):
 ``no_assistant_turn`` a conversation with nothing for the model to learn to say
 ``identical_pair`` a preference pair whose chosen and rejected answers are the same
 ``no_shared_prompt`` a preference pair whose two sides do not start from one prompt
+``unknown_key``    a misspelled key (``contnet``), named with the key it should be
+``unknown_tool``   a tool call to a tool the row's ``tools`` schema does not define
 =================  ==============================================================
 
 Formats: the five supervised ones (``openai_chat``, ``sharegpt``, ``alpaca``,
@@ -31,7 +33,7 @@ SFT_FORMATS = FORMATS[:5]
 
 ERROR_CODES = ("invalid_json", "not_utf8", "unknown_format", "mixed_format", "missing_field",
                "wrong_type", "invalid_role", "empty_content", "no_assistant_turn",
-               "identical_pair", "no_shared_prompt")
+               "identical_pair", "no_shared_prompt", "unknown_key", "unknown_tool")
 
 ROLES = ("system", "user", "assistant", "tool")
 
