@@ -91,26 +91,18 @@ def run(args) -> int:
     except (RunDirError, SetupError) as exc:
         return fail(str(exc), ExitCode.USAGE)
 
+    from ft_tui.core.run.lock import RunInUse
     from ft_tui.core.training.device import detect_device
-    from ft_tui.core.training.launch import model_fits_one_gpu, plan_launch
 
     device = detect_device()
     warned_qlora = False
     if cfg.method == "qlora" and not device.cuda:
         cfg, warned_qlora = _offer_lora(cfg, args, resume_dir is not None)
-    fits = model_fits_one_gpu(cfg) if device.gpu_count > 1 else None
-    plan = plan_launch(gpu_count=device.gpu_count, requested=args.num_processes,
-                       force_cpu=args.cpu, fits_one_gpu=fits)
-
-    from ft_tui.core.run.lock import RunInUse
 
     display = TrainDisplay(skip_codes={"qlora_on_cpu"} if warned_qlora else set())
     try:
-        if plan.distributed:
-            finished, run_dir = _run_launched(cfg, resume_dir, plan, device, display)
-        else:
-            finished, run_dir = _run_here(cfg, resume_dir, display)
-    except (RunInUse, SetupError, RunDirError) as exc:   # before any training: a usage problem
+        finished, run_dir = _run(cfg, resume_dir, args, device, display)
+    except (RunInUse, SetupError, RunDirError, ConfigError) as exc:   # before any training: a usage problem
         return fail(str(exc), ExitCode.USAGE)
     return _report(finished, run_dir)
 
@@ -248,32 +240,39 @@ def _offer_lora(cfg, args, resuming: bool):
     return cfg, True
 
 
-# ----- one process (this one) ------------------------------------------------------------
+# ----- the run: here or in launched workers (core/training/session.py decides) ------------
 
-def _run_here(cfg, resume_dir, display):
-    from ft_tui.core.training.runner import TrainingRunner, resume_runner
+def _run(cfg, resume_dir, args, device, display):
+    from ft_tui.core.training.session import start_run
 
-    target = []   # the runner, once it exists; a signal before that stops it at once
+    target = []   # the session, once it exists; a signal before that stops it at once
 
     def stop():
         if target:
             target[0].request_stop()
 
     def abort():
-        raise KeyboardInterrupt
+        if target and target[0].distributed:
+            display.note("Aborting the worker processes...")
+            target[0].abort()
+        else:
+            raise KeyboardInterrupt
 
     with _ctrl_c_stops(display, stop, abort) as asked:
-        if resume_dir is not None:
-            runner = resume_runner(resume_dir.path, on_event=display.handle)
-        else:
-            runner = TrainingRunner(cfg, on_event=display.handle)
-        target.append(runner)
+        session = start_run(cfg, resume=resume_dir.path if resume_dir is not None else None,
+                            on_event=display.handle, num_processes=args.num_processes,
+                            force_cpu=args.cpu, device=device)
+        target.append(session)
         if asked():
-            runner.request_stop()
-        print(f"Run directory: {runner.run_dir.path}", flush=True)
+            session.request_stop()
+        print(f"Run directory: {session.run_dir.path}", flush=True)
+        if session.distributed:
+            plan = session.plan
+            display.note(f"Launching {plan.num_processes} processes ({plan.strategy}): {plan.reason}. "
+                         f"Worker output: {session.run_dir.path / 'worker.log'}")
         with display:
-            finished = runner.run()
-    return finished, runner.run_dir
+            finished = session.run(display.handle)
+    return finished, session.run_dir
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)   # Ctrl+C; timeout, docker stop, systemd
@@ -303,51 +302,6 @@ def _ctrl_c_stops(display, stop, abort):
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-# ----- several processes (accelerate launch) ---------------------------------------------
-
-def _run_launched(cfg, resume_dir, plan, device, display):
-    from ft_tui.core.run.rundir import RunDir, default_run_name
-    from ft_tui.core.training.device import resolve_precision
-    from ft_tui.core.training.launch import LaunchedRun, launch_command
-    from ft_tui.core.training.resume import checkpoint_step, truncate_metrics, usable_checkpoint
-    from ft_tui.core.training.runner import resume_runner
-
-    from ft_tui.core.run.lock import RunLock
-
-    if resume_dir is not None:
-        holder = resume_runner(resume_dir.path)   # same checks (and lock) as a local resume
-        run_dir, lock = holder.run_dir, holder._lock
-        checkpoint = usable_checkpoint(run_dir)
-        truncate_metrics(run_dir, checkpoint_step(checkpoint) if checkpoint else 0)
-    else:
-        run_dir = RunDir.create(cfg.output_dir, cfg.run_name or default_run_name(cfg))
-        lock = RunLock(run_dir.path, "training").acquire()   # the workers do not lock
-        run_dir.save_config(cfg)
-    run_dir.write_status("running", message=f"launching {plan.num_processes} processes")
-    # CPU-only machines: the workers' bf16 autocast where the CPU has it (the SFTConfig's bf16
-    # decides either way; this keeps the launcher's flag saying the same).
-    mode = "no" if plan.cpu and device.cuda else resolve_precision(cfg, device).mode
-    command = launch_command(plan, run_dir, resume=resume_dir is not None,
-                             mixed_precision={"fp32": "no"}.get(mode, mode))
-    print(f"Run directory: {run_dir.path}", flush=True)
-    display.note(f"Launching {plan.num_processes} processes ({plan.strategy}): {plan.reason}. "
-                 f"Worker output: {run_dir.path / 'worker.log'}")
-    launched = LaunchedRun(run_dir, command)
-
-    def abort():
-        display.note("Aborting the worker processes...")
-        launched.abort()
-
-    try:
-        with _ctrl_c_stops(display, launched.request_stop, abort):
-            launched.start()
-            with display:
-                finished = launched.wait(display.handle)
-    finally:
-        lock.release()
-    return finished, run_dir
 
 
 # ----- outcome -----------------------------------------------------------------------------

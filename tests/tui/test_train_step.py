@@ -159,3 +159,36 @@ async def test_quitting_during_a_run_asks_first(workdir, tiny_model_dir, hold_at
         time.sleep(0.1)
     status = json.loads(status_path.read_text())
     assert status["state"] == "stopped" and status["step"] in (2, 3)
+
+
+async def test_the_wizard_trains_with_the_launch_planners_processes(workdir, tiny_model_dir,
+                                                                    monkeypatch):
+    """When the planner says several processes (here: 2 CPU processes with gloo, as the
+    CLI test does), the Train step launches them through accelerate like `ft-tui train`,
+    instead of training in one process."""
+    import functools
+
+    from ft_tui.core.run.events import RunStarted
+    from ft_tui.core.training import session
+
+    monkeypatch.setattr(session, "start_run",
+                        functools.partial(session.start_run, num_processes=2, force_cpu=True))
+    state = tiny_training_state(workdir, tiny_model_dir, **{"training.max_steps": 4,
+                                                            "training.sample_every_steps": 0})
+    app = FtTuiApp(state=state)
+    messages = []
+    async with app.run_test(size=(120, 36), message_hook=messages.append) as pilot:
+        step = app.query_one(TrainStep)
+        await pilot.press("s")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        run_dir = workdir / "runs" / "tiny"
+        log = (run_dir / "worker.log").read_text() if (run_dir / "worker.log").exists() else ""
+        finished = trainer_events(messages, RunFinished)
+        assert [f.state for f in finished] == ["done"], log[-2000:]
+        assert step.runner.distributed and step.runner.plan.num_processes == 2
+        starts = trainer_events(messages, RunStarted)
+        assert len(starts) == 1                                  # rank 0 alone reports
+        assert [e.step for e in trainer_events(messages, StepLog)] == [1, 2, 3, 4]
+        assert (run_dir / "adapter" / "adapter_config.json").is_file()
+        assert "train" in app.state.completed

@@ -1,6 +1,7 @@
 """Step 5, Train: start, watch, stop and resume a training run.
 
-The run is the core's ``TrainingRunner`` in a thread worker; it reports every event with
+The run is started by the core's ``start_run`` (one process, or accelerate workers when the
+launch planner says so, exactly as ``ft-tui train``) in a thread worker; it reports every event with
 ``post_message`` (thread-safe), and the dashboard shows them on the app thread. Stopping is
 graceful: the runner writes a checkpoint at the next step boundary, so a stopped run can
 be resumed here or with ``ft-tui train --resume``.
@@ -76,7 +77,7 @@ lower learning rate, more dropout or more data.
     def __init__(self, state: WizardState, **kwargs) -> None:
         super().__init__(**kwargs)
         self.state = state
-        self.runner = None          # the TrainingRunner of the current/last run in this app
+        self.runner = None          # the Session (core.training.session) of the current/last run
         self._training = False
         self._stopping = False
         self._finished_state: str | None = None   # how the run started here ended
@@ -110,6 +111,7 @@ lower learning rate, more dropout or more data.
 
     def on_unmount(self) -> None:
         # The worker thread would keep the process alive; stop it at its next checkpoint.
+        self._stopping = True            # a run still being prepared stops once it exists
         if self.runner is not None:
             self.runner.request_stop()   # harmless when the run has ended already
 
@@ -190,17 +192,9 @@ lower learning rate, more dropout or more data.
             self.notify(f"{self.state.config_path} could not be read ({self.state.load_problem}); "
                         "fix it before training.", severity="error")
             return
-        from ft_tui.core.training import TrainingRunner  # light: the heavy libraries load in run()
-
         cfg = copy.deepcopy(self.state.cfg)   # later edits in Configure must not reach this run
-        try:
-            runner = TrainingRunner(cfg, on_event=self._post_from_trainer)
-        except OSError as exc:
-            self.notify(f"Could not create the run directory under {cfg.output_dir}: {exc}",
-                        severity="error")
-            return
         self.dashboard.reset()
-        self._launch(runner, f"Training in {runner.run_dir.path} (loading data and model...)")
+        self._launch(cfg, None, f"Preparing a run under {cfg.output_dir} (checking the machine...)")
 
     def action_resume(self) -> None:
         if self._training:
@@ -209,45 +203,71 @@ lower learning rate, more dropout or more data.
         if run is None:
             self.notify("There is no run to resume: press s to start one.", severity="warning")
             return
-        from ft_tui.core.run.lock import RunInUse
-        from ft_tui.core.training import SetupError, resume_runner
-
-        try:
-            runner = resume_runner(run.path, on_event=self._post_from_trainer)
-        except (SetupError, RunDirError, ConfigError, RunInUse) as exc:
-            self.notify(str(exc), title="Cannot resume", severity="error", timeout=15)
-            return
         # Show the history first; the resumed run drops what follows its checkpoint.
         self.dashboard.reset()
         for event in run.read_events():
             self.dashboard.handle_event(event, notify=False)
-        self._launch(runner, f"Resuming {run.path} from its last checkpoint...")
+        self._launch(None, run.path, f"Resuming {run.path} from its last checkpoint...")
 
     def _post_from_trainer(self, event) -> None:
         """Runs on the training thread: hand the event to the app thread, nothing else."""
         self.post_message(TrainingEvent(event))
 
-    def _launch(self, runner, status: str) -> None:
-        self.runner = runner
+    def _launch(self, cfg: RunConfig | None, resume: Path | None, status: str) -> None:
+        self.runner = None
         self._training, self._stopping = True, False
         self._finished_state = None
-        self.state.run_dir = str(runner.run_dir.path)
-        self._save_state()
         self._set_status(status)
         self._update_buttons()
-        self._train(runner)
+        self._train(cfg, resume)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train", description="training")
-    def _train(self, runner) -> RunFinished:
-        return runner.run()
+    def _train(self, cfg: RunConfig | None, resume: Path | None) -> RunFinished | None:
+        """On the worker thread: core.training.session.start_run plans the run (one process,
+        or DDP/FSDP workers through accelerate, as `ft-tui train` does), then runs it."""
+        from ft_tui.core.run.lock import RunInUse
+        from ft_tui.core.training import SetupError
+        from ft_tui.core.training.session import start_run
+
+        try:
+            session = start_run(cfg, resume=resume, on_event=self._post_from_trainer)
+        except (SetupError, RunDirError, ConfigError, RunInUse, OSError) as exc:
+            self.app.call_from_thread(self._not_started, resume, exc)
+            return None
+        self.app.call_from_thread(self._started, session)
+        return session.run(self._post_from_trainer)
+
+    def _started(self, session) -> None:
+        self.runner = session
+        self.state.run_dir = str(session.run_dir.path)
+        self._save_state()
+        if session.distributed:
+            plan = session.plan
+            self._set_status(f"Training in {session.run_dir.path} with {plan.num_processes} processes "
+                             f"({plan.strategy}: {plan.reason}); worker output in worker.log")
+        else:
+            self._set_status(f"Training in {session.run_dir.path} (loading data and model...)")
+        if self._stopping:   # Stop (or leaving the app) came while the run was being prepared
+            session.request_stop()
+
+    def _not_started(self, resume: Path | None, exc: BaseException) -> None:
+        self._training = self._stopping = False
+        if resume is not None:
+            self.notify(str(exc), title="Cannot resume", severity="error", timeout=15)
+            self._set_status(f"Could not resume {resume}: {exc}")
+        else:
+            self.notify(f"Could not start the run: {exc}", severity="error", timeout=15)
+            self._set_status(f"Could not start the run: {exc}")
+        self._update_buttons()
 
     def action_stop(self) -> None:
         if not self._training or self._stopping:
             return
 
         def answer(stop: bool | None) -> None:
-            if stop and self._training and self.runner is not None:
-                self.runner.request_stop()
+            if stop and self._training:
+                if self.runner is not None:   # else: _started stops it once it exists
+                    self.runner.request_stop()
                 self._stopping = True
                 self._set_status("Stopping: saving a checkpoint at the next step...")
                 self._update_buttons()
