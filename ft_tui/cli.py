@@ -10,7 +10,9 @@
     ft-tui monitor RUN_DIR           the dashboard attached to a run directory
 
 Each command lives in ``ft_tui/commands/<name>.py`` with ``add_arguments(parser)`` and
-``run(args) -> int``; they are imported only when chosen so `--help` stays instant.
+``run(args) -> int``. ``build_parser`` imports all of them to register their flags; they
+import only the standard library at the top and core inside ``run``, so `--help` stays fast
+(tests/test_architecture.py checks that no heavy library is loaded).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The decision tree: every branch ends in a verdict and the seed guide's paths hold."""
+"""The decision tree: every branch ends in a verdict and the documented paths hold."""
 
 import pytest
 

@@ -141,8 +141,8 @@ def test_chunked_loss_head_does_not_grow_with_the_vocabulary_times_tokens():
     assert short < 1.0  # the old batch x seq x vocab x 14 B rule would say 14.7 GB
 
 
-def test_seed_table_for_7b():
-    """The seeds' 7B row: full ~56 GB (8 B/param: weights, gradients, two AdamW states, all
+def test_rule_of_thumb_table_for_7b():
+    """The common rule-of-thumb 7B row: full ~56 GB (8 B/param: weights, gradients, two AdamW states, all
     16-bit, no activations), LoRA ~18 GB, QLoRA ~8 GB."""
     full = estimate(LLAMA2_7B, "full", 1, 512, True)
     static = sum(full.components[k] for k in ("trainable weights", "gradients", "optimizer states"))
@@ -160,7 +160,7 @@ def test_qlora_paper_65b_fits_one_48gb_gpu():
     assert est.fits(48)
 
 
-def test_70b_qlora_does_not_fit_24gb_despite_the_seed():
+def test_70b_qlora_does_not_fit_24gb_despite_the_common_claim():
     llama70 = known_model("llama-3.1-70b")
     est = estimate(llama70, "qlora", 1, 256, True, optimizer="paged_adamw_8bit")
     assert not est.fits(24)

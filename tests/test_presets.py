@@ -29,4 +29,4 @@ def test_quick_test_is_short_and_quality_has_more_capacity_than_balanced():
     assert quality.lora.r > balanced.lora.r > quick.lora.r
     assert quality.effective_batch > balanced.effective_batch > quick.effective_batch
     for cfg in (quick, balanced, quality):
-        assert cfg.lora.alpha == 2 * cfg.lora.r  # the seed guides' rule of thumb
+        assert cfg.lora.alpha == 2 * cfg.lora.r  # the alpha = 2 x rank convention

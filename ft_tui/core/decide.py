@@ -1,7 +1,8 @@
 """Should you fine-tune at all? The decision tree as plain data.
 
-The tree follows the seed guides: try a prompt first; missing knowledge calls for
-retrieval (RAG), not training; style, format and behaviour are what fine-tuning teaches;
+The tree is ft-tui's reading of common practice: try a prompt first; missing knowledge
+calls for retrieval (RAG; Lewis et al. 2020, arXiv:2005.11401), not training (Ovadia et
+al. 2023, arXiv:2312.05934, found RAG beat fine-tuning for injecting new facts); style, format and behaviour are what fine-tuning teaches;
 a large model that is too slow or too costly can be replaced by a fine-tuned smaller one.
 Two more branches cover few-shot prompting (enough when the examples fit in the prompt)
 and preference tuning (DPO, when you can only say which of two answers is better).
@@ -46,7 +47,8 @@ class Approach:
     latency: str
 
 
-# Cost / effort / latency of each way to change a model's answers (seed quick reference).
+# Cost / effort / latency of each way to change a model's answers: ft-tui's rough,
+# relative ratings (not measurements).
 COMPARISON: tuple[Approach, ...] = (
     Approach("Prompt engineering", "the task is well defined, with few output formats",
              "very low", "low", "none"),

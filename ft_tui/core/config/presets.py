@@ -1,7 +1,10 @@
 """Named starting points for the run config, as dotted-key overrides.
 
-Values sit inside the seed guides' ranges: LoRA rank 8-64 with alpha = 2 x rank,
-learning rate 1e-4..2e-4 for adapters, effective batch 4-32, 1-5 epochs, warm-up 5-10 %.
+Values sit inside commonly used ranges: LoRA rank 8-64 (the LoRA paper, Hu et al. 2021,
+arXiv:2106.09685, found small ranks enough; the QLoRA paper, arXiv:2305.14314, used 64)
+with alpha = 2 x rank (a convention, not a law), learning rate 1e-4..2e-4 for adapters
+(QLoRA used 1e-4 and 2e-4), effective batch 4-32, 1-5 epochs, warm-up 5-10 %. These are
+ft-tui's starting points, not measurements: RESULTS.md has what was measured.
 Apply one with ``cfg.with_overrides(PRESETS[name].overrides)``; a preset never changes
 the model, the data paths or the method (the Hardware step chooses that).
 """

@@ -29,7 +29,9 @@ TURN_ORDER = {
                     "add the answer or drop the last turn",
 }
 
-# The seeds' data-size table: (minimum, good) examples per task type.
+# ft-tui's rule of thumb (not a measurement) for data size: (minimum, good) examples per
+# task type. Harder, more open tasks need more; LIMA (Zhou et al. 2023, arXiv:2305.11206)
+# shows ~1000 curated examples already shape a chat model's style.
 TASK_TYPES: dict[str, tuple[str, int, int]] = {
     "classification": ("classification", 50, 500),
     "extraction": ("structured extraction", 100, 1000),

@@ -14,11 +14,11 @@ from ft_tui.core.evaluate.metrics import METRIC_LABELS, NEUTRAL_METRICS
 SECTION_START = "<!-- ft-tui:eval:start -->"
 SECTION_END = "<!-- ft-tui:eval:end -->"
 
-# Below these, a result is fragile or a run is short (numbers from the seed guides: start
-# with 100-500 curated examples; hold out 20-50; LoRA learning rate 1e-4..3e-4).
+# Below these, a result is fragile or a run is short (ft-tui's thresholds: with fewer than
+# 20 held-out examples one answer moves the score by 5 points or more).
 FEW_EVAL_EXAMPLES = 20
 FEW_STEPS = 50
-# Our task kinds in the data engine's data-size table (the seeds' minimum per task type).
+# Our task kinds in the data engine's data-size table (core/data/checks.py TASK_TYPES).
 DATA_TABLE_TYPE = {"labels": "classification", "extraction": "extraction", "free_text": "style"}
 HIGH_BASELINE = 0.9
 
@@ -54,7 +54,8 @@ def training_facts(run_dir) -> TrainingFacts:
     return facts
 
 
-# Typical learning rates from the seeds' hyper-parameter table: (low, high) per method.
+# Typical learning rates per method, (low, high): adapters 1e-4..5e-4 (QLoRA, arXiv:2305.14314,
+# used 1e-4..2e-4), full fine-tuning 1e-5..5e-5 (Stanford Alpaca's full fine-tune used 2e-5).
 TYPICAL_LR = {"lora": (1e-4, 5e-4), "qlora": (1e-4, 5e-4), "full": (1e-5, 5e-5)}
 
 

@@ -4,7 +4,7 @@ The estimate follows what ft-tui's own runner does (``core/training/builder.py``
 generic rule of thumb:
 
 - weights are loaded in bf16 for bf16 runs, so a full fine-tune keeps bf16 gradients and
-  torch AdamW keeps its two states in bf16 too (8 B/param, the seeds' "4x the model");
+  torch AdamW keeps its two states in bf16 too (8 B/param, the rule of thumb "4x the model");
   fp16 runs and ``weights_dtype="float32"`` keep fp32 master weights (16 B/param plus
   16-bit copies that autocast holds for the backward pass);
 - torch AdamW (``adamw_torch``, the foreach version) allocates one more state-sized

@@ -1,10 +1,10 @@
 """Which method and settings fit: the planner behind `ft-tui hw` and the Hardware step.
 
-Preference follows the seed guides: LoRA first (most of full fine-tuning's quality at a
+Preference is ft-tui's: LoRA first (most of full fine-tuning's quality at a
 fraction of the memory), QLoRA when LoRA does not fit, never full fine-tuning by default.
 Within a method it takes the biggest per-device batch that fits, without gradient
 checkpointing when that still allows a batch of 4, and fills the rest of an effective
-batch of 16 (the seeds' 4-32) with gradient accumulation. Every choice comes with a
+batch of 16 (within the 4-32 that presets use) with gradient accumulation. Every choice comes with a
 reason in plain words and numbers; when nothing fits, ``alternatives`` says what would.
 
 ``settings`` uses dotted RunConfig keys, so the UI applies it with
@@ -23,7 +23,7 @@ from ft_tui.core.plan.model_profile import ModelProfile, known_models
 
 LORA_R = 16
 LORA_TARGETS = "all-linear"
-EFFECTIVE_BATCH = 16                  # the seeds' typical 4 x 4; their range is 4-32
+EFFECTIVE_BATCH = 16                  # 4 x 4, the default config; presets stay within 4-32
 MAX_EFFECTIVE_BATCH = 32
 DEFAULT_MAX_LENGTH = 512
 CPU_COMFORTABLE_PARAMS = 0.6e9        # trains in minutes on a laptop CPU

@@ -91,7 +91,7 @@ def summary_table(report: dict) -> Table:
     task = report.get("task_type")
     if task:
         how = f"assumed: {task.get('reason')}" if task.get("assumed") else task.get("reason")
-        table.add_row("task type", f"{task.get('name')} ({how}); the guides ask for at least "
+        table.add_row("task type", f"{task.get('name')} ({how}); ft-tui suggests at least "
                                    f"{task.get('minimum')}, {task.get('good')}+ is good")
     return table
 
