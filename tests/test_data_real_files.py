@@ -188,3 +188,27 @@ def test_pii_false_alarms_stay_quiet_and_real_hits_remain(tmp_path):
     pii = {w.message.split(" contain ")[1].split(" (")[0]: w.lines for w in report.warnings
            if w.code == "pii"}
     assert pii == {"API keys or secrets": [4], "email addresses": [4]}
+
+
+def test_media_are_named_once_per_file(tmp_path):
+    # LLaMA-Factory's mllm_demo.json layout
+    rows = [{"messages": [{"role": "user", "content": "<image>Who are they?"},
+                          {"role": "assistant", "content": "Two footballers."}],
+             "images": ["mllm_demo_data/1.jpg"]} for _ in range(3)]
+    report = inspect_path(write_jsonl(tmp_path / "mllm.jsonl", rows))
+    media = [w for w in report.warnings if w.code == "media_ignored"]
+    assert len(media) == 1 and media[0].lines == [1, 2, 3] and "not used" in media[0].message
+
+
+def test_token_counts_include_tool_schemas(tmp_path):
+    from tests.fixtures.tiny import build_tokenizer
+
+    big = [{"type": "function", "function": {"name": f"tool_{i}", "description": "x" * 200,
+                                             "parameters": {"type": "object", "properties": {}}}}
+           for i in range(20)]
+    rows = [_chat("Hi", "Hello"), _chat("Hi", "Hello!", tools=big)]
+    report = inspect_path(write_jsonl(tmp_path / "t.jsonl", rows), tokenizer=build_tokenizer(),
+                          max_length=256)
+    short, long = report.token_lengths
+    assert long > short + 1000 and report.warning("too_long").lines == [2]
+    assert report.warning("tools_as_text").lines == [2]   # the tiny ChatML template has no tools

@@ -109,6 +109,7 @@ class SetChecks:
         self.kto_lines: dict[bool, list[int]] = {True: [], False: []}
         # turn order (the checks OpenAI's format checker makes): lines per problem
         self.turn_order: dict[str, list[int]] = {}
+        self.tool_lines: list[int] = []   # examples with tool schemas or calls
 
     def add(self, ex: Example) -> None:
         self.n += 1
@@ -121,6 +122,8 @@ class SetChecks:
         if ex.label is not None:
             self.kto_lines[ex.label].append(ex.line)
             messages = messages + [{"role": "label", "content": str(ex.label)}]
+        if ex.tools or any("tool_calls" in m for m in messages):
+            self.tool_lines.append(ex.line)
         if ex.tools:  # the same chat with other tools is another example
             messages = messages + [{"role": "tools", "content": json.dumps(ex.tools, sort_keys=True)}]
         if ex.fmt in ("openai_chat", "sharegpt"):

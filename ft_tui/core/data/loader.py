@@ -32,6 +32,7 @@ class ExampleStream:
         self.format: str | None = None
         self._format_line = 0
         self._text_uses_separator: bool | None = None
+        self.media_lines: list[int] = []   # rows with images/audio/video, said once per file
 
     def __iter__(self) -> Iterator[Example | Issue]:
         if not self.path.is_file():
@@ -67,10 +68,14 @@ class ExampleStream:
             else:
                 result = NORMALISERS[fmt](row)
                 if isinstance(result, dict):  # pairs, KTO rows and tools carry more fields
+                    if _has_media(row, result["messages"]):
+                        self.media_lines.append(line)
                     return Example(line, fmt=fmt, **result)
                 messages, weight = result
         except RowError as err:
             return Issue(line, err.code, err.message)
+        if _has_media(row, messages):
+            self.media_lines.append(line)
         return Example(line, messages, weight, fmt)
 
     def _text_line(self, line: int, text: str) -> Example | Issue:
@@ -90,6 +95,17 @@ class ExampleStream:
                                             f"unlike the rest of the file (from line "
                                             f"{self._format_line}); write 'input {TEXT_SEPARATOR} output'")
         return text_messages(text)
+
+
+MEDIA_KEYS = ("images", "videos", "audios", "image", "video", "audio")
+MEDIA_MARKERS = ("<image>", "<video>", "<audio>")
+
+
+def _has_media(row: dict, messages: list[dict[str, Any]]) -> bool:
+    if any(row.get(key) for key in MEDIA_KEYS):
+        return True
+    return any(marker in m["content"] for m in messages for marker in MEDIA_MARKERS
+               if "<" in m["content"])
 
 
 def load_examples(path: str | os.PathLike) -> LoadResult:

@@ -98,6 +98,14 @@ def build_mask(tokenizer: Any, messages: list[dict[str, Any]], tools: list | Non
     return masked
 
 
+def template_text(tokenizer: Any, messages: list[dict[str, Any]], tools: list | None = None) -> str:
+    """The whole conversation as training renders it (tool schemas and calls included)."""
+    plain = clean_messages(messages)
+    if (tools or any("tool_calls" in m for m in plain)) and not renders_tools(tokenizer):
+        plain, tools = inline_tool_text(plain, tools), None
+    return _render(tokenizer, plain, tools, False)
+
+
 _RENDERS_TOOLS: dict[int, bool] = {}
 _PROBE = "ft_tui_probe_tool"
 

@@ -86,7 +86,7 @@ def inspect_path(path: str | os.PathLike, tokenizer: Any = None, max_length: int
             if isinstance(item, Example):
                 checks.add(item)
                 if counter is not None:
-                    counter.add(item.line, item.messages)
+                    counter.add(item.line, item.messages, item.tools)
             else:
                 errors.append(item)
     finally:
@@ -97,6 +97,13 @@ def inspect_path(path: str | os.PathLike, tokenizer: Any = None, max_length: int
                               labels=checks.labels.counts)
     report.task_type = _task_type(checks, chosen_type)
     report.preference, report.kto = checks.preference_stats(), checks.kto_stats()
+    if stream.media_lines:
+        lines = stream.media_lines
+        report.warnings.append(DataWarning(
+            "media_ignored", f"{len(lines)} example(s) refer to images, audio or video (e.g. "
+            f"line {lines[0]}); ft-tui trains text models, so the media are not used: only the "
+            "text of each turn is trained, with any <image>-style markers left in it as text.",
+            lines))
     if counter is not None:
         report.tokens = counter.stats()
         report.token_lengths = counter.lengths
@@ -109,6 +116,16 @@ def inspect_path(path: str | os.PathLike, tokenizer: Any = None, max_length: int
                 too_long))
         if counter.template_failures:
             report.tokens["template_failures"] = counter.template_failures
+        if checks.tool_lines and getattr(tokenizer, "chat_template", None):
+            from ft_tui.core.data.masks import renders_tools
+
+            if not renders_tools(tokenizer):
+                report.warnings.append(DataWarning(
+                    "tools_as_text", f"{len(checks.tool_lines)} example(s) use tools, but this "
+                    "model's chat template does not render tool schemas or calls; ft-tui writes "
+                    "the calls as <tool_call> text in the answer and the schemas in the system "
+                    "message, so the model learns that text form. Pick a model whose template "
+                    "supports tools to train its native format.", checks.tool_lines))
     return report
 
 

@@ -52,8 +52,19 @@ class TokenCounter:
     def __exit__(self, *exc) -> None:
         self.finish()
 
-    def add(self, line: int, messages: list[dict[str, Any]]) -> None:
-        self._pending.append((line, messages))
+    def add(self, line: int, messages: list[dict[str, Any]], tools: list | None = None) -> None:
+        """Count one conversation; with tool schemas or calls it is rendered the way
+        training renders it (``masks.template_text``), schemas included."""
+        if tools or any("tool_calls" in m for m in messages):
+            from ft_tui.core.data.masks import template_text
+
+            try:
+                self._pending.append((line, template_text(self.tokenizer, messages, tools)))
+            except Exception:  # noqa: BLE001 - counted as plain text, like any template failure
+                self.template_failures += 1
+                self._pending.append((line, _plain(messages) + "\n" + str(tools or "")))
+        else:
+            self._pending.append((line, messages))
         if len(self._pending) >= self.batch_size:
             self._submit()
 
@@ -70,7 +81,11 @@ class TokenCounter:
         if not self._pending:
             return
         batch, self._pending = self._pending, []
-        texts = self._render([m for _, m in batch])
+        items = [m for _, m in batch]
+        todo = [i for i, m in enumerate(items) if not isinstance(m, str)]  # str: rendered already
+        texts = list(items)
+        for i, text in zip(todo, self._render([items[i] for i in todo]) if todo else []):
+            texts[i] = text
         self._in_flight.append(([line for line, _ in batch], self._pool.submit(self._count, texts)))
         while len(self._in_flight) > MAX_BATCHES_IN_FLIGHT:
             self._collect_oldest()
