@@ -249,3 +249,17 @@ def test_calibration_without_cuda_says_so_and_measures_nothing(capsys):
     cal = _calibration_module()
     assert cal.main(["--quick"]) == 0
     assert "no CUDA GPU here" in capsys.readouterr().err
+
+
+def test_liger_saves_one_intermediate_tensor_per_layer_and_token_on_cuda_only():
+    from ft_tui.core.plan.memory import estimate
+
+    p = known_model("llama-3.1-8b")
+    plain = estimate(p, "lora", 4, 1024, False)
+    liger = estimate(p, "lora", 4, 1024, False, liger=True)
+    saved = (plain.components["activations"] - liger.components["activations"]) * GB
+    # (layers + 1) layer copies (the gradients too) x 4096 tokens x intermediate x 2 bytes
+    assert saved == pytest.approx((p.layers + 1) * 4 * 1024 * p.intermediate * 2, rel=1e-6)
+    assert liger.components["frozen weights"] == plain.components["frozen weights"]
+    cpu = estimate(p, "lora", 4, 1024, False, device="cpu")
+    assert estimate(p, "lora", 4, 1024, False, device="cpu", liger=True).total_gb == cpu.total_gb

@@ -204,3 +204,32 @@ def test_out_of_memory_advice_comes_from_the_memory_planner_when_it_can_say():
     advice = oom_advice(heavy)
     assert advice.startswith("The memory planner suggests:")
     assert "training.batch_size=" in advice and "64" not in advice.split("batch_size=")[1][:3]
+
+
+def test_attention_auto_takes_flash_attention_only_where_it_runs():
+    from ft_tui.core.training.device import pick_attention
+
+    cfg = RunConfig()
+    assert pick_attention(cfg, CUDA_BF16, flash_installed=True) == "flash_attention_2"
+    assert pick_attention(cfg, CUDA_BF16, flash_installed=False) == "sdpa"
+    assert pick_attention(cfg, CUDA_OLD, flash_installed=True) == "sdpa"     # pre-Ampere
+    assert pick_attention(cfg, CPU_BF16, flash_installed=True) == "sdpa"
+    flash = RunConfig().with_overrides({"model.attention": "flash_attention_2"})
+    with pytest.raises(SetupError, match="flash-attn package is not installed"):
+        pick_attention(flash, CUDA_BF16, flash_installed=False)
+    with pytest.raises(SetupError, match="no CUDA GPU"):
+        pick_attention(flash, CPU, flash_installed=True)
+    eager = RunConfig().with_overrides({"model.attention": "eager"})
+    assert pick_attention(eager, CPU) == "eager"
+
+
+def test_liger_kernels_are_refused_where_they_cannot_run():
+    from ft_tui.core.training.device import check_liger
+
+    on = RunConfig().with_overrides({"training.use_liger_kernel": True})
+    assert check_liger(RunConfig(), CPU) is False
+    assert check_liger(on, CUDA_BF16, installed=True) is True
+    with pytest.raises(SetupError, match="need a CUDA GPU"):
+        check_liger(on, CPU_BF16, installed=True)
+    with pytest.raises(SetupError, match="liger-kernel package is not installed"):
+        check_liger(on, CUDA_BF16, installed=False)

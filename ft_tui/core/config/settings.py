@@ -56,6 +56,9 @@ class ModelConfig:
                     "a local folder, a .gguf file or a Hugging Face hub id already in your cache.")
     trust_remote_code: bool = opt(False, "Run Python code shipped with the model. Leave off unless "
                                   "you trust the model's authors.")
+    attention: str = opt("auto", "Attention kernel. 'auto': FlashAttention-2 on Ampere or newer GPUs "
+                         "when the flash-attn package is installed, else PyTorch SDPA.",
+                         choices=("auto", "sdpa", "eager", "flash_attention_2"))
     dtype: str = opt("auto", "Weights dtype while training. 'auto' picks bf16 on GPUs that support it, "
                      "fp16 on older GPUs and fp32 on CPU.",
                      choices=("auto", "bfloat16", "float16", "float32"))
@@ -122,6 +125,8 @@ class TrainingConfig:
     packing: bool = opt(False, "Pack several short examples into one sequence (faster on short data).")
     group_by_length: bool = opt(True, "Batch examples of similar length together, so less of each "
                                 "batch is padding (faster; the same examples each epoch).")
+    use_liger_kernel: bool = opt(False, "Liger's fused Triton kernels (RMSNorm, SwiGLU, RoPE, loss): "
+                                 "less activation memory on CUDA GPUs; needs the liger-kernel package.")
     completion_only_loss: bool = opt(True, "Compute the loss on the assistant's answer only, "
                                      "not on the prompt.")
     logging_steps: int = opt(1, "Log loss and learning rate every N steps.", min=1, max=10_000)

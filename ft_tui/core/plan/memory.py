@@ -85,9 +85,14 @@ def estimate(profile: ModelProfile, method: str, batch: int, seq: int,
              optimizer: str = "adamw_torch", precision: str = "bf16", device: str = "cuda",
              weights_dtype: str = "auto", double_quant: bool = True,
              kbit_fp32_upcast: bool = True, objective: str = "sft",
-             reference: str = "auto") -> Estimate:
+             reference: str = "auto", liger: bool = False) -> Estimate:
     """Peak memory of one training process. ``device="cpu"`` gives the RAM a CPU run needs
-    (fp32, no CUDA context); ``kbit_fp32_upcast`` mirrors PEFT's prepare step for QLoRA."""
+    (fp32, no CUDA context); ``kbit_fp32_upcast`` mirrors PEFT's prepare step for QLoRA.
+    ``liger``: Liger kernels (CUDA only), whose fused SwiGLU saves only its two inputs
+    (LigerSiLUMulFunction recomputes the SiLU in the backward pass), so each layer keeps one
+    intermediate-sized tensor fewer. Their other savings (RMSNorm, the fused loss) are not
+    counted: TRL's chunked loss already avoids the full logits, and none of it has been
+    calibrated on a GPU yet."""
     if method not in METHODS:
         raise ValueError(f"method {method!r}: choose one of {', '.join(METHODS)}")
     if batch < 1 or seq < 1:
@@ -129,6 +134,8 @@ def estimate(profile: ModelProfile, method: str, batch: int, seq: int,
     # ----- per token: activations and the loss head --------------------------------------
     fp32_stream = (method == "qlora" and kbit_fp32_upcast) or not mixed
     per_layer = _layer_activation_bytes(p, method, targets, act, cpu, fp32_stream, lora_r)
+    if liger and not cpu:
+        per_layer -= p.intermediate * (4 if fp32_stream else act)
     if p.model_type in EAGER_ATTENTION_TYPES:
         per_layer += 3 * act * p.heads * seq  # scores, soft-capped scores, probabilities
     outside = 4 * p.hidden + 2 * p.hidden * (4 if fp32_stream else act)  # embeddings, final norm
@@ -195,7 +202,8 @@ def estimate_for(cfg, profile: ModelProfile, device: str, *, method: str | None 
                     lora_targets=cfg.lora_targets(), optimizer=cfg.training.optimizer,
                     precision=cfg.training.precision, device=device,
                     weights_dtype=cfg.model.dtype, double_quant=cfg.qlora.double_quant,
-                    objective=cfg.objective, reference=cfg.preference.reference)
+                    objective=cfg.objective, reference=cfg.preference.reference,
+                    liger=cfg.training.use_liger_kernel)
 
 
 _DYNAMIC = ("activations", "logits", "16-bit weight copies (autocast)", "4-bit dequantisation buffer",

@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ft_tui.core.training.device import DeviceInfo, Precision, SetupError
+from ft_tui.core.training.device import DeviceInfo, Precision, SetupError, check_liger, pick_attention
 
 
 def quiet_libraries() -> None:
@@ -56,7 +56,8 @@ def load_model_and_tokenizer(cfg, precision: Precision, device: DeviceInfo, log=
                          "cannot be formatted; pick an instruct/chat model")
 
     kwargs: dict[str, Any] = {"dtype": getattr(torch, precision.weights_dtype),
-                              "trust_remote_code": trust}
+                              "trust_remote_code": trust,
+                              "attn_implementation": pick_attention(cfg, device)}
     if cfg.method == "qlora":
         from transformers import BitsAndBytesConfig
 
@@ -127,6 +128,8 @@ def build_sft_config(cfg, checkpoints_dir: Path, precision: Precision, device: D
         disable_tqdm=True, log_level="error",
         dataloader_pin_memory=device.cuda,
     )
+    if check_liger(cfg, device):
+        kwargs["use_liger_kernel"] = True
     if not device.cuda and precision.bf16:
         # TrainingArguments refuses bf16 without a GPU unless told the run is on the CPU;
         # then accelerate autocasts each forward to bf16 on the CPU.

@@ -99,3 +99,44 @@ def resolve_precision(cfg, device: DeviceInfo) -> Precision:
     if compute == "bfloat16" and not device.bf16:
         compute = "float16" if device.cuda else "float32"
     return Precision(mode, weights, compute)
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def pick_attention(cfg, device: DeviceInfo, flash_installed: bool | None = None) -> str:
+    """The ``attn_implementation`` a run loads the model with. ``auto``: FlashAttention-2
+    where it runs (a CUDA GPU of compute capability 8.0+, the flash-attn package, weights in
+    bf16/fp16), else SDPA, which on CPUs and older GPUs is PyTorch's fused kernel. Both keep
+    packed examples apart (flash-attn through its varlen kernel, SDPA through the block mask
+    transformers builds from the position ids), so ``training.packing`` is safe with either."""
+    wanted = cfg.model.attention
+    if flash_installed is None:
+        flash_installed = _importable("flash_attn")
+    runs_flash = device.cuda and device.bf16 and flash_installed
+    if wanted == "auto":
+        return "flash_attention_2" if runs_flash else "sdpa"
+    if wanted == "flash_attention_2" and not runs_flash:
+        why = ("there is no CUDA GPU" if not device.cuda else
+               "the GPU is older than Ampere (compute capability 8.0)" if not device.bf16 else
+               "the flash-attn package is not installed (pip install flash-attn)")
+        raise SetupError(f"model.attention: 'flash_attention_2' cannot run here: {why}; use 'auto' "
+                         "or 'sdpa'")
+    return wanted
+
+
+def check_liger(cfg, device: DeviceInfo, installed: bool | None = None) -> bool:
+    """Whether the run uses Liger kernels; asking for them where they cannot run is a
+    SetupError (they are Triton kernels: CUDA only)."""
+    if not cfg.training.use_liger_kernel:
+        return False
+    if not device.cuda:
+        raise SetupError("training.use_liger_kernel: Liger's kernels need a CUDA GPU and none is "
+                         "visible; switch it off on this machine")
+    if not (_importable("liger_kernel") if installed is None else installed):
+        raise SetupError("training.use_liger_kernel: the liger-kernel package is not installed "
+                         "(pip install liger-kernel), or switch it off")
+    return True

@@ -96,7 +96,7 @@ class TrainingRunner:
     # ----- the run ---------------------------------------------------------------------
     def _run(self) -> RunFinished:
         from ft_tui.core.training.dataset import load_training_data
-        from ft_tui.core.training.device import detect_device, resolve_precision
+        from ft_tui.core.training.device import check_liger, detect_device, resolve_precision
         from ft_tui.core.training.resume import (Carried, carried_from_metrics, checkpoint_step,
                                                  truncate_metrics, usable_checkpoint)
 
@@ -119,6 +119,7 @@ class TrainingRunner:
         data = load_training_data(cfg)   # bad data fails here, before the slow model load
         device = detect_device()
         precision = resolve_precision(cfg, device)
+        check_liger(cfg, device)   # before the slow model load
         if cfg.method == "qlora" and not device.cuda:
             self._emit(TrainWarning(0, "qlora_on_cpu", qlora_on_cpu_message()))
         if self.stop_requested():
