@@ -294,3 +294,77 @@ def test_usage_problems_exit_2_before_any_run_directory(finished_run, tmp_path, 
     assert main(["train", "--resume", str(finished_run)]) == 2     # a finished run
     err = capsys.readouterr().err
     assert "already finished; nothing to resume" in err and "unexpected error" not in err
+
+
+# ----- a full disk ------------------------------------------------------------------------
+
+def _disk_cfg(tiny_model_dir, tmp_path):
+    return tiny_cfg(tiny_model_dir, tmp_path, **{"training.max_steps": 8, "training.save_steps": 2,
+                                                 "training.eval_steps": 50,
+                                                 "training.sample_every_steps": 0})
+
+
+def test_a_checkpoint_that_cannot_fit_fails_the_run_and_keeps_the_last_good_one(
+        tiny_model_dir, tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from ft_tui.core.run.events import Checkpoint
+
+    real = shutil.disk_usage
+    usage = namedtuple("usage", "total used free")
+
+    def on_event(event):   # the disk fills up once the first checkpoint is written
+        if isinstance(event, Checkpoint):
+            monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 4096, 4096))
+    runner = TrainingRunner(_disk_cfg(tiny_model_dir, tmp_path), on_event=on_event)
+    finished = runner.run()
+    monkeypatch.setattr(shutil, "disk_usage", real)
+    assert finished.state == "failed"
+    assert "not enough disk space for the checkpoint at step 4" in finished.message
+    assert "checkpoint-2 is kept" in finished.message and "--resume" in finished.message
+    status = runner.run_dir.read_status()
+    assert status["state"] == "failed" and "needs about" in status["message"]
+    assert runner.run_dir.latest_checkpoint().name == "checkpoint-2"
+    assert not (runner.run_dir.checkpoints_dir / "checkpoint-4").exists()
+    resume_runner(runner.run_dir.path)._lock.release()
+
+
+def test_disk_full_while_saving_fails_cleanly_and_drops_the_partial_checkpoint(
+        tiny_model_dir, tmp_path, monkeypatch):
+    import errno
+
+    from transformers import Trainer
+
+    real = Trainer._save_checkpoint
+    saves = []
+
+    def save(self, model, trial):
+        saves.append(self.state.global_step)
+        if len(saves) == 1:
+            return real(self, model, trial)
+        partial = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
+        partial.mkdir(parents=True)
+        (partial / "adapter_model.safetensors").write_bytes(b"\0" * 100)
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(Trainer, "_save_checkpoint", save)
+    runner = TrainingRunner(_disk_cfg(tiny_model_dir, tmp_path))
+    finished = runner.run()
+    assert finished.state == "failed"
+    assert "the disk is full" in finished.message and "checkpoint-2 is kept" in finished.message
+    assert runner.run_dir.read_status()["state"] == "failed"
+    assert runner.run_dir.latest_checkpoint().name == "checkpoint-2"
+    assert not (runner.run_dir.checkpoints_dir / "checkpoint-4").exists()
+
+
+def test_merge_that_cannot_fit_is_refused_before_loading(finished_run, tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    from ft_tui.core.export.run import ExportError, merge_adapter
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 4096, 4096))
+    with pytest.raises(ExportError, match="not enough disk space for the merged model"):
+        merge_adapter(finished_run, tmp_path / "out")
+    assert not (tmp_path / "out" / "merged").exists()

@@ -136,6 +136,7 @@ def merge_adapter(run_dir, out: str | os.PathLike, dtype: str = "auto") -> Path:
 
     cfg = run.load_config()
     base_path = base_model_path(cfg)
+    _check_merge_space(base_path, target, dtype)
     trust = cfg.model.trust_remote_code
     base = AutoModelForCausalLM.from_pretrained(str(base_path), dtype=torch.float32,
                                                 trust_remote_code=trust)
@@ -146,6 +147,18 @@ def merge_adapter(run_dir, out: str | os.PathLike, dtype: str = "auto") -> Path:
         merged.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
     return target
+
+
+def _check_merge_space(base_path: Path, target: Path, dtype: str) -> None:
+    """A merged model is the size of its base (twice that as float32 from a 16-bit base):
+    refuse before loading anything when it cannot fit."""
+    from ft_tui.core.space import folder_size, space_problem
+
+    weights = sum(f.stat().st_size for f in base_path.glob("*.safetensors")) or folder_size(base_path)
+    problem = space_problem(target.parent, weights * (2 if dtype == "float32" else 1),
+                            "the merged model")
+    if problem:
+        raise ExportError(f"{problem}; free some space, or pass --out DIR on a disk with room")
 
 
 # ----- config and standalone script -----------------------------------------------------

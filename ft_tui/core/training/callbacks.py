@@ -32,8 +32,10 @@ class EventCallback(TrainerCallback):
     def __init__(self, emit: Callable[[Event], None], stop_requested: Callable[[], bool], *,
                  start_info: dict, tokenizer=None, sample_prompts: list[dict] | None = None,
                  sample_every: int = 0, carried: Carried | None = None, world_size: int = 1,
-                 on_progress: Callable[..., None] | None = None):
+                 on_progress: Callable[..., None] | None = None,
+                 space_check: Callable[[int], str | None] | None = None):
         self.emit = emit
+        self.space_check = space_check   # step -> why a checkpoint would not fit, or None
         self.stop_requested = stop_requested
         self.start_info = start_info
         self.tokenizer = tokenizer
@@ -90,6 +92,8 @@ class EventCallback(TrainerCallback):
         self.meter.step_done()
         if self._agreed_stop():
             self._stop_with_checkpoint(state, control)
+        if control.should_save:
+            self._check_space(state, control)
         if self.sample_every and self.sample_prompts and state.global_step % self.sample_every == 0:
             self._samples(state.global_step, kwargs.get("model"))
         return control
@@ -108,7 +112,16 @@ class EventCallback(TrainerCallback):
         # this step's save decision is taken.
         if self.world_size == 1 and self.failure is None and self.stop_requested():
             self._stop_with_checkpoint(state, control)
+            self._check_space(state, control)
         return control
+
+    def _check_space(self, state, control) -> None:
+        """No checkpoint that cannot fit: stop with the reason, the last good one kept."""
+        problem = self.space_check(state.global_step) if self.space_check else None
+        if problem:
+            self.failure = problem
+            control.should_save = False
+            control.should_training_stop = True
 
     def on_save(self, args, state, control, **kwargs):
         path = Path(args.output_dir) / f"checkpoint-{state.global_step}"

@@ -159,7 +159,8 @@ class TrainingRunner:
             start_info=dict(run_dir=str(self.run_dir.path), method=cfg.method, model=cfg.model.name,
                             device=f"{device.name}, {precision.mode}", trainable_params=trainable, total_params=total),
             sample_prompts=data.sample_prompts, sample_every=sample_every,
-            carried=carried, world_size=self.world_size, on_progress=self._progress)
+            carried=carried, world_size=self.world_size, on_progress=self._progress,
+            space_check=lambda step: self._checkpoint_space(step, trainable))
         if preference:
             from ft_tui.core.training.preference import make_preference_trainer
 
@@ -215,9 +216,33 @@ class TrainingRunner:
     def _log(self, message: str) -> None:
         self._status("running", message)
 
+    def _checkpoint_space(self, step: int, trainable: int) -> str | None:
+        """Why a checkpoint at ``step`` would not fit on the disk, or None. Its size: the last
+        checkpoint's, else the trained weights with Adam's two moments (fp32)."""
+        from ft_tui.core.space import folder_size, space_problem
+
+        last = self.run_dir.latest_checkpoint()
+        needed = folder_size(last) if last is not None else trainable * 4 * 3
+        problem = space_problem(self.run_dir.checkpoints_dir, needed, f"the checkpoint at step {step}")
+        return problem and problem + self._keep_hint(last)
+
+    def _keep_hint(self, last: Path | None) -> str:
+        kept = f"{last.name} is kept" if last is not None else "no checkpoint was saved yet"
+        return (f"; {kept}: free some space, then `ft-tui train --resume {self.run_dir.path}`")
+
     def _failure(self, exc: BaseException) -> RunFinished:
+        from ft_tui.core.space import is_disk_full
         from ft_tui.core.training.failures import is_out_of_memory, log_traceback, one_line, oom_advice
 
+        if is_disk_full(exc):
+            _drop_partial_checkpoints(self.run_dir)   # frees space for the status and the log
+            last = self.run_dir.latest_checkpoint()
+            try:
+                log_traceback(self.run_dir, exc)
+            except OSError:
+                pass
+            return RunFinished("failed", self._step, f"the disk is full (at step {self._step}: "
+                               f"{one_line(exc)})" + self._keep_hint(last))
         if self.main:
             log_traceback(self.run_dir, exc)
         where = f" (traceback in {self.run_dir.path / 'error.log'})"
@@ -283,6 +308,15 @@ def resume_runner(run_dir_path, on_event: Callable[[Event], None] | None = None)
     except BaseException:
         lock.release()
         raise
+
+
+def _drop_partial_checkpoints(run_dir: RunDir) -> None:
+    """checkpoint-N folders a failed save left without trainer_state.json."""
+    if not run_dir.checkpoints_dir.is_dir():
+        return
+    for child in run_dir.checkpoints_dir.glob("checkpoint-*"):
+        if child.is_dir() and not (child / "trainer_state.json").is_file():
+            shutil.rmtree(child, ignore_errors=True)
 
 
 def _make_trainer(model, tokenizer, args, data, callback, cfg):
