@@ -7,6 +7,7 @@
     ft-tui train [config.yaml]       headless training into a run directory
     ft-tui eval RUN_DIR              base vs fine-tuned on held-out data
     ft-tui export RUN_DIR --merge    adapter, merged model, config, script
+    ft-tui chat RUN_DIR              base and fine-tuned answers to your prompts, streamed
     ft-tui monitor RUN_DIR           the dashboard attached to a run directory
 
 Each command lives in ``ft_tui/commands/<name>.py`` with ``add_arguments(parser)`` and
@@ -31,6 +32,7 @@ COMMANDS = {
     "train": "Train headless into a run directory (resumable).",
     "eval": "Compare the base model and the fine-tuned model on held-out data.",
     "export": "Write the adapter, a merged model, the config and a standalone script.",
+    "chat": "Chat with the base and the fine-tuned model of a run, side by side, streamed.",
     "monitor": "Open the training dashboard on a run directory (live or finished).",
 }
 

@@ -63,6 +63,10 @@ then export what you need.
   plain transformers loads (`m`), the reproducible config (`c`), a standalone TRL script
   with its data (`s`), and GGUF for llama.cpp/Ollama (`g`, or the exact command when the
   converter is not installed).
+- **Chat** (`t`): type a prompt and see the base and the fine-tuned answer side by side,
+  streamed, with the run's system prompt. Esc stops an answer, then closes.
+- The evaluation also runs a **general-ability check** (40 probes and perplexity on a
+  general text) and turns the verdict into ship / don't ship.
 - The run directory field (Tab to it) picks another run.
 """
 
@@ -96,6 +100,7 @@ then export what you need.
         Binding("c", "export('config')", "Config"),
         Binding("s", "export('script')", "Script"),
         Binding("g", "export('gguf')", "GGUF"),
+        Binding("t", "chat", "Chat"),
     ]
 
     def __init__(self, state: WizardState, **kwargs) -> None:
@@ -145,6 +150,16 @@ then export what you need.
             self.query_one(EvalTable).focus()
         else:
             self.query_one("#evaluate", Button).focus()
+
+    def action_chat(self) -> None:
+        """Try the models: base and fine-tuned answers side by side (screens/chat.py)."""
+        from ft_tui.tui.screens.chat import ChatScreen
+
+        path = self.run_path
+        if path is None:
+            self.notify("Give a run directory first (train one in step 5).", severity="warning")
+            return
+        self.app.push_screen(ChatScreen(path))
 
     @property
     def run_path(self) -> Path | None:
