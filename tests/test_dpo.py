@@ -224,3 +224,34 @@ def test_dpo_memory_counts_both_answers_and_the_reference(monkeypatch, capsys):
         assert data["plan"]["objective"] == method
         totals[method] = data["estimates"]["lora"]["total_gb"]
     assert totals["dpo"] > totals["sft"]
+
+
+def test_export_of_a_dpo_run_writes_adapter_merged_config_and_a_script_with_its_losses(
+        tiny_model_dir, tmp_path, capsys):
+    import os
+    import subprocess
+    import sys
+
+    from ft_tui.core.export.run import export_run
+
+    data = write_pairs(tmp_path / "pairs.jsonl")
+    code, _, err = _train(capsys, *_dpo_args(tiny_model_dir, data, tmp_path, "x", "--max-steps", 3,
+                                            "--set", "training.gradient_accumulation=1",
+                                            "--set", "training.sample_every_steps=0"))
+    assert code == 0, err
+    run = RunDir(tmp_path / "runs" / "x")
+    ours = [e.loss for e in run.read_events() if isinstance(e, StepLog)]
+    written = export_run(run.path, tmp_path / "out", merge=True)
+    assert {"adapter", "config", "script", "merged"} <= set(written)
+    assert (tmp_path / "out" / "merged" / "config.json").is_file()
+    script = Path(written["script"])
+    text = script.read_text()
+    assert "ft_tui" not in text and "DPOTrainer" in text and "'beta': 0.1" in text
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run([sys.executable, str(script), "--output-dir", str(tmp_path / "sa")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    history = json.loads((tmp_path / "sa" / "log_history.json").read_text())
+    assert [row["loss"] for row in history if "loss" in row] == pytest.approx(ours, rel=1e-4)
+    assert any("rewards/margins" in row for row in history)
+    assert (tmp_path / "sa" / "adapter" / "adapter_config.json").is_file()

@@ -160,6 +160,12 @@ def render_script(cfg, *, model: str, model_note: str, train_file: str, eval_fil
     ``sft_args.completion_only``)."""
     from ft_tui.core.training.sft_args import sft_kwargs
 
+    if cfg.objective != "sft":   # DPO / KTO: DPOTrainer or KTOTrainer instead of SFTTrainer
+        from ft_tui.core.export.preference_script import render_preference_script
+
+        return render_preference_script(cfg, model=model, model_note=model_note,
+                                        train_file=train_file, eval_file=eval_file,
+                                        run_name=run_name, script_name=script_name)
     training = sft_kwargs(cfg, has_eval=eval_file is not None, completion_only=completion_only)
     lora = {"r": cfg.lora.r, "lora_alpha": cfg.lora.alpha, "lora_dropout": cfg.lora.dropout,
             "target_modules": cfg.lora_targets()}

@@ -32,25 +32,45 @@ def build_preference_config(cfg, checkpoints_dir: Path, precision: Precision, de
     from transformers import TrainingArguments
     from trl import DPOConfig, KTOConfig
 
-    from ft_tui.core.config.settings import preference_loss
     from ft_tui.core.training.builder import build_sft_config
 
+    # The machine-dependent Trainer arguments (precision, CPU/DDP switches, event plumbing)
+    # exactly as an SFT run gets them, then the config's DPO/KTO arguments on top.
     sft = build_sft_config(cfg, checkpoints_dir, precision, device, has_eval=has_eval,
                            completion_only=False, world_size=world_size)
     kwargs: dict[str, Any] = {f.name: getattr(sft, f.name)
                               for f in dataclasses.fields(TrainingArguments) if f.init}
+    kwargs.update(preference_kwargs(cfg, has_eval=has_eval))
+    return (KTOConfig if cfg.objective == "kto" else DPOConfig)(**kwargs)
+
+
+SFT_ONLY = ("packing", "completion_only_loss")
+
+
+def preference_kwargs(cfg, *, has_eval: bool) -> dict[str, Any]:
+    """DPOConfig/KTOConfig arguments that follow from the config alone (plain Python values):
+    SFT's map (``sft_args.sft_kwargs``) without its SFT-only keys, plus beta, loss and the
+    reference. The trainer and the exported script both use it."""
+    from ft_tui.core.config.settings import preference_loss
+    from ft_tui.core.training.sft_args import sft_kwargs
+
+    kwargs = sft_kwargs(cfg, has_eval=has_eval, completion_only=False)
+    for key in SFT_ONLY:
+        kwargs.pop(key, None)
     p = cfg.preference
     kwargs.update(beta=p.beta, max_length=cfg.data.max_length,
-                  precompute_ref_log_probs=p.reference == "precomputed")
-    # Length grouping reads an input_ids column; preference rows have chosen_/rejected_ ones.
-    kwargs["train_sampling_strategy"] = "random"
+                  precompute_ref_log_probs=p.reference == "precomputed",
+                  # Length grouping reads an input_ids column; preference rows have
+                  # chosen_/rejected_ ones.
+                  train_sampling_strategy="random")
     if cfg.objective == "kto":
         # KTO's KL estimate pairs each row with its batch neighbours, so TRL needs the
         # order fixed (kto_config.py); the rows were shuffled with the seed instead.
-        kwargs["train_sampling_strategy"] = "sequential"
-        return KTOConfig(**kwargs, loss_type=preference_loss(cfg),
-                         desirable_weight=p.desirable_weight, undesirable_weight=p.undesirable_weight)
-    return DPOConfig(**kwargs, loss_type=[preference_loss(cfg)])
+        kwargs.update(train_sampling_strategy="sequential", loss_type=preference_loss(cfg),
+                      desirable_weight=p.desirable_weight, undesirable_weight=p.undesirable_weight)
+    else:
+        kwargs["loss_type"] = [preference_loss(cfg)]
+    return kwargs
 
 
 def load_policy(cfg, precision: Precision, device: DeviceInfo, log=print):
@@ -107,3 +127,11 @@ def make_preference_trainer(model, tokenizer, args, data, callback, cfg, peft_co
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     return trainer
+
+
+def drop_reference_adapter(trainer) -> None:
+    """Started from an SFT adapter, TRL trains it against a frozen "ref" copy; the copy is
+    not part of the result, so it is removed before the final save."""
+    model = trainer.model
+    if "ref" in getattr(model, "peft_config", {}):
+        model.delete_adapter("ref")

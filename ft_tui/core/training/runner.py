@@ -180,6 +180,10 @@ class TrainingRunner:
             return RunFinished("stopped", step, f"stopped at step {step}; a checkpoint was saved: "
                                f"resume with `ft-tui train --resume {self.run_dir.path}`")
         self._status("running", "saving the adapter")
+        if preference:
+            from ft_tui.core.training.preference import drop_reference_adapter
+
+            drop_reference_adapter(trainer)
         _save_final(trainer, self.run_dir.adapter_dir, self.main)
         message = f"finished {step} steps"
         if step < trainer.state.max_steps:
