@@ -137,6 +137,17 @@ def _weight(value: Any, where: str) -> float:
     return float(value)
 
 
+def _conversation_row(messages: list[dict], row: dict):
+    """A parsed chat or ShareGPT row: the conversation checked, its weight and its tools."""
+    _check_conversation(messages, "the conversation")
+    weight = _weight(row["weight"], "the row") if "weight" in row else None
+    tools = parse_tools(row["tools"]) if row.get("tools") not in (None, "", []) else None
+    if tools is not None:
+        check_calls_defined(messages, tools)
+        return {"messages": messages, "weight": weight, "tools": tools}
+    return messages, weight
+
+
 def _check_conversation(messages: list[dict[str, Any]], what: str) -> None:
     if not any(m["role"] == "assistant" for m in messages):
         raise RowError("no_assistant_turn", f"{what} has no assistant turn, so there is nothing "
@@ -150,13 +161,7 @@ def normalise_openai(row: dict) -> tuple[list[dict[str, Any]], float | None]:
     if not raw:
         raise RowError("empty_content", "'messages' is empty; add user and assistant messages")
     messages = [_openai_message(m, i) for i, m in enumerate(raw)]
-    _check_conversation(messages, "the conversation")
-    weight = _weight(row["weight"], "the row") if "weight" in row else None
-    tools = parse_tools(row["tools"]) if row.get("tools") not in (None, "", []) else None
-    if tools is not None:
-        check_calls_defined(messages, tools)
-        return {"messages": messages, "weight": weight, "tools": tools}
-    return messages, weight
+    return _conversation_row(messages, row)
 
 
 def parse_tools(value: Any) -> list[dict[str, Any]]:
@@ -248,13 +253,7 @@ def normalise_sharegpt(row: dict) -> tuple[list[dict[str, Any]], float | None]:
                              "tool_calls": _sharegpt_call(value, where)})
         else:
             messages.append({"role": role, "content": value})
-    _check_conversation(messages, "the conversation")
-    weight = _weight(row["weight"], "the row") if "weight" in row else None
-    tools = parse_tools(row["tools"]) if row.get("tools") not in (None, "", []) else None
-    if tools is not None:
-        check_calls_defined(messages, tools)
-        return {"messages": messages, "weight": weight, "tools": tools}
-    return messages, weight
+    return _conversation_row(messages, row)
 
 
 def _sharegpt_call(value: str, where: str) -> list[dict[str, Any]]:

@@ -88,11 +88,10 @@ def evaluate_preference_run(run, cfg, trained, *, max_examples: int | None = Non
     """Preference accuracy of the base and the tuned model on the run's held-out pairs."""
     from ft_tui.core.atomic import atomic_write_json
     from ft_tui.core.evaluate.report import render_section, update_report
-    from ft_tui.core.evaluate.run import EvalError, EvalReport
-    from ft_tui.core.models.generation import (ensure_chat_template, free_memory, generate_greedy,
-                                               has_tokenizer, inference_device_and_dtype,
+    from ft_tui.core.evaluate.run import EvalError, EvalReport, base_and_tokenizer
+    from ft_tui.core.models.generation import (free_memory, generate_greedy,
+                                               inference_device_and_dtype,
                                                load_for_inference, render_prompt)
-    from ft_tui.core.models.resolve import ModelNotFound, load_tokenizer, prepare_model
     from ft_tui.core.run.artifacts import is_peft_adapter
     from ft_tui.core.training.device import SetupError
     from ft_tui.core.training.preference_data import load_eval_pairs, with_system
@@ -111,13 +110,8 @@ def evaluate_preference_run(run, cfg, trained, *, max_examples: int | None = Non
         raise EvalError("no held-out preference pairs to score: set data.eval_path, or "
                         "data.eval_fraction above 0 (KTO needs a true and a false answer to one "
                         "prompt among the held-out rows)")
-    try:
-        base_path = prepare_model(cfg.model.name, log=lambda msg: None)
-    except ModelNotFound as exc:
-        raise EvalError(f"base model: {exc}") from None
+    base_path, tokenizer, template_fallback = base_and_tokenizer(cfg, trained)
     trust = cfg.model.trust_remote_code
-    tokenizer = load_tokenizer(trained if has_tokenizer(trained) else base_path, trust)
-    template_fallback = ensure_chat_template(tokenizer)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     device, dtype = inference_device_and_dtype()

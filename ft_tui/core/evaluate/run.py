@@ -150,6 +150,20 @@ def base_answer_cache(base_path: Path, max_new_tokens: int, device: str, dtype) 
 
 # ----- the evaluation -----------------------------------------------------------------
 
+def base_and_tokenizer(cfg, trained: Path):
+    """(base model folder, tokenizer, whether the ChatML fallback template was used): the
+    trained run's tokenizer where it saved one, else the base model's."""
+    from ft_tui.core.models.resolve import ModelNotFound, load_tokenizer, prepare_model
+
+    try:
+        base_path = prepare_model(cfg.model.name, log=lambda msg: None)
+    except ModelNotFound as exc:
+        raise EvalError(f"base model: {exc}") from None
+    tokenizer = load_tokenizer(trained if has_tokenizer(trained) else base_path,
+                               cfg.model.trust_remote_code)
+    return base_path, tokenizer, ensure_chat_template(tokenizer)
+
+
 def evaluate_run(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None = None,
                  few_shot: int | None = None, on_progress: ProgressFn | None = None,
                  judge: LLMJudge | bool | None = None, general: bool = False) -> EvalReport:
@@ -173,8 +187,6 @@ def _evaluate(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None =
     ``on_progress(done, total, phase)`` with phase ``base``, ``finetuned``, ``judge`` or
     ``general``.
     """
-    from ft_tui.core.models.resolve import ModelNotFound, load_tokenizer, prepare_model
-
     run = open_run(run_dir)
     trained = trained_model_dir(run)
     cfg = run.load_config()
@@ -198,13 +210,8 @@ def _evaluate(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None =
     if limit:
         held_out = held_out[:limit]
     shots = pick_shots(train, shots_k, cfg.training.seed) if shots_k else []
-    try:
-        base_path = prepare_model(cfg.model.name, log=lambda msg: None)
-    except ModelNotFound as exc:
-        raise EvalError(f"base model: {exc}") from None
+    base_path, tokenizer, template_fallback = base_and_tokenizer(cfg, trained)
     trust = cfg.model.trust_remote_code
-    tokenizer = load_tokenizer(trained if has_tokenizer(trained) else base_path, trust)
-    template_fallback = ensure_chat_template(tokenizer)
     device, dtype = inference_device_and_dtype()
     max_new = cfg.eval.max_new_tokens
 

@@ -257,6 +257,13 @@ then export what you need.
         elif button_id.startswith("export-"):
             self.action_export(button_id.removeprefix("export-"))
 
+    def _run_path_or_say(self) -> Path | None:
+        """The run directory to work on, or None after saying how to get one."""
+        path = self.run_path
+        if path is None:
+            self.notify("Give a run directory first (train one in step 5).", severity="warning")
+        return path
+
     # ----- evaluation -------------------------------------------------------------------
     def action_evaluate(self) -> None:
         if self._evaluating:
@@ -266,9 +273,8 @@ then export what you need.
             self.notify("Training is still running; evaluate when it has finished.",
                         severity="warning")
             return
-        path = self.run_path
+        path = self._run_path_or_say()
         if path is None:
-            self.notify("Give a run directory first (train one in step 5).", severity="warning")
             return
         self._evaluating = True
         self.query_one("#eval-progress-row").set_class(True, "-busy")
@@ -305,9 +311,8 @@ then export what you need.
             self.notify(f"Still exporting the {self._exporting}; one export at a time.",
                         severity="warning")
             return
-        path = self.run_path
+        path = self._run_path_or_say()
         if path is None:
-            self.notify("Give a run directory first (train one in step 5).", severity="warning")
             return
         self._exporting = what
         self._message(f"Exporting the {what} of {path}...")
