@@ -324,7 +324,10 @@ then export what you need.
 
         written = export_run(path, only=what)
         if what == "gguf":
-            return {"GGUF": written["gguf"] or written["gguf_message"]}
+            shown = {"GGUF": written["gguf"] or written["gguf_message"]}
+            if written.get("modelfile"):
+                shown["Ollama Modelfile"] = written["modelfile"]
+            return shown
         label = {"merged": "merged model", "script": "standalone script"}.get(what, what)
         return {label: written[what]}
 
