@@ -108,3 +108,23 @@ def test_the_apps_gguf_package_is_pypis_not_the_converters():
     # the converter ships its own gguf; it must never shadow the one transformers reads with
     assert gg.CONVERTER_FOLDER not in Path(gguf.__file__).parts
     assert not any(gg.CONVERTER_FOLDER in p for p in sys.path)
+
+
+@pytest.mark.slow
+@needs_converter
+def test_default_model_round_trip(tmp_path):
+    """The default model (as merged/ would hold it) to q8_0 GGUF and back: same greedy answer."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    from ft_tui.core.models.resolve import prepare_model
+
+    folder = prepare_model("default", log=lambda m: None)
+    done = gg.write_gguf_export(folder, tmp_path, "default", "", outtype="q8_0")
+    target = Path(done["gguf"])
+    back = AutoModelForCausalLM.from_pretrained(str(tmp_path), gguf_file=target.name,
+                                                quantization_config=GgufConfig(dequantize=True))
+    original = AutoModelForCausalLM.from_pretrained(str(folder))
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    prompt = tok.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
+                                     tokenize=False, add_generation_prompt=True)
+    assert _greedy(back, tok, prompt, n=12) == _greedy(original, tok, prompt, n=12)
