@@ -143,7 +143,9 @@ def test_report_md_keeps_other_sections_and_replaces_its_own(run_path):
 
 def test_untrained_run_says_train_first(tmp_path, tiny_model_dir):
     run_path = build_run_dir(tmp_path, tiny_model_dir, with_adapter=False)
-    with pytest.raises(ev.NotTrained, match="train first: `ft-tui train"):
+    from ft_tui.core.run.artifacts import NotTrained
+
+    with pytest.raises(NotTrained, match="train first: `ft-tui train"):
         ev.evaluate_run(run_path)
 
 

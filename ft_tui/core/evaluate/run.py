@@ -27,8 +27,7 @@ from ft_tui.core.evaluate.judge import JudgeError, LLMJudge, judge_from_config
 from ft_tui.core.evaluate.metrics import (MAIN_METRIC, detect_task_kind, metric_names, score_example,
                                  summarize)
 from ft_tui.core.paths import resolve_data_path
-from ft_tui.core.run.artifacts import (NoRunDir, NotTrained, RunError,  # noqa: F401 (re-exported)
-                                       is_peft_adapter, open_run, trained_model_dir)
+from ft_tui.core.run.artifacts import RunError, is_peft_adapter, open_run, trained_model_dir
 from ft_tui.core.run.lock import RunLock
 from ft_tui.core.run.rundir import RunDir
 
