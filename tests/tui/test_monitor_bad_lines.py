@@ -27,3 +27,31 @@ async def test_monitor_skips_mistyped_metrics_lines_and_says_how_many(tmp_path):
         assert f"{len(MISTYPED) - 1} unreadable lines in metrics.jsonl skipped" in status
         await pilot.press("q")
     assert app.return_value in (None, 0)
+
+
+async def test_wizard_calls_a_run_whose_process_died_interrupted_and_offers_resume(
+        tmp_path, monkeypatch):
+    import json
+    import subprocess
+    import sys
+
+    from textual.widgets import Button
+
+    from ft_tui.tui.app import FtTuiApp
+    from ft_tui.tui.state import WizardState
+    from tests.tui.run_setup import write_replay_run
+
+    monkeypatch.chdir(tmp_path)
+    run = write_replay_run(tmp_path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    status = json.loads((run / "status.json").read_text())
+    (run / "status.json").write_text(json.dumps({**status, "state": "running", "pid": dead.pid}))
+    state = WizardState.load(tmp_path / "ft-tui.yaml")
+    state.current_step, state.run_dir = "train", "runs/demo"
+    app = FtTuiApp(state=state)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        text = str(app.query_one("#train-status", Static).content)
+        assert "(interrupted, step 18/30)" in text and "press r to resume" in text
+        assert not app.query_one("#resume", Button).disabled

@@ -143,10 +143,12 @@ lower learning rate, more dropout or more data.
         for event in run.read_events():
             self.dashboard.handle_event(event, notify=False)
         status = run.read_status()
-        state = status.get("state", "created")
+        state = run.read_state()   # "interrupted": running, but its process is gone
         where = f"Last run: {run.path} ({state}, step {status.get('step', 0)}/{status.get('total_steps', '?')})"
         hint = {"stopped": "press r to resume it, or s to start a new run",
                 "failed": "press r to resume it from its last checkpoint, or s for a new run",
+                "interrupted": "its process was killed: press r to resume it from its last "
+                               "checkpoint, or s for a new run",
                 "done": "press e to evaluate it, or s to start a new run",
                 "running": "it is training in another process: watch it with ft-tui monitor"}
         self._set_status(f"{where}: {hint.get(state, 'press s to start a new run')}.")
@@ -155,10 +157,11 @@ lower learning rate, more dropout or more data.
         state = self._finished_state
         if state is None:  # no run ended in this session: ask the run directory
             run = self._last_run()
-            state = run.read_status().get("state") if run else None
+            state = run.read_state() if run else None
         self.query_one("#start", Button).disabled = self._training
         self.query_one("#stop", Button).disabled = not self._training or self._stopping
-        self.query_one("#resume", Button).disabled = self._training or state not in ("stopped", "failed")
+        self.query_one("#resume", Button).disabled = self._training or state not in (
+            "stopped", "failed", "interrupted")
         self.query_one("#evaluate", Button).disabled = self._training or state != "done"
         # After the refresh: disabling the focused button blurs it, and the step's keys
         # (s, x, r, e) only work while the focus is inside the step.
