@@ -183,11 +183,12 @@ def test_pii_false_alarms_stay_quiet_and_real_hits_remain(tmp_path):
     rows = [_chat("Find the book", "ISBN 978-0-306-40615-7 is the one."),
             _chat("Logo?", f"data:image/png;base64,{blob}"),
             _chat("Link?", "See https://example.com/files/Qm9vazEyMzQ1Njc4OTBBQkNERUZHSElKS0xN/v2"),
+            _chat("Email regex?", r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$ or /^[a-zA-Z0-9+/]{40,}={0,2}$/"),
             _chat("Key?", "Use sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z and mail ann@example.org")]
     report = inspect_path(write_jsonl(tmp_path / "d.jsonl", rows))
     pii = {w.message.split(" contain ")[1].split(" (")[0]: w.lines for w in report.warnings
            if w.code == "pii"}
-    assert pii == {"API keys or secrets": [4], "email addresses": [4]}
+    assert pii == {"API keys or secrets": [5], "email addresses": [5]}
 
 
 def test_media_are_named_once_per_file(tmp_path):
