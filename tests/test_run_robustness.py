@@ -368,3 +368,27 @@ def test_merge_that_cannot_fit_is_refused_before_loading(finished_run, tmp_path,
     with pytest.raises(ExportError, match="not enough disk space for the merged model"):
         merge_adapter(finished_run, tmp_path / "out")
     assert not (tmp_path / "out" / "merged").exists()
+
+
+# ----- data files that are not what they seem ----------------------------------------------
+
+def test_gzip_and_utf16_files_are_named_and_a_bare_string_line_is_no_example(tmp_path):
+    import gzip
+
+    from ft_tui.core.data import load_examples
+
+    row = json.dumps({"messages": [{"role": "user", "content": "hi"},
+                                   {"role": "assistant", "content": "hello"}]})
+    packed = tmp_path / "train.jsonl"
+    packed.write_bytes(gzip.compress(((row + "\n") * 3).encode()))
+    wide = tmp_path / "wide.jsonl"
+    wide.write_bytes(((row + "\n") * 3).encode("utf-16"))
+    for path, said in ((packed, "gzip-compressed"), (wide, "UTF-16")):
+        result = load_examples(path)
+        assert not result.examples and len(result.errors) == 1
+        assert said in str(result.errors[0])
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text(row + '\n"just a string"\n', encoding="utf-8")
+    result = load_examples(mixed)
+    assert len(result.examples) == 1
+    assert [e.line for e in result.errors] == [2] and "JSON string" in str(result.errors[0])

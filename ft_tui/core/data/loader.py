@@ -40,6 +40,10 @@ class ExampleStream:
                 raise IsADirectoryError(f"{self.path} is a folder, not a data file")
             raise FileNotFoundError(f"{self.path}: no such file")
         kind = file_kind(self.path)
+        encoding = kind != "parquet" and _wrong_encoding(self.path)
+        if encoding:
+            yield Issue(1, "not_utf8", encoding)
+            return
         for line, value in read_rows(self.path, kind):
             if isinstance(value, Issue):
                 yield value
@@ -106,6 +110,19 @@ def _has_media(row: dict, messages: list[dict[str, Any]]) -> bool:
         return True
     return any(marker in m["content"] for m in messages for marker in MEDIA_MARKERS
                if "<" in m["content"])
+
+
+def _wrong_encoding(path: Path) -> str | None:
+    """Gzip or UTF-16 files, named as such (they would read as lines of bad bytes)."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if head[:2] == b"\x1f\x8b":
+        return (f"the file is gzip-compressed; unpack it first (gunzip -k {path.name}) and "
+                "give the unpacked file")
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(head) >= 4 and head.count(b"\0") > len(head) // 4):
+        return (f"the file is UTF-16 (or UTF-32) text; re-save it as UTF-8, e.g. "
+                f"iconv -f UTF-16 -t UTF-8 {path.name} > {path.stem}.utf8{path.suffix}")
+    return None
 
 
 def load_examples(path: str | os.PathLike) -> LoadResult:

@@ -114,6 +114,11 @@ def _jsonl_rows(path: Path) -> Iterator[Row]:
         except (ValueError, RecursionError) as exc:  # huge numbers, absurd nesting
             yield number, Issue(number, "invalid_json", f"cannot read this JSON: {exc}")
             continue
+        if isinstance(value, str):   # a bare JSON string is no example (and no text line)
+            yield number, Issue(number, "unknown_format", "the line is a JSON string, not an "
+                                                          "object; each line must be one JSON "
+                                                          "object such as {\"messages\": [...]}")
+            continue
         if "\\u" in text and _has_surrogate(value):
             yield number, Issue(number, "not_utf8", "a \\uD8xx escape encodes half a character "
                                                     "(unpaired surrogate); fix the text")
