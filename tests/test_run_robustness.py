@@ -392,3 +392,22 @@ def test_gzip_and_utf16_files_are_named_and_a_bare_string_line_is_no_example(tmp
     result = load_examples(mixed)
     assert len(result.examples) == 1
     assert [e.line for e in result.errors] == [2] and "JSON string" in str(result.errors[0])
+
+
+def test_judge_key_over_plain_http_to_another_host_is_warned_about(finished_run, monkeypatch):
+    from ft_tui.core.evaluate.judge import API_KEY_ENV, LLMJudge
+    from ft_tui.core.evaluate.run import evaluate_run
+
+    class OfflineJudge(LLMJudge):
+        def score(self, prompt, reference, answer):
+            return 1.0
+
+    monkeypatch.setenv(API_KEY_ENV, "sk-test-not-real")
+    report = evaluate_run(finished_run, max_examples=1,
+                          judge=OfflineJudge("http://judge.example:8000/v1", "j"))
+    warning = report.settings["judge_warning"]
+    assert "judge.example over plain http" in warning and "https" in warning
+    assert "sk-test-not-real" not in RunDir(finished_run).eval_path.read_text()
+    local = evaluate_run(finished_run, max_examples=1,
+                         judge=OfflineJudge("http://127.0.0.1:8000/v1", "j"))
+    assert "judge_warning" not in local.settings

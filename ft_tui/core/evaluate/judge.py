@@ -107,6 +107,20 @@ class LLMJudge:
         return (parse_score(str(content)) - 1) / 4
 
 
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def plain_http_warning(url: str) -> str | None:
+    """A warning when the API key would travel unencrypted: plain http to another machine."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    if not os.environ.get(API_KEY_ENV) or parts.scheme != "http" or parts.hostname in LOCAL_HOSTS:
+        return None
+    return (f"the judge's API key ({API_KEY_ENV}) is sent to {parts.hostname} over plain http, "
+            "unencrypted; use an https:// judge_url")
+
+
 def judge_from_config(eval_cfg) -> LLMJudge | None:
     """The judge configured in ``cfg.eval``, or None when it is off."""
     if not eval_cfg.judge_url.strip():

@@ -23,7 +23,7 @@ from ft_tui.core.evaluate.report import make_verdict, render_section, training_f
 from ft_tui.core.models.generation import (ensure_chat_template, generate_greedy, has_tokenizer,
                                     inference_device_and_dtype, free_memory, load_for_inference,
                                     render_prompt)
-from ft_tui.core.evaluate.judge import JudgeError, LLMJudge, judge_from_config
+from ft_tui.core.evaluate.judge import JudgeError, LLMJudge, judge_from_config, plain_http_warning
 from ft_tui.core.evaluate.metrics import (MAIN_METRIC, detect_task_kind, metric_names, score_example,
                                  summarize)
 from ft_tui.core.paths import resolve_data_path
@@ -373,6 +373,9 @@ def _add_judge_scores(report: EvalReport, judge: LLMJudge, progress: ProgressFn)
     """Grade both answers of every example; a judge failure is recorded, not fatal (the
     generations are the expensive part and are kept)."""
     report.settings["judge"] = {"url": judge.url, "model": judge.model}
+    warning = plain_http_warning(judge.url)
+    if warning:
+        report.settings["judge_warning"] = warning
     totals = {"base": 0.0, "finetuned": 0.0}
     n = len(report.examples)
     try:
