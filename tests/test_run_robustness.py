@@ -411,3 +411,16 @@ def test_judge_key_over_plain_http_to_another_host_is_warned_about(finished_run,
     local = evaluate_run(finished_run, max_examples=1,
                          judge=OfflineJudge("http://127.0.0.1:8000/v1", "j"))
     assert "judge_warning" not in local.settings
+
+
+def test_a_run_stores_absolute_data_paths_so_resume_works_from_any_folder(tmp_path, monkeypatch):
+    from ft_tui.core.config.settings import RunConfig
+
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "train.jsonl").write_text("{}\n")
+    monkeypatch.chdir(project)
+    run = RunDir.create(tmp_path / "runs", "r")
+    run.save_config(RunConfig().with_overrides({"data.train_path": "data/train.jsonl"}))
+    monkeypatch.chdir(tmp_path)
+    assert run.load_config().data.train_path == str(project / "data" / "train.jsonl")

@@ -104,7 +104,19 @@ class RunDir:
         return RunConfig.load(self.config_path)
 
     def save_config(self, cfg) -> None:
-        cfg.save(self.config_path)
+        """Data paths are stored absolute, so a resume reads the same files whatever folder
+        it is started from (a relative path would be looked up again from there). A path
+        into ft-tui's own sample data stays as written: it is found from anywhere."""
+        from ft_tui.core.paths import PROJECT_ROOT, resolve_data_path
+
+        overrides = {}
+        for key, value in (("data.train_path", cfg.data.train_path),
+                           ("data.eval_path", cfg.data.eval_path)):
+            path = resolve_data_path(value) if value.strip() else None
+            if (path is not None and path.exists() and not Path(value).is_absolute()
+                    and path.resolve() != (PROJECT_ROOT / value).resolve()):
+                overrides[key] = str(path.resolve())
+        (cfg.with_overrides(overrides) if overrides else cfg).save(self.config_path)
 
     # --- status ---
     def read_status(self) -> dict[str, Any]:
