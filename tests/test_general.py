@@ -16,6 +16,8 @@ def test_probe_set_covers_the_four_kinds_and_every_check_can_pass_and_fail():
     assert len(probes) >= 40
     assert ga.passes({"type": "number", "value": 15}, "The answer is 15.")
     assert not ga.passes({"type": "number", "value": 15}, "It is 51")
+    assert ga.passes({"type": "number", "value": 5}, "2 + 3 = 5")
+    assert not ga.passes({"type": "number", "value": 4}, "12 divided by 3 equals 3")
     assert ga.passes({"type": "contains_any", "values": ["Paris"]}, "paris, of course")
     assert not ga.passes({"type": "contains_any", "values": ["not"]}, "nothing to say")  # whole words
     assert ga.passes({"type": "regex", "pattern": r"\W*YES\W*", "case": True}, "YES.")

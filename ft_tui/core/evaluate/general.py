@@ -79,9 +79,9 @@ def passes(check: dict[str, Any], answer: str) -> bool:
     """Whether ``answer`` passes a probe's check."""
     kind = check["type"]
     text = answer.strip()
-    if kind == "number":
-        found = _NUMBER.search(text.replace(",", ""))
-        return found is not None and float(found.group()) == float(check["value"])
+    if kind == "number":  # the last number: "2 + 3 = 5" answers 5
+        found = _NUMBER.findall(text.replace(",", ""))
+        return bool(found) and float(found[-1]) == float(check["value"])
     if kind == "contains_any":
         return any(re.search(rf"(?<!\w){re.escape(v)}(?!\w)", text, re.IGNORECASE)
                    for v in check["values"])
