@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from ft_tui.core.config.settings import RunConfig
-from ft_tui.core.run.events import (Checkpoint, EvalLog, RunFinished, RunStarted, Samples, StepLog,
-                                TrainWarning)
+from ft_tui.core.run.events import (Checkpoint, EvalLog, Phase, RunFinished, RunStarted, Samples,
+                                    StepLog, TrainWarning)
 from ft_tui.core.run.rundir import RunDir
 from ft_tui.core.training import TrainingRunner
 
@@ -121,6 +121,60 @@ def test_stop_from_another_thread_checkpoints_first(tiny_model_dir, tmp_path):
     assert runner.run_dir.latest_checkpoint().name == f"checkpoint-{finished.step}"
     assert runner.run_dir.read_status()["state"] == "stopped"
     assert not runner.run_dir.adapter_dir.exists()
+
+
+def test_stop_takes_effect_at_that_step_without_its_evaluation_or_samples(tiny_model_dir, tmp_path):
+    # Step 5 is an evaluation step; a stop asked for while its samples are generated
+    # ends the run at step 5 with a checkpoint and without that evaluation.
+    cfg = tiny_cfg(tiny_model_dir, tmp_path, **{"training.max_steps": 20})
+    seen = []
+
+    def on_event(event):
+        seen.append(event)
+        if isinstance(event, Samples) and event.step == 5:
+            runner.request_stop()
+
+    runner = TrainingRunner(cfg, on_event=on_event)
+    finished = runner.run()
+    assert finished.state == "stopped" and finished.step == 5, finished.message
+    assert [e.step for e in seen if isinstance(e, EvalLog)] == []
+    assert [e.step for e in seen if isinstance(e, Checkpoint)] == [5]
+    assert [e.phase for e in seen if isinstance(e, Phase)][-1] == "saving"
+
+
+def test_a_pending_stop_skips_the_steps_evaluation_and_samples():
+    from types import SimpleNamespace
+
+    from transformers import TrainerControl
+
+    from ft_tui.core.training.callbacks import EventCallback
+    from ft_tui.core.training.meter import StepMeter
+
+    events = []
+    callback = EventCallback(events.append, lambda: True, start_info={}, tokenizer=object(),
+                             sample_prompts=[{"messages": [], "reference": ""}], sample_every=1)
+    callback._samples = lambda step, model: events.append("samples")   # must not be called
+    callback.meter = StepMeter(10)
+    control = TrainerControl(should_evaluate=True)   # DefaultFlowCallback: an eval step
+    callback.on_step_end(None, SimpleNamespace(global_step=3), control, model=object())
+    assert control.should_training_stop and control.should_save and not control.should_evaluate
+    assert "samples" not in events and callback.stopped_at == 3
+
+
+def test_in_training_evaluation_scores_a_bounded_subset_and_reports_progress(tiny_model_dir,
+                                                                          tmp_path):
+    cfg = tiny_cfg(tiny_model_dir, tmp_path, **{"training.max_steps": 5, "data.eval_fraction": 0.5,
+                                               "training.max_eval_rows": 3,
+                                               "training.batch_size": 2})
+    seen = []
+    finished = TrainingRunner(cfg, on_event=seen.append).run()
+    assert finished.state == "done", finished.message
+    progress = [(e.done, e.total) for e in seen if isinstance(e, Phase) and e.phase == "evaluating"]
+    # 12 held-out rows, 3 scored, two per batch: 0/3, 2/3, 3/3
+    assert progress == [(0, 3), (2, 3), (3, 3)]
+    phases = [e.phase for e in seen if isinstance(e, Phase)]
+    assert "generating samples" in phases and "saving" in phases
+    assert phases[phases.index("evaluating") + 3] != "evaluating"   # back to work afterwards
 
 
 def test_nan_loss_fails_the_run_with_its_cause(tiny_model_dir, tmp_path, monkeypatch):

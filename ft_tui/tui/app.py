@@ -60,6 +60,7 @@ class FtTuiApp(App[int]):
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit_app", "Quit"),
         Binding("ctrl+q", "quit_app", "Quit", show=False, priority=True),
+        Binding("ctrl+c", "quit_app", "Quit", show=False),
         Binding("escape", "leave_field", "Leave field"),
     ]
 
@@ -219,24 +220,53 @@ class FtTuiApp(App[int]):
         view = self.train_view()
         return view is not None and bool(view.is_running)
 
-    def action_quit_app(self) -> None:
+    # True when the app exits while its training thread still runs (run_app then ends
+    # the process at once instead of waiting for the thread).
+    training_abandoned = False
+
+    async def action_quit_app(self) -> None:
+        from ft_tui.tui.screens.confirm import ConfirmModal
+
+        if isinstance(self.screen, ConfirmModal):
+            return      # a question is open: answer it first
         if not self.training_is_running():
             self._save()
             self.exit(0)
             return
-        from ft_tui.tui.screens.confirm import ConfirmModal
+        view = self.train_view()
+        if view.is_quitting:
+            def _abandon(exit_now: bool | None) -> None:
+                if exit_now and view.is_quitting:
+                    self.training_abandoned = True
+                    self.exit(0)
 
-        def _answer(quit_now: bool | None) -> None:
-            if quit_now:  # the Train view stops its runner gracefully when it unmounts
+            self.push_screen(ConfirmModal(
+                f"Exit without waiting for the checkpoint? {view.lost_if_abandoned()}.",
+                yes="Exit now", no="Wait"), _abandon)
+            return
+
+        async def _answer(quit_now: bool | None) -> None:
+            if quit_now:
                 self._save()
-                self.exit(0)
+                await self.action_go_to_step("train")   # where the saving is shown
+                view.quit_after_saving()
 
         self.push_screen(ConfirmModal(
-            "A training run is active. Quit anyway? The run is stopped after saving a "
-            "checkpoint; ft-tui train --resume RUN_DIR continues it later."), _answer)
+            "A training run is active. Quit? It stops at the next optimizer step (no "
+            "evaluation), saves a checkpoint, then the wizard closes; ft-tui train --resume "
+            "RUN_DIR continues it later."), _answer)
 
 
 def run_app(config_path: str | None = None) -> int:
     """Open the wizard; returns the process exit code."""
-    result = FtTuiApp(config_path=config_path).run()
+    app = FtTuiApp(config_path=config_path)
+    result = app.run()
+    if app.training_abandoned:
+        # The user chose not to wait for the checkpoint: do not join the training thread.
+        import os
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(int(result or 0))
     return int(result or 0)

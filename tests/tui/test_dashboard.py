@@ -7,8 +7,8 @@ from textual.app import App, ComposeResult
 from textual.notifications import Notify
 from textual.widgets import ProgressBar, RichLog, Static
 
-from ft_tui.core.run.events import (Checkpoint, EvalLog, RunFinished, RunStarted, Samples, StepLog,
-                                TrainWarning)
+from ft_tui.core.run.events import (Checkpoint, EvalLog, Phase, RunFinished, RunStarted, Samples,
+                                    StepLog, TrainWarning)
 from ft_tui.tui.widgets.dashboard import (MAX_PLOTTED_POINTS, Dashboard, _thin, format_duration,
                                           memory_gauge)
 
@@ -122,3 +122,28 @@ def test_formatting_helpers():
     assert memory_gauge(None, None).startswith("memory: CPU")
     assert memory_gauge(6.0, 24.0, width=4) == "GPU mem █░░░ 6.0/24 GB"
     assert memory_gauge(6.0, None) == "GPU mem 6.0 GB"
+
+
+async def test_phase_line_and_clocks_that_move_between_step_logs(monkeypatch):
+    import ft_tui.tui.widgets.dashboard as dashboard
+
+    now = [1000.0]
+    monkeypatch.setattr(dashboard, "monotonic", lambda: now[0])
+    app = DashboardApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        dash = app.query_one(Dashboard)
+        eta = app.query_one("#dash-eta", Static)
+        dash.handle_event(started())
+        dash.handle_event(step(2))                     # ETA 16 s, elapsed 4 s
+        dash.handle_event(Phase(step=2, phase="evaluating", done=12, total=32))
+        await pilot.pause()
+        assert str(eta.content) == "evaluating 12/32 · ETA 16s · elapsed 4s"
+        now[0] += 5                                     # an evaluation takes its time
+        dash._tick()
+        await pilot.pause()
+        assert str(eta.content) == "evaluating 12/32 · ETA 11s · elapsed 9s"
+        dash.handle_event(RunFinished("stopped", 2, "stopped at step 2"))
+        now[0] += 5
+        dash._tick()
+        await pilot.pause()
+        assert str(eta.content).startswith("ETA 11s · elapsed 9s")   # frozen, no phase

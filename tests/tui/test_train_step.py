@@ -1,13 +1,13 @@
 """The Train step with the real TrainingRunner on the tiny random model."""
 
+import asyncio
 import json
 import threading
-import time
 
 import pytest
 from textual.widgets import Button
 
-from ft_tui.core.run.events import RunFinished, StepLog
+from ft_tui.core.run.events import Checkpoint, EvalLog, Phase, RunFinished, StepLog
 from ft_tui.tui.app import FtTuiApp
 from ft_tui.tui.messages import StepCompleted
 from ft_tui.tui.steps.train import TrainStep
@@ -38,14 +38,16 @@ def hold_at_step_2(monkeypatch):
     def post_then_wait(self, event):
         post(self, event)
         if isinstance(event, StepLog) and event.step == 2:
-            gate.wait(timeout=60)
+            # No short timeout: under load the test may take long to press its keys, and
+            # a released gate would let the run go past the step the test expects.
+            gate.wait(timeout=600)
 
     monkeypatch.setattr(TrainStep, "_post_from_trainer", post_then_wait)
     yield gate
     gate.set()
 
 
-async def wait_until(pilot, condition, timeout_s=120.0):
+async def wait_until(pilot, condition, timeout_s=600.0):
     """Let the app run until ``condition()`` holds (a training step is seconds, not fixed)."""
     waited = 0.0
     while not condition():
@@ -117,8 +119,11 @@ async def test_stop_asks_then_stops_gracefully_and_resume_finishes(workdir, tiny
         status = json.loads((run_dir / "status.json").read_text())
         assert status["state"] == "stopped"
         stopped_at = status["step"]
-        assert stopped_at in (2, 3)          # the step that was running when asked
+        assert stopped_at == 2               # the step the user saw when asking
         assert (run_dir / "checkpoints" / f"checkpoint-{stopped_at}").is_dir()
+        # Step 2 was an evaluation step: a stop does not wait for that evaluation.
+        assert [e.step for e in trainer_events(messages, EvalLog)] == []
+        assert [e.step for e in trainer_events(messages, Checkpoint)] == [2]
         assert trainer_events(messages, RunFinished)[-1].state == "stopped"
         assert not app.query_one("#resume", Button).disabled
         assert "train" not in app.state.completed
@@ -133,13 +138,23 @@ async def test_stop_asks_then_stops_gracefully_and_resume_finishes(workdir, tiny
         assert "train" in app.state.completed
 
 
-async def test_quitting_during_a_run_asks_first(workdir, tiny_model_dir, hold_at_step_2):
+async def wait_for_exit(app, timeout_s=600.0):
+    waited = 0.0
+    while app.return_value is None:
+        assert waited < timeout_s, "the app did not exit"
+        await asyncio.sleep(0.05)
+        waited += 0.05
+
+
+async def test_quitting_during_a_run_asks_then_says_it_saves_and_exits(workdir, tiny_model_dir,
+                                                                       hold_at_step_2):
     state = tiny_training_state(workdir, tiny_model_dir, **{"training.max_steps": 8})
     app = FtTuiApp(state=state)
-    async with app.run_test(size=(120, 36)) as pilot:
+    messages = []
+    async with app.run_test(size=(80, 24), message_hook=messages.append) as pilot:
         step = app.query_one(TrainStep)
         await pilot.press("s")
-        await wait_until(pilot, lambda: app.query_one(Dashboard).train_points)
+        await wait_until(pilot, lambda: len(app.query_one(Dashboard).train_points) == 2)
         await pilot.press("q")
         assert isinstance(app.screen, ConfirmModal)
         await pilot.press("n")
@@ -147,18 +162,41 @@ async def test_quitting_during_a_run_asks_first(workdir, tiny_model_dir, hold_at
         # While it trains, the keys answer at once: switch steps and come back.
         await pilot.press("4")
         assert app.state.current_step == "configure"
-        await pilot.press("5")
         await pilot.press("q", "y")               # quit: the run stops at its next step
+        await pilot.pause()
+        # The wizard stays on screen, on the Train step, and says what it is doing.
+        assert app.return_value is None and app.state.current_step == "train"
+        assert "saving a checkpoint" in step.status_text
+        assert "q again" in step.status_text
         hold_at_step_2.set()
-    assert app.return_value == 0
-    # The training thread outlives the app by one step: it checkpoints, then says so.
-    status_path = workdir / "runs" / "tiny" / "status.json"
-    deadline = time.monotonic() + 120
-    while json.loads(status_path.read_text())["state"] == "running":
-        assert time.monotonic() < deadline, "the run did not stop after quitting"
-        time.sleep(0.1)
-    status = json.loads(status_path.read_text())
-    assert status["state"] == "stopped" and status["step"] in (2, 3)
+        await wait_for_exit(app)
+    assert app.return_value == 0 and not app.training_abandoned
+    status = json.loads((workdir / "runs" / "tiny" / "status.json").read_text())
+    assert status["state"] == "stopped" and status["step"] == 2
+    assert [e.step for e in trainer_events(messages, EvalLog)] == []
+    assert any(isinstance(e, Phase) and e.phase == "saving"
+               for e in trainer_events(messages, Phase))
+
+
+async def test_second_quit_while_saving_offers_to_exit_without_waiting(workdir, tiny_model_dir,
+                                                                       hold_at_step_2):
+    state = tiny_training_state(workdir, tiny_model_dir, **{"training.max_steps": 8})
+    app = FtTuiApp(state=state)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("s")
+        await wait_until(pilot, lambda: len(app.query_one(Dashboard).train_points) == 2)
+        await pilot.press("q", "y")
+        await pilot.pause()
+        await pilot.press("q")                     # the checkpoint is not written yet
+        assert isinstance(app.screen, ConfirmModal)
+        assert "without waiting" in app.screen.question
+        assert "no checkpoint was saved yet" in app.screen.question   # what would be lost
+        await pilot.press("y")
+        await wait_for_exit(app)
+        assert app.training_abandoned
+        assert json.loads((workdir / "runs" / "tiny" / "status.json").read_text())["state"] == "running"
+        hold_at_step_2.set()
+        await app.workers.wait_for_complete()
 
 
 async def test_the_wizard_trains_with_the_launch_planners_processes(workdir, tiny_model_dir,

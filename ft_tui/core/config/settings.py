@@ -132,6 +132,8 @@ class TrainingConfig:
     logging_steps: int = opt(1, "Log loss and learning rate every N steps.", min=1, max=10_000)
     eval_steps: int = opt(10, "Evaluate on the held-out split every N steps (0: once per epoch).",
                           min=0, max=1_000_000)
+    max_eval_rows: int = opt(32, "Held-out rows scored at each in-training evaluation (0: all); "
+                             "a fixed subset keeps an evaluation short.", min=0, max=1_000_000)
     save_steps: int = opt(20, "Save a resumable checkpoint every N steps.", min=1, max=1_000_000)
     save_total_limit: int = opt(2, "Keep only the newest N checkpoints.", min=1, max=100)
     early_stopping_patience: int = opt(0, "Stop when eval loss has not improved for N evals (0: off).",

@@ -105,6 +105,23 @@ class Checkpoint(Event):
 
 
 @dataclass
+class Phase(Event):
+    """What the trainer is doing between step logs: training | evaluating | generating
+    samples | saving. ``done``/``total`` count held-out rows while evaluating."""
+
+    type: ClassVar[str] = "phase"
+    step: int
+    phase: str
+    done: int = 0
+    total: int = 0
+
+    def describe(self) -> str:
+        if self.phase == "evaluating" and self.total:
+            return f"evaluating {self.done}/{self.total}"
+        return self.phase
+
+
+@dataclass
 class RunFinished(Event):
     """state: done | stopped | failed. ``advice`` is set for failures we can explain
     (e.g. out of memory: what the planner says would fit)."""
@@ -118,7 +135,7 @@ class RunFinished(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls for cls in (RunStarted, StepLog, EvalLog, PreferenceLog, Samples, TrainWarning,
-                              Checkpoint, RunFinished)
+                              Checkpoint, Phase, RunFinished)
 }
 
 

@@ -17,8 +17,8 @@ from typing import Callable
 
 from transformers import TrainerCallback
 
-from ft_tui.core.run.events import (Checkpoint, EvalLog, Event, PreferenceLog, RunStarted, Samples,
-                                   StepLog, TrainWarning)
+from ft_tui.core.run.events import (Checkpoint, EvalLog, Event, Phase, PreferenceLog, RunStarted,
+                                    Samples, StepLog, TrainWarning)
 from ft_tui.core.training.meter import StepMeter
 from ft_tui.core.training.preference_watch import PreferenceWatchdog
 from ft_tui.core.training.resume import Carried
@@ -33,7 +33,7 @@ class EventCallback(TrainerCallback):
                  start_info: dict, tokenizer=None, sample_prompts: list[dict] | None = None,
                  sample_every: int = 0, carried: Carried | None = None, world_size: int = 1,
                  on_progress: Callable[..., None] | None = None,
-                 space_check: Callable[[int], str | None] | None = None):
+                 space_check: Callable[[int], str | None] | None = None, eval_rows: int = 0):
         self.emit = emit
         self.space_check = space_check   # step -> why a checkpoint would not fit, or None
         self.stop_requested = stop_requested
@@ -44,6 +44,10 @@ class EventCallback(TrainerCallback):
         self.carried = carried or Carried()
         self.world_size = world_size
         self.on_progress = on_progress
+        self.eval_rows = eval_rows             # rows scored per in-training evaluation
+        self._eval_batches = 0
+        self._phase = ""
+        self._saved_step: int | None = None
         self.watchdog = LossWatchdog()
         self.watchdog.train_losses = list(self.carried.train_losses)
         self.watchdog.eval_losses = list(self.carried.eval_losses)
@@ -91,11 +95,40 @@ class EventCallback(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         self.meter.step_done()
         if self._agreed_stop():
+            # Stop here, at this optimizer step: no evaluation, no samples, just the checkpoint.
             self._stop_with_checkpoint(state, control)
+        elif self.sample_every and self.sample_prompts and state.global_step % self.sample_every == 0:
+            self._set_phase(state.global_step, "generating samples")
+            self._samples(state.global_step, kwargs.get("model"))
+            if self.world_size == 1 and self.stop_requested():
+                self._stop_with_checkpoint(state, control)
         if control.should_save:
             self._check_space(state, control)
-        if self.sample_every and self.sample_prompts and state.global_step % self.sample_every == 0:
-            self._samples(state.global_step, kwargs.get("model"))
+        self._announce(state, control)
+        return control
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._set_phase(state.global_step, "training")
+        return control
+
+    def on_prediction_step(self, args, state, control, **kwargs):
+        self._eval_batches += 1
+        if self.eval_rows:
+            done = min(self.eval_rows, self._eval_batches * args.per_device_eval_batch_size)
+            self._set_phase(state.global_step, "evaluating", done, self.eval_rows, force=True)
+        return control
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        self._eval_batches = 0
+        self._announce(state, control, after_eval=True)
+        return control
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if self.stopped_at is not None or (self.world_size == 1 and self.stop_requested()):
+            self._stop_with_checkpoint(state, control)
+            if self._saved_step == state.global_step:
+                control.should_save = False    # this step's checkpoint is written already
+        self._announce(state, control)
         return control
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -126,6 +159,9 @@ class EventCallback(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
         self.emit(Checkpoint(step=state.global_step, path=str(path)))
+        self._saved_step = state.global_step
+        if self.stopped_at is None:
+            self._set_phase(state.global_step, "training")
         if self.on_progress:
             self.on_progress(state.global_step, state.max_steps, force=True)
         return control
@@ -154,6 +190,7 @@ class EventCallback(TrainerCallback):
             self.failure = alert.message
             control.should_training_stop = True
             control.should_save = False
+            control.should_evaluate = False
         if self.on_progress:
             self.on_progress(step, state.max_steps)
 
@@ -201,6 +238,26 @@ class EventCallback(TrainerCallback):
             self.stopped_at = state.global_step
         control.should_save = True
         control.should_training_stop = True
+        control.should_evaluate = False    # a stop never waits for an evaluation
+        self._set_phase(state.global_step, "saving")
+
+    def _announce(self, state, control, after_eval: bool = False) -> None:
+        """The phase that comes next in this step: evaluating, then saving."""
+        if control.should_evaluate and not after_eval:
+            self._eval_batches = 0
+            self._set_phase(state.global_step, "evaluating", 0, self.eval_rows)
+        elif control.should_save:
+            self._set_phase(state.global_step, "saving")
+        elif after_eval:
+            self._set_phase(state.global_step, "training")
+
+    def _set_phase(self, step: int, phase: str, done: int = 0, total: int = 0,
+                   force: bool = False) -> None:
+        """Emit a Phase event when the phase changes (evaluation progress: every batch)."""
+        if phase == self._phase and not force:
+            return
+        self._phase = phase
+        self.emit(Phase(step=step, phase=phase, done=done, total=total))
 
     def _warn(self, alert):
         if alert is not None:

@@ -185,3 +185,9 @@ def _with_system(messages: list[dict], system_prompt: str) -> list[dict]:
 
 def _text(messages) -> str:
     return "\n".join(m["content"] for m in messages)
+
+
+def eval_subset(rows: list, max_rows: int) -> list:
+    """The held-out rows an in-training evaluation scores: the first ``max_rows`` (0: all).
+    The same rows every time, so successive eval losses compare."""
+    return rows[:max_rows] if max_rows > 0 else rows

@@ -23,6 +23,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from ft_tui.core.training.dataset import eval_subset
 from ft_tui.core.training.device import DeviceInfo, Precision, SetupError
 
 
@@ -122,7 +123,8 @@ def make_preference_trainer(model, tokenizer, args, data, callback, cfg, peft_co
     cls = KTOTrainer if cfg.objective == "kto" else DPOTrainer
     trainer = cls(model=model, args=args, processing_class=tokenizer,
                   train_dataset=Dataset.from_list(data.train_rows),
-                  eval_dataset=Dataset.from_list(data.eval_rows) if data.eval_rows else None,
+                  eval_dataset=(Dataset.from_list(eval_subset(data.eval_rows, cfg.training.max_eval_rows))
+                                if data.eval_rows else None),
                   callbacks=callbacks, peft_config=peft_config)
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)

@@ -26,6 +26,7 @@ from ft_tui.core.config.settings import RunConfig
 from ft_tui.core.run.events import Event, RunFinished, TrainWarning
 from ft_tui.core.run.lock import RunInUse, RunLock
 from ft_tui.core.run.rundir import RunDir, RunDirError, default_run_name
+from ft_tui.core.training.dataset import eval_subset
 from ft_tui.core.training.device import SetupError
 
 # status.json is state, not progress (metrics.jsonl has every step): rewriting it
@@ -160,7 +161,8 @@ class TrainingRunner:
                             device=f"{device.name}, {precision.mode}", trainable_params=trainable, total_params=total),
             sample_prompts=data.sample_prompts, sample_every=sample_every,
             carried=carried, world_size=self.world_size, on_progress=self._progress,
-            space_check=lambda step: self._checkpoint_space(step, trainable))
+            space_check=lambda step: self._checkpoint_space(step, trainable),
+            eval_rows=len(eval_subset(data.eval_rows, cfg.training.max_eval_rows)))
         if preference:
             from ft_tui.core.training.preference import make_preference_trainer
 
@@ -334,7 +336,8 @@ def _make_trainer(model, tokenizer, args, data, callback, cfg):
     trainer = SFTTrainer(
         model=model, args=args, processing_class=tokenizer,
         train_dataset=Dataset.from_list(data.train_rows),
-        eval_dataset=Dataset.from_list(data.eval_rows) if data.eval_rows else None,
+        eval_dataset=(Dataset.from_list(eval_subset(data.eval_rows, cfg.training.max_eval_rows))
+                      if data.eval_rows else None),
         callbacks=callbacks)
     # Our events replace the Trainer's own printing (it would scribble over the TUI).
     trainer.remove_callback(PrinterCallback)

@@ -20,7 +20,7 @@ from textual.widgets import Button, Static
 from textual.worker import Worker, WorkerState
 
 from ft_tui.core.config.settings import ConfigError, RunConfig
-from ft_tui.core.run.events import RunFinished
+from ft_tui.core.run.events import Checkpoint, Phase, RunFinished, RunStarted
 from ft_tui.core.run.rundir import RunDir, RunDirError
 from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
 from ft_tui.tui.state import WizardState
@@ -80,12 +80,23 @@ lower learning rate, more dropout or more data.
         self.runner = None          # the Session (core.training.session) of the current/last run
         self._training = False
         self._stopping = False
+        self._quitting = False      # the app exits once the run has stopped and saved
         self._finished_state: str | None = None   # how the run started here ended
+        self._last_checkpoint: str | None = None  # newest complete checkpoint of this run
 
     @property
     def is_running(self) -> bool:
         """True while a training run started here is active (quitting must ask)."""
         return self._training
+
+    @property
+    def is_quitting(self) -> bool:
+        """True after Quit was confirmed: the run is stopping to save a checkpoint."""
+        return self._training and self._quitting
+
+    @property
+    def status_text(self) -> str:
+        return str(self.query_one("#train-status", Static).content)
 
     # ----- layout -----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -218,8 +229,9 @@ lower learning rate, more dropout or more data.
 
     def _launch(self, cfg: RunConfig | None, resume: Path | None, status: str) -> None:
         self.runner = None
-        self._training, self._stopping = True, False
+        self._training, self._stopping, self._quitting = True, False, False
         self._finished_state = None
+        self._last_checkpoint = None
         self._set_status(status)
         self._update_buttons()
         self._train(cfg, resume)
@@ -243,6 +255,8 @@ lower learning rate, more dropout or more data.
     def _started(self, session) -> None:
         self.runner = session
         self.state.run_dir = str(session.run_dir.path)
+        latest = session.run_dir.latest_checkpoint()    # a resumed run has one already
+        self._last_checkpoint = str(latest) if latest else None
         self._save_state()
         if session.distributed:
             plan = session.plan
@@ -252,6 +266,7 @@ lower learning rate, more dropout or more data.
             self._set_status(f"Training in {session.run_dir.path} (loading data and model...)")
         if self._stopping:   # Stop (or leaving the app) came while the run was being prepared
             session.request_stop()
+            self._show_stopping()
 
     def _not_started(self, resume: Path | None, exc: BaseException) -> None:
         self._training = self._stopping = False
@@ -262,6 +277,9 @@ lower learning rate, more dropout or more data.
             self.notify(f"Could not start the run: {exc}", severity="error", timeout=15)
             self._set_status(f"Could not start the run: {exc}")
         self._update_buttons()
+        if self._quitting:
+            self._quitting = False
+            self.app.exit(0)
 
     def action_stop(self) -> None:
         if not self._training or self._stopping:
@@ -269,15 +287,45 @@ lower learning rate, more dropout or more data.
 
         def answer(stop: bool | None) -> None:
             if stop and self._training:
-                if self.runner is not None:   # else: _started stops it once it exists
-                    self.runner.request_stop()
-                self._stopping = True
-                self._set_status("Stopping: saving a checkpoint at the next step...")
-                self._update_buttons()
+                self._request_stop()
 
         self.app.push_screen(ConfirmModal(
             "Stop training? A checkpoint is saved first, and Resume (r) continues from it."),
             answer)
+
+    def _request_stop(self) -> None:
+        if self.runner is not None:   # else: _started stops it once it exists
+            self.runner.request_stop()
+        self._stopping = True
+        self._show_stopping()
+        self._update_buttons()
+
+    def _show_stopping(self) -> None:
+        what = "Quitting" if self._quitting else "Stopping"
+        phase = self.dashboard.phase_text
+        now = "saving the checkpoint now" if phase == "saving" else (
+            f"{phase} step {self.dashboard.step + 1}; saving a checkpoint when it ends")
+        line = f"{what}: {now}…"
+        if self._quitting:
+            line += "\nPress q again to exit without waiting."
+        self._set_status(line)
+
+    def quit_after_saving(self) -> None:
+        """Quit confirmed: stop at the next optimizer step, save, then exit the app."""
+        if not self._training:
+            self.app.exit(0)
+            return
+        self._quitting = True
+        self._request_stop()
+
+    def lost_if_abandoned(self) -> str:
+        """What exiting before the checkpoint is written would lose, in one sentence."""
+        step = self.dashboard.step
+        if self._last_checkpoint:
+            run = self.runner.run_dir.path if self.runner is not None else "RUN_DIR"
+            return (f"the steps after {Path(self._last_checkpoint).name} (up to step {step}) are "
+                    f"lost; ft-tui train --resume {run} continues from it")
+        return f"no checkpoint was saved yet, so all {step} steps are lost"
 
     def action_evaluate(self) -> None:
         if self._training:
@@ -288,9 +336,16 @@ lower learning rate, more dropout or more data.
     # ----- messages from the training thread --------------------------------------------
     def on_training_event(self, message: TrainingEvent) -> None:
         message.stop()
-        self.dashboard.handle_event(message.event)
-        if isinstance(message.event, RunFinished):
-            self._finished(message.event)
+        event = message.event
+        self.dashboard.handle_event(event)
+        if isinstance(event, Checkpoint):
+            self._last_checkpoint = event.path
+        if isinstance(event, RunFinished):
+            self._finished(event)
+        elif self._stopping and isinstance(event, Phase):
+            self._show_stopping()
+        elif isinstance(event, RunStarted) and not self._stopping:
+            self._set_status(f"Training in {event.run_dir} on {event.device or '?'}.")
 
     def _finished(self, finished: RunFinished) -> None:
         self._training = self._stopping = False
@@ -302,6 +357,9 @@ lower learning rate, more dropout or more data.
         self._update_buttons()
         if finished.state == "done":
             self.post_message(StepCompleted("train"))
+        if self._quitting:
+            self._quitting = False
+            self.app.exit(0)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "train" or event.state not in (WorkerState.ERROR, WorkerState.CANCELLED):

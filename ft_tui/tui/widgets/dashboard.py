@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from time import monotonic
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -19,11 +20,12 @@ from textual.message import Message
 from textual.widgets import ProgressBar, RichLog, Static
 from textual_plotext import PlotextPlot
 
-from ft_tui.core.run.events import (Checkpoint, EvalLog, Event, RunFinished, RunStarted, Samples,
-                                StepLog, TrainWarning)
+from ft_tui.core.run.events import (Checkpoint, EvalLog, Event, Phase, RunFinished, RunStarted,
+                                    Samples, StepLog, TrainWarning)
 from ft_tui.core.training.throughput import throughput_note
 
 REDRAW_EVERY_S = 0.5
+TICK_EVERY_S = 1.0          # elapsed and ETA move on between step logs
 MAX_PLOTTED_POINTS = 1500   # what a terminal-wide plot can show; the lists keep everything
 
 
@@ -129,6 +131,8 @@ class Dashboard(Vertical):
         self._gpu_total: float | None = None
         self._gpu_total_known = False
         self._plots_dirty = False
+        self.phase: Phase | None = None
+        self._live_at: float | None = None   # when the last live StepLog arrived (monotonic)
 
     # ----- layout -----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -154,6 +158,7 @@ class Dashboard(Vertical):
     def on_mount(self) -> None:
         self._draw_plots()
         self.set_interval(REDRAW_EVERY_S, self._redraw_if_needed, name="dashboard redraw")
+        self.set_interval(TICK_EVERY_S, self._tick, name="dashboard clock")
 
     # ----- events -----------------------------------------------------------------------
     def reset(self) -> None:
@@ -163,6 +168,8 @@ class Dashboard(Vertical):
         self.lr_points.clear()
         self.warnings.clear()
         self.started = self.last_log = self.finished = None
+        self.phase = None
+        self._live_at = None
         self.total_steps = self.step = 0
         self.query_one("#dash-log", RichLog).clear()
         self.query_one("#dash-samples", Static).update("no samples yet")
@@ -178,7 +185,11 @@ class Dashboard(Vertical):
         if isinstance(event, RunStarted):
             self._on_started(event)
         elif isinstance(event, StepLog):
+            self._live_at = monotonic() if notify else None
             self._on_step(event)
+        elif isinstance(event, Phase):
+            self.phase = event
+            self._show_eta()
         elif isinstance(event, EvalLog):
             self.eval_points.append((event.step, event.eval_loss))
             self._plots_dirty = True
@@ -222,9 +233,7 @@ class Dashboard(Vertical):
             self.lr_points.append((event.step, event.learning_rate))
         self._plots_dirty = True
         self._update_progress()
-        eta = format_duration(event.eta_s) if event.eta_s is not None else "–"
-        self.query_one("#dash-eta", Static).update(
-            f"ETA {eta} · elapsed {format_duration(event.elapsed_s)}")
+        self._show_eta()
         if event.gpu_mem_gb is not None and not self._gpu_total_known:
             self._gpu_total, self._gpu_total_known = gpu_total_gb(), True
         tokens = "–" if event.tokens_per_s is None else f"{event.tokens_per_s:,.0f}"
@@ -259,10 +268,36 @@ class Dashboard(Vertical):
             self.notify(event.message, title=f"warning: {event.code}", severity="warning",
                         timeout=10)
 
+    @property
+    def phase_text(self) -> str:
+        """training / evaluating 12/32 / generating samples / saving (empty before a run)."""
+        if self.finished is not None or self.started is None:
+            return ""
+        return self.phase.describe() if self.phase is not None else "training"
+
+    def _show_eta(self) -> None:
+        """Phase, ETA and elapsed; while a run is live both clocks move every second."""
+        log = self.last_log
+        if log is None and self.phase is None:
+            return
+        since = monotonic() - self._live_at if self._live_at is not None else 0.0
+        elapsed = None if log is None or log.elapsed_s is None else log.elapsed_s + since
+        eta = None if log is None or log.eta_s is None else max(0.0, log.eta_s - since)
+        phase = self.phase_text
+        self.query_one("#dash-eta", Static).update(
+            (f"{phase} · " if phase else "") +
+            f"ETA {format_duration(eta)} · elapsed {format_duration(elapsed)}")
+
+    def _tick(self) -> None:
+        if self._live_at is not None and self.finished is None:
+            self._show_eta()
+
     def _on_finished(self, event: RunFinished, notify: bool) -> None:
         self.finished = event
         self.step = event.step or self.step
         self._update_progress()
+        self._show_eta()          # the clocks stop where the run ended
+        self._live_at = None
         mark = {"done": "✓", "stopped": "■", "failed": "✗"}.get(event.state, "·")
         where = "" if "step" in event.message else f" at step {self.step}"
         line = f"{mark} run {event.state}{where}: {event.message}"
