@@ -136,7 +136,9 @@ async def test_evaluates_a_run_then_exports_each_artefact(workdir, tiny_model_di
         shown = plain(app.query_one("#export-results", Static), width=400)
         for name in ("adapter", "config", "standalone script", "merged model"):
             assert f"exported {name}: {out}" in shown
-        # no llama.cpp converter here: the exact command to run is shown instead
+        # no llama.cpp converter here: the exact command to run is shown instead, as a failure
         assert "convert_hf_to_gguf.py" in step.exported["GGUF"]
+        assert "✗ GGUF NOT written" in shown
+        assert "did not write" in str(app.query_one("#eval-message", Static).content)
         # each key is one call of the same export_run that `ft-tui export` uses
         assert calls == ["adapter", "config", "script", "merged", "gguf"]

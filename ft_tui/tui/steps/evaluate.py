@@ -360,14 +360,28 @@ then export what you need.
         what, self._exporting = self._exporting, None
         if worker.state == WorkerState.SUCCESS and worker.result:
             self.exported.update(worker.result)
-            lines = [f"exported {name}: {where}" for name, where in self.exported.items()]
+            lines = [f"exported {name}: {where}" if _written(where) else f"✗ {name} NOT written: {where}"
+                     for name, where in self.exported.items()]
             self.query_one("#export-results", Static).update("\n".join(lines))
-            self._message(f"Exported the {what}.")
+            missing = {n: w for n, w in worker.result.items() if not _written(w)}
+            if missing:
+                self._message(f"Export of the {what} did not write "
+                              + "; ".join(f"the {n}: {w}" for n, w in missing.items()))
+            else:
+                self._message(f"Exported the {what}.")
             for name, where in worker.result.items():
-                self.notify(where, title=f"{name} written", timeout=8)
+                if _written(where):
+                    self.notify(where, title=f"{name} written", timeout=8)
+                else:
+                    self.notify(where, title=f"{name} not written", severity="error", timeout=15)
             return
         self._message(f"Export of the {what} failed: {_failure_text(worker)}")
         self.notify(_failure_text(worker), title="Export failed", severity="error", timeout=15)
+
+
+def _written(where: str) -> bool:
+    """True only when the export result names a file or folder that is really there."""
+    return bool(where) and Path(where).exists()
 
 
 def _failure_text(worker: Worker) -> str:
