@@ -93,3 +93,12 @@ def test_comparison_table_has_cost_effort_latency_and_each_verdict_maps_to_a_row
     # cost rises from prompting to fine-tuning, and only fine-tuning lowers latency
     assert COMPARISON[0].cost == "very low" and COMPARISON[3].cost == "high"
     assert "lower" in COMPARISON[3].latency
+
+
+def test_a_prompting_verdict_gives_no_reason_against_prompting():
+    walk = decide({"prompt_works": False, "missing_knowledge": False,
+                   "style_or_behaviour": False, "too_slow_or_costly": False})
+    assert walk.verdict.title == "Use prompt engineering"
+    text = " ".join(walk.reasons()).lower()
+    assert "falls short" not in text and "prompting alone" not in text
+    assert "better prompt is the next step" in walk.reasons()[-1]

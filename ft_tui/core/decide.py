@@ -72,7 +72,7 @@ QUESTIONS: dict[str, Question] = {q.id: q for q in (
         "prompt is wasted compute. Try a precise system prompt on a few real inputs.",
         yes="prompting", no="missing_knowledge",
         because_yes="A prompt already does the job.",
-        because_no="Prompting alone falls short.",
+        because_no="Your current prompt does not give the answers yet.",
     ),
     Question(
         "missing_knowledge", "Lacks facts",
@@ -127,7 +127,8 @@ QUESTIONS: dict[str, Question] = {q.id: q for q in (
         "narrow task at a fraction of the latency and cost.",
         yes="smaller_model", no="prompting",
         because_yes="Speed or cost of the current model is the problem.",
-        because_no="Speed and cost are acceptable.",
+        because_no="Speed and cost are acceptable, and nothing above calls for training: "
+                   "a better prompt is the next step.",
     ),
 )}
 

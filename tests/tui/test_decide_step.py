@@ -33,7 +33,7 @@ async def test_fine_tune_path_gives_the_verdict_with_reasons_and_continues_to_da
         assert not step.query_one("#question-box").display
         assert "Fine-tune (supervised, with LoRA)" in _text(app, "#verdict-title")
         reasons = _text(app, "#verdict-reasons")
-        assert "Prompting alone falls short." in reasons and "100+" in reasons
+        assert "Your current prompt does not give the answers yet." in reasons and "100+" in reasons
         assert not step.query_one("#verdict-caution").display  # no warning for a fine-tune verdict
         assert "▶ Fine-tuning" in _text(app, "#comparison")    # its row is marked
         await pilot.press("c")
