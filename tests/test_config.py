@@ -111,3 +111,14 @@ def test_wrong_types_and_nan_are_rejected_by_field_name(tmp_path):
     ok.write_text("model: {name: '123'}\ndata: {eval_path: }\n")
     cfg = RunConfig.load(ok)
     assert cfg.model.name == "123" and cfg.data.eval_path == ""
+
+
+def test_max_steps_zero_is_refused_and_range_errors_spell_bounds_like_the_help():
+    from ft_tui.core.config.settings import ConfigError, RunConfig
+
+    with pytest.raises(ConfigError) as zero:
+        RunConfig().with_overrides({"training.max_steps": 0}).validate()
+    assert "training.max_steps: 0 would train nothing" in str(zero.value)
+    with pytest.raises(ConfigError) as big:
+        RunConfig().with_overrides({"training.max_steps": 20_000_000}).validate()
+    assert "allowed -1..10000000" in str(big.value) and "1e+07" not in str(big.value)

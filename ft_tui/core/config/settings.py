@@ -216,6 +216,9 @@ class RunConfig:
         problems = list(_check(self, ""))
         problems.extend(_check_preference(self))
         problems.extend(_check_run_name(self))
+        if self.training.max_steps == 0:
+            problems.append("training.max_steps: 0 would train nothing; use -1 to train for "
+                            "training.epochs, or a positive number of steps")
         if problems:
             raise ConfigError(problems)
 
@@ -453,6 +456,9 @@ def preference_loss(cfg: "RunConfig") -> str:
 
 
 def _fmt(x: float | None) -> str:
+    """As the form's help writes a bound: 10000000, not 1e+07."""
     if x is None:
         return ""
+    if float(x).is_integer() and abs(x) < 1e15:
+        return str(int(x))
     return f"{x:g}"
