@@ -59,7 +59,7 @@ def test_seed_paths_reach_their_verdicts(answers, verdict):
 def test_only_fine_tuning_verdicts_recommend_training_and_the_others_warn():
     for v in VERDICTS.values():
         if v.fine_tune:
-            assert v.id in ("fine_tune", "smaller_model")
+            assert v.id in ("fine_tune", "smaller_model", "dpo")   # dpo: objective dpo
         else:
             assert v.caution, f"{v.id} must say why one might not fine-tune"
 

@@ -172,11 +172,9 @@ VERDICTS: dict[str, Verdict] = {v.id: v for v in (
     Verdict(
         "dpo", "Use preference tuning (DPO)",
         "Collect pairs of a preferred and a rejected answer per prompt and train with "
-        "DPO, usually after a short supervised fine-tune. ft-tui does the supervised "
-        "step: train on your preferred answers here first.",
-        fine_tune=False, approach="Fine-tuning",
-        caution="ft-tui trains with supervised targets only: it will learn your preferred "
-                "answers, but not from the contrast with the rejected ones.",
+        "DPO (objective dpo), often after a short supervised fine-tune on the preferred "
+        "answers (preference.init_adapter starts DPO from that run's adapter).",
+        fine_tune=True, approach="Fine-tuning",
     ),
 )}
 

@@ -106,3 +106,17 @@ async def test_measure_baseline_with_a_missing_file_says_so(app):
         await pilot.pause()
         assert "no such data file" in _text(app, "#baseline-status")
         assert not step.baseline
+
+
+async def test_dpo_verdict_leads_into_data_with_the_preference_path_chosen(app):
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("n", "n", "y", "n", "y")
+        step = app.query_one(DecideStep)
+        assert step.walk.verdict.id == "dpo"
+        assert not step.query_one("#verdict-caution").display   # DPO is trained here now
+        await pilot.press("c")
+        await pilot.pause()
+        assert app.query_one(ContentSwitcher).current == "data"
+        cfg = app.state.cfg
+        assert cfg.objective == "dpo"
+        assert cfg.data.train_path == "sample_data/preference/train.jsonl"

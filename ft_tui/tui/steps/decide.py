@@ -162,8 +162,24 @@ training does not compute them again.
         if not verdict.fine_tune:
             self.notify(f"Going on against the verdict ({verdict.title}). {verdict.caution}",
                         title="Fine-tuning anyway", severity="warning", timeout=10)
+        if verdict.id == "dpo" and self.state.cfg.objective == "sft":
+            self._choose_preference_path()
         self.post_message(StepCompleted("decide"))
         self.post_message(GoToStep("data"))
+
+    def _choose_preference_path(self) -> None:
+        """The DPO verdict leads into Data with the preference path chosen: objective dpo
+        and, until the user picks their own pairs, the bundled preference set."""
+        from ft_tui.core.config.settings import DataConfig
+
+        cfg = self.state.cfg
+        overrides = {"objective": "dpo"}
+        if cfg.data.train_path == DataConfig().train_path:
+            overrides.update({"data.train_path": "sample_data/preference/train.jsonl",
+                              "data.eval_path": "sample_data/preference/eval.jsonl"})
+        self.state.cfg = cfg.with_overrides(overrides)
+        self.notify("Preference tuning (DPO): the Data step now reads pairs of a chosen and a "
+                    "rejected answer per prompt.", title="DPO", timeout=8)
 
     @on(Button.Pressed)
     def _button(self, event: Button.Pressed) -> None:
