@@ -49,9 +49,13 @@ Train the model with the settings from the Configure step.
   progress with the time left, tokens per second, GPU memory, a log, and what the model
   answers to a few held-out prompts as it learns. Warnings (overfitting, a loss that became
   NaN, QLoRA on a CPU...) pop up and stay in the banner.
-- **Stop** (`x`) asks first, then stops at the next step after saving a checkpoint.
-  **Resume** (`r`) continues a stopped or failed run from that checkpoint.
-- Quitting while a run trains asks too. A run started headless (`ft-tui train config.yaml`,
+- The line under the progress bar says what the trainer is doing: training, evaluating
+  12/32 (each evaluation scores `training.max_eval_rows` held-out rows), generating
+  samples, or saving.
+- **Stop** (`x`) asks first, then stops at the next optimizer step (no evaluation or
+  samples after it) and saves a checkpoint. **Resume** (`r`) continues from it.
+- Quitting (`q`) while a run trains asks too, then stops the same way and closes once the
+  checkpoint is saved; `q` again offers to exit without waiting and says what is lost. A run started headless (`ft-tui train config.yaml`,
   e.g. under tmux or nohup) can be watched with `ft-tui monitor RUN_DIR`.
 - When the run is done, `e` goes on to Evaluate & Export.
 
