@@ -180,17 +180,35 @@ def test_export_of_an_untrained_run_writes_nothing(tmp_path, tiny_model_dir):
     assert not (run_path / "export").exists()
 
 
+def _write_multi_turn(path, n):
+    """Chats of three assistant turns each: ft-tui trains all three, so an export that kept
+    only the last (prompt/completion rows) would log other losses."""
+    import json
+
+    from tests.test_training_runner import TICKETS
+
+    with open(path, "w", encoding="utf-8") as fh:
+        for i in range(n):
+            messages = [{"role": "system", "content": "Classify the ticket, then say why."}]
+            for turn in range(3):
+                text, label = TICKETS[(i + turn) % len(TICKETS)]
+                messages += [{"role": "user", "content": text},
+                             {"role": "assistant", "content": f"{label}, turn {turn}"}]
+            fh.write(json.dumps({"messages": messages}) + "\n")
+    return path
+
+
 def test_standalone_script_logs_the_losses_of_ft_tui_train(tmp_path, tiny_model_dir, capsys):
-    """The exported script is the same training: one SFTConfig map (core/training/sft_args)
-    and the same seeding, so a few steps on the exported data give ft-tui train's losses."""
+    """The exported script is the same training: one SFTConfig map (core/training/sft_args),
+    the same seeding and the very token rows ft-tui trained on (every assistant turn of a
+    multi-turn chat), so a few steps of the script give ft-tui train's losses."""
     import json
 
     from ft_tui.cli import main
     from ft_tui.core.run.events import StepLog
     from ft_tui.core.run.rundir import RunDir
-    from tests.test_training_runner import write_data
 
-    data = write_data(tmp_path / "train.jsonl", n=16)
+    data = _write_multi_turn(tmp_path / "train.jsonl", n=16)
     code = main(["train", "--model", str(tiny_model_dir), "--data", str(data), "--max-steps", "4",
                  "--lr", "0.001", "--batch-size", "2", "--output-dir", str(tmp_path / "runs"),
                  "--run-name", "same", "--set", "training.gradient_accumulation=1",
@@ -202,7 +220,17 @@ def test_standalone_script_logs_the_losses_of_ft_tui_train(tmp_path, tiny_model_
     assert len(ours) == 4
 
     script = ex.write_standalone_script(run.path, tmp_path / "out")
-    assert "ft_tui" not in script.read_text()
+    source = script.read_text()
+    assert "ft_tui" not in source and "every assistant turn" in source
+    rows = [json.loads(line) for line in
+            (tmp_path / "out" / "data" / "train.tokenized.jsonl").read_text().splitlines()]
+    readable = (tmp_path / "out" / "data" / "train.jsonl").read_text().splitlines()
+    held_out = (tmp_path / "out" / "data" / "eval.tokenized.jsonl").read_text().splitlines()
+    assert len(rows) == len(readable) and held_out and len(rows) + len(held_out) == 16
+    # three trained spans per row: labels switch from -100 to a token three times
+    starts = [sum(1 for a, b in zip([-100] + r["labels"], r["labels"]) if a == -100 and b != -100)
+              for r in rows]
+    assert starts == [3] * len(rows)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run([sys.executable, str(script), "--output-dir", str(tmp_path / "sa")],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)

@@ -4,7 +4,8 @@ config, a standalone TRL script, and GGUF (or the exact command that makes it).
     <out>/adapter/              PEFT adapter (lora/qlora), or model/ for a full fine-tune
     <out>/merged/               base + adapter merged; plain AutoModelForCausalLM loads it
     <out>/config.yaml           the run's config with absolute paths: `ft-tui train config.yaml`
-    <out>/train_standalone.py   the same training with TRL + PEFT only, plus data/*.jsonl
+    <out>/train_standalone.py   the same training with TRL + PEFT only, on data/*.tokenized.jsonl
+                            (ft-tui's own token rows; data/*.jsonl: the same, readable)
     <out>/<run>.gguf            when a llama.cpp converter is available
 """
 
@@ -209,8 +210,12 @@ def _script_model_reference(cfg) -> tuple[str, str]:
 
 
 def write_standalone_script(run_dir, out: str | os.PathLike) -> Path:
-    """``out/train_standalone.py`` plus ``out/data/{train,eval}.jsonl``: the run's training
-    as a plain TRL/PEFT script with no ft-tui import."""
+    """``out/train_standalone.py`` plus its data, the run's training as a plain TRL/PEFT
+    script with no ft-tui import. For SFT the script trains on
+    ``out/data/{train,eval}.tokenized.jsonl``: the pre-tokenised ``{"input_ids", "labels"}``
+    rows ft-tui's trainer itself trains on (``TrainData.tokenize``, every assistant turn or
+    the last, by ``data.train_on``); ``out/data/{train,eval}.jsonl`` beside them are the same
+    conversations in readable form. DPO/KTO scripts read ``data/{train,eval}.jsonl``."""
     from ft_tui.core.export.script import render_script
     from ft_tui.core.training.dataset import load_training_data
     from ft_tui.core.training.sft_args import completion_only
@@ -219,26 +224,47 @@ def write_standalone_script(run_dir, out: str | os.PathLike) -> Path:
     run = open_run(run_dir)
     cfg = run.load_config()
     out = Path(out)
+    data_dir = out / "data"
     try:
-        # The trainer's own rows: same split, system prompt and prompt/completion shape.
+        # The trainer's own rows: same split, system prompt, masks and tokens.
         data = load_training_data(cfg)
+        answers_only = completion_only(data)   # before tokenize() changes data.shape
+        if cfg.objective == "sft":
+            readable = [[_readable(messages, tools) for _line, messages, tools in part]
+                        for part in data.conversations]
+            from ft_tui.core.models.resolve import load_tokenizer
+
+            data.tokenize(load_tokenizer(base_model_path(cfg), cfg.model.trust_remote_code))
+        else:
+            readable = [data.train_rows, data.eval_rows]
     except SetupError as exc:
         raise ExportError(f"standalone script: {exc}") from None
-    _write_jsonl(out / "data" / "train.jsonl", data.train_rows)
+    files = {"train": "train.jsonl", "eval": "eval.jsonl"}
+    if cfg.objective == "sft":
+        files = {"train": "train.tokenized.jsonl", "eval": "eval.tokenized.jsonl"}
+        _write_jsonl(data_dir / "train.tokenized.jsonl", data.train_rows)
+    _write_jsonl(data_dir / "train.jsonl", readable[0])
     eval_file = None
+    for name in ("eval.jsonl", "eval.tokenized.jsonl"):
+        (data_dir / name).unlink(missing_ok=True)  # from an older export
     if data.eval_rows:
-        _write_jsonl(out / "data" / "eval.jsonl", data.eval_rows)
-        eval_file = "data/eval.jsonl"
-    else:
-        (out / "data" / "eval.jsonl").unlink(missing_ok=True)  # from an older export
+        _write_jsonl(data_dir / "eval.jsonl", readable[1])
+        if cfg.objective == "sft":
+            _write_jsonl(data_dir / "eval.tokenized.jsonl", data.eval_rows)
+        eval_file = "data/" + files["eval"]
     model, note = _script_model_reference(cfg)
-    source = render_script(cfg, model=model, model_note=note, train_file="data/train.jsonl",
+    source = render_script(cfg, model=model, model_note=note, train_file="data/" + files["train"],
                            eval_file=eval_file, run_name=run.path.name,
-                           script_name=SCRIPT_NAME, completion_only=completion_only(data))
+                           script_name=SCRIPT_NAME, completion_only=answers_only)
     compile(source, SCRIPT_NAME, "exec")  # never hand out a script that does not parse
     path = atomic_write_text(out / SCRIPT_NAME, source)
     path.chmod(0o755)
     return path
+
+
+def _readable(messages: list[dict], tools) -> dict:
+    """One conversation as the chat template got it (tool calls, weights), for reading."""
+    return {"messages": messages, **({"tools": tools} if tools else {})}
 
 
 # ----- GGUF ---------------------------------------------------------------------------

@@ -20,9 +20,14 @@ No ft-tui needed: only torch, transformers, trl, peft, datasets and accelerate
     python {script_name!s} --max-steps 2       # a quick smoke test
     python {script_name!s} --output-dir out    # somewhere else
 
-The data files beside this script hold the run's training and held-out examples exactly as
-ft-tui gave them to TRL (conversational prompt/completion rows, so the loss covers only the
-answers, or whole conversations as messages).
+What it trains on: data/train.tokenized.jsonl (and data/eval.tokenized.jsonl), the very
+rows ft-tui's own trainer gave TRL for this run. Each row is {{"input_ids", "labels"}}: the
+conversation rendered by the model's chat template and tokenised, with labels -100 on every
+token that takes no loss. {trained_note!s} TRL uses such a "labels" column as it is, so
+this script needs no chat template or masking code of its own. data/train.jsonl (and
+data/eval.jsonl) beside them are the same conversations in readable form (messages, with
+tool calls, tools and per-message weights), for reading and editing; if you change them,
+tokenise them again (or `ft-tui train` them) instead of running this script on stale rows.
 """
 
 import argparse
@@ -148,6 +153,16 @@ if __name__ == "__main__":
 '''
 
 
+def _trained_note(cfg) -> str:
+    """Which tokens the labels train, in words (the choice ``core/data/masks.py`` made)."""
+    if not cfg.training.completion_only_loss:
+        return "Here every token is trained (training.completion_only_loss = false)."
+    turns = ("the last assistant turn only" if cfg.data.train_on == "last_assistant"
+             else "every assistant turn")
+    return (f"Here the loss covers {turns} (data.train_on = {cfg.data.train_on}), tool calls "
+            "included, except turns of weight 0.")
+
+
 def _dict_literal(values: dict[str, Any]) -> str:
     """A dict as Python source, one key per line."""
     return "{\n" + "".join(f"    {key!r}: {value!r},\n" for key, value in values.items()) + "}"
@@ -156,8 +171,9 @@ def _dict_literal(values: dict[str, Any]) -> str:
 def render_script(cfg, *, model: str, model_note: str, train_file: str, eval_file: str | None,
                   run_name: str, script_name: str, completion_only: bool) -> str:
     """Python source of the standalone script (``train_file``/``eval_file`` are relative to
-    the script's folder; ``completion_only`` is the flag the trainer derived from the data,
-    ``sft_args.completion_only``)."""
+    the script's folder and hold pre-tokenised ``{"input_ids", "labels"}`` rows, from
+    ``TrainData.tokenize``; ``completion_only`` is the flag the trainer derived from the
+    data, ``sft_args.completion_only``)."""
     from ft_tui.core.training.sft_args import sft_kwargs
 
     if cfg.objective != "sft":   # DPO / KTO: DPOTrainer or KTOTrainer instead of SFTTrainer
@@ -176,6 +192,7 @@ def render_script(cfg, *, model: str, model_note: str, train_file: str, eval_fil
 
     return _TEMPLATE.format(
         run_name=plain(run_name), script_name=plain(script_name), model_note=plain(model_note),
+        trained_note=_trained_note(cfg),
         model=model,
         train_file=train_file,
         eval_file_expr=f"HERE / {eval_file!r}" if eval_file else "None",
