@@ -198,3 +198,21 @@ async def test_samples_tab_marks_every_trained_turn(tmp_path, monkeypatch, tiny_
         assert sample.count("assistant · trained") == 2       # HW-01 and ACC-03
         assert sample.count("assistant · context") == 1       # BILL-02 has weight 0
         assert sample.count("user · context") == 3
+
+
+async def test_choosing_another_training_file_resets_the_old_eval_file(data_app, tmp_path):
+    app = data_app
+    (tmp_path / "other.jsonl").write_text("\n".join(ROWS) + "\n")
+    app.state.cfg = app.state.cfg.with_overrides({"data.eval_path": "train_eval.jsonl"})
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("2")
+        await _settle(app, pilot)
+        step = app.query_one(DataStep)
+        path_input = step.query_one("#data-path", Input)
+        path_input.value = "other.jsonl"
+        path_input.focus()
+        await pilot.press("enter")
+        await _settle(app, pilot)
+        assert app.state.cfg.data.train_path == "other.jsonl"
+        assert app.state.cfg.data.eval_path == ""       # never paired with the old split
+        assert any("Eval file reset" == (n.title or "") for n in app._notifications)

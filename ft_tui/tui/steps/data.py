@@ -179,8 +179,16 @@ next sample, `c` continues to Hardware.
             self._status("Enter the path of a training file.", "error")
             return
         if path != self.state.cfg.data.train_path:
-            self.state.cfg = self.state.cfg.with_overrides({"data.train_path": path})
+            stale_eval = self.state.cfg.data.eval_path
+            self.state.cfg = self.state.cfg.with_overrides({"data.train_path": path,
+                                                            "data.eval_path": ""})
             self.post_message(ConfigChanged())
+            if stale_eval:
+                # A held-out file belongs to the training file it was split from.
+                self.notify(f"data.eval_path {stale_eval} belonged to the previous training "
+                            f"file and was cleared: the eval split now comes off {path} "
+                            f"(set data.eval_path again in Configure if it fits this file).",
+                            title="Eval file reset", severity="warning", timeout=12)
         self.query_one("#data-path", Input).value = path
         self.inspect(path)
 
