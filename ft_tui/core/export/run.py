@@ -217,7 +217,7 @@ def write_standalone_script(run_dir, out: str | os.PathLike) -> Path:
     the last, by ``data.train_on``); ``out/data/{train,eval}.jsonl`` beside them are the same
     conversations in readable form. DPO/KTO scripts read ``data/{train,eval}.jsonl``."""
     from ft_tui.core.export.script import render_script
-    from ft_tui.core.training.dataset import load_training_data
+    from ft_tui.core.training.dataset import eval_subset, load_training_data
     from ft_tui.core.training.sft_args import completion_only
     from ft_tui.core.training.device import SetupError
 
@@ -250,7 +250,9 @@ def write_standalone_script(run_dir, out: str | os.PathLike) -> Path:
     if data.eval_rows:
         _write_jsonl(data_dir / "eval.jsonl", readable[1])
         if cfg.objective == "sft":
-            _write_jsonl(data_dir / "eval.tokenized.jsonl", data.eval_rows)
+            # the held-out rows ft-tui scores at each evaluation (training.max_eval_rows)
+            _write_jsonl(data_dir / "eval.tokenized.jsonl",
+                         eval_subset(data.eval_rows, cfg.training.max_eval_rows))
         eval_file = "data/" + files["eval"]
     model, note = _script_model_reference(cfg)
     source = render_script(cfg, model=model, model_note=note, train_file="data/" + files["train"],

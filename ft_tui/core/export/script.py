@@ -24,7 +24,8 @@ What it trains on: data/train.tokenized.jsonl (and data/eval.tokenized.jsonl), t
 rows ft-tui's own trainer gave TRL for this run. Each row is {{"input_ids", "labels"}}: the
 conversation rendered by the model's chat template and tokenised, with labels -100 on every
 token that takes no loss. {trained_note!s} TRL uses such a "labels" column as it is, so
-this script needs no chat template or masking code of its own. data/train.jsonl (and
+this script needs no chat template or masking code of its own. The held-out rows are those
+ft-tui scores at each evaluation (the first training.max_eval_rows). data/train.jsonl (and
 data/eval.jsonl) beside them are the same conversations in readable form (messages, with
 tool calls, tools and per-message weights), for reading and editing; if you change them,
 tokenise them again (or `ft-tui train` them) instead of running this script on stale rows.
