@@ -23,8 +23,9 @@ No ft-tui needed: only torch, transformers, trl, peft, datasets and accelerate
 What it trains on: data/train.tokenized.jsonl (and data/eval.tokenized.jsonl), the very
 rows ft-tui's own trainer gave TRL for this run. Each row is {{"input_ids", "labels"}}: the
 conversation rendered by the model's chat template and tokenised, with labels -100 on every
-token that takes no loss. {trained_note!s} TRL uses such a "labels" column as it is, so
-this script needs no chat template or masking code of its own. The held-out rows are those
+token that takes no loss. TRL uses such a "labels" column as it is, so this script needs
+no chat template or masking code of its own.
+{trained_note!s} The held-out rows are those
 ft-tui scores at each evaluation (the first training.max_eval_rows). data/train.jsonl (and
 data/eval.jsonl) beside them are the same conversations in readable form (messages, with
 tool calls, tools and per-message weights), for reading and editing; if you change them,
@@ -160,8 +161,8 @@ def _trained_note(cfg) -> str:
         return "Here every token is trained (training.completion_only_loss = false)."
     turns = ("the last assistant turn only" if cfg.data.train_on == "last_assistant"
              else "every assistant turn")
-    return (f"Here the loss covers {turns} (data.train_on = {cfg.data.train_on}), tool calls "
-            "included, except turns of weight 0.")
+    return (f"Here the loss covers {turns} (data.train_on = {cfg.data.train_on}),\n"
+            "tool calls included, except turns of weight 0.")
 
 
 def _dict_literal(values: dict[str, Any]) -> str:
