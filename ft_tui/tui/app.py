@@ -116,6 +116,8 @@ class FtTuiApp(App[int]):
         view = self.step_view(step_id)
         if view is None or step_id != self.state.current_step:
             return  # the user has moved on already
+        if view.screen is not self.screen:
+            return  # a dialog opened meanwhile: its focus is its own
         show = getattr(view, "on_show_step", None)
         if show is not None:
             show()

@@ -129,7 +129,8 @@ async def test_stop_asks_then_stops_gracefully_and_resume_finishes(workdir, tiny
         assert "train" not in app.state.completed
 
         await pilot.press("r")
-        assert step.is_running
+        # (the six tiny steps left may already be done by the time the key is handled)
+        assert step.is_running or step.status_text.startswith("Run done")
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert json.loads((run_dir / "status.json").read_text())["state"] == "done"

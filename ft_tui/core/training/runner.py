@@ -92,6 +92,9 @@ class TrainingRunner:
         finally:
             if self._lock is not None:
                 self._lock.release()
+        # Listeners hear of the end only once status.json says it and the lock is free, so
+        # a Resume or an exit prompted by this event finds the run really finished.
+        self._tell(finished)
         return finished
 
     # ----- the run ---------------------------------------------------------------------
@@ -200,6 +203,13 @@ class TrainingRunner:
         if isinstance(step, int):
             self._step = step
         self._metrics.append(event)
+        if not isinstance(event, RunFinished):
+            self._tell(event)
+
+    def _tell(self, event: Event) -> None:
+        """Hand an event (already in metrics.jsonl) to the queue and the listener."""
+        if not self.main:
+            return
         self.events.put(event)
         if self.on_event is not None:
             try:
