@@ -51,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "tokens bold, masked ones dim")
     parser.add_argument("--train-on", choices=("all_assistant", "last_assistant"),
                         default="all_assistant",
-                        help="Answers trained, for --show-mask (data.train_on; default: %(default)s)")
+                        help="Answers trained (data.train_on), for --show-mask and the count of "
+                             "examples truncation leaves untrained (default: %(default)s)")
 
 
 def _diag(message: str) -> None:
@@ -80,7 +81,7 @@ def run(args) -> int:
 
     try:
         report = inspect_path(path, tokenizer=tokenizer, max_length=args.max_length,
-                              task_type=args.task_type)
+                              task_type=args.task_type, train_on=args.train_on)
     except OSError as exc:  # unreadable file (permissions, vanished meanwhile)
         return fail(f"{args.path}: cannot read: {exc.strerror or exc}", ExitCode.USAGE)
     from ft_tui.core.data.clean import CleanRefused
@@ -225,12 +226,19 @@ def render_report(data: dict, written: dict[str, Path], model: str | None, conso
     _render_pairs(console, data)
     for name, target in written.items():
         console.print(f"[green]wrote[/green] {name}: {target}")
-    if data["n_examples"] and not errors and not data.get("sft_usable", True):
+    untrained = (data.get("tokens") or {}).get("n_untrained") or 0
+    if data["n_examples"] and not errors and untrained >= data["n_examples"]:
+        console.print(f"\n[bold red]✗ no example has a trained token[/bold red] within max length "
+                      f"{data['tokens']['max_length']}: every answer is cut off (see "
+                      "no_trained_token above); raise --max-length or shorten the prompts")
+    elif data["n_examples"] and not errors and not data.get("sft_usable", True):
         what = "preference pairs" if data["format"] == "preference" else "KTO rows"
         console.print(f"\n[bold yellow]✓ {data['n_examples']} {what} read, but supervised "
                       "fine-tuning (SFT) cannot use them[/bold yellow] (see not_for_sft above)")
     elif data["n_examples"] and not errors:
         console.print(f"\n[bold green]✓ {data['n_examples']} examples ready[/bold green]"
+                      + (f", {untrained} of them with no trained token after truncation"
+                         if untrained else "")
                       + (f" ({len(warnings)} warnings to review)" if warnings else ""))
     elif not data["n_examples"]:
         console.print("\n[bold red]✗ no usable example[/bold red]: fix the errors above; the "
@@ -255,7 +263,9 @@ def _render_tokens(console, tokens: dict | None, model: str | None) -> None:
         return
     console.print(f"\n[bold]Tokens per example[/bold] (chat template of {model}): min {tokens['min']}, "
                   f"median {tokens['median']}, p95 {tokens['p95']}, max {tokens['max']}; "
-                  f"{tokens['n_too_long']} over max length {tokens['max_length']}")
+                  f"{tokens['n_too_long']} over max length {tokens['max_length']}"
+                  + (f", {tokens['n_untrained']} of them with no trained token left"
+                     if tokens.get("n_untrained") else ""))
 
 
 def _render_pairs(console, data: dict) -> None:

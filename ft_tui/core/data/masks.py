@@ -85,6 +85,13 @@ def targets(messages: list[dict[str, Any]], train_on: str = "all_assistant") -> 
     return [i for i in assistants if messages[i].get("weight", 1) != 0]
 
 
+def trained_within(labels: list[int], max_length: int | None) -> bool:
+    """Whether a token the loss covers survives truncation to ``max_length`` tokens (the
+    trainer keeps the start; None: no truncation). False: the example adds no loss."""
+    head = labels if max_length is None else labels[:max_length]
+    return any(x != -100 for x in head)
+
+
 def build_mask(tokenizer: Any, messages: list[dict[str, Any]], tools: list | None = None,
                train_on: str = "all_assistant") -> MaskedExample:
     """Render ``messages`` (and ``tools``) and mark the trained tokens; see the module doc.

@@ -5,7 +5,8 @@
     {"path", "format", "n_examples",
      "errors":   [{"line", "code", "message"}],
      "warnings": [{"code", "message", "lines"}],
-     "tokens":   {"min", "median", "p95", "max", "n_too_long", "max_length"} | null,
+     "tokens":   {"min", "median", "p95", "max", "n_too_long", "max_length",
+                  "n_untrained"} | null,
      "labels":   {label: count} | null,
      "preference": {"pairs", "chosen_longer", "chosen_longer_share"} | null,
      "kto":      {"true", "false"} | null,
@@ -44,8 +45,10 @@ class InspectionReport:
 
     @property
     def ok(self) -> bool:
-        """No error and at least one usable example (exit code 0)."""
-        return self.n_examples > 0 and not self.errors
+        """No error and at least one usable example (exit code 0): one with a trained
+        token left after truncation to max_length."""
+        untrained = (self.tokens or {}).get("n_untrained") or 0
+        return self.n_examples > untrained and not self.errors
 
     def warning(self, code: str) -> DataWarning | None:
         return next((w for w in self.warnings if w.code == code), None)
@@ -72,14 +75,16 @@ class InspectionReport:
 
 
 def inspect_path(path: str | os.PathLike, tokenizer: Any = None, max_length: int = 512,
-                 task_type: str | None = None) -> InspectionReport:
+                 task_type: str | None = None, train_on: str = "all_assistant") -> InspectionReport:
     """Check a data file end to end. Never raises on bad content; a missing file raises
     FileNotFoundError and an unknown ``task_type`` ValueError. Without a tokenizer the
-    report has no token statistics."""
+    report has no token statistics. ``train_on`` (data.train_on) says which answers are
+    trained, for the examples whose answers truncation would cut off."""
     chosen_type = normalise_task_type(task_type)
     stream = ExampleStream(path)
     checks = SetChecks()
-    counter = TokenCounter(tokenizer, max_length) if tokenizer is not None else None
+    counter = (TokenCounter(tokenizer, max_length, train_on=train_on)
+               if tokenizer is not None else None)
     errors: list[Issue] = []
     try:
         for item in stream:
@@ -114,6 +119,15 @@ def inspect_path(path: str | os.PathLike, tokenizer: Any = None, max_length: int
                             f"{max_length} tokens (longest {report.tokens['max']}) and will be "
                             "truncated; raise --max-length / data.max_length, or shorten them.",
                 too_long))
+        untrained = counter.untrained_lines
+        report.tokens["n_untrained"] = len(untrained)
+        if untrained:
+            report.warnings.append(DataWarning(
+                "no_trained_token", f"{len(untrained)} of {report.n_examples} example(s) have "
+                f"no trained token once cut to max_length {max_length}: the prompt fills the "
+                "limit, so the answer is cut off and the example adds no loss (training leaves "
+                "it out). Raise --max-length / data.max_length, or shorten those prompts.",
+                untrained))
         if counter.template_failures:
             report.tokens["template_failures"] = counter.template_failures
         if checks.tool_lines and getattr(tokenizer, "chat_template", None):

@@ -29,15 +29,20 @@ class TokenCounter:
     ``finish()``, so the worker thread always ends.
     """
 
-    def __init__(self, tokenizer: Any, max_length: int, batch_size: int = BATCH_SIZE):
+    def __init__(self, tokenizer: Any, max_length: int, batch_size: int = BATCH_SIZE,
+                 train_on: str = "all_assistant"):
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.batch_size = batch_size
+        self.train_on = train_on
         self.lengths: list[int] = []
         self.lines: list[int] = []
+        # Examples left with no trained token once cut to max_length (the answer starts later)
+        self.untrained_lines: list[int] = []
         self.template_failures = 0
-        self._pending: list[tuple[int, list[dict[str, Any]]]] = []
-        self._in_flight: deque[tuple[list[int], Future]] = deque()
+        self._pending: list[tuple[int, Any]] = []
+        self._conversations: list[tuple[list[dict[str, Any]], list | None]] = []
+        self._in_flight: deque[tuple[list[int], list, Future]] = deque()
         self._has_template = bool(getattr(tokenizer, "chat_template", None))
         self._fast_render: Callable | None = None
         self._verified = False
@@ -55,6 +60,7 @@ class TokenCounter:
     def add(self, line: int, messages: list[dict[str, Any]], tools: list | None = None) -> None:
         """Count one conversation; with tool schemas or calls it is rendered the way
         training renders it (``masks.template_text``), schemas included."""
+        self._conversations.append((messages, tools))
         if tools or any("tool_calls" in m for m in messages):
             from ft_tui.core.data.masks import template_text
 
@@ -81,19 +87,38 @@ class TokenCounter:
         if not self._pending:
             return
         batch, self._pending = self._pending, []
+        conversations, self._conversations = self._conversations, []
         items = [m for _, m in batch]
         todo = [i for i, m in enumerate(items) if not isinstance(m, str)]  # str: rendered already
         texts = list(items)
         for i, text in zip(todo, self._render([items[i] for i in todo]) if todo else []):
             texts[i] = text
-        self._in_flight.append(([line for line, _ in batch], self._pool.submit(self._count, texts)))
+        self._in_flight.append(([line for line, _ in batch], conversations,
+                                self._pool.submit(self._count, texts)))
         while len(self._in_flight) > MAX_BATCHES_IN_FLIGHT:
             self._collect_oldest()
 
     def _collect_oldest(self) -> None:
-        lines, future = self._in_flight.popleft()
-        self.lengths.extend(future.result())
+        lines, conversations, future = self._in_flight.popleft()
+        lengths = future.result()
+        self.lengths.extend(lengths)
         self.lines.extend(lines)
+        for line, n, (messages, tools) in zip(lines, lengths, conversations):
+            if n > self.max_length and not self._trained_within(messages, tools):
+                self.untrained_lines.append(line)
+
+    def _trained_within(self, messages, tools) -> bool:
+        """Whether a trained token of this (too long) example is left after the cut, by the
+        masks training uses."""
+        if not self._has_template:
+            return True   # no template, no masks: nothing to say
+        from ft_tui.core.data.masks import build_mask, trained_within
+
+        try:
+            masked = build_mask(self.tokenizer, messages, tools, self.train_on)
+        except Exception:  # noqa: BLE001 - a template failure is counted elsewhere
+            return True
+        return trained_within(masked.labels, self.max_length)
 
     # ----- rendering --------------------------------------------------------------------
 

@@ -31,29 +31,37 @@ def quiet_libraries() -> None:
                             module=r"(transformers|trl|peft|accelerate|torch)(\.|$)")
 
 
-def load_model_and_tokenizer(cfg, precision: Precision, device: DeviceInfo, log=print, *,
-                             adapters: bool = True):
-    """(model with adapters applied, tokenizer, base model folder). ``adapters=False``
-    returns the (possibly 4-bit) base for a trainer that adds the adapter itself."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import torch
-    from transformers import AutoModelForCausalLM, set_seed
-
+def load_run_tokenizer(cfg, log=print):
+    """(tokenizer, model folder) of the run's model, without the model: the data is
+    tokenised (and its problems said) before the slow weight load."""
     from ft_tui.core.models.resolve import ModelNotFound, load_tokenizer, prepare_model
-
-    # Adapter initialisation draws random numbers before the Trainer seeds anything: seed
-    # here, or two runs of one config start from different adapters.
-    set_seed(cfg.training.seed)
 
     try:
         path = prepare_model(cfg.model.name, log=log)
     except ModelNotFound as exc:
         raise SetupError(f"model.name: {exc}") from None
-    trust = cfg.model.trust_remote_code
-    tokenizer = load_tokenizer(path, trust_remote_code=trust)
+    tokenizer = load_tokenizer(path, trust_remote_code=cfg.model.trust_remote_code)
     if tokenizer.chat_template is None:
         raise SetupError(f"{cfg.model.name}: the tokenizer has no chat template, so chat data "
                          "cannot be formatted; pick an instruct/chat model")
+    return tokenizer, path
+
+
+def load_model_and_tokenizer(cfg, precision: Precision, device: DeviceInfo, log=print, *,
+                             adapters: bool = True, loaded: tuple | None = None):
+    """(model with adapters applied, tokenizer, base model folder). ``adapters=False``
+    returns the (possibly 4-bit) base for a trainer that adds the adapter itself;
+    ``loaded``, ``load_run_tokenizer``'s answer, is used as is."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from transformers import AutoModelForCausalLM, set_seed
+
+    # Adapter initialisation draws random numbers before the Trainer seeds anything: seed
+    # here, or two runs of one config start from different adapters.
+    set_seed(cfg.training.seed)
+
+    tokenizer, path = loaded or load_run_tokenizer(cfg, log)
+    trust = cfg.model.trust_remote_code
 
     kwargs: dict[str, Any] = {"dtype": getattr(torch, precision.weights_dtype),
                               "trust_remote_code": trust,

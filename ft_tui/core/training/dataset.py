@@ -41,16 +41,19 @@ class TrainData:
     conversations: tuple[list, list] = ((), ())
     train_on: str = "all_assistant"
     completion_only: bool = True
+    # The trainer's truncation (data.max_length; None when packing, which never cuts)
+    max_length: int | None = None
 
     def tokenize(self, tokenizer) -> list[str]:
         """Replace the rows by pre-tokenised ``{"input_ids", "labels"}`` rows; returns notes
         for the user (turns not trained as asked, rows with nothing to train)."""
-        from ft_tui.core.data.masks import TemplateError, build_mask
+        from ft_tui.core.data.masks import TemplateError, build_mask, trained_within
 
         notes: list[str] = []
         out: list[list[dict[str, Any]]] = []
         fallback = nothing = 0
-        for part in self.conversations:
+        cut: list[list[int]] = [[], []]   # lines left with no trained token by truncation
+        for which, part in enumerate(self.conversations):
             rows = []
             for line, messages, tools in part:
                 try:
@@ -62,6 +65,9 @@ class TrainData:
                 if all(x == -100 for x in labels):
                     nothing += 1
                     continue
+                if not trained_within(labels, self.max_length):
+                    cut[which].append(line)
+                    continue
                 rows.append({"input_ids": masked.input_ids, "labels": labels})
             out.append(rows)
         if fallback:
@@ -69,12 +75,31 @@ class TrainData:
         if nothing:
             notes.append(f"{nothing} example(s) have nothing to train (every assistant message "
                          "has weight 0) and were left out")
+        for lines, what in zip(cut, ("training", "held-out")):
+            if lines:
+                notes.append(untrained_note(lines, what, self.max_length))
+        if cut[0] and not out[0]:
+            raise SetupError(f"no training example has a trained token within data.max_length "
+                             f"{self.max_length}: every answer starts after the cut (lines "
+                             f"{_lines(cut[0])}); raise data.max_length or shorten the prompts")
         if not out[0]:
             raise SetupError("no training example has a trained token (every assistant message "
                              "has weight 0?); give the answers to learn weight 1")
         self.train_rows, self.eval_rows = out[0], out[1]
         self.shape = "tokenized"
         return notes
+
+
+def untrained_note(lines: list[int], what: str, max_length: int | None) -> str:
+    return (f"{len(lines)} {what} example(s) have no trained token within data.max_length "
+            f"{max_length} (lines {_lines(lines)}): the prompt fills the limit and the answer is "
+            "cut off, so they contribute no loss and are left out; raise data.max_length or "
+            "shorten them (`ft-tui inspect FILE --max-length N` lists them)")
+
+
+def _lines(lines: list[int], shown: int = 10) -> str:
+    more = f" … (+{len(lines) - shown})" if len(lines) > shown else ""
+    return ", ".join(map(str, lines[:shown])) + more
 
 
 def load_training_data(cfg) -> TrainData:
@@ -99,11 +124,13 @@ def load_training_data(cfg) -> TrainData:
                          f"{cfg.data.eval_fraction:.0%}; add data or lower data.eval_fraction")
     return build_train_data(train, held_out, completion_only=cfg.training.completion_only_loss,
                             system_prompt=cfg.data.system_prompt,
-                            train_on=getattr(cfg.data, "train_on", "all_assistant"))
+                            train_on=getattr(cfg.data, "train_on", "all_assistant"),
+                            max_length=None if cfg.training.packing else cfg.data.max_length)
 
 
 def build_train_data(train: list, held_out: list, *, completion_only: bool = True,
-                     system_prompt: str = "", train_on: str = "all_assistant") -> TrainData:
+                     system_prompt: str = "", train_on: str = "all_assistant",
+                     max_length: int | None = None) -> TrainData:
     """Rows in the shape TRL wants, from data-engine ``Example`` objects (or anything with
     ``messages``, ``prompt_messages()`` and ``completion_messages()``)."""
     use_completion = completion_only and all(_has_answer(ex) for ex in [*train, *held_out])
@@ -115,7 +142,7 @@ def build_train_data(train: list, held_out: list, *, completion_only: bool = Tru
                           for part in (train, held_out))
     return TrainData([to_row(ex, shape, system_prompt) for ex in train],
                      [to_row(ex, shape, system_prompt) for ex in held_out], samples, shape,
-                     conversations, train_on, completion_only)
+                     conversations, train_on, completion_only, max_length)
 
 
 def conversation(example, system_prompt: str = "") -> tuple[int, list[dict], list | None]:

@@ -145,12 +145,17 @@ class TrainingRunner:
             args = build_preference_config(cfg, self.run_dir.checkpoints_dir, precision, device,
                                            has_eval=bool(data.eval_rows), world_size=self.world_size)
         else:
-            model, tokenizer, _base = load_model_and_tokenizer(cfg, precision, device, log=self._log)
+            from ft_tui.core.training.builder import load_run_tokenizer
             from ft_tui.core.training.sft_args import completion_only
 
+            loaded = load_run_tokenizer(cfg, log=self._log)
             answers_only = completion_only(data)   # before tokenize() changes data.shape
-            for note in data.tokenize(tokenizer):   # every assistant turn, by token-exact masks
+            # Every assistant turn, by token-exact masks; rows truncation leaves untrained are
+            # named here, before the slow model load.
+            for note in data.tokenize(loaded[0]):
                 self._emit(TrainWarning(0, "trained_turns", note))
+            model, tokenizer, _base = load_model_and_tokenizer(cfg, precision, device, log=self._log,
+                                                               loaded=loaded)
             args = build_sft_config(cfg, self.run_dir.checkpoints_dir, precision, device,
                                     has_eval=bool(data.eval_rows), completion_only=answers_only,
                                     world_size=self.world_size)
