@@ -209,9 +209,11 @@ def help_config() -> str:
 
 
 def _check_inputs_exist(cfg) -> None:
-    """A missing file or model is a usage error: say so before creating a run directory."""
-    from ft_tui.core.models.resolve import ModelNotFound, resolve_model
+    """A missing file or model, an output folder that cannot be written: usage errors, said
+    before creating a run directory."""
+    from ft_tui.core.models.resolve import ModelNotFound, available_model
     from ft_tui.core.paths import resolve_data_path
+    from ft_tui.core.run.rundir import check_writable_folder
     from ft_tui.core.training.device import SetupError
 
     for key, flag, value in (("data.train_path", "--data", cfg.data.train_path),
@@ -219,9 +221,10 @@ def _check_inputs_exist(cfg) -> None:
         if value.strip() and not resolve_data_path(value).is_file():
             raise SetupError(f"{key}: {value!r} is not a file; pass {flag} PATH or fix it in the config")
     try:
-        resolve_model(cfg.model.name)
+        available_model(cfg.model.name)
     except ModelNotFound as exc:
         raise SetupError(f"model.name: {exc}") from None
+    check_writable_folder(cfg.output_dir, "output_dir")
 
 
 def _offer_lora(cfg, args, resuming: bool):

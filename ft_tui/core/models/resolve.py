@@ -86,6 +86,18 @@ def resolve_model(name: str) -> ResolvedModel:
         f"{raw!r} is not 'default', an existing folder, a .gguf file or a hub id like 'org/name'")
 
 
+def available_model(name: str) -> ResolvedModel:
+    """``resolve_model``, and a hub id that cannot be had (not cached, HF_HUB_OFFLINE=1)
+    refused with ModelNotFound; loads and downloads nothing."""
+    resolved = resolve_model(name)
+    if (resolved.kind == "hub" and resolved.path is None
+            and os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")):
+        raise ModelNotFound(
+            f"{resolved.name} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1: "
+            "download it first or pass a local folder")
+    return resolved
+
+
 def hub_cache_folder(repo_id: str) -> Path | None:
     """The snapshot folder of a hub model already in the local cache, or None."""
     try:
@@ -109,17 +121,12 @@ def converted_dir(resolved: ResolvedModel) -> Path:
 def prepare_model(name: str, log=print) -> Path:
     """A folder that ``AutoModelForCausalLM.from_pretrained`` loads, converting a GGUF file
     once if needed. Hub ids must already be cached (no downloads at run time)."""
-    resolved = resolve_model(name)
+    resolved = available_model(name)
     if resolved.kind == "local":
         return resolved.path  # type: ignore[return-value]
     if resolved.kind == "hub":
-        if resolved.path is None:
-            if os.environ.get("HF_HUB_OFFLINE") == "1":
-                raise ModelNotFound(
-                    f"{resolved.name} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1: "
-                    "download it first or pass a local folder")
-            return Path(resolved.name)  # let transformers download it
-        return resolved.path
+        # not cached (and online): let transformers download it
+        return resolved.path or Path(resolved.name)
     target = converted_dir(resolved)
     if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
         return target

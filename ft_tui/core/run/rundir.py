@@ -36,6 +36,19 @@ class RunDirError(ValueError):
     pass
 
 
+def check_writable_folder(folder: str | os.PathLike, key: str) -> None:
+    """RunDirError when ``folder`` (or the folder it would be made in) is a file or cannot be
+    written to: said before anything is created there."""
+    at = Path(folder).absolute()
+    while not at.exists() and at != at.parent:
+        at = at.parent
+    if not at.is_dir():
+        raise RunDirError(f"{key}: {at} is a file, not a folder; pass --output-dir DIR")
+    if not os.access(at, os.W_OK | os.X_OK):
+        raise RunDirError(f"{key}: cannot write to {at} (read-only or not yours); pass "
+                          "--output-dir DIR with a folder you can write to")
+
+
 @dataclass(frozen=True)
 class RunDir:
     path: Path
@@ -80,6 +93,7 @@ class RunDir:
         base = Path(output_dir)
         if not name or Path(name).name != name or name in (".", ".."):
             raise RunDirError(f"run name {name!r}: must be a plain folder name (no '/' or '..')")
+        check_writable_folder(base, "output_dir")
         path = base / name
         n = 2
         while path.exists():  # never reuse (and so never overwrite) an existing run

@@ -66,6 +66,8 @@ def start_run(cfg, *, resume: str | Path | None = None, on_event: Callable[[Even
     device = device or detect_device()
     if resume is not None:
         cfg = RunDir.open(resume).load_config()
+    else:
+        _check_model(cfg)   # a hub model that cannot be had: before the run directory
     fits = model_fits_one_gpu(cfg) if device.gpu_count > 1 else None
     plan = plan_launch(gpu_count=device.gpu_count, requested=num_processes,
                        force_cpu=force_cpu, fits_one_gpu=fits)
@@ -78,6 +80,16 @@ def start_run(cfg, *, resume: str | Path | None = None, on_event: Callable[[Even
             runner = TrainingRunner(cfg, on_event=on_event)
         return Session(runner.run_dir, plan, runner=runner)
     return _launched(cfg, resume, plan, device, on_event)
+
+
+def _check_model(cfg) -> None:
+    from ft_tui.core.models.resolve import ModelNotFound, available_model
+    from ft_tui.core.training.device import SetupError
+
+    try:
+        available_model(cfg.model.name)
+    except ModelNotFound as exc:
+        raise SetupError(f"model.name: {exc}") from None
 
 
 def _launched(cfg, resume, plan, device, on_event) -> Session:
