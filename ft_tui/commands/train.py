@@ -9,6 +9,9 @@
                                                    preference tuning (DPO) with a LoRA adapter
     ft-tui train --method dpo --adapter qlora --init-adapter runs/lora-...   SFT first, then DPO
     ft-tui train --resume runs/lora-SmolLM2-...    continue after a stop, crash or kill -9
+    ft-tui train --resume runs/lora-... --data moved/train.jsonl
+                                                   its data file moved: the same bytes (sha256
+                                                   in the run's data_hashes.json) are required
 
 Flags (and --set) override the YAML, which overrides the defaults. Ctrl+C stops
 gracefully (a checkpoint first), and so does SIGTERM (timeout, docker stop, systemd); a second one
@@ -33,6 +36,8 @@ OVERRIDES = {  # flag dest -> RunConfig key
     "output_dir": "output_dir", "run_name": "run_name", "adapter": "method",
     "beta": "preference.beta", "init_adapter": "preference.init_adapter",
 }
+# Flags --resume takes: where the run's data files are now (checked to be the same data).
+RESUME_MOVES = {"data": "data.train_path", "eval_data": "data.eval_path"}
 OBJECTIVE_METHODS = ("sft", "dpo", "kto")   # --method dpo sets the objective, not the adapter
 EXIT_FOR_STATE = {"done": ExitCode.OK, "failed": ExitCode.ERROR, "stopped": ExitCode.INTERRUPTED}
 
@@ -124,10 +129,13 @@ def _config(args):
     overrides.update(parse_set_values(args.set_values))
     if args.resume:
         extra = ["CONFIG.yaml"] * bool(args.config) + [f"--{d.replace('_', '-')}" for d in OVERRIDES
-                                                        if getattr(args, d) is not None]
+                                                        if getattr(args, d) is not None
+                                                        and d not in RESUME_MOVES]
         extra += ["--set"] * bool(args.set_values)
         if extra:
-            raise ConfigError([f"--resume continues a run with its own config.yaml; drop {', '.join(extra)}"])
+            raise ConfigError([f"--resume continues a run with its own config.yaml; drop "
+                               f"{', '.join(extra)} (--data / --eval-data name where its data "
+                               "files are now)"])
         run_dir = RunDir.open(args.resume)
         return run_dir.load_config(), run_dir
     cfg = RunConfig.load(args.config) if args.config else RunConfig()
@@ -262,13 +270,20 @@ def _run(cfg, resume_dir, args, device, display):
             raise KeyboardInterrupt
 
     with _ctrl_c_stops(display, stop, abort) as asked:
+        moved = {key: getattr(args, dest) for dest, key in RESUME_MOVES.items()
+                 if resume_dir is not None and getattr(args, dest)}
         session = start_run(cfg, resume=resume_dir.path if resume_dir is not None else None,
                             on_event=display.handle, num_processes=args.num_processes,
-                            force_cpu=args.cpu, device=device)
+                            force_cpu=args.cpu, device=device, moved_data=moved)
         target.append(session)
         if asked():
             session.request_stop()
         print(f"Run directory: {session.run_dir.path}", flush=True)
+        for key, value in moved.items():
+            from ft_tui.core.paths import resolve_data_path, shown_path
+
+            display.note(f"{key}: now {shown_path(resolve_data_path(value))}, the same data the "
+                         "run started on (sha256 checked)")
         if session.distributed:
             plan = session.plan
             display.note(f"Launching {plan.num_processes} processes ({plan.strategy}): {plan.reason}. "

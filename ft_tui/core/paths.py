@@ -17,3 +17,13 @@ def resolve_data_path(path: str | os.PathLike) -> Path:
         return p
     bundled = PROJECT_ROOT / p
     return bundled if bundled.exists() else p
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """``path`` as a message shows it: relative to the working folder when it lies inside
+    it (shorter, and what the user typed), else absolute. Stored paths stay absolute."""
+    p = Path(path).expanduser().absolute()
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        return str(p)

@@ -36,6 +36,22 @@ class RunDirError(ValueError):
     pass
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _data_keys(cfg):
+    return [(key, value) for key, value in (("data.train_path", cfg.data.train_path),
+                                            ("data.eval_path", cfg.data.eval_path))
+            if value.strip()]
+
+
 def check_writable_folder(folder: str | os.PathLike, key: str) -> None:
     """RunDirError when ``folder`` (or the folder it would be made in) is a file or cannot be
     written to: said before anything is created there."""
@@ -130,7 +146,69 @@ class RunDir:
             if (path is not None and path.exists() and not Path(value).is_absolute()
                     and path.resolve() != (PROJECT_ROOT / value).resolve()):
                 overrides[key] = str(path.resolve())
-        (cfg.with_overrides(overrides) if overrides else cfg).save(self.config_path)
+        cfg = cfg.with_overrides(overrides) if overrides else cfg
+        cfg.save(self.config_path)
+        self._record_data(cfg)
+
+    # --- the data a run was started on ---
+    @property
+    def data_hashes_path(self) -> Path:
+        return self.path / "data_hashes.json"
+
+    def _record_data(self, cfg) -> None:
+        """``data_hashes.json``: {key: {"path", "sha256", "bytes"}} of each data file, so a
+        resume from a moved file can check it is the same data."""
+        from ft_tui.core.paths import resolve_data_path
+
+        record = {}
+        for key, value in _data_keys(cfg):
+            path = resolve_data_path(value)
+            if path.is_file():
+                record[key] = {"path": str(path.resolve()), "sha256": file_sha256(path),
+                               "bytes": path.stat().st_size}
+        atomic_write_json(self.data_hashes_path, record)
+
+    def data_hashes(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(self.data_hashes_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            return {}
+        return {k: v for k, v in data.items() if isinstance(v, dict)
+                and isinstance(v.get("sha256"), str)} if isinstance(data, dict) else {}
+
+    def check_data(self, cfg, moved: dict[str, str] | None = None):
+        """The config to resume with: ``moved`` ({"data.train_path": new path}) replaces a
+        data path after checking the file holds the same bytes the run started on. Raises
+        RunDirError (one line) when a file differs, cannot be checked, or is gone."""
+        from ft_tui.core.paths import resolve_data_path, shown_path
+
+        moved = {k: v for k, v in (moved or {}).items() if v}
+        flags = {"data.train_path": "--data", "data.eval_path": "--eval-data"}
+        recorded = self.data_hashes()
+        for key, new in moved.items():
+            path = resolve_data_path(new)
+            if not path.is_file():
+                raise RunDirError(f"{flags[key]}: {new!r} is not a file")
+            was = recorded.get(key)
+            if was is None:
+                raise RunDirError(f"{flags[key]}: this run recorded no hash of its {key} (started "
+                                  "by an older ft-tui or without that file), so "
+                                  f"{shown_path(path)} cannot be checked against it; start a new run")
+            if file_sha256(path) != was["sha256"]:
+                raise RunDirError(
+                    f"{flags[key]}: {shown_path(path)} is not the data this run started on "
+                    f"({was.get('path')}: sha256 {was['sha256'][:12]}…, {was.get('bytes')} bytes; "
+                    f"this file: {path.stat().st_size} bytes, another sha256); resuming would "
+                    "train on other data: start a new run with it instead")
+        if moved:
+            cfg = cfg.with_overrides({k: str(resolve_data_path(v).resolve()) for k, v in moved.items()})
+        for key, value in _data_keys(cfg):
+            if not resolve_data_path(value).is_file():
+                raise RunDirError(
+                    f"{key}: {value} is not there any more (moved or deleted?); resume with "
+                    f"`ft-tui train --resume {shown_path(self.path)} {flags[key]} NEW_PATH`, "
+                    "the same file from its new place")
+        return cfg
 
     # --- status ---
     def read_status(self) -> dict[str, Any]:

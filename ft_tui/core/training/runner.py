@@ -313,9 +313,12 @@ def qlora_on_cpu_message() -> str:
             "adapter much faster here")
 
 
-def resume_runner(run_dir_path, on_event: Callable[[Event], None] | None = None) -> TrainingRunner:
-    """A runner that continues a stopped, failed or killed run from its latest checkpoint.
-    Raises RunDirError / ConfigError / SetupError with a one-line reason when it cannot."""
+def resume_runner(run_dir_path, on_event: Callable[[Event], None] | None = None,
+                  moved_data: dict[str, str] | None = None) -> TrainingRunner:
+    """A runner that continues a stopped, failed or killed run from its latest checkpoint;
+    ``moved_data`` ({"data.train_path": path}) names where its data file is now, checked to
+    be the same data (``RunDir.check_data``). Raises RunDirError / ConfigError / SetupError
+    with a one-line reason when it cannot."""
     run_dir = RunDir.open(run_dir_path)
     # The lock, not the pid in status.json, decides: two resumes started at the same moment
     # both read "stopped", but only one of them gets the lock.
@@ -324,8 +327,10 @@ def resume_runner(run_dir_path, on_event: Callable[[Event], None] | None = None)
         if run_dir.read_status().get("state") == "done":
             raise SetupError(f"{run_dir.path}: this run already finished; nothing to resume "
                              f"(evaluate it with `ft-tui eval {run_dir.path}`)")
-        return TrainingRunner(run_dir.load_config(), run_dir, resume=True, on_event=on_event,
-                              lock=lock)
+        cfg = run_dir.check_data(run_dir.load_config(), moved_data)
+        if moved_data:
+            run_dir.save_config(cfg)   # the new place, stored absolute
+        return TrainingRunner(cfg, run_dir, resume=True, on_event=on_event, lock=lock)
     except BaseException:
         lock.release()
         raise

@@ -56,16 +56,18 @@ class Session:
 
 
 def start_run(cfg, *, resume: str | Path | None = None, on_event: Callable[[Event], None] | None = None,
-              num_processes: int | None = None, force_cpu: bool = False, device=None) -> Session:
+              num_processes: int | None = None, force_cpu: bool = False, device=None,
+              moved_data: dict[str, str] | None = None) -> Session:
     """Plan and prepare a run of ``cfg`` (or continue the run directory ``resume``, with
-    its own config). Raises RunInUse / SetupError / RunDirError / ConfigError / OSError
-    before any training when it cannot start."""
+    its own config; ``moved_data`` says where its data files are now). Raises RunInUse /
+    SetupError / RunDirError / ConfigError / OSError before any training when it cannot
+    start."""
     from ft_tui.core.training.device import detect_device
     from ft_tui.core.training.launch import model_fits_one_gpu, plan_launch
 
     device = device or detect_device()
     if resume is not None:
-        cfg = RunDir.open(resume).load_config()
+        cfg = RunDir.open(resume).load_config()   # resume_runner checks its data, under the lock
     else:
         _check_model(cfg)   # a hub model that cannot be had: before the run directory
     fits = model_fits_one_gpu(cfg) if device.gpu_count > 1 else None
@@ -75,11 +77,11 @@ def start_run(cfg, *, resume: str | Path | None = None, on_event: Callable[[Even
         from ft_tui.core.training.runner import TrainingRunner, resume_runner
 
         if resume is not None:
-            runner = resume_runner(resume, on_event=on_event)
+            runner = resume_runner(resume, on_event=on_event, moved_data=moved_data)
         else:
             runner = TrainingRunner(cfg, on_event=on_event)
         return Session(runner.run_dir, plan, runner=runner)
-    return _launched(cfg, resume, plan, device, on_event)
+    return _launched(cfg, resume, plan, device, on_event, moved_data)
 
 
 def _check_model(cfg) -> None:
@@ -92,7 +94,7 @@ def _check_model(cfg) -> None:
         raise SetupError(f"model.name: {exc}") from None
 
 
-def _launched(cfg, resume, plan, device, on_event) -> Session:
+def _launched(cfg, resume, plan, device, on_event, moved_data=None) -> Session:
     from ft_tui.core.run.lock import RunLock
     from ft_tui.core.run.rundir import default_run_name
     from ft_tui.core.training.device import resolve_precision
@@ -101,7 +103,7 @@ def _launched(cfg, resume, plan, device, on_event) -> Session:
     from ft_tui.core.training.runner import resume_runner
 
     if resume is not None:
-        holder = resume_runner(resume)   # same checks (and lock) as a local resume
+        holder = resume_runner(resume, moved_data=moved_data)   # same checks (and lock) as a local resume
         run_dir, lock = holder.run_dir, holder._lock
         checkpoint = usable_checkpoint(run_dir)
         truncate_metrics(run_dir, checkpoint_step(checkpoint) if checkpoint else 0)
