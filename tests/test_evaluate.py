@@ -69,10 +69,63 @@ def test_eval_json_has_the_contract_and_both_answers_per_example(run_path, gener
 def test_second_eval_reuses_cached_base_answers(run_path, generate_calls):
     first = ev.evaluate_run(run_path)
     generate_calls.clear()
+    (run_path / "eval_answers").rename(run_path / "elsewhere")   # the fine-tuned answers: gone
     second = ev.evaluate_run(run_path)
     assert generate_calls == [("finetuned", 3)]  # the base model was not asked again
     assert [e["base"] for e in second.examples] == [e["base"] for e in first.examples]
     assert second.settings["base_answers_from_cache"] == 3
+
+
+def _crash_after(n_batches, monkeypatch):
+    """generate_greedy one prompt per batch, interrupted (as by Ctrl+C) after n batches."""
+    real = ev.generate_greedy
+    done = []
+
+    def interrupted(model, tokenizer, prompts, **kw):
+        inner = kw.pop("on_batch", None)
+
+        def on_batch(k):
+            if inner is not None:
+                inner(k)
+            done.append(k)
+            if len(done) == n_batches:
+                raise KeyboardInterrupt
+        return real(model, tokenizer, prompts, **{**kw, "batch_size": 1}, on_batch=on_batch)
+
+    monkeypatch.setattr(ev, "generate_greedy", interrupted)
+
+
+def test_an_interrupted_evaluation_keeps_every_finished_answer(run_path, monkeypatch):
+    expected = ev.evaluate_run(run_path)                 # answers of an uninterrupted run
+    import shutil
+
+    from ft_tui.core.models.resolve import cache_dir
+
+    shutil.rmtree(cache_dir() / "base_answers")
+    shutil.rmtree(run_path / "eval_answers")
+    (run_path / "eval.json").unlink()
+
+    # Ctrl+C in the middle of the base pass: the two answers before it are kept
+    with monkeypatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        _crash_after(2, patch)
+        ev.evaluate_run(run_path)
+    assert not (run_path / "eval.json").exists()
+    again = ev.evaluate_run(run_path)
+    assert again.settings["base_answers_from_cache"] == 2
+    assert again.settings["finetuned_answers_from_cache"] == 0
+    assert again.examples == expected.examples
+
+    # a crash after both passes (in the general check, say): a re-run generates nothing
+    (run_path / "eval.json").unlink()
+    with monkeypatch.context() as patch, pytest.raises(ZeroDivisionError):
+        patch.setattr(ev, "_add_general_check", lambda *a, **k: 1 / 0)
+        ev.evaluate_run(run_path, general=True)
+    calls = []
+    monkeypatch.setattr(ev, "generate_greedy", lambda *a, **k: calls.append(a) or [])
+    last = ev.evaluate_run(run_path)
+    assert calls == [] and last.examples == expected.examples
+    assert last.settings["base_answers_from_cache"] == 3
+    assert last.settings["finetuned_answers_from_cache"] == 3
 
 
 def test_few_shot_prompts_the_base_model_with_training_turns(run_path, generate_calls):
@@ -89,8 +142,9 @@ def test_few_shot_prompts_the_base_model_with_training_turns(run_path, generate_
     ev.evaluate_run(run_path)
     generate_calls.clear()
     report = ev.evaluate_run(run_path, few_shot=2)
-    # a different prompt is a different cache key: the base model answers again
-    assert generate_calls == [("plain", 3), ("finetuned", 3)]
+    # a different prompt is a different cache key: the base model answers again (the
+    # fine-tuned model's prompts have no shots, so its kept answers are reused)
+    assert generate_calls == [("plain", 3)]
     assert report.settings["few_shot"] == 2
 
 

@@ -167,13 +167,14 @@ def answer_probes(model, tokenizer, probes: Sequence[Probe], cache=None,
     prompts = [render_prompt(tokenizer, [{"role": "user", "content": p.prompt}]) for p in probes]
     answers = [cache.get(p) if cache is not None else None for p in prompts]
     missing = [i for i, a in enumerate(answers) if a is None]
+    def keep(j: int, answer: str) -> None:   # cached as each batch finishes
+        answers[missing[j]] = answer
+        if cache is not None:
+            cache.put(prompts[missing[j]], answer)
+
     if missing:
-        fresh = generate_greedy(model(), tokenizer, [prompts[i] for i in missing],
-                                max_new_tokens=PROBE_MAX_NEW_TOKENS, batch_size=batch_size)
-        for i, answer in zip(missing, fresh):
-            answers[i] = answer
-            if cache is not None:
-                cache.put(prompts[i], answer)
+        generate_greedy(model(), tokenizer, [prompts[i] for i in missing],
+                        max_new_tokens=PROBE_MAX_NEW_TOKENS, batch_size=batch_size, on_answer=keep)
     return answers  # type: ignore[return-value]
 
 

@@ -4,8 +4,11 @@ Both models answer every held-out prompt greedily through the chat template: the
 prompted (zero-shot, or few-shot with training examples as earlier turns) and the
 fine-tuned model (base + PEFT adapter, or the fully fine-tuned weights). The answers are
 scored with the task's metrics (see metrics.py), and the result goes to ``eval.json`` and
-the evaluation section of ``report.md``. Base answers are cached on disk, so evaluating a
-second run of the same model and data only runs the fine-tuned model.
+the evaluation section of ``report.md``. Base answers are cached on disk (the user cache
+folder's ``base_answers/``), so evaluating a second run of the same model and data only runs
+the fine-tuned model; its answers are kept in ``RUN_DIR/eval_answers/``. Both are written as
+each batch finishes, so a crash or Ctrl+C loses at most one batch and the next evaluation
+goes on from there.
 """
 
 from __future__ import annotations
@@ -147,6 +150,18 @@ def base_answer_cache(base_path: Path, max_new_tokens: int, device: str, dtype) 
                                    "device": device, "dtype": str(dtype)})
 
 
+def finetuned_answer_cache(run: RunDir, trained: Path, base_path: Path, max_new_tokens: int,
+                           device: str, dtype) -> AnswerCache:
+    """The fine-tuned model's answers, in ``RUN_DIR/eval_answers/``: kept across a crash or
+    Ctrl+C, and new ones once the adapter (or the base under it) is saved again."""
+    from ft_tui.core.evaluate.answer_cache import model_identity
+
+    return AnswerCache(trained, {"max_new_tokens": max_new_tokens, "decoding": "greedy",
+                                 "device": device, "dtype": str(dtype),
+                                 "base": model_identity(base_path)},
+                       root=run.path / "eval_answers")
+
+
 # ----- the evaluation -----------------------------------------------------------------
 
 def base_and_tokenizer(cfg, trained: Path):
@@ -225,13 +240,17 @@ def _evaluate(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None =
            "batch_size": 32 if device == "cuda" else 8}
     load = {"device": device, "dtype": dtype, "trust_remote_code": trust}
     cache = base_answer_cache(base_path, max_new, device, dtype)
-    base_answers, from_cache, base_model = _base_answers(cache, base_path, base_prompts, gen,
-                                                         load, progress)
+    base_answers, from_cache, base_model = _cached_answers(
+        cache, base_prompts, lambda: load_for_inference(base_path, **load), gen, progress, "base")
     if base_model is not None and not is_peft_adapter(trained):
         base_model = None  # a full fine-tune brings all its own weights: make room first
         free_memory()
-    ft_answers = _finetuned_answers(base_model, base_path, trained, ft_prompts, gen, load, progress)
-    base_model = None
+    peft = is_peft_adapter(trained)
+    ft_answers, ft_cached, _model = _cached_answers(
+        finetuned_answer_cache(run, trained, base_path, max_new, device, dtype), ft_prompts,
+        lambda: _load_finetuned(base_path, trained, load, base_model if peft else None),
+        gen, progress, "finetuned")
+    base_model = _model = None
     free_memory()
 
     # The training answers show the task's shape too (a label set needs repeats to be seen).
@@ -247,6 +266,7 @@ def _evaluate(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None =
                                else f"split of train_path ({cfg.data.eval_fraction:g}, seed "
                                     f"{cfg.training.seed})",
                                "base_answers_from_cache": from_cache,
+                               "finetuned_answers_from_cache": ft_cached,
                                "chat_template_fallback": template_fallback,
                                "judge": None, "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
                            })
@@ -278,33 +298,27 @@ def _counter(progress: ProgressFn, total: int, phase: str, start: int = 0) -> Ca
     return step
 
 
-def _base_answers(cache: AnswerCache, base_path: Path, prompts: list[str], gen: dict,
-                  load: dict, progress: ProgressFn):
-    """(answers, how many came from the cache, the loaded base model or None). Only the
-    prompts missing from the cache reach the model; new answers are cached at once."""
+def _cached_answers(cache: AnswerCache, prompts: list[str], get_model: Callable[[], Any],
+                    gen: dict, progress: ProgressFn, phase: str):
+    """(answers, how many came from the cache, the model ``get_model`` loaded or None).
+    Only the prompts missing from the cache reach the model, and each answer is cached as
+    its batch finishes: a crash or Ctrl+C loses at most one batch, and the next evaluation
+    goes on from there."""
     answers = [cache.get(p) for p in prompts]
     missing = [i for i, a in enumerate(answers) if a is None]
-    step = _counter(progress, len(prompts), "base", start=len(prompts) - len(missing))
+    step = _counter(progress, len(prompts), phase, start=len(prompts) - len(missing))
     if not missing:
         return answers, len(prompts), None
-    model = load_for_inference(base_path, **load)
-    fresh = generate_greedy(model, gen["tokenizer"], [prompts[i] for i in missing],
-                            max_new_tokens=gen["max_new_tokens"], batch_size=gen["batch_size"],
-                            on_batch=step)
-    for i, answer in zip(missing, fresh):
-        answers[i] = answer
-        cache.put(prompts[i], answer)
+    model = get_model()
+
+    def keep(j: int, answer: str) -> None:
+        answers[missing[j]] = answer
+        cache.put(prompts[missing[j]], answer)
+
+    generate_greedy(model, gen["tokenizer"], [prompts[i] for i in missing],
+                    max_new_tokens=gen["max_new_tokens"], batch_size=gen["batch_size"],
+                    on_batch=step, on_answer=keep)
     return answers, len(prompts) - len(missing), model
-
-
-def _finetuned_answers(model, base_path: Path, trained: Path, prompts: list[str], gen: dict,
-                       load: dict, progress: ProgressFn) -> list[str]:
-    """Answers of base + adapter (merged into ``model`` when the base is already loaded) or
-    of the fully fine-tuned model."""
-    model = _load_finetuned(base_path, trained, load, model if is_peft_adapter(trained) else None)
-    step = _counter(progress, len(prompts), "finetuned")
-    return generate_greedy(model, gen["tokenizer"], prompts, max_new_tokens=gen["max_new_tokens"],
-                           batch_size=gen["batch_size"], on_batch=step)
 
 
 def _load_finetuned(base_path: Path, trained: Path, load: dict, model=None):

@@ -96,10 +96,13 @@ def _stop_ids(model, tokenizer) -> list[int]:
 
 def generate_greedy(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int,
                     batch_size: int = 8,
-                    on_batch: Callable[[int], None] | None = None) -> list[str]:
+                    on_batch: Callable[[int], None] | None = None,
+                    on_answer: Callable[[int, str], None] | None = None) -> list[str]:
     """Greedy answers for rendered prompts, in order. Prompts are batched by length with left
     padding (so every answer starts right after its prompt) and decoded without special
-    tokens. ``on_batch(n)`` is called after each batch with the number of answers done."""
+    tokens. ``on_batch(n)`` is called after each batch with the number of answers done;
+    ``on_answer(i, answer)`` for each answer of prompt ``i`` as its batch finishes (to keep
+    it before the next batch: a crash then loses one batch, not the pass)."""
     import torch
 
     if not prompts:
@@ -129,6 +132,8 @@ def generate_greedy(model, tokenizer, prompts: Sequence[str], *, max_new_tokens:
             new_tokens = out[:, batch["input_ids"].shape[1]:]
             for i, text in zip(idx, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
                 answers[i] = text.strip()
+                if on_answer is not None:
+                    on_answer(i, answers[i])
             if on_batch is not None:
                 on_batch(len(idx))
     finally:
