@@ -4,6 +4,8 @@ many there are, that they add no loss, before the model is loaded, never silentl
 
 import json
 
+import pytest
+
 from ft_tui.cli import main
 
 LONG_PROMPT = "The printer on floor 3 is jammed again and nobody can print invoices. " * 8
@@ -110,3 +112,29 @@ def test_training_says_the_count_before_the_model_loads(tmp_path, tiny_model_dir
     notes = [e.message for e in seen if isinstance(e, TrainWarning)]
     assert any(m.startswith("2 training example(s) have no trained token within data.max_length 64")
                for m in notes)
+
+
+@pytest.mark.anyio
+async def test_the_data_step_names_them(tmp_path, monkeypatch,
+                                                                  tiny_model_dir):
+    from textual.widgets import Static
+
+    from ft_tui.tui.app import FtTuiApp
+    from ft_tui.tui.steps.data import DataStep
+    from tests.tui.render_text import plain
+    from tests.tui.test_data_step import _settle
+
+    monkeypatch.chdir(tmp_path)
+    mixed_file(tmp_path)
+    app = FtTuiApp(config_path=str(tmp_path / "ft-tui.yaml"))
+    app.state.cfg = app.state.cfg.with_overrides(
+        {"data.train_path": "train.jsonl", "model.name": str(tiny_model_dir),
+         "data.max_length": 64})
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("2")
+        await _settle(app, pilot)
+        step = app.query_one(DataStep)
+        status = plain(step.query_one("#data-status", Static))
+        assert status.startswith("✓") and "2 with no trained token after truncation" in status
+        warnings = plain(step.query_one("#warnings", Static))
+        assert "no_trained_token" in warnings and "2, 4" in warnings

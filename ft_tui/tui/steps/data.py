@@ -210,13 +210,15 @@ next sample, `c` continues to Hardware.
             return
         self._status(f"Inspecting {resolved} …")
         cfg = self.state.cfg
-        self._inspect_worker(self.generation, resolved, cfg.model.name, cfg.data.max_length)
+        self._inspect_worker(self.generation, resolved, cfg.model.name, cfg.data.max_length,
+                             cfg.data.train_on)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="inspect",
           description="inspecting the data")
-    def _inspect_worker(self, generation: int, path: Path, model: str, max_length: int) -> None:
+    def _inspect_worker(self, generation: int, path: Path, model: str, max_length: int,
+                        train_on: str = "all_assistant") -> None:
         post = lambda **kw: self.post_message(self.Progress(generation, **kw))  # noqa: E731
-        data_work.inspect_in_two_passes(path, model, max_length, post)
+        data_work.inspect_in_two_passes(path, model, max_length, post, train_on=train_on)
 
     @on(Progress)
     def _progress(self, message: Progress) -> None:

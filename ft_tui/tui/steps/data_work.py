@@ -23,11 +23,14 @@ TOKENIZER_ERRORS = (OSError, ValueError, ImportError, RuntimeError, LookupError)
 
 
 def inspect_in_two_passes(path: Path, model: str, max_length: int,
-                          post: Callable[..., None]) -> None:
+                          post: Callable[..., None], train_on: str = "all_assistant") -> None:
     """Report the structure at once, then again with token lengths once the model's
     tokenizer is loaded. ``post(**fields)`` sends a DataStep.Progress."""
-    from ft_tui.core.data import inspect_path
+    from functools import partial
 
+    from ft_tui.core.data import inspect_path as inspect
+
+    inspect_path = partial(inspect, train_on=train_on)
     tokenizer = _TOKENIZERS.get(model)
     try:
         report = inspect_path(path, tokenizer=tokenizer, max_length=max_length)
@@ -68,9 +71,14 @@ def load_tokenizer_for(model: str):
 def _done_line(report: dict) -> str:
     n_err, n_warn = len(report.get("errors") or []), len(report.get("warnings") or [])
     fmt = report.get("format") or "unknown format"
-    mark = "✓" if report.get("n_examples") and not n_err else "✗" if n_err else "!"
-    return (f"{mark} {fmt}: {report.get('n_examples', 0)} valid examples, {n_err} errors, "
-            f"{n_warn} warnings.")
+    n = report.get("n_examples") or 0
+    untrained = (report.get("tokens") or {}).get("n_untrained") or 0
+    mark = "✓" if n and not n_err else "✗" if n_err else "!"
+    if n and untrained >= n:
+        mark = "✗"   # every answer is cut off at max_length: nothing would be trained
+    cut = (f" {untrained} with no trained token after truncation to max_length "
+           f"{report['tokens']['max_length']}." if untrained else "")
+    return (f"{mark} {fmt}: {n} valid examples, {n_err} errors, {n_warn} warnings.{cut}")
 
 
 def summary_table(report: dict) -> Table:
