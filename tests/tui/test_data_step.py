@@ -216,3 +216,35 @@ async def test_choosing_another_training_file_resets_the_old_eval_file(data_app,
         assert app.state.cfg.data.train_path == "other.jsonl"
         assert app.state.cfg.data.eval_path == ""       # never paired with the old split
         assert any("Eval file reset" == (n.title or "") for n in app._notifications)
+
+
+async def test_every_panel_shows_the_current_file_after_a_bad_one(data_app, tmp_path):
+    """A bad file, its error selected and a split written, then a good file: nothing of the
+    bad file stays (no old error under "Errors (0)", no old "Split written" line)."""
+    app = data_app
+    good = [_chat(f"Question {i}", ["HW-01", "BILL-02"][i % 2]) for i in range(6)]
+    (tmp_path / "good.jsonl").write_text("\n".join(good) + "\n")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("2")
+        await _settle(app, pilot)
+        step = app.query_one(DataStep)
+        tabs = step.query_one("#data-tabs")
+        tabs.active = "tab-errors"
+        table = step.query_one("#errors-table", DataTable)
+        table.focus()
+        await pilot.press("down", "up")
+        await pilot.pause()
+        raw = step.query_one("#raw-line", Static)
+        assert "broken json" in plain(raw)
+        step.query_one("#split").press()
+        await _settle(app, pilot)
+        assert "Split written" in plain(step.query_one("#action-log", Static))
+
+        step.use_path("good.jsonl")
+        await _settle(app, pilot)
+        assert str(tabs.get_tab("tab-errors").label) == "Errors (0)"
+        assert table.row_count == 0
+        assert "broken json" not in plain(raw)
+        assert plain(step.query_one("#action-log", Static)).strip() == ""
+        assert step.query_one("#use-new").disabled
+        assert step.report["n_examples"] == 6

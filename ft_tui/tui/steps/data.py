@@ -29,6 +29,9 @@ from ft_tui.tui.widgets.histogram import LabelBars, TokenHistogram
 from ft_tui.tui.widgets.path_suggester import PathSuggester
 
 
+RAW_LINE_HINT = "Select an error to see its line."
+
+
 class DataStep(Container):
     HELP = """\
 Point ft-tui at your training file. It detects the format (OpenAI chat, ShareGPT,
@@ -88,9 +91,10 @@ next sample, `c` continues to Hardware.
             self.error = error
 
     class ActionDone(Message):
-        def __init__(self, text: str, new_paths: dict[str, str] | None = None,
+        def __init__(self, generation: int, text: str, new_paths: dict[str, str] | None = None,
                      error: str | None = None) -> None:
             super().__init__()
+            self.generation = generation
             self.text = text
             self.new_paths = new_paths or {}
             self.error = error
@@ -123,7 +127,7 @@ next sample, `c` continues to Hardware.
             with TabPane("Errors", id="tab-errors"):
                 with Vertical():
                     yield DataTable(id="errors-table", cursor_type="row", zebra_stripes=True)
-                    yield Static("Select an error to see its line.", id="raw-line")
+                    yield Static(RAW_LINE_HINT, id="raw-line")
             with TabPane("Lengths & labels", id="tab-lengths"):
                 with VerticalScroll():
                     yield Static(id="token-stats")
@@ -203,6 +207,7 @@ next sample, `c` continues to Hardware.
         self.inspected = self._inspection_key(path)
         self.report, self.examples, self.sample_index = None, [], 0
         self.action_source = None
+        self._clear_panels()
         resolved = resolve_data_path(path)
         if not resolved.is_file():
             self._status(f"✗ {path}: no such file. Check the path (→ completes it) or press o "
@@ -241,6 +246,22 @@ next sample, `c` continues to Hardware.
         if message.status:
             self._status(message.status)
 
+    def _clear_panels(self) -> None:
+        """Empty every panel, so nothing of the previous file stays on screen while (or
+        instead of) the new one is inspected."""
+        self.new_paths = {}
+        for panel in ("#summary", "#warnings", "#token-stats", "#action-log"):
+            self.query_one(panel, Static).update("")
+        self.query_one("#raw-line", Static).update(RAW_LINE_HINT)
+        self.query_one("#errors-table", DataTable).clear()
+        self.query_one(LabelBars).show(None)
+        self.query_one(TokenHistogram).show(None)
+        self.query_one("#use-new", Button).disabled = True
+        tabs = self.query_one(TabbedContent)
+        tabs.get_tab("tab-errors").label = "Errors"
+        tabs.get_tab("tab-summary").label = "Summary"
+        self._show_sample()
+
     def _status(self, text: str, kind: str = "") -> None:
         status = self.query_one("#data-status", Static)
         status.update(text)
@@ -252,6 +273,7 @@ next sample, `c` continues to Hardware.
         self.query_one("#warnings", Static).update(data_work.warnings_text(warnings))
         self.query_one("#token-stats", Static).update(data_work.token_stats_text(report))
         self.query_one(LabelBars).show(report.get("labels"))
+        self.query_one("#raw-line", Static).update(RAW_LINE_HINT)
         table = self.query_one("#errors-table", DataTable)
         table.clear()
         for index, err in enumerate(errors):
@@ -320,22 +342,28 @@ next sample, `c` continues to Hardware.
             cfg = self.state.cfg
             # Actions chain: each works on the file the previous one wrote.
             source = self.action_source or resolve_data_path(self.report["path"])
-            self._action_worker(button, Path(source), cfg.data.eval_fraction, cfg.training.seed)
+            self._action_worker(self.generation, button, Path(source), cfg.data.eval_fraction,
+                                cfg.training.seed)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="data-action",
           description="writing a cleaned file")
-    def _action_worker(self, action: str, path: Path, eval_fraction: float, seed: int) -> None:
+    def _action_worker(self, generation: int, action: str, path: Path, eval_fraction: float,
+                       seed: int) -> None:
         try:
             text, paths = data_work.run_action(action, path, eval_fraction, seed)
         except (OSError, ValueError) as exc:
-            self.post_message(self.ActionDone("", error=f"{action} failed: {exc}"))
+            self.post_message(self.ActionDone(generation, "", error=f"{action} failed: {exc}"))
             return
-        self.post_message(self.ActionDone(text, paths))
+        self.post_message(self.ActionDone(generation, text, paths))
 
     @on(ActionDone)
     def _action_done(self, message: ActionDone) -> None:
         message.stop()
         log = self.query_one("#action-log", Static)
+        if message.generation != self.generation:
+            # Written from the file shown before: say so, but offer nothing for this one.
+            self.notify(message.error or message.text, title="Written (previous file)")
+            return
         if message.error:
             log.update(Text(f"✗ {message.error}", style="bold"))
             self.notify(message.error, severity="error")
