@@ -139,3 +139,32 @@ async def test_choosing_a_model_folder_updates_the_config_and_a_bad_path_is_refu
         assert "SmolLM2-135M-Instruct: 135M parameters" in plain(
             step.query_one("#model-info", Static))
         assert any(isinstance(m, ConfigChanged) and not m.forwarded for m in seen)
+
+
+async def test_dpo_objective_shows_cores_dpo_estimate_and_replans_when_it_changes(app):
+    """With objective dpo the bars are core's DPO estimate (chosen and rejected through the
+    policy, the reference pass without gradients), and switching back to SFT replans."""
+    from ft_tui.core.plan.memory import estimate_for
+    from ft_tui.core.plan.model_profile import model_profile
+    from ft_tui.tui.widgets.memory_bars import _gb
+
+    app.state.cfg = app.state.cfg.with_overrides({"objective": "dpo"})
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        await _settle(app, pilot)
+        step = app.query_one(HardwareStep)
+        bars = plain(step.query_one(MemoryBars))
+        assert "Peak memory for DPO with your config's batch" in bars
+        assert "reference forward (no gradients)" in bars
+        profile = model_profile(app.state.cfg.model.name)
+        dpo = estimate_for(app.state.cfg, profile, "cpu", method="lora")
+        assert _gb(dpo.total_gb) in bars
+        assert "DPO" in plain(step.query_one("#recommendation", Static))
+
+        app.state.cfg = app.state.cfg.with_overrides({"objective": "sft"})
+        step.on_show_step()
+        await _settle(app, pilot)
+        bars = plain(step.query_one(MemoryBars))
+        assert "for DPO" not in bars and "reference forward" not in bars
+        sft = estimate_for(app.state.cfg, profile, "cpu", method="lora")
+        assert sft.total_gb < dpo.total_gb and _gb(sft.total_gb) in bars

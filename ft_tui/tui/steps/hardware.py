@@ -175,7 +175,8 @@ What this machine has, and what each training method needs on it.
     def _plan_key(self, name: str) -> tuple:
         cfg = self.state.cfg
         return (name, self._gpu_gb(), cfg.training.batch_size, cfg.data.max_length,
-                cfg.training.gradient_checkpointing, cfg.lora.r)
+                cfg.training.gradient_checkpointing, cfg.lora.r, cfg.objective,
+                cfg.preference.reference)
 
     def replan(self, name: str | None = None) -> None:
         name = name or self.state.cfg.model.name
@@ -223,7 +224,8 @@ What this machine has, and what each training method needs on it.
         info.update(hardware_work.profile_line(plan["profile"], plan["local"], plan["where"]))
         rec = plan["recommendation"]
         cfg = self.state.cfg
-        basis = (f"with your config's batch {cfg.training.batch_size}, max_length "
+        what = f"for {cfg.objective.upper()} " if cfg.objective != "sft" else ""
+        basis = (f"{what}with your config's batch {cfg.training.batch_size}, max_length "
                  f"{cfg.data.max_length}, gradient checkpointing "
                  f"{'on' if cfg.training.gradient_checkpointing else 'off'}")
         self.query_one("#memory", MemoryBars).show(

@@ -49,7 +49,8 @@ def plan(name: str, cfg: RunConfig, gpu_gb: float | None, token_stats: dict | No
     # A CPU run needs RAM in fp32; a GPU run (real or planned) needs VRAM in mixed precision.
     device = "cuda" if gpu_gb or hw.gpus else "cpu"
     estimates = {method: estimate_for(cfg, profile, device, method=method) for method in METHODS}
-    rec = recommend(hw, profile, token_stats=token_stats, gpu_memory_gb=gpu_gb)
+    rec = recommend(hw, profile, token_stats=token_stats, gpu_memory_gb=gpu_gb,
+                    objective=cfg.objective)
     capacity, label = capacity_of(hw, gpu_gb)
     if rec.capacity_gb:  # the bars compare with what the recommendation planned for
         capacity = rec.capacity_gb
