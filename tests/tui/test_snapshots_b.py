@@ -28,6 +28,8 @@ def workdir(tmp_path, monkeypatch):
 def wizard_on(workdir, step: str, run_dir: str | None = None) -> FtTuiApp:
     state = WizardState.load(workdir / "ft-tui.yaml")
     state.current_step, state.run_dir = step, run_dir
+    # A data path inside the working folder: the Train summary shows it relative to it.
+    state.cfg = state.cfg.with_overrides({"data.train_path": "data/train.jsonl"})
     return FtTuiApp(state=state)
 
 

@@ -231,3 +231,30 @@ async def test_the_wizard_trains_with_the_launch_planners_processes(workdir, tin
         assert [e.step for e in trainer_events(messages, StepLog)] == [1, 2, 3, 4]
         assert (run_dir / "adapter" / "adapter_config.json").is_file()
         assert "train" in app.state.completed
+
+
+async def test_summary_shows_the_full_train_and_eval_data_paths(workdir):
+    from ft_tui.tui.state import WizardState
+    from tests.tui.render_text import plain
+
+    for folder in ("tickets", "other"):
+        (workdir / folder).mkdir()
+        (workdir / folder / "data.jsonl").write_text("{}\n")
+    state = WizardState.load(workdir / "ft-tui.yaml")
+    state.cfg = state.cfg.with_overrides({"data.train_path": "tickets/data.jsonl",
+                                          "data.eval_path": "other/data.jsonl"})
+    state.current_step = "train"
+    app = FtTuiApp(state=state)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        summary = plain(app.query_one("#train-summary"), width=200)
+        assert "train data: tickets/data.jsonl\n" in summary     # the folder too, not the name
+        assert "eval data:  other/data.jsonl\n" in summary
+        app.state.cfg = app.state.cfg.with_overrides({"data.train_path": str(workdir.parent)})
+        app.query_one(TrainStep).on_show_step()
+        summary = plain(app.query_one("#train-summary"), width=200)
+        assert f"train data: {workdir.parent}\n" in summary     # outside it: absolute
+        app.state.cfg = app.state.cfg.with_overrides({"data.eval_path": ""})
+        app.query_one(TrainStep).on_show_step()
+        summary = plain(app.query_one("#train-summary"), width=200)
+        assert "eval data:  10% split off the training data" in summary

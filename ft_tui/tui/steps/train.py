@@ -20,6 +20,7 @@ from textual.widgets import Button, Static
 from textual.worker import Worker, WorkerState
 
 from ft_tui.core.config.settings import ConfigError, RunConfig
+from ft_tui.core.paths import resolve_data_path, shown_path
 from ft_tui.core.run.events import Checkpoint, Phase, RunFinished, RunStarted
 from ft_tui.core.run.rundir import RunDir, RunDirError
 from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
@@ -29,14 +30,19 @@ from ft_tui.tui.widgets.dashboard import Dashboard, TrainingEvent
 
 
 def config_summary(cfg: RunConfig) -> str:
-    """Two short lines: what is trained on what, and for how long."""
+    """What is trained for how long, then the whole path of the training and the eval data
+    (relative to the working folder when inside it), so a train set paired with another
+    file's eval split shows at a glance."""
     t = cfg.training
     length = f"{t.max_steps} steps" if t.max_steps > 0 else f"{t.epochs:g} epochs"
     method = cfg.method + (f" r={cfg.lora.r}" if cfg.method in ("lora", "qlora") else "")
-    held_out = Path(cfg.data.eval_path).name if cfg.data.eval_path else f"{cfg.data.eval_fraction:.0%} split"
-    return (f"{method} on {cfg.model.name} · data {cfg.data.train_path} (eval: {held_out})\n"
-            f"{length} · batch {t.batch_size}×{t.gradient_accumulation} · lr {t.learning_rate:g} · "
-            f"eval every {t.eval_steps or 'epoch'} · checkpoint every {t.save_steps} · into {cfg.output_dir}/")
+    held_out = (shown_path(resolve_data_path(cfg.data.eval_path)) if cfg.data.eval_path
+                else f"{cfg.data.eval_fraction:.0%} split off the training data")
+    return (f"{method} on {cfg.model.name} · {length} · batch {t.batch_size}×{t.gradient_accumulation} · "
+            f"lr {t.learning_rate:g} · eval every {t.eval_steps or 'epoch'} · checkpoint every "
+            f"{t.save_steps} · into {cfg.output_dir}/\n"
+            f"train data: {shown_path(resolve_data_path(cfg.data.train_path))}\n"
+            f"eval data:  {held_out}")
 
 
 class TrainStep(Container):
