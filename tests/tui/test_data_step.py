@@ -248,3 +248,64 @@ async def test_every_panel_shows_the_current_file_after_a_bad_one(data_app, tmp_
         assert plain(step.query_one("#action-log", Static)).strip() == ""
         assert step.query_one("#use-new").disabled
         assert step.report["n_examples"] == 6
+
+
+PREF_TRAIN = "sample_data/preference/train.jsonl"
+
+
+def _repo_file(rel):
+    from pathlib import Path
+    return str(Path(__file__).resolve().parents[2] / rel)
+
+
+async def test_preference_pairs_preview_prompt_chosen_rejected_and_fit_dpo(data_app):
+    app = data_app
+    app.state.cfg = app.state.cfg.with_overrides(
+        {"objective": "dpo", "data.train_path": _repo_file(PREF_TRAIN)})
+    seen = []
+    async with app.run_test(size=(120, 48), message_hook=seen.append) as pilot:
+        await pilot.press("2")
+        await _settle(app, pilot)
+        step = app.query_one(DataStep)
+        assert "preference" in plain(step.query_one("#data-status", Static))
+        assert not step.query_one("#data-fit", Static).display
+        step.query_one("#data-tabs").active = "tab-samples"
+        await pilot.pause()
+        chat = plain(step.query_one("#chat"))
+        assert "Order KX-45257" in chat                       # the prompt, as context
+        assert "chosen · trained to prefer" in chat and "I have opened a trace" in chat
+        assert "rejected · trained to avoid" in chat and "We cannot help with that." in chat
+        await pilot.press("c")
+        await pilot.pause()
+    assert any(isinstance(m, GoToStep) and m.step_id == "hardware" for m in seen)
+
+
+async def test_a_file_for_another_method_gets_one_message_and_no_continue(data_app):
+    """An SFT file while the objective is DPO, then the pairs file with SFT: the message
+    names the format found and the method that fits, and Continue stays put."""
+    app = data_app
+    app.state.cfg = app.state.cfg.with_overrides({"objective": "dpo"})
+    seen = []
+    async with app.run_test(size=(120, 40), message_hook=seen.append) as pilot:
+        await pilot.press("2")
+        await _settle(app, pilot)
+        step = app.query_one(DataStep)
+        fit = step.query_one("#data-fit", Static)
+        assert fit.display
+        text = plain(fit)
+        assert "openai_chat" in text and "DPO" in text and "--method sft" in text
+        await pilot.press("c")
+        await pilot.pause()
+        assert not any(isinstance(m, GoToStep) for m in seen)
+
+        app.state.cfg = app.state.cfg.with_overrides({"objective": "sft"})
+        step.use_path(_repo_file(PREF_TRAIN))
+        await _settle(app, pilot)
+        text = plain(step.query_one("#data-fit", Static))
+        assert "preference pairs (prompt, chosen, rejected)" in text and "--method dpo" in text
+        assert text.count("✗") == 1
+
+        app.state.cfg = app.state.cfg.with_overrides({"objective": "dpo"})
+        step.on_show_step()                      # the objective changed: inspected again
+        await _settle(app, pilot)
+        assert not step.query_one("#data-fit", Static).display

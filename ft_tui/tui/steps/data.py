@@ -61,6 +61,7 @@ next sample, `c` continues to Hardware.
     DataStep #data-path { width: 1fr; }
     DataStep #data-pick Button { margin: 0 0 0 1; }
     DataStep #data-status { padding: 0 1; height: auto; }
+    DataStep #data-fit { padding: 0 1; height: auto; display: none; }
     DataStep #data-tabs { height: 1fr; }
     DataStep TabPane { padding: 0 1; }
     DataStep #errors-table { height: 1fr; min-height: 5; }
@@ -81,7 +82,8 @@ next sample, `c` continues to Hardware.
 
         def __init__(self, generation: int, *, report: dict | None = None,
                      examples: list | None = None, lengths: list[int] | None = None,
-                     status: str | None = None, error: str | None = None) -> None:
+                     status: str | None = None, error: str | None = None,
+                     fit: str | None = None) -> None:
             super().__init__()
             self.generation = generation
             self.report = report
@@ -89,6 +91,7 @@ next sample, `c` continues to Hardware.
             self.lengths = lengths
             self.status = status
             self.error = error
+            self.fit = fit
 
     class ActionDone(Message):
         def __init__(self, generation: int, text: str, new_paths: dict[str, str] | None = None,
@@ -106,7 +109,8 @@ next sample, `c` continues to Hardware.
         self.report: dict | None = None
         self.examples: list = []
         self.sample_index = 0
-        self.inspected: tuple[str, str, int] | None = None  # (path, model, max_length)
+        self.inspected: tuple | None = None  # (path, model, max_length, objective)
+        self.fit_error: str | None = None  # the file is data for another method
         self.new_paths: dict[str, str] = {}
         self.action_source: str | None = None  # the file the last clean action wrote
 
@@ -119,6 +123,7 @@ next sample, `c` continues to Hardware.
             yield Button("Browse (o)", id="browse", compact=True)
             yield Button("Continue (c)", id="continue", variant="primary", compact=True)
         yield Static("Enter a path and press Enter.", id="data-status")
+        yield Static(id="data-fit", classes="error")
         with TabbedContent(id="data-tabs"):
             with TabPane("Summary", id="tab-summary"):
                 with VerticalScroll():
@@ -170,7 +175,7 @@ next sample, `c` continues to Hardware.
 
     def _inspection_key(self, path: str) -> tuple[str, str, int]:
         cfg = self.state.cfg
-        return (path, cfg.model.name, cfg.data.max_length)
+        return (path, cfg.model.name, cfg.data.max_length, cfg.objective)
 
     # ----- choosing a file --------------------------------------------------------------
     @on(Input.Submitted, "#data-path")
@@ -223,6 +228,7 @@ next sample, `c` continues to Hardware.
     def _inspect_worker(self, generation: int, path: Path, model: str, max_length: int,
                         train_on: str = "all_assistant") -> None:
         post = lambda **kw: self.post_message(self.Progress(generation, **kw))  # noqa: E731
+        post(fit=data_work.fit_message(path, self.state.cfg.objective))
         data_work.inspect_in_two_passes(path, model, max_length, post, train_on=train_on)
 
     @on(Progress)
@@ -232,6 +238,8 @@ next sample, `c` continues to Hardware.
             return  # an older inspection finished late
         if message.error:
             self._status(f"✗ {message.error}", "error")
+        if message.fit is not None:
+            self._show_fit(message.fit)
         if message.report is not None:
             self.report = message.report
             self._show_report(message.report)
@@ -250,6 +258,7 @@ next sample, `c` continues to Hardware.
         """Empty every panel, so nothing of the previous file stays on screen while (or
         instead of) the new one is inspected."""
         self.new_paths = {}
+        self._show_fit("")
         for panel in ("#summary", "#warnings", "#token-stats", "#action-log"):
             self.query_one(panel, Static).update("")
         self.query_one("#raw-line", Static).update(RAW_LINE_HINT)
@@ -261,6 +270,13 @@ next sample, `c` continues to Hardware.
         tabs.get_tab("tab-errors").label = "Errors"
         tabs.get_tab("tab-summary").label = "Summary"
         self._show_sample()
+
+    def _show_fit(self, text: str) -> None:
+        """The one message saying this file is data for another method ('' when it fits)."""
+        self.fit_error = text or None
+        fit = self.query_one("#data-fit", Static)
+        fit.update(f"✗ {text}" if text else "")
+        fit.display = bool(text)
 
     def _status(self, text: str, kind: str = "") -> None:
         status = self.query_one("#data-status", Static)
@@ -310,6 +326,9 @@ next sample, `c` continues to Hardware.
         example = self.examples[self.sample_index]
         pos.update(f"Example {self.sample_index + 1} of {len(self.examples)} "
                    f"(line {getattr(example, 'line', '?')})")
+        if getattr(example, "chosen", None) is not None or getattr(example, "label", None) is not None:
+            self.query_one(ChatView).show_pair(example)
+            return
         messages = getattr(example, "messages", None)
         trained = None
         if messages and getattr(example, "chosen", None) is None and getattr(example, "label", None) is None:
@@ -390,6 +409,10 @@ next sample, `c` continues to Hardware.
         if report is None or not report.get("n_examples"):
             self.notify("Inspect a file with at least one valid example first.",
                         severity="error")
+            return
+        if self.fit_error:
+            self.notify(self.fit_error, title="Data for another method", severity="error",
+                        timeout=12)
             return
         if report.get("errors"):
             self.notify(f"{len(report['errors'])} rows have errors and will be skipped; "

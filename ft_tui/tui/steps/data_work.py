@@ -53,6 +53,19 @@ def inspect_in_two_passes(path: Path, model: str, max_length: int,
     post(lengths=report.token_lengths or [])
 
 
+def fit_message(path: Path, objective: str) -> str:
+    """Core's one message when the file is data for another method than ``objective``
+    (a preference file for SFT, an SFT file for DPO), else ''."""
+    from ft_tui.core.training.device import SetupError
+    from ft_tui.core.training.preference_data import check_file_fits
+
+    try:
+        check_file_fits(path, objective)
+    except SetupError as exc:
+        return str(exc)
+    return ""
+
+
 def first_examples(path: Path, limit: int = MAX_SAMPLES) -> list:
     from ft_tui.core.data import Example, ExampleStream
 

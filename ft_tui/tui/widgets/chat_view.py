@@ -39,6 +39,22 @@ def render_turns(messages: list[dict], trained: set[int] | None = None) -> Group
     return Group(*panels)
 
 
+def render_pair(prompt: list[dict], chosen: list[dict] | None, rejected: list[dict] | None = None,
+                label: bool | None = None) -> Group:
+    """A preference example as it is trained: the shared prompt (context), then the chosen
+    and the rejected answer (DPO), or the one answer with its label (KTO)."""
+    parts = [render_turns(prompt, set())] if prompt else []
+    sides = ([("chosen · trained to prefer", chosen, "green"),
+              ("rejected · trained to avoid", rejected, "red")] if label is None else
+             [(f"label {str(label).lower()} · trained to {'imitate' if label else 'avoid'}",
+               chosen, "green" if label else "red")])
+    for title, messages, colour in sides:
+        content = "\n".join(str(m.get("content") or "") for m in messages or []) or "(empty)"
+        parts.append(Panel(Text(content, style="bold"), title=title, title_align="right",
+                           border_style=colour, padding=(0, 1)))
+    return Group(*parts)
+
+
 class ChatView(Static):
     DEFAULT_CSS = """
     ChatView { height: auto; }
@@ -46,3 +62,11 @@ class ChatView(Static):
 
     def show(self, messages: list[dict] | None, trained: set[int] | None = None) -> None:
         self.update(render_turns(messages, trained) if messages else "No example to show.")
+
+    def show_pair(self, example) -> None:
+        """A DPO pair (or KTO row) from the data engine's Example."""
+        if example.chosen is not None:
+            self.update(render_pair(example.prompt_messages(), example.chosen, example.rejected))
+        else:
+            self.update(render_pair(example.prompt_messages(), example.completion_messages(),
+                                    label=example.label))
