@@ -47,6 +47,8 @@ def step_class(step_id: str) -> type[Widget]:
 
 class FtTuiApp(App[int]):
     CSS_PATH = "app.tcss"
+    # Screens under 30 lines (80x24) get the class -short: the views drop what fits no more.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     TITLE = "ft-tui"
     SUB_TITLE = "fine-tuning wizard"
 

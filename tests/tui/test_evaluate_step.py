@@ -142,3 +142,50 @@ async def test_evaluates_a_run_then_exports_each_artefact(workdir, tiny_model_di
         assert "did not write" in str(app.query_one("#eval-message", Static).content)
         # each key is one call of the same export_run that `ft-tui export` uses
         assert calls == ["adapter", "config", "script", "merged", "gguf"]
+
+
+def footer_keys(app) -> dict[str, "object"]:
+    from textual.widgets._footer import FooterKey
+
+    return {key.action: key for key in app.query(FooterKey)}
+
+
+async def test_at_80x24_the_footer_keeps_help_and_quit(workdir):
+    run = workdir / "runs" / "r"
+    run.mkdir(parents=True)
+    (run / "eval.json").write_text(json.dumps(hand_made_report()))
+    app = app_on(workdir, run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        keys = footer_keys(app)
+        palette = keys["command_palette"].region
+        for action in ("help", "quit_app", "evaluate", "chat"):
+            region = keys[action].region
+            assert region.width and region.right <= palette.x + 1, action   # on screen, not under ^p
+        assert "Export" in [str(label.content) for label in app.query("FooterLabel")]
+
+
+async def test_at_80x24_the_whole_verdict_and_several_rows_show(workdir):
+    report = hand_made_report()
+    report["examples"] = report["examples"] * 4
+    report["verdict"]["text"] = (
+        "Fine-tuning did not beat the prompted base model: it did worse than it on macro-F1, "
+        "0.400 vs 0.500 (-0.100) on 12 held-out examples. Likely reasons: only 6 optimizer "
+        "steps were run: train longer (more epochs or a higher --max-steps); the training loss "
+        "barely fell (2.10 -> 2.01): train longer. With only 12 held-out examples the "
+        "difference is uncertain; hold out 20-50 examples to be sure.\n"
+        "Don't ship: the fine-tune is not better than prompting.")
+    run = workdir / "runs" / "r"
+    run.mkdir(parents=True)
+    (run / "eval.json").write_text(json.dumps(report))
+    app = app_on(workdir, run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        box = app.query_one("#eval-verdict-box")
+        assert box.virtual_size.height <= box.region.height   # nothing of it scrolled away
+        assert "Don't ship" in plain(app.query_one("#eval-verdict", Static))
+        table = app.query_one(EvalTable)
+        assert table.region.height - 3 >= 4                   # border and header, 4+ rows
+        assert table.region.bottom <= app.query_one("#eval-detail").region.y

@@ -37,6 +37,9 @@ EXPORTS = {
 }
 
 
+EXPORT_KEYS = Binding.Group("Export", compact=True)
+
+
 @dataclass
 class EvalProgress(Message):
     """Posted from the evaluation thread."""
@@ -83,10 +86,11 @@ then export what you need.
     EvaluateStep #eval-phase { width: 1fr; }
     EvaluateStep #eval-message { height: auto; max-height: 2; color: $text-muted; }
     EvaluateStep #eval-results { height: auto; }
-    EvaluateStep #eval-verdict-box { height: auto; max-height: 5; }
+    EvaluateStep #eval-verdict-box { height: auto; max-height: 8; }
     EvaluateStep #eval-verdict { height: auto; }
     EvaluateStep #eval-summary { height: auto; max-height: 3; }
-    EvaluateStep #eval-table { height: 1fr; min-height: 5; border: round $panel; }
+    EvaluateStep #eval-table { height: 1fr; min-height: 7; border: round $panel; }
+    Screen.-short EvaluateStep #eval-detail { height: 4; }
     EvaluateStep #eval-detail { height: 6; }
     EvaluateStep #eval-detail Static { width: 1fr; height: 100%; border: round $panel;
         overflow-y: auto; }
@@ -95,11 +99,13 @@ then export what you need.
 
     BINDINGS = [
         Binding("e", "evaluate", "Evaluate"),
-        Binding("a", "export('adapter')", "Adapter"),
-        Binding("m", "export('merged')", "Merged"),
-        Binding("c", "export('config')", "Config"),
-        Binding("s", "export('script')", "Script"),
-        Binding("g", "export('gguf')", "GGUF"),
+        # One footer entry "amcsg Export" (at 80 columns seven entries would push ? Help
+        # and q Quit off the footer); ? lists what each key exports.
+        Binding("a", "export('adapter')", "Adapter", group=EXPORT_KEYS),
+        Binding("m", "export('merged')", "Merged", group=EXPORT_KEYS),
+        Binding("c", "export('config')", "Config", group=EXPORT_KEYS),
+        Binding("s", "export('script')", "Script", group=EXPORT_KEYS),
+        Binding("g", "export('gguf')", "GGUF", group=EXPORT_KEYS),
         Binding("t", "chat", "Chat"),
     ]
 
