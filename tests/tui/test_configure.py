@@ -131,3 +131,38 @@ async def test_a_change_made_by_another_step_shows_up_in_the_form(config_path):
         await pilot.pause()
         step = app.query_one(ConfigureStep)
         assert step.query_one(f"#{widget_id('training.batch_size')}", Input).value == "2"
+
+
+async def test_dpo_settings_are_grouped_and_shown_only_for_a_preference_objective(config_path):
+    app = FtTuiApp(config_path=str(config_path))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("4")
+        await pilot.pause()
+        form = app.query_one(ConfigForm)
+        keys = ("preference.beta", "preference.loss_type", "preference.reference",
+                "preference.init_adapter")
+
+        def visible(key):
+            return form.query_one(f"#{widget_id(key)}").parent.display
+
+        heading = [w for w in form.query(".cfg-section") if plain(w).strip() == "preference"]
+        assert len(heading) == 1 and not heading[0].display     # SFT: no DPO settings
+        assert not any(visible(k) for k in keys)
+
+        objective = form.query_one(f"#{widget_id('objective')}", Select)
+        objective.value = "dpo"
+        await pilot.pause()
+        assert app.state.cfg.objective == "dpo"
+        assert heading[0].display and all(visible(k) for k in keys)
+        assert "reference" in plain(form.query_one(f"#{widget_id('preference.reference')}-help"))
+        assert not visible("preference.desirable_weight")        # KTO only
+
+        beta = form.query_one(f"#{widget_id('preference.beta')}", Input)
+        beta.value = "0.3"
+        await pilot.pause()
+        assert app.state.cfg.preference.beta == 0.3
+
+        app.state.cfg = app.state.cfg.with_overrides({"objective": "sft"})   # e.g. Decide
+        form.sync_from_config()
+        await pilot.pause()
+        assert not heading[0].display and not any(visible(k) for k in keys)

@@ -28,6 +28,21 @@ from ft_tui.tui.state import WizardState
 _SECTION_HELP = {f.name: f.metadata.get("help", "") for f in dataclasses.fields(RunConfig)}
 
 
+# Settings that only matter for some objectives: hidden (with their section heading)
+# unless the config's objective is one of these.
+OBJECTIVE_ONLY = {"preference": ("dpo", "kto"),
+                  "preference.desirable_weight": ("kto",),
+                  "preference.undesirable_weight": ("kto",)}
+
+
+def shown_for(key: str, objective: str) -> bool:
+    """Whether the setting (or section) ``key`` applies to ``objective``."""
+    for prefix, objectives in OBJECTIVE_ONLY.items():
+        if (key == prefix or key.startswith(prefix + ".")) and objective not in objectives:
+            return False
+    return True
+
+
 def widget_id(key: str) -> str:
     """DOM id of a setting's control (ids may not contain dots)."""
     return "cfg-" + key.replace(".", "--")
@@ -115,15 +130,31 @@ class ConfigForm(VerticalScroll):
                 "method" if info.key == "method" else "output")
             if name != section:
                 section = name
-                rows.append(Static(name, classes="cfg-section"))
+                rows.append(self._gated(Static(name, classes="cfg-section"), name))
                 if name != "method" and _SECTION_HELP.get(name):
-                    rows.append(Static(Text(_SECTION_HELP[name]), classes="cfg-section-help"))
-            rows.append(Horizontal(Label(info.key, classes="cfg-name"),
-                                   self._control(info, get_value(self.state.cfg, info.key)),
-                                   classes="cfg-row"))
-            rows.append(Static(Text(self._help_line(info)), classes="cfg-help",
-                               id=widget_id(info.key) + "-help"))
+                    rows.append(self._gated(Static(Text(_SECTION_HELP[name]),
+                                                   classes="cfg-section-help"), name))
+            rows.append(self._gated(Horizontal(
+                Label(info.key, classes="cfg-name"),
+                self._control(info, get_value(self.state.cfg, info.key)),
+                classes="cfg-row"), info.key))
+            rows.append(self._gated(Static(Text(self._help_line(info)), classes="cfg-help",
+                                           id=widget_id(info.key) + "-help"), info.key))
         return rows
+
+    def _gated(self, widget: Widget, key: str) -> Widget:
+        """Mark a row that only some objectives use, and show it only for those."""
+        if not shown_for(key, "dpo") or not shown_for(key, "kto") or not shown_for(key, "sft"):
+            widget.add_class("cfg-gated")
+            widget.gate_key = key
+            widget.display = shown_for(key, self.state.cfg.objective)
+        return widget
+
+    def show_for_objective(self) -> None:
+        """Show the DPO/KTO settings only when the objective is a preference one."""
+        objective = self.state.cfg.objective
+        for widget in self.query(".cfg-gated"):
+            widget.display = shown_for(widget.gate_key, objective)
 
     @staticmethod
     def _help_line(info: FieldInfo) -> str:
@@ -185,6 +216,7 @@ class ConfigForm(VerticalScroll):
             return False
         if new_cfg != self.state.cfg:
             self.state.cfg = self.own_cfg = new_cfg
+            self.show_for_objective()
             self.post_message(ConfigChanged())
         return True
 
@@ -226,3 +258,4 @@ class ConfigForm(VerticalScroll):
             if key in self.errors:
                 self._show_problem(key, None)
         self.own_cfg = cfg
+        self.show_for_objective()
