@@ -147,3 +147,37 @@ async def test_phase_line_and_clocks_that_move_between_step_logs(monkeypatch):
         dash._tick()
         await pilot.pause()
         assert str(eta.content).startswith("ETA 11s · elapsed 9s")   # frozen, no phase
+
+
+async def test_dpo_signals_show_in_their_panel_and_the_watchdog_warning_in_the_banner():
+    from ft_tui.core.run.events import PreferenceLog
+    from ft_tui.tui.widgets.preference_panel import PreferencePanel
+
+    app = DashboardApp()
+    async with app.run_test(size=(140, 40)) as pilot:
+        dash = app.query_one(Dashboard)
+        panel = app.query_one(PreferencePanel)
+        dash.handle_event(started())
+        dash.handle_event(step(1))
+        await pilot.pause()
+        assert not panel.display                       # SFT-like run: no DPO panel
+        for n, margin in ((1, 0.02), (2, 0.4), (3, 0.9)):
+            dash.handle_event(PreferenceLog(step=n, margin=margin, accuracy=0.5 + 0.1 * n,
+                                            chosen=margin / 2, rejected=-margin / 2))
+        dash.handle_event(PreferenceLog(step=3, margin=0.7, accuracy=0.75, chosen=0.3,
+                                        rejected=-0.4, split="eval"))
+        dash.handle_event(TrainWarning(step=3, code="margin_collapsed",
+                                       message="the reward margin fell back to 10% of its best"))
+        await pilot.pause()
+        assert panel.display
+        text = panel.summary()
+        assert "train: reward margin +0.900, preference accuracy 80%" in text
+        assert "chosen reward +0.450, rejected reward -0.450" in text
+        assert "eval: reward margin +0.700, preference accuracy 75%" in text
+        from tests.tui.render_text import plain
+        shown = plain(panel)
+        assert "DPO signals" in shown and "reward margin" in shown and "▁" in shown
+        assert "margin fell back" in dash.banner_text
+
+        dash.reset()
+        assert not panel.display

@@ -126,3 +126,26 @@ async def test_attaches_to_a_headless_training_and_follows_it_to_the_end(tmp_pat
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+async def test_replays_a_dpo_run_with_its_preference_signals_and_watchdog_warning(run_dir):
+    from ft_tui.tui.widgets.preference_panel import PreferencePanel
+
+    for step in range(1, 5):
+        run_dir.append_event(log(step, 0.69 - step / 20))
+        run_dir.append_event({"type": "preference", "step": step, "margin": 0.1 * step,
+                              "accuracy": 0.5 + 0.1 * step, "chosen": 0.05 * step,
+                              "rejected": -0.05 * step})
+    run_dir.append_event({"type": "warning", "step": 4, "code": "accuracy_at_chance",
+                          "message": "preference accuracy is still at chance"})
+    run_dir.append_event({"type": "end", "state": "done", "step": 4, "message": "finished 4 steps"})
+    run_dir.write_status("done", step=4, total_steps=4, message="finished 4 steps")
+    app = MonitorApp(run_dir)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        panel = app.query_one(PreferencePanel)
+        assert panel.display
+        assert "train: reward margin +0.400, preference accuracy 90%" in panel.summary()
+        log_text = "\n".join(line.text for line in app.query_one("#dash-log").lines)
+        assert "accuracy_at_chance: preference accuracy is" in log_text
+        assert "accuracy_at_chance" in app.query_one(Dashboard).banner_text

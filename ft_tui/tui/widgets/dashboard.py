@@ -20,9 +20,10 @@ from textual.message import Message
 from textual.widgets import ProgressBar, RichLog, Static
 from textual_plotext import PlotextPlot
 
-from ft_tui.core.run.events import (Checkpoint, EvalLog, Event, Phase, RunFinished, RunStarted,
-                                    Samples, StepLog, TrainWarning)
+from ft_tui.core.run.events import (Checkpoint, EvalLog, Event, Phase, PreferenceLog, RunFinished,
+                                    RunStarted, Samples, StepLog, TrainWarning)
 from ft_tui.core.training.throughput import throughput_note
+from ft_tui.tui.widgets.preference_panel import PreferencePanel
 
 REDRAW_EVERY_S = 0.5
 TICK_EVERY_S = 1.0          # elapsed and ETA move on between step logs
@@ -143,6 +144,7 @@ class Dashboard(Vertical):
             yield ProgressBar(total=1, show_eta=False, id="dash-progress")
             yield Static("", id="dash-eta")
         yield Static("waiting for the first step", id="dash-stats", markup=False)
+        yield PreferencePanel(id="dash-preference")
         with Horizontal(id="dash-plots"):
             yield PlotextPlot(id="loss-plot")
             yield PlotextPlot(id="lr-plot")
@@ -172,6 +174,7 @@ class Dashboard(Vertical):
         self._live_at = None
         self.total_steps = self.step = 0
         self.query_one("#dash-log", RichLog).clear()
+        self.query_one(PreferencePanel).reset()
         self.query_one("#dash-samples", Static).update("no samples yet")
         self._hide_banner()
         self.query_one("#dash-progress", ProgressBar).update(total=1, progress=0)
@@ -194,6 +197,8 @@ class Dashboard(Vertical):
             self.eval_points.append((event.step, event.eval_loss))
             self._plots_dirty = True
             self._log(f"step {event.step}: eval loss {_number(event.eval_loss)}")
+        elif isinstance(event, PreferenceLog):
+            self.query_one(PreferencePanel).add(event)
         elif isinstance(event, Samples):
             self._on_samples(event)
         elif isinstance(event, TrainWarning):
