@@ -66,7 +66,8 @@ def preference_kwargs(cfg, *, has_eval: bool) -> dict[str, Any]:
                   train_sampling_strategy="random")
     if cfg.objective == "kto":
         # KTO's KL estimate pairs each row with its batch neighbours, so TRL needs the
-        # order fixed (kto_config.py); the rows were shuffled with the seed instead.
+        # order fixed (TRL 1.x, trl/trainer/kto_config.py); the rows were shuffled with the
+        # seed instead.
         kwargs.update(train_sampling_strategy="sequential", loss_type=preference_loss(cfg),
                       desirable_weight=p.desirable_weight, undesirable_weight=p.undesirable_weight)
     else:
