@@ -219,19 +219,16 @@ def help_config() -> str:
 def _check_inputs_exist(cfg) -> None:
     """A missing file or model, an output folder that cannot be written: usage errors, said
     before creating a run directory."""
-    from ft_tui.core.models.resolve import ModelNotFound, available_model
     from ft_tui.core.paths import resolve_data_path
     from ft_tui.core.run.rundir import check_writable_folder
     from ft_tui.core.training.device import SetupError
+    from ft_tui.core.training.session import check_model
 
     for key, flag, value in (("data.train_path", "--data", cfg.data.train_path),
                              ("data.eval_path", "--eval-data", cfg.data.eval_path)):
         if value.strip() and not resolve_data_path(value).is_file():
             raise SetupError(f"{key}: {value!r} is not a file; pass {flag} PATH or fix it in the config")
-    try:
-        available_model(cfg.model.name)
-    except ModelNotFound as exc:
-        raise SetupError(f"model.name: {exc}") from None
+    check_model(cfg)
     check_writable_folder(cfg.output_dir, "output_dir")
 
 

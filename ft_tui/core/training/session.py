@@ -69,7 +69,7 @@ def start_run(cfg, *, resume: str | Path | None = None, on_event: Callable[[Even
     if resume is not None:
         cfg = RunDir.open(resume).load_config()   # resume_runner checks its data, under the lock
     else:
-        _check_model(cfg)   # a hub model that cannot be had: before the run directory
+        check_model(cfg)   # a hub model that cannot be had: before the run directory
     fits = model_fits_one_gpu(cfg) if device.gpu_count > 1 else None
     plan = plan_launch(gpu_count=device.gpu_count, requested=num_processes,
                        force_cpu=force_cpu, fits_one_gpu=fits)
@@ -84,7 +84,8 @@ def start_run(cfg, *, resume: str | Path | None = None, on_event: Callable[[Even
     return _launched(cfg, resume, plan, device, on_event, moved_data)
 
 
-def _check_model(cfg) -> None:
+def check_model(cfg) -> None:
+    """SetupError ("model.name: ...") when the run's model cannot be had here; loads nothing."""
     from ft_tui.core.models.resolve import ModelNotFound, available_model
     from ft_tui.core.training.device import SetupError
 
