@@ -107,6 +107,33 @@ def test_kto_rows_are_recognised_with_their_balance(tmp_path):
     assert pc.format == "kto" and pc.examples[0].label is False
 
 
+def test_llama_factory_kto_tag_rows_are_kto_not_sft(tmp_path):
+    """LLaMA-Factory's KTO files put the flag in `kto_tag`, on ShareGPT or Alpaca rows (and a
+    spreadsheet export turns it into text). Read as SFT, the rows tagged false would be
+    trained as answers to imitate."""
+    sharegpt = [{"conversations": [{"from": "human", "value": f"Q{i}"},
+                                   {"from": "gpt", "value": f"answer {i}"}], "kto_tag": i % 2 == 0}
+                for i in range(4)]
+    report = inspect_path(write_jsonl(tmp_path / "kto_sharegpt.jsonl", sharegpt))
+    assert report.format == "kto" and report.kto == {"true": 2, "false": 2}
+    assert report.warning("not_for_sft").lines == [2, 4]
+
+    alpaca = [{"instruction": "Say hi", "input": "", "output": "Hi!", "kto_tag": True},
+              {"instruction": "Say bye", "input": "", "output": "Go away.", "kto_tag": False}]
+    ex = load_examples(write_jsonl(tmp_path / "kto_alpaca.jsonl", alpaca)).examples[1]
+    assert ex.label is False and ex.completion_messages() == [msg("assistant", "Go away.")]
+
+    csv_path = tmp_path / "kto.csv"
+    csv_path.write_text("instruction,output,kto_tag\nSay hi,Hi!,TRUE\nSay bye,Go away.,FALSE\n")
+    report = inspect_path(csv_path)
+    assert report.format == "kto" and report.kto == {"true": 1, "false": 1}
+
+
+def test_a_text_label_is_a_class_not_a_kto_flag(tmp_path):
+    rows = [{"prompt": "The food was cold.", "completion": "negative", "label": "negative"}]
+    assert load_examples(write_jsonl(tmp_path / "cls.jsonl", rows)).format == "prompt_completion"
+
+
 def test_kto_with_one_side_missing_is_flagged(tmp_path):
     report = inspect_path(write_jsonl(tmp_path / "kto.jsonl", _kto_rows(6, 0)))
     assert "labelled false" in report.warning("kto_imbalance").message

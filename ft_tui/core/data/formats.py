@@ -28,13 +28,30 @@ OPENAI_ROLES = {"system": "system", "developer": "system", "user": "user",
                 "assistant": "assistant", "tool": "tool", "function": "tool"}
 
 
+# KTO's desirable/undesirable flag: TRL's `label`, or LLaMA-Factory's `kto_tag` (whose
+# spreadsheet copies carry it as the text "true"/"false").
+KTO_LABEL_KEYS = ("label", "kto_tag")
+KTO_ANSWER_KEYS = ("messages", "conversations", "completion", "output")
+
+
+def kto_label(row: dict) -> bool | None:
+    """The row's KTO flag, or None when it has none (a text `label` is a class, not a flag)."""
+    for key in KTO_LABEL_KEYS:
+        value = row.get(key)
+        if isinstance(value, bool):
+            return value
+        if key == "kto_tag" and isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+    return None
+
+
 def detect_format(row: Any) -> str | None:
     """The format a parsed JSON row is written in, or None when it matches none."""
     if not isinstance(row, dict):
         return None
     if any(key in row for key in ("chosen", "rejected", "chosen_messages", "rejected_messages")):
         return "preference"
-    if isinstance(row.get("label"), bool) and ("messages" in row or "completion" in row):
+    if kto_label(row) is not None and any(key in row for key in KTO_ANSWER_KEYS):
         return "kto"
     if "messages" in row:
         return "openai_chat"
@@ -50,7 +67,7 @@ def detect_format(row: Any) -> str | None:
 
 
 ROW_KEYS = ("messages", "conversations", "instruction", "input", "output", "prompt", "completion",
-            "text", "chosen", "rejected", "tools", "system")
+            "text", "chosen", "rejected", "tools", "system", "label", "kto_tag")
 MESSAGE_KEYS = ("role", "content", "tool_calls", "tool_call_id", "name", "weight")
 
 
@@ -479,13 +496,17 @@ def _side_key(side: list[dict[str, Any]]) -> str:
 
 
 def normalise_kto(row: dict) -> dict[str, Any]:
-    """``{"messages": [...], "label": bool}`` or ``{"prompt", "completion", "label": bool}``:
-    the final answer is one to imitate (true) or to avoid (false)."""
+    """A chat, ShareGPT, Alpaca or prompt/completion row with a KTO flag (``label`` or
+    ``kto_tag``): the final answer is one to imitate (true) or to avoid (false)."""
     if "messages" in row:
         messages, weight = normalise_openai(row)
-    else:
+    elif "conversations" in row:
+        messages, weight = normalise_sharegpt(row)
+    elif "completion" in row:
         messages, weight = normalise_prompt_completion(row)
-    return {"messages": messages, "weight": weight, "label": row["label"]}
+    else:
+        messages, weight = normalise_alpaca(row)
+    return {"messages": messages, "weight": weight, "label": kto_label(row)}
 
 
 NORMALISERS = {
