@@ -1,10 +1,12 @@
 """`ft-tui monitor RUN_DIR`: the training dashboard attached to a run directory.
 
 A run started headless (``ft-tui train`` under tmux or nohup, over SSH) writes its events
-to ``metrics.jsonl`` and its state to ``status.json``; this app only reads them. It replays
-what is there, then follows the file: it polls the size on a timer and reads from the byte
-offset it has reached, so leaving and re-attaching loses nothing, and a file rewritten by a
-resume (new inode, or shorter) is read again from the start. No socket is opened.
+to ``metrics.jsonl`` and its state to ``status.json``; this app only reads them. It reads
+what is there on a worker thread (the dashboard's state, folded off the app thread and
+shown in one render, so a 20,000-event history does not freeze the screen), then follows
+the file: it polls the size on a timer and reads from the byte offset it has reached, so
+leaving and re-attaching loses nothing, and a file rewritten by a resume (new inode, or
+shorter) is read again from the start, on the worker again. No socket is opened.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ft_tui.core.run.events import BadEvent, decode_event
 from ft_tui.core.run.follow import JsonlFollower, process_alive
 from ft_tui.core.run.rundir import RunDir, RunDirError
 from ft_tui.tui.widgets.dashboard import Dashboard, format_duration
+from ft_tui.tui.widgets.dashboard_state import DashboardState
 
 POLL_EVERY_S = 0.5
 
@@ -76,35 +79,65 @@ class MonitorApp(App[int]):
 
     def on_mount(self) -> None:
         self.sub_title = str(self.run_dir.path)
-        self.poll()
+        self._replay([])
         self.set_interval(self.poll_every_s, self.poll, name="follow metrics")
 
     @property
     def dashboard(self) -> Dashboard:
         return self.query_one(Dashboard)
 
+    def _replay(self, first: list[dict[str, Any]]) -> None:
+        """Read the history (``first``: records already read) on a worker thread; the
+        dashboard shows it in one go. The follower belongs to that thread until then."""
+        follower = self.follower
+        self.mistyped = 0
+
+        def read(state: DashboardState) -> int:
+            mistyped = fold_records(state, first)
+            while not follower.caught_up:
+                rewound, records = follower.poll()
+                if rewound:              # rewritten while we read it: from the start
+                    state.clear()
+                    mistyped = 0
+                mistyped += fold_records(state, records)
+            return mistyped
+
+        self.dashboard.replay(read)
+        self._show_status()
+
+    def on_dashboard_replayed(self, message: Dashboard.Replayed) -> None:
+        self.mistyped = message.extra or 0
+        if message.error is not None:
+            self.notify(f"Could not read {self.run_dir.metrics_path}: {message.error}",
+                        severity="error", timeout=15)
+        self._show_status()
+
     def poll(self) -> None:
         """Take in the new lines of metrics.jsonl, then the status file."""
         if not self.is_running:
             return   # the timer can fire once more while the app is closing its screens
-        replaying = not self.follower.caught_up
-        rewound, records = self.follower.poll()
-        if rewound:
-            self.dashboard.reset()
-            self.mistyped = 0
-            replaying = True
-        for record in records:
-            try:
-                event = decode_event(record)
-            except BadEvent:
-                self.mistyped += 1
-                continue
-            if event is not None:
-                self.dashboard.handle_event(event, notify=not replaying)
+        if not self.dashboard.replaying:
+            rewound, records = self.follower.poll()
+            if rewound:
+                self._replay(records)
+                return
+            for record in records:
+                try:
+                    event = decode_event(record)
+                except BadEvent:
+                    self.mistyped += 1
+                    continue
+                if event is not None:
+                    self.dashboard.handle_event(event)
+        self._show_status()
+
+    def _show_status(self) -> None:
         self.status = self.run_dir.read_status()
         line = describe_status(self.status, self.run_dir.path)
+        if self.dashboard.replaying:
+            line += " · reading the run's history…"
         skipped = self.follower.bad_lines + self.mistyped
-        if skipped:
+        if skipped and not self.dashboard.replaying:
             line += (f" · {skipped} unreadable line{'s' * (skipped != 1)} in metrics.jsonl "
                      "skipped")
         self.query_one("#monitor-status", Static).update(line)
@@ -112,9 +145,21 @@ class MonitorApp(App[int]):
     def action_reload(self) -> None:
         """Read the whole file again (e.g. after editing it by hand)."""
         self.follower = JsonlFollower(self.run_dir.metrics_path)
-        self.mistyped = 0
-        self.dashboard.reset()
-        self.poll()
+        self._replay([])
+
+
+def fold_records(state: DashboardState, records: list[dict[str, Any]]) -> int:
+    """Fold metrics.jsonl records into ``state``; returns how many were mistyped."""
+    mistyped = 0
+    for record in records:
+        try:
+            event = decode_event(record)
+        except BadEvent:
+            mistyped += 1
+            continue
+        if event is not None:
+            state.fold(event)
+    return mistyped
 
 
 def run_monitor(run_dir: str | os.PathLike) -> int:

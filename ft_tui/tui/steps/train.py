@@ -2,7 +2,8 @@
 
 The run is started by the core's ``start_run`` (one process, or accelerate workers when the
 launch planner says so, exactly as ``ft-tui train``) in a thread worker; it reports every event with
-``post_message`` (thread-safe), and the dashboard shows them on the app thread. Stopping is
+``post_message`` (thread-safe), and the dashboard takes them in on the app thread and redraws
+at most twice a second. A past run's history is read on a worker thread and shown at once. Stopping is
 graceful: the runner writes a checkpoint at the next step boundary, so a stopped run can
 be resumed here or with ``ft-tui train --resume``.
 """
@@ -93,6 +94,7 @@ lower learning rate, more dropout or more data.
         self._quitting = False      # the app exits once the run has stopped and saved
         self._finished_state: str | None = None   # how the run started here ended
         self._last_checkpoint: str | None = None  # newest complete checkpoint of this run
+        self._launch_after_replay: tuple | None = None   # a resume waiting for its history
 
     @property
     def is_running(self) -> bool:
@@ -160,9 +162,8 @@ lower learning rate, more dropout or more data.
         if run is None:
             self._set_status("No run yet: press s to start training.")
             return
-        self.dashboard.reset()
-        for event in run.read_events():
-            self.dashboard.handle_event(event, notify=False)
+        # The history is read and folded on a worker thread, then shown in one render.
+        self.dashboard.replay(lambda state: state.fold_all(run.read_events()))
         status = run.read_status()
         state = run.read_state()   # "interrupted": running, but its process is gone
         where = f"Last run: {run.path} ({state}, step {status.get('step', 0)}/{status.get('total_steps', '?')})"
@@ -227,24 +228,46 @@ lower learning rate, more dropout or more data.
         if run is None:
             self.notify("There is no run to resume: press s to start one.", severity="warning")
             return
-        # Show the history first; the resumed run drops what follows its checkpoint.
-        self.dashboard.reset()
-        for event in run.read_events():
-            self.dashboard.handle_event(event, notify=False)
-        self._launch(None, run.path, f"Resuming {run.path} from its last checkpoint...")
+        # Show the history first (read on a worker thread); the run starts once it is read,
+        # so its new lines are not read twice. It drops what follows its checkpoint.
+        self.dashboard.replay(lambda state: state.fold_all(run.read_events()))
+        self._launch(None, run.path, f"Resuming {run.path} from its last checkpoint...",
+                     after_replay=True)
 
     def _post_from_trainer(self, event) -> None:
         """Runs on the training thread: hand the event to the app thread, nothing else."""
         self.post_message(TrainingEvent(event))
 
-    def _launch(self, cfg: RunConfig | None, resume: Path | None, status: str) -> None:
+    def _launch(self, cfg: RunConfig | None, resume: Path | None, status: str,
+                after_replay: bool = False) -> None:
         self.runner = None
         self._training, self._stopping, self._quitting = True, False, False
         self._finished_state = None
         self._last_checkpoint = None
         self._set_status(status)
         self._update_buttons()
-        self._train(cfg, resume)
+        if after_replay and self.dashboard.replaying:
+            self._launch_after_replay = (cfg, resume)
+        else:
+            self._train(cfg, resume)
+
+    def on_dashboard_replayed(self, message: Dashboard.Replayed) -> None:
+        message.stop()
+        if message.error is not None:
+            self.notify(f"Could not read the run's history: {message.error}", severity="error")
+        launch, self._launch_after_replay = self._launch_after_replay, None
+        if launch is None:
+            return
+        if not self._stopping:
+            self._train(*launch)
+            return
+        # Stop or Quit came while the history was read: the run was never started.
+        self._training = self._stopping = False
+        self._set_status("Resume cancelled: press r to resume the run.")
+        self._update_buttons()
+        if self._quitting:
+            self._quitting = False
+            self.app.exit(0)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="train", description="training")
     def _train(self, cfg: RunConfig | None, resume: Path | None) -> RunFinished | None:

@@ -1,33 +1,43 @@
 """The training dashboard: one widget for the wizard's Train step and `ft-tui monitor`.
 
-Both feed it the same typed events (ft_tui.core.run.events) through :meth:`Dashboard.handle_event`:
-live from the trainer's thread (wrapped in a :class:`TrainingEvent` message, so no widget is
-touched off the app thread), or replayed from a run directory's ``metrics.jsonl``. Every
-metric point is kept in lists the widget owns, so the curves never lose a step; the plots
-redraw on a timer rather than on every step, which keeps a fast run from flooding the UI.
+Both feed it the same typed events (ft_tui.core.run.events): live through
+:meth:`Dashboard.handle_event`, from the trainer's thread wrapped in a :class:`TrainingEvent`
+message (so no widget is touched off the app thread) or from the monitor's poll; a run's
+whole history through :meth:`Dashboard.replay`, which folds ``metrics.jsonl`` into a
+:class:`DashboardState` on a worker thread and renders it once. Events only change the
+state (every metric point is kept, so the curves never lose a step); the widgets are
+brought up to it at most twice a second, so a fast run costs the app thread a few renders
+a second however many events it sends. A start, a warning and the end are shown at once.
 """
 
 from __future__ import annotations
 
 import math
+from itertools import islice
 from dataclasses import dataclass
-from time import monotonic
+from time import monotonic, perf_counter
+from typing import Any, Callable
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import ProgressBar, RichLog, Static
 from textual_plotext import PlotextPlot
 
-from ft_tui.core.run.events import (Checkpoint, EvalLog, Event, Phase, PreferenceLog, RunFinished,
-                                    RunStarted, Samples, StepLog, TrainWarning)
+from ft_tui.core.run.events import Event, RunFinished, RunStarted, Samples, StepLog, TrainWarning
 from ft_tui.core.training.throughput import throughput_note
+from ft_tui.tui.widgets.dashboard_state import MAX_LOG_LINES, DashboardState, format_number
 from ft_tui.tui.widgets.preference_panel import PreferencePanel
 
-REDRAW_EVERY_S = 0.5
+REDRAW_EVERY_S = 0.5        # the widgets follow the state at most this often
 TICK_EVERY_S = 1.0          # elapsed and ETA move on between step logs
 MAX_PLOTTED_POINTS = 1500   # what a terminal-wide plot can show; the lists keep everything
+# textual-plotext's first two series colours, given explicitly: a plot drawn before the
+# widget's first paint (a replayed history) would otherwise get plotext's default ones.
+FIRST_COLOR, SECOND_COLOR = (0, 130, 200), (60, 180, 75)
 
 
 @dataclass
@@ -48,10 +58,6 @@ def format_duration(seconds: float | None) -> str:
     if minutes:
         return f"{minutes}m{secs:02d}s"
     return f"{secs}s"
-
-
-def _number(value: float | None, spec: str = ".4g") -> str:
-    return "–" if value is None else format(value, spec)
 
 
 def _thin(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
@@ -120,21 +126,44 @@ class Dashboard(Vertical):
     def __init__(self, *, name: str | None = None, id: str | None = None,
                  classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self.train_points: list[tuple[int, float]] = []
-        self.eval_points: list[tuple[int, float]] = []
-        self.lr_points: list[tuple[int, float]] = []
-        self.warnings: list[TrainWarning] = []
-        self.started: RunStarted | None = None
-        self.last_log: StepLog | None = None
-        self.finished: RunFinished | None = None
-        self.total_steps = 0
-        self.step = 0
+        self.state = DashboardState()
+        self.renders = 0              # widget refreshes from the state (tests count them)
         self._gpu_total: float | None = None
         self._gpu_total_known = False
-        self._plots_dirty = False
-        self.phase: Phase | None = None
         self._live_at: float | None = None   # when the last live StepLog arrived (monotonic)
+        self._frozen_since = 0.0      # the clocks' advance when the run ended
+        self._last_render = -math.inf  # perf_counter of the last render (rate limit)
+        self._render_call_pending = False
+        self._render_timer: Timer | None = None
+        self._generation = 0          # bumped by reset(): a replay begun before is stale
+        self._replaying = False
+        self._pending: list[Event] = []   # live events that came during a replay
+        self._forget_shown()
 
+    # ----- the state, read-only for callers -----------------------------------------------
+    train_points = property(lambda self: self.state.train_points)
+    eval_points = property(lambda self: self.state.eval_points)
+    lr_points = property(lambda self: self.state.lr_points)
+    warnings = property(lambda self: self.state.warnings)
+    started = property(lambda self: self.state.started)
+    last_log = property(lambda self: self.state.last_log)
+    finished = property(lambda self: self.state.finished)
+    phase = property(lambda self: self.state.phase)
+    total_steps = property(lambda self: self.state.total_steps)
+    step = property(lambda self: self.state.step)
+    phase_text = property(lambda self: self.state.phase_text,
+                          doc="training / evaluating 12/32 / generating samples / saving")
+
+    @property
+    def replaying(self) -> bool:
+        """True while a run's history is being read on a worker thread."""
+        return self._replaying
+
+    @property
+    def banner_text(self) -> str:
+        return self.state.banner[0] if self.state.banner else ""
+
+    # ----- layout -----------------------------------------------------------------------
     # ----- layout -----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Static(id="dash-banner", markup=False)
@@ -149,7 +178,7 @@ class Dashboard(Vertical):
             yield PlotextPlot(id="loss-plot")
             yield PlotextPlot(id="lr-plot")
         with Horizontal(id="dash-panes"):
-            log = RichLog(id="dash-log", max_lines=2000, wrap=True, markup=False, min_width=20)
+            log = RichLog(id="dash-log", max_lines=MAX_LOG_LINES, wrap=True, markup=False, min_width=20)
             log.border_title = "log"
             yield log
             box = VerticalScroll(id="dash-samples-box")
@@ -159,216 +188,225 @@ class Dashboard(Vertical):
 
     def on_mount(self) -> None:
         self._draw_plots()
-        self.set_interval(REDRAW_EVERY_S, self._redraw_if_needed, name="dashboard redraw")
         self.set_interval(TICK_EVERY_S, self._tick, name="dashboard clock")
 
     # ----- events -----------------------------------------------------------------------
     def reset(self) -> None:
         """Forget everything shown (a new run, or a metrics file that was rewritten)."""
-        self.train_points.clear()
-        self.eval_points.clear()
-        self.lr_points.clear()
-        self.warnings.clear()
-        self.started = self.last_log = self.finished = None
-        self.phase = None
-        self._live_at = None
-        self.total_steps = self.step = 0
-        self.query_one("#dash-log", RichLog).clear()
-        self.query_one(PreferencePanel).reset()
-        self.query_one("#dash-samples", Static).update("no samples yet")
-        self._hide_banner()
-        self.query_one("#dash-progress", ProgressBar).update(total=1, progress=0)
-        self.query_one("#dash-step", Static).update("step –")
-        self.query_one("#dash-eta", Static).update("")
-        self.query_one("#dash-stats", Static).update("waiting for the first step")
-        self._plots_dirty = True
+        self.state = DashboardState()
+        self._generation += 1
+        self._replaying = False
+        self._pending.clear()
+        self._live_at, self._frozen_since = None, 0.0
+        self._forget_shown()
+        self._show_state()
 
     def handle_event(self, event: Event, *, notify: bool = True) -> None:
-        """Show one event. ``notify=False`` (replaying history) skips the toasts."""
-        if isinstance(event, RunStarted):
-            self._on_started(event)
-        elif isinstance(event, StepLog):
-            self._live_at = monotonic() if notify else None
-            self._on_step(event)
-        elif isinstance(event, Phase):
-            self.phase = event
-            self._show_eta()
-        elif isinstance(event, EvalLog):
-            self.eval_points.append((event.step, event.eval_loss))
-            self._plots_dirty = True
-            self._log(f"step {event.step}: eval loss {_number(event.eval_loss)}")
-        elif isinstance(event, PreferenceLog):
-            self.query_one(PreferencePanel).add(event)
-        elif isinstance(event, Samples):
-            self._on_samples(event)
-        elif isinstance(event, TrainWarning):
-            self._on_warning(event, notify)
-        elif isinstance(event, Checkpoint):
-            self._log(f"step {event.step}: checkpoint saved to {event.path}")
-        elif isinstance(event, RunFinished):
-            self._on_finished(event, notify)
-
-    def _on_started(self, event: RunStarted) -> None:
-        self.started = event
-        self.finished = None
-        self._hide_banner()
-        if event.start_step:
-            # A resumed run repeats the steps after its checkpoint: drop the old copies.
-            for points in (self.train_points, self.eval_points, self.lr_points):
-                points[:] = [p for p in points if p[0] <= event.start_step]
-        self.total_steps = event.total_steps
-        self.step = event.start_step
-        self._update_progress()
-        what = "resumed at step " + str(event.start_step) if event.start_step else "started"
-        params = ""
-        if event.total_params:
-            share = 100 * event.trainable_params / event.total_params
-            params = f", {event.trainable_params:,} of {event.total_params:,} parameters trained ({share:.2g}%)"
-        self._log(f"run {what}: {event.method or '?'} on {event.device or '?'}, "
-                  f"{event.total_steps} steps{params}")
-        self._plots_dirty = True
-
-    def _on_step(self, event: StepLog) -> None:
-        self.last_log = event
-        self.step = event.step
-        if event.total_steps:
-            self.total_steps = event.total_steps
-        self.train_points.append((event.step, event.loss))
-        if event.learning_rate is not None:
-            self.lr_points.append((event.step, event.learning_rate))
-        self._plots_dirty = True
-        self._update_progress()
-        self._show_eta()
-        if event.gpu_mem_gb is not None and not self._gpu_total_known:
-            self._gpu_total, self._gpu_total_known = gpu_total_gb(), True
-        tokens = "–" if event.tokens_per_s is None else f"{event.tokens_per_s:,.0f}"
-        stats = (f"loss {_number(event.loss)} · lr {_number(event.learning_rate, '.2e')} · "
-                 f"tokens/s {tokens}{throughput_note(event)} · "
-                 f"{memory_gauge(event.gpu_mem_gb, self._gpu_total)}")
-        self.query_one("#dash-stats", Static).update(stats)
-        self._log(f"step {event.step}/{self.total_steps or '?'}: loss {_number(event.loss)}")
-
-    def _on_samples(self, event: Samples) -> None:
-        text = Text()
-        text.append(f"step {event.step}\n", style="bold")
-        for sample in event.samples:
-            text.append("prompt: ", style="bold")
-            text.append(f"{sample.get('prompt', '')}\n")
-            text.append("model:  ", style="bold")
-            text.append(f"{sample.get('output', '') or '(empty)'}\n")
-            if sample.get("reference"):
-                text.append("wanted: ", style="bold")
-                text.append(f"{sample['reference']}\n")
-            text.append("\n")
-        self.query_one("#dash-samples", Static).update(text)
-        self._log(f"step {event.step}: {len(event.samples)} sample generations")
-
-    def _on_warning(self, event: TrainWarning, notify: bool) -> None:
-        self.warnings.append(event)
-        line = f"⚠ step {event.step}: {event.code}: {event.message}"
-        self._log(line)
-        more = f"  (+{len(self.warnings) - 1} earlier, see the log)" if len(self.warnings) > 1 else ""
-        self._show_banner(line + more, "-warning")
-        if notify:
+        """Take in one event; the widgets follow on the redraw timer (at most
+        1/REDRAW_EVERY_S times a second, however many events came). ``notify=False``
+        (replaying history) skips the toasts."""
+        if isinstance(event, StepLog):
+            self._live_at, self._frozen_since = (monotonic() if notify else None), 0.0
+        elif isinstance(event, RunFinished) and self._live_at is not None:
+            self._frozen_since, self._live_at = monotonic() - self._live_at, None
+        self.state.fold(event)
+        if self._replaying:
+            self._pending.append(event)   # folded again on top of the history when it comes
+        if notify and isinstance(event, TrainWarning):
             self.notify(event.message, title=f"warning: {event.code}", severity="warning",
                         timeout=10)
+        elif notify and isinstance(event, RunFinished):
+            self.notify(event.message or event.state, title=f"training {event.state}",
+                        severity="error" if event.state == "failed" else "information",
+                        timeout=10)
+        # A start, a warning and the end are shown at once; the stream of steps is not.
+        self._request_render(urgent=isinstance(event, (RunStarted, TrainWarning, RunFinished)))
 
-    @property
-    def phase_text(self) -> str:
-        """training / evaluating 12/32 / generating samples / saving (empty before a run)."""
-        if self.finished is not None or self.started is None:
-            return ""
-        return self.phase.describe() if self.phase is not None else "training"
+    # ----- replaying a run's history off the app thread -----------------------------------
+    @dataclass
+    class Replayed(Message):
+        """A history folded on a worker thread (``extra``: what ``read`` returned)."""
+
+        dashboard: Dashboard
+        state: DashboardState
+        generation: int
+        extra: Any = None
+        error: BaseException | None = None
+
+    def replay(self, read: Callable[[DashboardState], Any]) -> None:
+        """Show a run's history: ``read(state)`` folds it into a new state on a worker
+        thread (reading metrics.jsonl, decoding), then the app thread renders it once.
+        Live events that come meanwhile are kept and shown on top of it. The Replayed
+        message bubbles up to the dashboard's parents once it is shown."""
+        self.reset()
+        self._replaying = True
+        self.query_one("#dash-stats", Static).update("reading the run's history…")
+        self._read_history(read, self._generation)
+
+    @work(thread=True, exit_on_error=False, group="dashboard-replay",
+          description="reading the run's history")
+    def _read_history(self, read: Callable[[DashboardState], Any], generation: int) -> None:
+        state = DashboardState()
+        try:
+            extra = read(state)
+        except Exception as exc:   # shown as far as it got, and the caller is told
+            self.post_message(self.Replayed(self, state, generation, error=exc))
+            return
+        self.post_message(self.Replayed(self, state, generation, extra))
+
+    def on_dashboard_replayed(self, message: Replayed) -> None:
+        if message.generation != self._generation:
+            message.stop()        # a reset (new run, rewritten file) came after it began
+            return
+        self.load(message.state)
+
+    def load(self, state: DashboardState) -> None:
+        """Show ``state`` (folded elsewhere) with one render, plus any pending live events."""
+        for event in self._pending:
+            state.fold(event)
+        self._pending.clear()
+        self._replaying = False
+        self.state = state
+        self._forget_shown()
+        self._show_state()
+
+    # ----- rendering from the state -------------------------------------------------------
+    def _request_render(self, urgent: bool = False) -> None:
+        if self._render_call_pending or self._replaying:
+            return   # (a replay renders once, when the history is read)
+        wait = 0.0 if urgent else self._last_render + REDRAW_EVERY_S - perf_counter()
+        if wait <= 0:
+            if self._render_timer is not None:
+                self._render_timer.stop()
+                self._render_timer = None
+            self._render_call_pending = True
+            self.call_later(self._show_state)
+        elif self._render_timer is None:
+            self._render_timer = self.set_timer(wait, self._show_state, name="dashboard redraw")
+
+    def _forget_shown(self) -> None:
+        """Make the next render draw every part (after the state was swapped)."""
+        self._shown: dict[str, Any] = {}
+
+    def _changed(self, part: str, value: Any) -> bool:
+        if part in self._shown and self._shown[part] == value:
+            return False
+        self._shown[part] = value
+        return True
+
+    def _show_state(self) -> None:
+        """Bring every widget up to the state; parts that did not change are left alone."""
+        self._render_call_pending = False
+        if self._render_timer is not None:
+            self._render_timer.stop()
+            self._render_timer = None
+        self._last_render = perf_counter()
+        self.renders += 1
+        state = self.state
+        if self._changed("banner", state.banner):
+            banner = self.query_one("#dash-banner", Static)
+            banner.update(state.banner[0] if state.banner else "")
+            banner.set_classes(f"-shown {state.banner[1]}" if state.banner else "")
+        if self._changed("progress", (state.step, state.total_steps)):
+            bar = self.query_one("#dash-progress", ProgressBar)
+            total = state.total_steps
+            bar.update(total=total or 1, progress=min(state.step, total) if total else 0)
+            self.query_one("#dash-step", Static).update(f"step {state.step}/{total or '?'}")
+        self._show_eta()
+        if self._changed("stats", state.last_log):
+            self.query_one("#dash-stats", Static).update(self._stats_line(state.last_log))
+        if self._changed("preference", state.preference_version):
+            self.query_one(PreferencePanel).show(state.preference_history, state.preference_last)
+        if self._changed("samples", state.samples_version):
+            self.query_one("#dash-samples", Static).update(samples_text(state.samples))
+        self._write_log()
+        if self._changed("points", state.points_version):
+            self._draw_plots()
+
+    def _stats_line(self, log: StepLog | None) -> str:
+        if log is None:
+            return "waiting for the first step"
+        if log.gpu_mem_gb is not None and not self._gpu_total_known:
+            self._gpu_total, self._gpu_total_known = gpu_total_gb(), True
+        tokens = "–" if log.tokens_per_s is None else f"{log.tokens_per_s:,.0f}"
+        return (f"loss {format_number(log.loss)} · lr {format_number(log.learning_rate, '.2e')} · "
+                f"tokens/s {tokens}{throughput_note(log)} · "
+                f"{memory_gauge(log.gpu_mem_gb, self._gpu_total)}")
+
+    def _write_log(self) -> None:
+        """Append the lines logged since the last render (at most the pane's 2000)."""
+        state, log = self.state, self.query_one("#dash-log", RichLog)
+        shown = self._shown.get("log")     # None: the log pane is not from this state
+        new = None if shown is None else state.log_count - shown
+        if new == 0:
+            return
+        if new is None or new > len(state.log_lines):
+            log.clear()
+            new = len(state.log_lines)
+        self._shown["log"] = state.log_count
+        lines = list(islice(state.log_lines, len(state.log_lines) - new, None))
+        for i, line in enumerate(lines):   # one write a line, as the pane wraps them
+            log.write(line, scroll_end=None if i == len(lines) - 1 else False)
 
     def _show_eta(self) -> None:
         """Phase, ETA and elapsed; while a run is live both clocks move every second."""
-        log = self.last_log
-        if log is None and self.phase is None:
-            return
-        since = monotonic() - self._live_at if self._live_at is not None else 0.0
-        elapsed = None if log is None or log.elapsed_s is None else log.elapsed_s + since
-        eta = None if log is None or log.eta_s is None else max(0.0, log.eta_s - since)
-        phase = self.phase_text
-        self.query_one("#dash-eta", Static).update(
-            (f"{phase} · " if phase else "") +
-            f"ETA {format_duration(eta)} · elapsed {format_duration(elapsed)}")
+        state = self.state
+        log = state.last_log
+        if log is None and state.phase is None:
+            text = ""
+        else:
+            since = monotonic() - self._live_at if self._live_at is not None else self._frozen_since
+            elapsed = None if log is None or log.elapsed_s is None else log.elapsed_s + since
+            eta = None if log is None or log.eta_s is None else max(0.0, log.eta_s - since)
+            phase = state.phase_text
+            text = ((f"{phase} · " if phase else "") +
+                    f"ETA {format_duration(eta)} · elapsed {format_duration(elapsed)}")
+        if self._changed("eta", text):
+            self.query_one("#dash-eta", Static).update(text)
 
     def _tick(self) -> None:
-        if self._live_at is not None and self.finished is None:
+        if self._live_at is not None and self.state.finished is None:
             self._show_eta()
 
-    def _on_finished(self, event: RunFinished, notify: bool) -> None:
-        self.finished = event
-        self.step = event.step or self.step
-        self._update_progress()
-        self._show_eta()          # the clocks stop where the run ended
-        self._live_at = None
-        mark = {"done": "✓", "stopped": "■", "failed": "✗"}.get(event.state, "·")
-        where = "" if "step" in event.message else f" at step {self.step}"
-        line = f"{mark} run {event.state}{where}: {event.message}"
-        if event.advice:
-            line += f"\n  advice: {event.advice}"
-        self._log(line)
-        banner = line
-        if self.warnings:   # the end replaces the warning banner: keep the warnings in sight
-            last = self.warnings[-1]
-            more = f" (+{len(self.warnings) - 1} more)" if len(self.warnings) > 1 else ""
-            banner += f"\n⚠ step {last.step}: {last.code}{more}, see the log"
-        self._show_banner(banner, {"done": "-done", "failed": "-error"}.get(event.state, "-warning"))
-        if notify:
-            severity = "error" if event.state == "failed" else "information"
-            self.notify(event.message or event.state, title=f"training {event.state}",
-                        severity=severity, timeout=10)
-
-    # ----- pieces -----------------------------------------------------------------------
-    def _log(self, line: str) -> None:
-        self.query_one("#dash-log", RichLog).write(line)
-
-    def _show_banner(self, text: str, kind: str) -> None:
-        banner = self.query_one("#dash-banner", Static)
-        banner.update(text)
-        banner.set_classes(f"-shown {kind}")
-
-    def _hide_banner(self) -> None:
-        banner = self.query_one("#dash-banner", Static)
-        banner.update("")
-        banner.set_classes("")
-
-    @property
-    def banner_text(self) -> str:
-        banner = self.query_one("#dash-banner", Static)
-        return str(banner.content) if banner.has_class("-shown") else ""
-
-    def _update_progress(self) -> None:
-        bar = self.query_one("#dash-progress", ProgressBar)
-        total = self.total_steps or 1
-        bar.update(total=total, progress=min(self.step, self.total_steps) if self.total_steps else 0)
-        self.query_one("#dash-step", Static).update(f"step {self.step}/{self.total_steps or '?'}")
-
-    def _redraw_if_needed(self) -> None:
-        if self._plots_dirty:
-            self._draw_plots()
-
     def _draw_plots(self) -> None:
-        self._plots_dirty = False
+        state = self.state
         loss_plot = self.query_one("#loss-plot", PlotextPlot)
         plt = loss_plot.plt
         plt.clear_data()
         plt.title("loss")
         plt.xlabel("step")
-        train, held_out = _thin(self.train_points), _thin(self.eval_points)
+        train, held_out = _thin(state.train_points), _thin(state.eval_points)
         if train:
-            plt.plot([x for x, _ in train], [y for _, y in train], label="train", marker="braille")
+            plt.plot([x for x, _ in train], [y for _, y in train], label="train", marker="braille",
+                     color=FIRST_COLOR)
         if held_out:
             plt.plot([x for x, _ in held_out], [y for _, y in held_out], label="eval",
-                     marker="dot")
+                     marker="dot", color=SECOND_COLOR)
         loss_plot.refresh()
 
         lr_plot = self.query_one("#lr-plot", PlotextPlot)
         plt = lr_plot.plt
         plt.clear_data()
         plt.title("learning rate")
-        rates = _thin(self.lr_points)
+        rates = _thin(state.lr_points)
         if rates:
-            plt.plot([x for x, _ in rates], [y for _, y in rates], marker="braille")
+            plt.plot([x for x, _ in rates], [y for _, y in rates], marker="braille",
+                     color=FIRST_COLOR)
         lr_plot.refresh()
+
+
+def samples_text(event: Samples | None) -> Text | str:
+    if event is None:
+        return "no samples yet"
+    text = Text()
+    text.append(f"step {event.step}\n", style="bold")
+    for sample in event.samples:
+        text.append("prompt: ", style="bold")
+        text.append(f"{sample.get('prompt', '')}\n")
+        text.append("model:  ", style="bold")
+        text.append(f"{sample.get('output', '') or '(empty)'}\n")
+        if sample.get("reference"):
+            text.append("wanted: ", style="bold")
+            text.append(f"{sample['reference']}\n")
+        text.append("\n")
+    return text

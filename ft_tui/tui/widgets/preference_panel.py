@@ -1,6 +1,7 @@
 """DPO/KTO's own signals on the dashboard (Train step and ``ft-tui monitor``).
 
-Fed ``PreferenceLog`` events (TRL's ``rewards/*`` logs): the latest reward margin,
+Shows the ``PreferenceLog`` series (TRL's ``rewards/*`` logs) that the dashboard's
+state folded, redrawn with the rest of the dashboard: the latest reward margin,
 preference accuracy and chosen/rejected rewards, train and eval, each with a sparkline
 of its history. Hidden until the first such event, so an SFT run never shows it. The
 watchdog's warnings (margin collapsed, accuracy at chance) come as ``TrainWarning`` and
@@ -46,18 +47,17 @@ class PreferencePanel(Static):
         self.last: dict[str, PreferenceLog] = {}
 
     def reset(self) -> None:
-        self.history.clear()
-        self.last.clear()
+        self.history, self.last = {}, {}
         self.display = False
         self.update("")
 
-    def add(self, event: PreferenceLog) -> None:
-        series = self.history.setdefault(event.split, {name: [] for name, _, _ in SIGNALS})
-        for name, _, _ in SIGNALS:
-            value = getattr(event, name)
-            if value is not None:
-                series[name].append(value)
-        self.last[event.split] = event
+    def show(self, history: dict[str, dict[str, list[float]]],
+             last: dict[str, PreferenceLog]) -> None:
+        """Show the series a DashboardState folded (one render, however many events)."""
+        self.history, self.last = history, last
+        if not last:
+            self.reset()
+            return
         self.display = True
         self.update(self.render_table())
 
