@@ -41,6 +41,7 @@ async def test_replays_a_finished_run(run_dir):
     run_dir.write_status("done", step=4, total_steps=4, message="finished 4 steps")
     app = MonitorApp(run_dir)
     async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: not app.dashboard.replaying, timeout_s=30)  # a worker
         await pilot.pause()
         dash = app.query_one(Dashboard)
         assert [s for s, _ in dash.train_points] == [1, 2, 3, 4]
@@ -142,6 +143,7 @@ async def test_replays_a_dpo_run_with_its_preference_signals_and_watchdog_warnin
     run_dir.write_status("done", step=4, total_steps=4, message="finished 4 steps")
     app = MonitorApp(run_dir)
     async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: not app.dashboard.replaying, timeout_s=30)  # a worker
         await pilot.pause()
         panel = app.query_one(PreferencePanel)
         assert panel.display

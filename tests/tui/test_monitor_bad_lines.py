@@ -9,6 +9,7 @@ from ft_tui.core.run.rundir import RunDir
 from ft_tui.tui.monitor import MonitorApp
 from ft_tui.tui.widgets.dashboard import Dashboard
 from tests.test_run_robustness import MISTYPED, _write_mixed_metrics
+from tests.tui.test_train_step import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -20,6 +21,7 @@ async def test_monitor_skips_mistyped_metrics_lines_and_says_how_many(tmp_path):
     run.write_status("running", step=3, total_steps=4)
     app = MonitorApp(run)
     async with app.run_test(size=(120, 30)) as pilot:
+        await wait_until(pilot, lambda: not app.dashboard.replaying, timeout_s=30)  # a worker
         await pilot.pause()
         dash = app.query_one(Dashboard)
         assert [s for s, _ in dash.train_points] == [1, 1, 2, 3]   # the inf loss is kept
