@@ -66,6 +66,20 @@ def test_round_trip_gives_the_same_greedy_tokens(merged, tmp_path):
     tok = AutoTokenizer.from_pretrained(str(merged))
     prompt = "The printer on floor 3 is jammed"
     assert _greedy(back, tok, prompt) == _greedy(original, tok, prompt)
+
+    # A third reader, llama.cpp's own Python one (PyPI gguf): every tensor of the merged
+    # model is in the file, and the end-of-turn token the Modelfile stops on is its EOS.
+    from gguf import GGUFReader
+    from safetensors import safe_open
+
+    reader = GGUFReader(str(target))
+    fields = {name: field.contents() for name, field in reader.fields.items()
+              if name in ("general.architecture", "tokenizer.ggml.eos_token_id")}
+    assert fields["general.architecture"] == "llama"
+    with safe_open(str(next(merged.glob("*.safetensors"))), "pt") as weights:
+        assert len(reader.tensors) == len(list(weights.keys()))
+    assert tok.convert_ids_to_tokens(fields["tokenizer.ggml.eos_token_id"]) == "<|im_end|>"
+
     modelfile = Path(done["modelfile"]).read_text()
     assert modelfile.splitlines()[1] == "FROM ./run.gguf"
     assert 'PARAMETER stop "<|im_end|>"' in modelfile
