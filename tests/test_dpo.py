@@ -103,9 +103,18 @@ def test_bad_pairs_are_reported_with_their_lines_and_nothing_dropped(tmp_path):
     assert "same answer" in message
 
 
-def test_kto_rows_train_with_kto(tiny_model_dir, tmp_path, capsys):
-    rows = [{"prompt": p, "completion": c if i % 2 else r, "label": bool(i % 2)}
-            for i, (p, c, r) in enumerate(PAIRS)]
+def _kto_trl(i, prompt, answer):
+    return {"prompt": prompt, "completion": answer, "label": bool(i % 2)}
+
+
+def _kto_llama_factory(i, prompt, answer):
+    return {"conversations": [{"from": "human", "value": prompt}, {"from": "gpt", "value": answer}],
+            "kto_tag": bool(i % 2)}
+
+
+@pytest.mark.parametrize("layout", [_kto_trl, _kto_llama_factory])
+def test_kto_rows_train_with_kto(tiny_model_dir, tmp_path, capsys, layout):
+    rows = [layout(i, p, c if i % 2 else r) for i, (p, c, r) in enumerate(PAIRS)]
     data = write_pairs(tmp_path / "kto.jsonl", rows)
     code, _, err = _train(capsys, "--model", tiny_model_dir, "--data", data, "--method", "kto",
                           "--output-dir", tmp_path / "runs", "--run-name", "k", "--batch-size", 4,
