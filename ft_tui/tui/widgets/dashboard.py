@@ -33,6 +33,7 @@ from ft_tui.tui.widgets.dashboard_state import MAX_LOG_LINES, DashboardState, fo
 from ft_tui.tui.widgets.preference_panel import PreferencePanel
 
 REDRAW_EVERY_S = 0.5        # the widgets follow the state at most this often
+BULK_LOG_LINES = 200        # more new log lines than this are written to the pane at once
 TICK_EVERY_S = 1.0          # elapsed and ETA move on between step logs
 MAX_PLOTTED_POINTS = 1500   # what a terminal-wide plot can show; the lists keep everything
 # textual-plotext's first two series colours, given explicitly: a plot drawn before the
@@ -345,7 +346,10 @@ class Dashboard(Vertical):
             new = len(state.log_lines)
         self._shown["log"] = state.log_count
         lines = list(islice(state.log_lines, len(state.log_lines) - new, None))
-        for i, line in enumerate(lines):   # one write a line, as the pane wraps them
+        if len(lines) > BULK_LOG_LINES:    # a history: one write, wrapped alike, ~2x faster
+            log.write(Text("\n".join(lines)))
+            return
+        for i, line in enumerate(lines):
             log.write(line, scroll_end=None if i == len(lines) - 1 else False)
 
     def _show_eta(self) -> None:
