@@ -13,8 +13,8 @@ a second however many events it sends. A start, a warning and the end are shown 
 from __future__ import annotations
 
 import math
-from itertools import islice
 from dataclasses import dataclass
+from itertools import islice
 from time import monotonic, perf_counter
 from typing import Any, Callable
 
@@ -27,15 +27,18 @@ from textual.timer import Timer
 from textual.widgets import ProgressBar, RichLog, Static
 from textual_plotext import PlotextPlot
 
-from ft_tui.core.run.events import Event, RunFinished, RunStarted, Samples, StepLog, TrainWarning
+from ft_tui.core.run.events import Event, RunFinished, RunStarted, StepLog, TrainWarning
 from ft_tui.core.training.throughput import throughput_note
 from ft_tui.tui.widgets.dashboard_state import MAX_LOG_LINES, DashboardState, format_number
+from ft_tui.tui.widgets.dashboard_text import (MAX_PLOTTED_POINTS, _thin, format_duration,  # noqa: F401
+                                               gpu_total_gb, memory_gauge, samples_text)
 from ft_tui.tui.widgets.preference_panel import PreferencePanel
 
 REDRAW_EVERY_S = 0.5        # the widgets follow the state at most this often
+PLOT_EVERY_S = 2.0          # and the plots (plotext's drawing is the costly part) this often
 BULK_LOG_LINES = 200        # more new log lines than this are written to the pane at once
 TICK_EVERY_S = 1.0          # elapsed and ETA move on between step logs
-MAX_PLOTTED_POINTS = 1500   # what a terminal-wide plot can show; the lists keep everything
+# Re-exported above for callers and tests: MAX_PLOTTED_POINTS, _thin, format_duration.
 # textual-plotext's first two series colours, given explicitly: a plot drawn before the
 # widget's first paint (a replayed history) would otherwise get plotext's default ones.
 FIRST_COLOR, SECOND_COLOR = (0, 130, 200), (60, 180, 75)
@@ -46,58 +49,6 @@ class TrainingEvent(Message):
     """One trainer event, posted from the training thread (``post_message`` is thread-safe)."""
 
     event: Event
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "–"
-    seconds = int(round(max(0.0, seconds)))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
-
-
-def _thin(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
-    """Finite points, evenly thinned to what a plot can show (the last point always kept)."""
-    finite = [(x, y) for x, y in points if y is not None and math.isfinite(y)]
-    if len(finite) <= MAX_PLOTTED_POINTS:
-        return finite
-    stride = math.ceil(len(finite) / MAX_PLOTTED_POINTS)
-    thinned = finite[::stride]
-    if thinned[-1] != finite[-1]:
-        thinned.append(finite[-1])
-    return thinned
-
-
-def gpu_total_gb() -> float | None:
-    """Total memory of GPU 0 through NVML (no torch), or None without a usable GPU."""
-    try:
-        import pynvml
-    except ImportError:
-        return None
-    try:
-        pynvml.nvmlInit()
-        try:
-            handle = pynvml.nvmlDeviceGetHandleByIndex(0)
-            return pynvml.nvmlDeviceGetMemoryInfo(handle).total / 1024**3
-        finally:
-            pynvml.nvmlShutdown()
-    except pynvml.NVMLError:
-        return None
-
-
-def memory_gauge(used_gb: float | None, total_gb: float | None, width: int = 12) -> str:
-    if used_gb is None:
-        return "memory: CPU (no GPU gauge)"
-    if not total_gb:
-        return f"GPU mem {used_gb:.1f} GB"
-    share = min(1.0, used_gb / total_gb)
-    filled = round(share * width)
-    return f"GPU mem {'█' * filled}{'░' * (width - filled)} {used_gb:.1f}/{total_gb:.0f} GB"
 
 
 class Dashboard(Vertical):
@@ -136,6 +87,9 @@ class Dashboard(Vertical):
         self._last_render = -math.inf  # perf_counter of the last render (rate limit)
         self._render_call_pending = False
         self._render_timer: Timer | None = None
+        self._last_plot = -math.inf    # perf_counter of the last plot drawing
+        self._plot_timer: Timer | None = None
+        self._plot_now = False         # a start or an end: draw the plots with the rest
         self._generation = 0          # bumped by reset(): a replay begun before is stale
         self._replaying = False
         self._pending: list[Event] = []   # live events that came during a replay
@@ -221,7 +175,9 @@ class Dashboard(Vertical):
                         severity="error" if event.state == "failed" else "information",
                         timeout=10)
         # A start, a warning and the end are shown at once; the stream of steps is not.
-        self._request_render(urgent=isinstance(event, (RunStarted, TrainWarning, RunFinished)))
+        urgent = isinstance(event, (RunStarted, TrainWarning, RunFinished))
+        self._plot_now = self._plot_now or isinstance(event, (RunStarted, RunFinished))
+        self._request_render(urgent=urgent)
 
     # ----- replaying a run's history off the app thread -----------------------------------
     @dataclass
@@ -312,17 +268,40 @@ class Dashboard(Vertical):
             bar = self.query_one("#dash-progress", ProgressBar)
             total = state.total_steps
             bar.update(total=total or 1, progress=min(state.step, total) if total else 0)
-            self.query_one("#dash-step", Static).update(f"step {state.step}/{total or '?'}")
+            label = self.query_one("#dash-step", Static)
+            text = f"step {state.step}/{total or '?'}"
+            # A layout pass redraws the whole screen: only when the label's width changes.
+            label.update(text, layout=len(text) != len(str(label.content)))
         self._show_eta()
-        if self._changed("stats", state.last_log):
-            self.query_one("#dash-stats", Static).update(self._stats_line(state.last_log))
+        if self._changed("stats", state.last_log):   # one line, always: no layout
+            self.query_one("#dash-stats", Static).update(self._stats_line(state.last_log),
+                                                         layout=False)
         if self._changed("preference", state.preference_version):
             self.query_one(PreferencePanel).show(state.preference_history, state.preference_last)
         if self._changed("samples", state.samples_version):
             self.query_one("#dash-samples", Static).update(samples_text(state.samples))
         self._write_log()
-        if self._changed("points", state.points_version):
-            self._draw_plots()
+        self._plot_if_due()
+
+    def _plots_due(self) -> None:
+        self._plot_timer = None
+        self._show_state()
+
+    def _plot_if_due(self) -> None:
+        if self._shown.get("points") == self.state.points_version:
+            return
+        wait = self._last_plot + PLOT_EVERY_S - perf_counter()
+        if wait > 0 and not self._plot_now and "points" in self._shown:
+            if self._plot_timer is None:
+                self._plot_timer = self.set_timer(wait, self._plots_due, name="dashboard plots")
+            return
+        if self._plot_timer is not None:
+            self._plot_timer.stop()
+            self._plot_timer = None
+        self._plot_now = False
+        self._shown["points"] = self.state.points_version
+        self._last_plot = perf_counter()
+        self._draw_plots()
 
     def _stats_line(self, log: StepLog | None) -> str:
         if log is None:
@@ -365,8 +344,8 @@ class Dashboard(Vertical):
             phase = state.phase_text
             text = ((f"{phase} · " if phase else "") +
                     f"ETA {format_duration(eta)} · elapsed {format_duration(elapsed)}")
-        if self._changed("eta", text):
-            self.query_one("#dash-eta", Static).update(text)
+        if self._changed("eta", text):   # it fills the rest of its row: no layout
+            self.query_one("#dash-eta", Static).update(text, layout=False)
 
     def _tick(self) -> None:
         if self._live_at is not None and self.state.finished is None:
@@ -397,20 +376,3 @@ class Dashboard(Vertical):
             plt.plot([x for x, _ in rates], [y for _, y in rates], marker="braille",
                      color=FIRST_COLOR)
         lr_plot.refresh()
-
-
-def samples_text(event: Samples | None) -> Text | str:
-    if event is None:
-        return "no samples yet"
-    text = Text()
-    text.append(f"step {event.step}\n", style="bold")
-    for sample in event.samples:
-        text.append("prompt: ", style="bold")
-        text.append(f"{sample.get('prompt', '')}\n")
-        text.append("model:  ", style="bold")
-        text.append(f"{sample.get('output', '') or '(empty)'}\n")
-        if sample.get("reference"):
-            text.append("wanted: ", style="bold")
-            text.append(f"{sample['reference']}\n")
-        text.append("\n")
-    return text
