@@ -43,6 +43,8 @@ def test_json_contract_on_a_machine_without_gpu(machine, capsys):
     assert data["gpus"] == [] and "NVML Shared Library Not Found" in data["no_gpu_reason"]
     assert data["model"]["params"] == pytest.approx(134.5e6, rel=0.001)
     assert data["plan"]["device"] == "cpu" and data["plan"]["capacity_gb"] == 20.0
+    assert data["estimates"]["qlora"]["fits"] is False                  # no CUDA here
+    assert "needs a CUDA GPU" in data["estimates"]["qlora"]["blocked"]
     for method in ("full", "lora", "qlora"):
         est = data["estimates"][method]
         assert isinstance(est["fits"], bool) and est["total_gb"] > 0
@@ -120,3 +122,29 @@ def test_bad_flags_are_usage_errors(machine, capsys, argv):
 def test_missing_data_file_is_a_usage_error(machine, capsys, tiny_model_dir):
     code = main(["hw", "--model", str(tiny_model_dir), "--data", "no/such/file.jsonl"])
     assert code == 2 and "no such file" in capsys.readouterr().err
+
+
+def test_each_method_says_at_which_settings_it_fits(machine, capsys):
+    """An 8B model on a 24 GB GPU at batch 4 without checkpointing: no method fits as asked,
+    but the table says where LoRA and QLoRA do fit, agreeing with the recommendation."""
+    code, data = run_json(capsys, "--model", "meta-llama/Llama-3.1-8B", "--gpu-memory", "24")
+    assert code == 0
+    est, rec = data["estimates"], data["recommendation"]
+    assert not any(est[m]["fits"] for m in ("full", "lora", "qlora"))
+    assert est["full"]["fits_at"] is None and "fits at no batch size" in est["full"]["verdict"]
+    lora = est["lora"]["fits_at"]
+    assert lora["total_gb"] <= 24 and f"fits at batch {lora['batch']}" in est["lora"]["verdict"]
+    assert rec["method"] == "lora" and rec["settings"]["training.batch_size"] == lora["batch"]
+    assert rec["settings"]["training.gradient_checkpointing"] == lora["gradient_checkpointing"]
+    main(["hw", "--model", "meta-llama/Llama-3.1-8B", "--gpu-memory", "24"])
+    out = capsys.readouterr().out
+    assert "fits at" in out and "+ ckpt" in out
+
+
+@pytest.mark.skipif(default_gguf_path() is None, reason="the embedded default model is not installed")
+def test_lora_above_full_on_the_cpu_says_why(machine, capsys):
+    code, data = run_json(capsys)
+    full, lora = data["estimates"]["full"], data["estimates"]["lora"]
+    assert lora["total_gb"] > full["total_gb"]
+    assert "LoRA needs more than full fine-tuning here" in lora["note"] and "activations +" in lora["note"]
+    assert full["note"] == ""

@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from ft_tui.core.plan.hardware import probe
     from ft_tui.core.config.settings import ConfigError, RunConfig
-    from ft_tui.core.plan.memory import estimate_for
+    from ft_tui.core.plan.methods import check_methods
     from ft_tui.core.plan.model_profile import model_profile
     from ft_tui.core.models.resolve import ModelNotFound
     from ft_tui.core.plan.recommend import recommend
@@ -90,7 +90,7 @@ def run(args) -> int:
     seq = args.seq or (rec.settings.get("data.max_length") if stats else None) or cfg.data.max_length
     cfg = cfg.with_overrides({"data.max_length": seq,
                               "training.gradient_checkpointing": args.gradient_checkpointing or None})
-    estimates = {method: estimate_for(cfg, profile, rec.device, method=method) for method in METHODS}
+    checks = check_methods(cfg, profile, rec)
     result = {
         "gpus": [g.to_dict() for g in hw.gpus],
         "no_gpu_reason": hw.no_gpu_reason,
@@ -100,7 +100,7 @@ def run(args) -> int:
                  "batch": cfg.training.batch_size, "seq": seq,
                  "gradient_checkpointing": cfg.training.gradient_checkpointing,
                  "token_stats": stats},
-        "estimates": {m: {**e.to_dict(), "fits": e.fits(rec.capacity_gb)} for m, e in estimates.items()},
+        "estimates": {m: c.to_dict() for m, c in checks.items()},
         "recommendation": rec.to_dict(),
     }
     if args.json:
@@ -196,9 +196,14 @@ def render(result: dict, console=None) -> None:
             table.add_row(name, *(_gb(v) if v >= 0.005 else "·" for v in values))
     table.add_row("[bold]total[/bold]",
                   *(f"[bold]{_gb(estimates[mth]['total_gb'])}[/bold]" for mth in METHODS))
-    table.add_row("fits", *("[green]yes[/green]" if estimates[mth]["fits"] else "[red]no[/red]"
-                            for mth in METHODS))
+    table.add_row("fits", *(_fits_cell(estimates[mth]) for mth in METHODS))
+    table.add_row("fits at", *(_fits_at_cell(estimates[mth]) for mth in METHODS))
     console.print(table)
+    for method in METHODS:
+        if estimates[method].get("blocked"):
+            console.print(f"  [red]✗[/red] {method}: {estimates[method]['blocked']}")
+        if estimates[method].get("note"):
+            console.print(f"  [dim]· {estimates[method]['note']}[/dim]")
 
     if rec["method"]:
         console.print(f"\n[bold green]Recommended: {rec['method']}[/bold green]")
@@ -216,6 +221,20 @@ def render(result: dict, console=None) -> None:
         console.print("\n[bold]What would fit[/bold]")
         for alternative in rec["alternatives"]:
             console.print(f"  → {alternative}")
+
+
+def _fits_cell(check: dict) -> str:
+    if check.get("blocked"):
+        return "[red]not here[/red]"
+    return "[green]yes[/green]" if check["fits"] else "[red]no[/red]"
+
+
+def _fits_at_cell(check: dict) -> str:
+    """The first batch size (and checkpointing) of the recommender's search that fits."""
+    at = check.get("fits_at")
+    if check.get("blocked") or at is None:
+        return "–"
+    return f"batch {at['batch']}{' + ckpt' if at['gradient_checkpointing'] else ''}"
 
 
 def _gb(value: float | None) -> str:

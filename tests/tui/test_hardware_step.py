@@ -63,7 +63,10 @@ async def test_no_gpu_says_why_and_plans_for_ram_then_apply_writes_the_config(ap
         assert "available RAM, training on CPU" in bars
         for method in ("full", "lora", "qlora"):
             assert method in bars
-        assert bars.count("✓ fits") == 3 and "← recommended" in bars
+        # QLoRA is not offered as "fits" without CUDA: it is marked as unable to run here.
+        assert bars.count("✓ fits") == 2 and "← recommended" in bars
+        assert "qlora" in bars.split("✗ cannot run here")[0].splitlines()[-1]
+        assert "QLoRA needs a CUDA GPU" in bars
         assert "activations" in bars   # the breakdown is shown
 
         recommendation = plain(step.query_one("#recommendation", Static))

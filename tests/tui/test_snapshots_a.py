@@ -133,18 +133,23 @@ def _fixed_plan(name, cfg, gpu_gb, token_stats):
     has its own tests and may be recalibrated)."""
     from types import SimpleNamespace as NS
 
+    from ft_tui.core.plan.methods import MethodCheck
     from ft_tui.core.plan.recommend import Recommendation
 
     def est(total, **parts):
-        return NS(total_gb=total, components={k.replace("_", " "): v for k, v in parts.items()})
+        return NS(total_gb=total, components={k.replace("_", " "): v for k, v in parts.items()},
+                  fits=lambda capacity: total <= capacity)
+
+    def check(method, asked):
+        return MethodCheck(method, asked, 21.9)
 
     estimates = {
-        "full": est(26.0, trainable_weights=6.0, gradients=6.0, optimizer_states=12.0,
-                    activations=1.2, CUDA_context=0.8),
-        "lora": est(9.5, frozen_weights=6.0, optimizer_states=0.1, activations=2.6,
-                    CUDA_context=0.8),
-        "qlora": est(5.2, frozen_weights=1.9, optimizer_states=0.1, activations=2.4,
-                     CUDA_context=0.8),
+        "full": check("full", est(26.0, trainable_weights=6.0, gradients=6.0, optimizer_states=12.0,
+                                  activations=1.2, CUDA_context=0.8)),
+        "lora": check("lora", est(9.5, frozen_weights=6.0, optimizer_states=0.1, activations=2.6,
+                                  CUDA_context=0.8)),
+        "qlora": check("qlora", est(5.2, frozen_weights=1.9, optimizer_states=0.1, activations=2.4,
+                                    CUDA_context=0.8)),
     }
     rec = Recommendation(
         method="lora",

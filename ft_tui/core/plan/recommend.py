@@ -44,6 +44,8 @@ class Recommendation:
     capacity_gb: float | None = None
     capacity_label: str = ""
     device: str = "cuda"
+    # Per method, the first (batch, checkpointing) of the search that fits; None: none does.
+    fits_at: dict[str, Estimate | None] = field(default_factory=dict)
 
     @property
     def fits(self) -> bool:
@@ -54,7 +56,10 @@ class Recommendation:
                 "reasons": list(self.reasons), "alternatives": list(self.alternatives),
                 "estimate": self.estimate.to_dict() if self.estimate else None,
                 "capacity_gb": None if self.capacity_gb is None else round(self.capacity_gb, 2),
-                "capacity_label": self.capacity_label, "device": self.device}
+                "capacity_label": self.capacity_label, "device": self.device,
+                "fits_at": {m: e and {"batch": e.batch, "gradient_checkpointing":
+                                      e.gradient_checkpointing, "total_gb": round(e.total_gb, 2)}
+                            for m, e in self.fits_at.items()}}
 
 
 @dataclass
@@ -86,9 +91,11 @@ def recommend(hw: HardwareInfo, profile: ModelProfile, token_stats: dict | None 
     else:
         method, est, why = plan.on_gpu()
     reasons.extend(why)
+    choices = CPU_CHOICES if target.device == "cpu" else GPU_CHOICES
+    fits_at = {m: plan.first_fit(m, choices) for m in ("full", "lora", "qlora")}
     if method is None or est is None:
         return Recommendation(None, {}, reasons, plan.alternatives(), None, target.capacity,
-                              target.label, target.device)
+                              target.label, target.device, fits_at)
 
     per_step = est.batch * target.n_gpus
     accumulation = max(1, math.ceil(EFFECTIVE_BATCH / per_step))
@@ -111,7 +118,8 @@ def recommend(hw: HardwareInfo, profile: ModelProfile, token_stats: dict | None 
     reasons.append(f"LoRA rank {LORA_R} (alpha {2 * LORA_R}) on all linear layers: {_count(n_lora)} "
                    f"trainable parameters ({100 * n_lora / profile.params:.2f} % of "
                    f"{profile.size_label}); rank 8-16 suits most tasks.")
-    return Recommendation(method, settings, reasons, [], est, target.capacity, target.label, target.device)
+    return Recommendation(method, settings, reasons, [], est, target.capacity, target.label,
+                          target.device, fits_at)
 
 
 # ----- the search -----------------------------------------------------------------------

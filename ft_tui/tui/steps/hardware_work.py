@@ -13,8 +13,6 @@ from rich.text import Text
 from ft_tui.core.config.settings import RunConfig, get_value
 from ft_tui.core.models.resolve import ModelNotFound, resolve_model
 
-METHODS = ("full", "lora", "qlora")
-
 # What planning may raise for a bad model choice; anything else is a bug and is shown
 # by the app's worker-error handler.
 PLAN_ERRORS = (ModelNotFound, FileNotFoundError, ValueError, OSError)
@@ -39,18 +37,18 @@ def model_kind(name: str) -> str:
 def plan(name: str, cfg: RunConfig, gpu_gb: float | None, token_stats: dict | None) -> dict:
     """Profile the model, estimate memory for every method and recommend settings.
     Blocking (may read a GGUF header): call from a worker thread."""
-    from ft_tui.core.plan.memory import estimate_for
+    from ft_tui.core.plan.methods import check_methods
     from ft_tui.core.plan.model_profile import model_profile
     from ft_tui.core.plan.recommend import recommend
 
     profile = model_profile(name)  # ModelNotFound says what to do
     local, where = model_location(name)
     hw = probe_machine(cfg.output_dir)
-    # A CPU run needs RAM in fp32; a GPU run (real or planned) needs VRAM in mixed precision.
-    device = "cuda" if gpu_gb or hw.gpus else "cpu"
-    estimates = {method: estimate_for(cfg, profile, device, method=method) for method in METHODS}
     rec = recommend(hw, profile, token_stats=token_stats, gpu_memory_gb=gpu_gb,
                     objective=cfg.objective)
+    # One check per method on the device the recommendation planned for (RAM in fp32 on a
+    # CPU, VRAM in mixed precision on a real or planned GPU), as `ft-tui hw` shows it.
+    estimates = check_methods(cfg, profile, rec)
     capacity, label = capacity_of(hw, gpu_gb)
     if rec.capacity_gb:  # the bars compare with what the recommendation planned for
         capacity = rec.capacity_gb

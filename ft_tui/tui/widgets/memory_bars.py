@@ -7,12 +7,14 @@ estimate (weights, gradients, optimizer, activations, ...) are listed under each
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Mapping
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
+
+from ft_tui.core.plan.methods import MethodCheck, settings_text
 
 BAR_WIDTH = 36
 
@@ -38,12 +40,12 @@ def bar_line(total: float, capacity: float | None, scale: float, width: int = BA
     return text
 
 
-def render_estimates(estimates: Mapping[str, Any], capacity_gb: float | None,
+def render_estimates(checks: Mapping[str, MethodCheck], capacity_gb: float | None,
                      capacity_label: str, recommended: str | None = None,
                      basis: str = "") -> Group:
-    """One bar and one breakdown per method; ``estimates`` maps a method name to an
-    object with ``total_gb`` and ``components`` (name -> GB)."""
-    totals = [e.total_gb for e in estimates.values()]
+    """One bar and one breakdown per method (core's ``check_methods``): the peak at the
+    asked settings, whether it fits or cannot run here, and at which batch size it would."""
+    totals = [c.total_gb for c in checks.values()]
     scale = max(totals + [capacity_gb or 0.0]) * 1.05 or 1.0
     head = (Text(f"Capacity: {_gb(capacity_gb)} ({capacity_label}); │ marks it.", style="dim")
             if capacity_gb else Text("No capacity to compare with.", style="dim"))
@@ -52,17 +54,27 @@ def render_estimates(estimates: Mapping[str, Any], capacity_gb: float | None,
     grid = Table.grid(padding=(0, 1))
     grid.add_column(width=5, no_wrap=True)
     grid.add_column()
-    for method, est in estimates.items():
-        line = bar_line(est.total_gb, capacity_gb, scale)
-        line.append(f" {_gb(est.total_gb):>8} ")
-        if capacity_gb is not None and est.total_gb <= capacity_gb:
+    for method, check in checks.items():
+        line = bar_line(check.total_gb, capacity_gb, scale)
+        line.append(f" {_gb(check.total_gb):>8} ")
+        if check.blocked:
+            line.append("✗ cannot run here", style="bold red")
+        elif check.fits_asked:
             line.append("✓ fits", style="bold green")
         elif capacity_gb is not None:
-            line.append(f"✗ needs {_gb(est.total_gb - capacity_gb)} more", style="bold red")
+            line.append(f"✗ needs {_gb(check.total_gb - capacity_gb)} more", style="bold red")
         if method == recommended:
             line.append("  ← recommended", style="bold")
-        parts = " · ".join(f"{name} {_gb(gb)}" for name, gb in est.components.items() if gb > 0)
+        if check.blocked:
+            line.append(f"\n{check.blocked}", style="bold")
+        elif capacity_gb is not None and not check.fits_asked:
+            line.append("\nfits at no batch size, even with checkpointing" if check.best is None
+                        else f"\nfits at {settings_text(check.best)} ({_gb(check.best.total_gb)})",
+                        style="bold")
+        parts = " · ".join(f"{name} {_gb(gb)}" for name, gb in check.components.items() if gb > 0)
         line.append("\n" + parts, style="dim")
+        if check.note:
+            line.append(f"\n{check.note}", style="italic")
         grid.add_row(Text(method, style="bold"), line)
     return Group(head, grid)
 
@@ -72,7 +84,7 @@ class MemoryBars(Static):
     MemoryBars { height: auto; }
     """
 
-    def show(self, estimates: Mapping[str, Any], capacity_gb: float | None, capacity_label: str,
+    def show(self, estimates: Mapping[str, MethodCheck], capacity_gb: float | None, capacity_label: str,
              recommended: str | None = None, basis: str = "") -> None:
         self.update(render_estimates(estimates, capacity_gb, capacity_label, recommended, basis))
 
