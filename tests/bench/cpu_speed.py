@@ -61,7 +61,8 @@ def prepare(args, work: Path) -> Path:
         "data.max_length": 256,
         "training.max_steps": args.steps, "training.batch_size": args.batch,
         "training.gradient_accumulation": 1, "training.learning_rate": 1e-3,
-        "training.eval_steps": args.steps, "training.save_steps": 10 * args.steps,
+        "training.eval_steps": args.steps, "training.max_eval_rows": 0,  # all eval rows, as TRL
+        "training.save_steps": 10 * args.steps,
         "training.sample_every_steps": 0, "training.logging_steps": 1,
         "output_dir": str(work / "runs")})
     path = work / "run.yaml"
@@ -70,21 +71,34 @@ def prepare(args, work: Path) -> Path:
 
 
 def run_ftui(cfg) -> dict:
+    """Train ``cfg`` with ft-tui's TrainingRunner. Besides the totals of :func:`_result`, the
+    result holds each step's loss and each evaluation as [step, eval loss]; its
+    ``step_times`` and ``cpu_step_times`` (wall and process CPU seconds) leave out the time
+    spent in evaluations, so a mid-run evaluation does not count as training time."""
     from ft_tui.core.run.events import EvalLog, RunStarted, StepLog
     from ft_tui.core.training import TrainingRunner
 
-    marks: dict = {"logs": []}
+    marks: dict = {"logs": [], "losses": [], "evals": [], "step_times": [], "cpu_step_times": []}
+    last = [0.0, 0.0]
 
     def timing(event):
+        now = (time.perf_counter(), time.process_time())
         if isinstance(event, RunStarted):
-            marks["begin"] = time.perf_counter()
+            marks["begin"] = now[0]
             marks["device"] = event.device
         elif isinstance(event, StepLog):
-            marks["logs"].append(time.perf_counter())
+            marks["logs"].append(now[0])
+            marks["step_times"].append(now[0] - last[0])
+            marks["cpu_step_times"].append(now[1] - last[1])
             marks["tokens"], marks["loss"] = event.num_tokens, event.loss
+            marks["losses"].append(event.loss)
             marks["padding"] = event.padding_share
         elif isinstance(event, EvalLog):
             marks["eval_loss"] = event.eval_loss
+            marks["evals"].append([event.step, event.eval_loss])
+        else:
+            return
+        last[:] = now  # the next step's time starts after this step's log or this evaluation
 
     finished = TrainingRunner(cfg, on_event=timing).run()
     assert finished.state == "done", finished.message
@@ -142,28 +156,41 @@ def run_trl(cfg, work: Path) -> dict:
 
 def _result(marks) -> dict:
     times = [marks["begin"], *marks["logs"]]
-    # The Trainer logs a step before it evaluates, so the span holds training steps only.
-    return {"seconds": times[-1] - times[0], "tokens": marks["tokens"],
+    step_times = marks.get("step_times") or [b - a for a, b in zip(times, times[1:])]
+    # The Trainer logs a step before it evaluates, and step_times leave evaluations out, so
+    # the sum holds training steps only.
+    return {**{k: v for k, v in marks.items() if k not in ("logs", "begin")},
+            "seconds": sum(step_times), "tokens": marks["tokens"],
             "loss": marks["loss"], "eval_loss": marks.get("eval_loss"),
-            "padding": marks.get("padding"), "device": marks["device"],
-            "step_times": [b - a for a, b in zip(times, times[1:])]}
+            "padding": marks.get("padding"), "device": marks["device"], "step_times": step_times}
 
 
-def arm_main(args) -> None:
+def arm_main(args, overrides: dict | None = None) -> None:
+    """One run in this (fresh) process: work/run.yaml with ``overrides``; prints a RESULT line."""
     from ft_tui.core.config.settings import RunConfig
 
     work = Path(args.workdir)
     cfg = RunConfig.load(work / "run.yaml")
     with tempfile.TemporaryDirectory(dir=work) as tmp:
-        cfg = cfg.with_overrides({"output_dir": tmp})
+        cfg = cfg.with_overrides({**(overrides or {}), "output_dir": tmp})
         result = run_ftui(cfg) if args.arm == "ftui" else run_trl(cfg, Path(tmp))
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
+def spawn(script, *argv: str) -> dict | None:
+    """Run ``script argv`` as a fresh CPU-only subprocess; its RESULT, or None (output shown)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
            "CUDA_VISIBLE_DEVICES": ""}
+    out = subprocess.run([sys.executable, str(script), *argv], capture_output=True, text=True, env=env)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if line is None:
+        print(out.stdout[-2000:], out.stderr[-4000:], file=sys.stderr)
+        return None
+    return json.loads(line[7:])
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     if args.arm:
         arm_main(args)
         return 0
@@ -174,13 +201,9 @@ def main(argv=None) -> int:
         for r in range(args.rounds):
             for arm in (("ftui", "trl") if r % 2 == 0 else ("trl", "ftui")):
                 load = os.getloadavg()[0]
-                out = subprocess.run([sys.executable, __file__, "--arm", arm, "--workdir", tmp],
-                                     capture_output=True, text=True, env=env)
-                line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
-                if line is None:
-                    print(out.stdout[-2000:], out.stderr[-4000:], file=sys.stderr)
+                res = spawn(__file__, "--arm", arm, "--workdir", tmp)
+                if res is None:
                     return 1
-                res = json.loads(line[7:])
                 tps[arm].append(res["tokens"] / res["seconds"])
                 evals[arm].append(res["eval_loss"])
                 padding = "" if res["padding"] is None else f", padding {100 * res['padding']:.1f} %"
