@@ -166,3 +166,27 @@ async def test_dpo_settings_are_grouped_and_shown_only_for_a_preference_objectiv
         form.sync_from_config()
         await pilot.pause()
         assert not heading[0].display and not any(visible(k) for k in keys)
+
+
+async def test_tab_bar_has_keys_and_the_footer_says_so(config_path):
+    """'>' and '<' move between Settings, YAML and Command without cycling focus."""
+    from textual.widgets import TabbedContent
+
+    app = FtTuiApp(config_path=str(config_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("4")
+        await pilot.pause()
+        app.screen.set_focus(None)
+        tabs = app.query_one("#config-tabs", TabbedContent)
+        assert tabs.active == "tab-settings"
+        await pilot.press("greater_than_sign")
+        assert tabs.active == "tab-yaml"
+        await pilot.press("greater_than_sign", "greater_than_sign")
+        assert tabs.active == "tab-settings"                   # wraps around
+        await pilot.press("less_than_sign")
+        assert tabs.active == "tab-command"
+        from textual.widgets import Button
+        app.query_one(ConfigureStep).query(Button).first().focus()   # the footer follows focus
+        await pilot.pause()
+        shown = [b.binding.key_display for b in app.screen.active_bindings.values() if b.binding.show]
+        assert "< >" in shown

@@ -174,9 +174,23 @@ async def test_browse_opens_a_file_tree_and_picking_a_file_inspects_it(data_app,
         tree = app.screen.query_one(DataTree)
         shown = [p.name for p in tree.filter_paths(tmp_path.iterdir())]
         assert "other.jsonl" in shown and "ft-tui.yaml" not in shown   # data files only
+        # Backspace shows the parent folder, so a file beside the project is reachable.
+        await pilot.press("backspace")
+        await pilot.pause()
+        assert tree.path == tmp_path.resolve().parent
+        assert str(tmp_path.resolve().parent) in str(app.screen.query_one("#picker-hint").content)
         app.screen.dismiss(str(other))
         await _settle(app, pilot)
         assert app.state.cfg.data.train_path == str(other)
+        # The Data step's tabs have keys too.
+        from textual.widgets import TabbedContent
+        app.screen.set_focus(None)
+        tabs = app.query_one("#data-tabs", TabbedContent)
+        before = tabs.active
+        await pilot.press("greater_than_sign")
+        assert tabs.active != before
+        await pilot.press("less_than_sign")
+        assert tabs.active == before
         status = plain(app.query_one(DataStep).query_one("#data-status", Static))
         assert "3 valid examples" in status
 

@@ -32,16 +32,31 @@ class FilePicker(ModalScreen[str | None]):
     FilePicker Label { color: $text-muted; padding: 0 1; }
     """
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel"),
+                Binding("backspace", "parent", "Parent folder", key_display="⌫")]
 
     def __init__(self, root: str | Path = ".") -> None:
         super().__init__()
-        self.root = Path(root)
+        self.root = Path(root).resolve()
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Enter opens a folder or picks a file; Esc cancels.")
+            yield Label(self._hint(), id="picker-hint")
             yield DataTree(self.root)
+
+    def _hint(self) -> str:
+        return (f"{self.root}\nEnter opens a folder or picks a file; Backspace goes to the "
+                "parent folder; Esc cancels.")
+
+    def action_parent(self) -> None:
+        """Show the folder above the current root (a data file may live beside the project)."""
+        if self.root.parent == self.root:
+            return
+        self.root = self.root.parent
+        tree = self.query_one(DataTree)
+        tree.path = self.root
+        self.query_one("#picker-hint", Label).update(self._hint())
+        tree.focus()
 
     def on_mount(self) -> None:
         self.query_one(DataTree).focus()

@@ -19,6 +19,7 @@ from textual.widgets import Button, Static, TabbedContent, TabPane
 
 from ft_tui.core.config.settings import RunConfig
 from ft_tui.core.config.presets import PRESETS
+from ft_tui.tui.widgets.tab_keys import cycle_tab, tab_bindings
 from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
 from ft_tui.tui.state import WizardState
 from ft_tui.tui.widgets.config_form import ConfigForm
@@ -61,7 +62,8 @@ is out of range or of the wrong type is shown in red with the reason, and is not
   same file, so a run configured here can be started headless on a GPU box.
 - The **Command** tab shows that command line.
 
-**Keys:** `Tab` moves between fields, `Esc` leaves a field, `c` continues to Train.
+**Keys:** `Tab` moves between fields, `Esc` leaves a field, `<`/`>` previous / next tab
+(Settings, YAML, Command), `c` continues to Train.
 """
 
     DEFAULT_CSS = """
@@ -74,7 +76,7 @@ is out of range or of the wrong type is shown in red with the reason, and is not
     ConfigureStep #form-problems { color: $text-error; padding: 0 1; height: auto; }
     """
 
-    BINDINGS = [Binding("c", "continue", "Continue")]
+    BINDINGS = [Binding("c", "continue", "Continue"), *tab_bindings()]
 
     def __init__(self, state: WizardState, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -134,6 +136,9 @@ is out of range or of the wrong type is shown in red with the reason, and is not
         self.form.sync_from_config()
         self.post_message(ConfigChanged())
         self.notify(preset.description, title=f"Preset applied: {preset.title}")
+
+    def action_tab(self, delta: int) -> None:
+        cycle_tab(self.query_one("#config-tabs", TabbedContent), delta)
 
     def action_continue(self) -> None:
         problems = self.form.errors

@@ -20,6 +20,7 @@ from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Static, TabbedContent, TabPane
 
 from ft_tui.core.paths import resolve_data_path
+from ft_tui.tui.widgets.tab_keys import cycle_tab, tab_bindings
 from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
 from ft_tui.tui.steps import data_work
 from ft_tui.tui.state import WizardState
@@ -52,8 +53,9 @@ problem with its line number.
 Quality beats quantity: a few hundred clean, consistent examples beat thousands of
 noisy ones. Read a random sample by hand before training.
 
-**Keys:** `Enter` in the path field inspects, `o` opens a file browser, `[`/`]` previous /
-next sample, `c` continues to Hardware.
+**Keys:** `Enter` in the path field inspects, `Esc` leaves it, `o` opens a file browser
+(`Backspace` there goes to the parent folder), `<`/`>` previous / next tab, `[`/`]`
+previous / next sample, `c` continues to Hardware.
 """
 
     DEFAULT_CSS = """
@@ -75,6 +77,7 @@ next sample, `c` continues to Hardware.
         Binding("left_square_bracket", "sample(-1)", "Prev sample", show=False),
         Binding("right_square_bracket", "sample(1)", "Next sample", show=False),
         Binding("c", "continue", "Continue"),
+        *tab_bindings(),
     ]
 
     class Progress(Message):
@@ -403,6 +406,9 @@ next sample, `c` continues to Hardware.
         self.query_one("#data-path", Input).value = self.state.cfg.data.train_path
         self.notify("The run config now uses: " + ", ".join(self.new_paths.values()))
         self.inspect(self.state.cfg.data.train_path)
+
+    def action_tab(self, delta: int) -> None:
+        cycle_tab(self.query_one("#data-tabs", TabbedContent), delta)
 
     def action_continue(self) -> None:
         report = self.report
