@@ -28,7 +28,7 @@ SAVE_STEPS = 20
 pytestmark = pytest.mark.slow
 
 
-def _ft_tui(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+def _ft_tui(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ft_tui", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT, env=_env())
 
@@ -60,11 +60,13 @@ def trained_run(tmp_path_factory) -> Path:
     # Start, wait for the first checkpoint, then kill -9 mid-run.
     proc = subprocess.Popen([sys.executable, "-m", "ft_tui", "train", str(cfg_path)], cwd=ROOT,
                             env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 600
+    # ~2.5 min on a quiet 2-core machine; a shared one (other test suites, benchmarks)
+    # has been 5x slower, so the limit only guards against a run that hangs.
+    deadline = time.time() + 1500
     first = run_dir / "checkpoints" / f"checkpoint-{SAVE_STEPS}" / "trainer_state.json"
     while not first.exists():
         assert proc.poll() is None, f"training exited early: {proc.stderr.read()[-2000:]}"
-        assert time.time() < deadline, "no checkpoint within 10 minutes"
+        assert time.time() < deadline, "no checkpoint within 25 minutes"
         time.sleep(0.5)
     time.sleep(2)
     proc.send_signal(signal.SIGKILL)
