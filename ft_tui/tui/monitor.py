@@ -61,6 +61,8 @@ class MonitorApp(App[int]):
     BINDINGS = [
         Binding("q", "quit", "Quit"),
         Binding("r", "reload", "Reload"),
+        Binding("z", "zoom", "Zoom", tooltip="One pane full screen in turn: plots, log, samples"),
+        Binding("escape", "unzoom", "Back", show=False),
     ]
 
     def __init__(self, run_dir: RunDir, *, poll_every_s: float = POLL_EVERY_S) -> None:
@@ -141,6 +143,12 @@ class MonitorApp(App[int]):
             line += (f" · {skipped} unreadable line{'s' * (skipped != 1)} in metrics.jsonl "
                      "skipped")
         self.query_one("#monitor-status", Static).update(line)
+
+    def action_zoom(self) -> None:
+        self.dashboard.zoom_next()
+
+    def action_unzoom(self) -> None:
+        self.dashboard.unzoom()
 
     def action_reload(self) -> None:
         """Read the whole file again (e.g. after editing it by hand)."""

@@ -65,6 +65,9 @@ Train the model with the settings from the Configure step.
   checkpoint is saved; `q` again offers to exit without waiting and says what is lost. A run started headless (`ft-tui train config.yaml`,
   e.g. under tmux or nohup) can be watched with `ft-tui monitor RUN_DIR`.
 - When the run is done, `e` goes on to Evaluate & Export.
+- `z` shows one pane full screen in turn (loss plot, learning rate, DPO signals, log,
+  samples) and then the whole dashboard again; `Esc` goes back at once. On a small
+  terminal this is how the panes below the fold are read.
 
 **A falling training loss with a rising eval loss means overfitting**: fewer epochs, a
 lower learning rate, more dropout or more data.
@@ -82,7 +85,9 @@ lower learning rate, more dropout or more data.
         Binding("s", "start", "Start"),
         Binding("x", "stop", "Stop"),
         Binding("r", "resume", "Resume"),
-        Binding("e", "evaluate", "Evaluate"),
+        Binding("e", "evaluate", "Evaluate", show=False),   # the button says "(e)"
+        Binding("z", "zoom", "Zoom", tooltip="One pane full screen in turn: plots, log, samples"),
+        Binding("escape", "unzoom", "Back", show=False),
     ]
 
     def __init__(self, state: WizardState, **kwargs) -> None:
@@ -359,6 +364,12 @@ lower learning rate, more dropout or more data.
             return (f"the steps after {Path(self._last_checkpoint).name} (up to step {step}) are "
                     f"lost; ft-tui train --resume {run} continues from it")
         return f"no checkpoint was saved yet, so all {step} steps are lost"
+
+    def action_zoom(self) -> None:
+        self.dashboard.zoom_next()
+
+    def action_unzoom(self) -> None:
+        self.dashboard.unzoom()
 
     def action_evaluate(self) -> None:
         if self._training:

@@ -38,6 +38,9 @@ REDRAW_EVERY_S = 0.5        # the widgets follow the state at most this often
 PLOT_EVERY_S = 2.0          # and the plots (plotext's drawing is the costly part) this often
 BULK_LOG_LINES = 200        # more new log lines than this are written to the pane at once
 TICK_EVERY_S = 1.0          # elapsed and ETA move on between step logs
+# The panes `z` shows full screen in turn; at 80x24 (more so with the DPO panel) some are
+# below the fold otherwise.
+ZOOM_ORDER = ("#loss-plot", "#lr-plot", "#dash-preference", "#dash-log", "#dash-samples-box")
 # Re-exported above for callers and tests: MAX_PLOTTED_POINTS, _thin, format_duration.
 # textual-plotext's first two series colours, given explicitly: a plot drawn before the
 # widget's first paint (a replayed history) would otherwise get plotext's default ones.
@@ -73,6 +76,8 @@ class Dashboard(Vertical):
     Dashboard #dash-panes { height: 1fr; min-height: 5; max-height: 14; }
     Dashboard #dash-log { width: 1fr; border: round $panel; }
     Dashboard #dash-samples-box { width: 1fr; border: round $panel; }
+    Dashboard .-maximized { width: 100% !important; height: 100% !important;
+                            max-height: 100% !important; }
     """
 
     def __init__(self, *, name: str | None = None, id: str | None = None,
@@ -146,6 +151,23 @@ class Dashboard(Vertical):
         self.set_interval(TICK_EVERY_S, self._tick, name="dashboard clock")
 
     # ----- events -----------------------------------------------------------------------
+    def zoom_next(self) -> str | None:
+        """Show the next pane full screen (plots, DPO signals, log, samples), then none again;
+        returns the pane's id, or None when back to the whole dashboard."""
+        panes = [w for w in (self.query_one(sel) for sel in ZOOM_ORDER) if w.display]
+        current = self.screen.maximized
+        at = panes.index(current) + 1 if current in panes else 0
+        # Set directly: plots cannot take the focus, so Screen.maximize() would refuse them.
+        self.screen.maximized = panes[at] if at < len(panes) else None
+        return self.screen.maximized.id if self.screen.maximized is not None else None
+
+    def unzoom(self) -> bool:
+        """Back to the whole dashboard; False when nothing was zoomed."""
+        if self.screen.maximized is None:
+            return False
+        self.screen.minimize()
+        return True
+
     def reset(self) -> None:
         """Forget everything shown (a new run, or a metrics file that was rewritten)."""
         self.state = DashboardState()
