@@ -41,7 +41,7 @@ def generate_calls(monkeypatch, tiny_model_dir):
 
 def test_eval_json_has_the_contract_and_both_answers_per_example(run_path, generate_calls):
     progress = []
-    report = ev.evaluate_run(run_path, on_progress=lambda d, t, p: progress.append((d, t, p)))
+    report = ev.evaluate_run(run_path, on_progress=lambda d, t, p, tokens_per_s=None: progress.append((d, t, p)))
     data = json.loads((run_path / "eval.json").read_text())
     assert set(data) == {"task_kind", "main_metric", "n_examples", "summary", "verdict",
                          "examples", "settings", "general"}

@@ -73,13 +73,15 @@ def run(args) -> int:
 
     err = Console(stderr=True)
     progress = Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=err, transient=True)
+                        TimeElapsedColumn(), TextColumn("{task.fields[speed]}"), console=err,
+                        transient=True)
     tasks: dict[str, int] = {}
 
-    def on_progress(done: int, total: int, phase: str) -> None:
+    def on_progress(done: int, total: int, phase: str, tokens_per_s: float | None = None) -> None:
         if phase not in tasks:
-            tasks[phase] = progress.add_task(PHASES.get(phase, phase), total=total)
-        progress.update(tasks[phase], completed=done, total=total)
+            tasks[phase] = progress.add_task(PHASES.get(phase, phase), total=total, speed="")
+        speed = f"{tokens_per_s:,.0f} tokens/s" if tokens_per_s else ""
+        progress.update(tasks[phase], completed=done, total=total, speed=speed)
 
     try:
         with progress:

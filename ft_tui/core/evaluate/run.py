@@ -34,7 +34,8 @@ from ft_tui.core.run.artifacts import RunError, is_peft_adapter, open_run, train
 from ft_tui.core.run.lock import RunLock
 from ft_tui.core.run.rundir import RunDir
 
-ProgressFn = Callable[[int, int, str], None]
+# progress(done, total, phase[, tokens_per_s]): the answering phases add their speed.
+ProgressFn = Callable[..., None]
 
 
 class EvalError(RunError):
@@ -198,8 +199,9 @@ def _evaluate(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None =
     ``judge``: None uses ``eval.judge_url`` if set, False turns the judge off, or pass one.
     ``general``: also run the general-ability check (general.py) on both models and turn
     the verdict into ship / don't ship.
-    ``on_progress(done, total, phase)`` with phase ``base``, ``finetuned``, ``judge`` or
-    ``general``.
+    ``on_progress(done, total, phase, tokens_per_s=None)`` with phase ``base``,
+    ``finetuned``, ``judge`` or ``general``; ``done`` moves as each answer finishes, and the
+    answering phases pass their generation speed.
     """
     run = open_run(run_dir)
     trained = trained_model_dir(run)
@@ -218,7 +220,7 @@ def _evaluate(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None =
             judge = judge_from_config(cfg.eval)
         except JudgeError as exc:
             raise EvalError(str(exc)) from None
-    progress = on_progress or (lambda done, total, phase: None)
+    progress = on_progress or (lambda done, total, phase, tokens_per_s=None: None)
 
     train, held_out = load_split(cfg)
     if limit:
@@ -285,17 +287,31 @@ def _evaluate(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None =
     return report
 
 
-def _counter(progress: ProgressFn, total: int, phase: str, start: int = 0) -> Callable[[int], None]:
-    """An ``on_batch`` callback that reports a running count for one phase."""
-    done = start
-    progress(done, total, phase)
+class _Counter:
+    """``generate_greedy``'s callbacks for one phase: a running count of answers (reported
+    as each finishes) and the tokens generated, turned into tokens/s."""
 
-    def step(k: int) -> None:
-        nonlocal done
-        done += k
-        progress(done, total, phase)
+    def __init__(self, progress: ProgressFn, total: int, phase: str, start: int = 0) -> None:
+        self.progress, self.total, self.phase = progress, total, phase
+        self.done, self.tokens, self.began = start, 0, time.perf_counter()
+        self._said_at = 0.0
+        progress(self.done, total, phase)
 
-    return step
+    @property
+    def tokens_per_s(self) -> float | None:
+        spent = time.perf_counter() - self.began
+        return self.tokens / spent if self.tokens and spent > 0 else None
+
+    def answered(self, k: int) -> None:
+        self.done += k
+        self.progress(self.done, self.total, self.phase, tokens_per_s=self.tokens_per_s)
+
+    def generated(self, k: int) -> None:
+        self.tokens += k
+        now = time.perf_counter()
+        if now - self._said_at >= 1.0:     # the speed moves on between answers, once a second
+            self._said_at = now
+            self.progress(self.done, self.total, self.phase, tokens_per_s=self.tokens_per_s)
 
 
 def _cached_answers(cache: AnswerCache, prompts: list[str], get_model: Callable[[], Any],
@@ -306,7 +322,7 @@ def _cached_answers(cache: AnswerCache, prompts: list[str], get_model: Callable[
     goes on from there."""
     answers = [cache.get(p) for p in prompts]
     missing = [i for i, a in enumerate(answers) if a is None]
-    step = _counter(progress, len(prompts), phase, start=len(prompts) - len(missing))
+    count = _Counter(progress, len(prompts), phase, start=len(prompts) - len(missing))
     if not missing:
         return answers, len(prompts), None
     model = get_model()
@@ -317,7 +333,7 @@ def _cached_answers(cache: AnswerCache, prompts: list[str], get_model: Callable[
 
     generate_greedy(model, gen["tokenizer"], [prompts[i] for i in missing],
                     max_new_tokens=gen["max_new_tokens"], batch_size=gen["batch_size"],
-                    on_batch=step, on_answer=keep)
+                    on_batch=count.answered, on_answer=keep, on_tokens=count.generated)
     return answers, len(prompts) - len(missing), model
 
 

@@ -94,13 +94,49 @@ def _stop_ids(model, tokenizer) -> list[int]:
     return ids
 
 
+class _Watch:
+    """A streamer (transformers calls ``put`` with the prompt, then with each step's new
+    token of every row) that reports answers as they reach a stop token and the tokens
+    generated, so progress moves per answer, not per batch."""
+
+    def __init__(self, rows: int, stop_ids: list[int], on_done, on_tokens) -> None:
+        self.live = [True] * rows
+        self.stop = set(stop_ids)
+        self.on_done, self.on_tokens = on_done, on_tokens
+        self.prompt_seen = False
+
+    def put(self, value) -> None:
+        if not self.prompt_seen:        # the first call carries the prompts
+            self.prompt_seen = True
+            return
+        ids = value.reshape(-1).tolist()
+        live = [i for i, alive in enumerate(self.live) if alive]
+        ended = [i for i in live if ids[i] in self.stop]
+        for i in ended:
+            self.live[i] = False
+        if self.on_tokens is not None:
+            self.on_tokens(len(live))
+        if ended and self.on_done is not None:
+            self.on_done(len(ended))
+
+    def end(self) -> None:
+        pass
+
+    @property
+    def still_running(self) -> int:
+        return sum(self.live)
+
+
 def generate_greedy(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int,
                     batch_size: int = 8,
                     on_batch: Callable[[int], None] | None = None,
-                    on_answer: Callable[[int, str], None] | None = None) -> list[str]:
+                    on_answer: Callable[[int, str], None] | None = None,
+                    on_tokens: Callable[[int], None] | None = None) -> list[str]:
     """Greedy answers for rendered prompts, in order. Prompts are batched by length with left
     padding (so every answer starts right after its prompt) and decoded without special
-    tokens. ``on_batch(n)`` is called after each batch with the number of answers done;
+    tokens. ``on_batch(n)`` is called with the number of answers just finished: as each
+    reaches a stop token, and at the end of its batch for those the token limit cut;
+    ``on_tokens(n)`` after each decoding step with the tokens it generated;
     ``on_answer(i, answer)`` for each answer of prompt ``i`` as its batch finishes (to keep
     it before the next batch: a crash then loses one batch, not the pass)."""
     import torch
@@ -124,18 +160,20 @@ def generate_greedy(model, tokenizer, prompts: Sequence[str], *, max_new_tokens:
                               add_special_tokens=False).to(device)
             # no_grad, not inference_mode: the live samples run on the model being trained,
             # and buffers a forward pass creates must stay usable by autograd afterwards.
+            watch = _Watch(len(idx), stop_ids, on_batch, on_tokens)
             with torch.no_grad():
                 out = model.generate(
                     **batch, max_new_tokens=max_new_tokens, do_sample=False,
                     temperature=None, top_p=None, top_k=None,
-                    pad_token_id=tokenizer.pad_token_id, eos_token_id=stop_ids or None)
+                    pad_token_id=tokenizer.pad_token_id, eos_token_id=stop_ids or None,
+                    streamer=watch if on_batch is not None or on_tokens is not None else None)
             new_tokens = out[:, batch["input_ids"].shape[1]:]
             for i, text in zip(idx, tokenizer.batch_decode(new_tokens, skip_special_tokens=True)):
                 answers[i] = text.strip()
                 if on_answer is not None:
                     on_answer(i, answers[i])
-            if on_batch is not None:
-                on_batch(len(idx))
+            if on_batch is not None and watch.still_running:   # cut by max_new_tokens
+                on_batch(watch.still_running)
     finally:
         tokenizer.padding_side = old_side
     return answers

@@ -47,6 +47,7 @@ class EvalProgress(Message):
     done: int
     total: int
     phase: str
+    tokens_per_s: float | None = None
 
 
 class EvaluateStep(Container):
@@ -298,16 +299,18 @@ then export what you need.
     def _evaluate(self, path: Path) -> dict[str, Any]:
         from ft_tui.core.evaluate.run import evaluate_run
 
-        report = evaluate_run(path, general=True, on_progress=lambda done, total, phase:
-                              self.post_message(EvalProgress(done, total, phase)))
+        report = evaluate_run(path, general=True, on_progress=lambda done, total, phase, tokens_per_s=None:
+                              self.post_message(EvalProgress(done, total, phase, tokens_per_s)))
         return report.to_dict()
 
     def on_eval_progress(self, message: EvalProgress) -> None:
         message.stop()
         self.query_one("#eval-progress", ProgressBar).update(total=max(1, message.total),
                                                              progress=message.done)
+        speed = f" · {message.tokens_per_s:,.0f} tokens/s" if message.tokens_per_s else ""
         self.query_one("#eval-phase", Static).update(
-            f"{PHASES.get(message.phase, message.phase)}: {message.done}/{message.total}")
+            f"{PHASES.get(message.phase, message.phase)}: {message.done}/{message.total} "
+            f"answered{speed}")
 
     # ----- export -----------------------------------------------------------------------
     def action_export(self, what: str) -> None:
