@@ -264,3 +264,22 @@ def test_export_of_a_dpo_run_writes_adapter_merged_config_and_a_script_with_its_
     assert [row["loss"] for row in history if "loss" in row] == pytest.approx(ours, rel=1e-4)
     assert any("rewards/margins" in row for row in history)
     assert (tmp_path / "sa" / "adapter" / "adapter_config.json").is_file()
+
+
+def test_preference_verdict_needs_a_clear_gain_and_says_the_model_is_moving(tmp_path):
+    """Seen on the bundled set after 10 DPO steps: 0/32 -> 1/32 pairs, every margin up."""
+    from ft_tui.core.evaluate.preference import preference_verdict
+
+    base = [-70.0 - i for i in range(32)]
+    tuned = [m + 19 for m in base[:31]] + [3.0]
+    summary = {"preference_accuracy": {"base": 0.0, "finetuned": 1 / 32, "delta": 1 / 32}}
+    run = RunDir(tmp_path)
+    verdict = preference_verdict(summary, 32, RunConfig(), run, base, tuned)
+    assert verdict["finetuned_beats_base"] is False
+    text = verdict["text"]
+    assert "scored higher than the base model on preference accuracy, but not clearly" in text
+    assert "moved toward the chosen answer on 32 of 32 pairs" in text
+    clear = [m + 80 for m in base[:24]] + base[24:]
+    summary = {"preference_accuracy": {"base": 0.0, "finetuned": 0.75, "delta": 0.75}}
+    won = preference_verdict(summary, 32, RunConfig(), run, base, clear)
+    assert won["finetuned_beats_base"] is True and won["change_ci95"][0] > 0

@@ -370,3 +370,33 @@ def test_live_samples_decode_like_the_evaluation(tiny_model_dir):
     live = generate_answers(model, tokenizer, conversations, max_new_tokens=8)
     assert model.training                                   # back to training mode
     assert live == expected
+
+
+def test_a_gain_inside_the_noise_is_not_called_a_win():
+    """One more right answer out of 32 is not 'beat the base': the verdict gives the 95 %
+    interval of the paired change and beats only when it lies above 0."""
+    from ft_tui.core.evaluate.metrics import main_change_interval
+
+    refs = [f'{{"team": "t{i % 4}"}}' for i in range(32)]
+    base = ["no idea"] * 32
+    one_flip = ["no idea"] * 31 + [refs[31]]
+    lo, hi = main_change_interval("extraction", base, one_flip, refs)
+    assert lo <= 0 < hi
+    noisy = make_verdict(kind="extraction", main_metric="json_field_match", base=0.0,
+                         finetuned=1 / 32, n_examples=32, n_train=400, cfg=RunConfig(),
+                         facts=TrainingFacts(steps=10), interval=(lo, hi))
+    assert noisy["finetuned_beats_base"] is False
+    assert "scored higher than the prompted base model on JSON field match, but not clearly" in noisy["text"]
+    assert f"95 % interval of the change {lo:+.3f} to {hi:+.3f}" in noisy["text"]
+    assert "only 10 optimizer steps" in noisy["text"]
+    many = refs[:20] + base[20:]
+    clear = main_change_interval("extraction", base, many, refs)
+    assert clear[0] > 0
+    won = make_verdict(kind="extraction", main_metric="json_field_match", base=0.0, finetuned=20 / 32,
+                       n_examples=32, n_train=400, cfg=RunConfig(), facts=TrainingFacts(),
+                       interval=clear)
+    assert won["finetuned_beats_base"] is True and won["change_ci95"] == list(clear)
+    # macro-F1 is recomputed per resample, not averaged
+    labels = ["billing", "bug"] * 16
+    lo, hi = main_change_interval("labels", ["billing"] * 32, labels, labels)
+    assert 0 < lo <= hi

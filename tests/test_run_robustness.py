@@ -95,6 +95,8 @@ def test_sigterm_stops_training_with_a_checkpoint_and_it_resumes(tiny_model_dir,
     assert status["state"] == "stopped" and 0 < status["step"] < 5000
     assert run.latest_checkpoint().name == f"checkpoint-{status['step']}"
     assert "SIGTERM: stopping after this step" in err and "Traceback" not in err
+    # bitsandbytes' import-time hub-kernel notice (it suggests trust_remote_code) stays out
+    assert "kernels-community" not in err and "trust" not in err, err
     assert f"Resume: ft-tui train --resume {run.path}" in out
     runner = resume_runner(run.path)     # resumable: not refused as "still running"
     runner._lock.release()

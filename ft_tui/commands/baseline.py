@@ -14,7 +14,7 @@ import argparse
 import json
 
 from ft_tui.commands.common import ExitCode, fail, number_in
-from ft_tui.commands.eval import quiet_libraries
+from ft_tui.core.quiet import quiet_libraries
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

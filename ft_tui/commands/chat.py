@@ -10,7 +10,8 @@ import argparse
 import sys
 
 from ft_tui.commands.common import ExitCode, fail
-from ft_tui.commands.eval import quiet_libraries, run_error_code
+from ft_tui.commands.eval import run_error_code
+from ft_tui.core.quiet import quiet_libraries
 
 LABELS = {"base": "base", "finetuned": "fine-tuned"}
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
-import warnings
 
+from ft_tui.core.quiet import quiet_libraries
 from ft_tui.commands.common import ExitCode, fail, number_in
 
 
@@ -31,18 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the general-ability check (40 probes + perplexity on general text)")
     parser.add_argument("--json", action="store_true",
                         help="print eval.json's summary object instead of the table")
-
-
-def quiet_libraries() -> None:
-    """Keep transformers' load bars and deprecation chatter out of the command's output."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # bitsandbytes (imported by peft) logs a CPU-kernel notice that means nothing here.
-    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=UserWarning, module="torch")
 
 
 def run_error_code(exc: Exception) -> ExitCode:

@@ -13,7 +13,8 @@ import os
 import sys
 
 from ft_tui.commands.common import ExitCode, fail
-from ft_tui.commands.eval import quiet_libraries, run_error_code
+from ft_tui.commands.eval import run_error_code
+from ft_tui.core.quiet import quiet_libraries
 
 LABELS = {
     "adapter": "adapter (PEFT)",

@@ -356,6 +356,8 @@ class TrainDisplay:
 
         self.console = Console(stderr=True, highlight=False)
         self.live = self.console.is_terminal
+        # In a log file a line stays one line (rich would break it at 80 columns).
+        self.console.soft_wrap = not self.live
         self.skip_codes = skip_codes or set()
         self.progress = None
         self.task = None

@@ -114,7 +114,7 @@ def run_trl(cfg, work: Path) -> dict:
     from trl import SFTConfig, SFTTrainer
 
     from ft_tui.core.models.resolve import prepare_model
-    from ft_tui.core.training.builder import quiet_libraries
+    from ft_tui.core.quiet import quiet_libraries
     from ft_tui.core.training.dataset import load_training_data
 
     quiet_libraries()

@@ -66,7 +66,7 @@ def run_trl(cfg, work: Path) -> dict:
     from trl import DPOTrainer
 
     from ft_tui.core.models.resolve import prepare_model
-    from ft_tui.core.training.builder import quiet_libraries
+    from ft_tui.core.quiet import quiet_libraries
     from ft_tui.core.training.dataset import load_training_data
     from ft_tui.core.training.device import detect_device, resolve_precision
     from ft_tui.core.training.preference import build_preference_config

@@ -27,15 +27,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ft_tui.core.evaluate.intervals import (BOOTSTRAP_SAMPLES, paired_bootstrap_delta, percentiles,
+                                            wilson)
+
 PROBE_DIR = Path(__file__).resolve().parent / "probes"
 GENERAL_TEXT = PROBE_DIR / "general_text.txt"
 PROBE_MAX_NEW_TOKENS = 24
 # The fine-tune's perplexity on general text may grow this much before it counts as
 # forgetting (a task fine-tune always shifts the distribution a little).
 PPL_FORGETTING = 1.25
-BOOTSTRAP_SAMPLES = 2000
 PPL_BLOCK = 16  # tokens per bootstrap block (neighbouring tokens are not independent)
-Z95 = 1.959964
 
 
 @dataclass(frozen=True)
@@ -98,35 +99,6 @@ def passes(check: dict[str, Any], answer: str) -> bool:
 
 # ----- statistics -----------------------------------------------------------------------
 
-def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion (Wilson 1927)."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def _percentiles(values: list[float]) -> tuple[float, float]:
-    values = sorted(values)
-    lo = values[int(0.025 * (len(values) - 1))]
-    hi = values[int(math.ceil(0.975 * (len(values) - 1)))]
-    return lo, hi
-
-
-def paired_bootstrap_delta(base: Sequence[float], tuned: Sequence[float], seed: int = 0,
-                           samples: int = BOOTSTRAP_SAMPLES) -> tuple[float, float]:
-    """95 % interval of mean(tuned) - mean(base), resampling items with both scores."""
-    rng = random.Random(seed)
-    n = len(base)
-    diffs = [t - b for b, t in zip(base, tuned)]
-    means = []
-    for _ in range(samples):
-        means.append(sum(diffs[rng.randrange(n)] for _ in range(n)) / n)
-    return _percentiles(means)
-
-
 def bootstrap_ppl_ratio(base_nll: Sequence[float], tuned_nll: Sequence[float], seed: int = 0,
                         samples: int = BOOTSTRAP_SAMPLES, block: int = PPL_BLOCK) -> tuple[float, float]:
     """95 % interval of perplexity(tuned) / perplexity(base) from per-token losses of the
@@ -141,7 +113,7 @@ def bootstrap_ppl_ratio(base_nll: Sequence[float], tuned_nll: Sequence[float], s
             bb, tt, cc = blocks[rng.randrange(len(blocks))]
             b, t, c = b + bb, t + tt, c + cc
         ratios.append(math.exp((t - b) / c))
-    return _percentiles(ratios)
+    return percentiles(ratios)
 
 
 # ----- running the models ---------------------------------------------------------------

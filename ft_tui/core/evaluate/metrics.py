@@ -234,3 +234,24 @@ def summarize(kind: str, predictions: Sequence[str], references: Sequence[str]) 
             values = [s[name] for s in per_example]
             out[name] = sum(values) / len(values) if values else 0.0
     return out
+
+
+def main_change_interval(kind: str, base: Sequence[str], finetuned: Sequence[str],
+                         references: Sequence[str]) -> tuple[float, float] | None:
+    """95 % interval of the main metric's change (tuned - base) over the held-out examples,
+    resampled in pairs; macro-F1 is recomputed on each resample (it is not a mean)."""
+    from ft_tui.core.evaluate.intervals import bootstrap_interval, paired_bootstrap_delta
+
+    n = len(references)
+    if n < 2:
+        return None
+    main = MAIN_METRIC[kind]
+    if main == "macro_f1":
+        def change(idx: list[int]) -> float:
+            refs = [references[i] for i in idx]
+            return (macro_f1([finetuned[i] for i in idx], refs)
+                    - macro_f1([base[i] for i in idx], refs))
+        return bootstrap_interval(change, n, samples=1000)
+    b = [score_example(kind, p, r)[main] for p, r in zip(base, references)]
+    t = [score_example(kind, p, r)[main] for p, r in zip(finetuned, references)]
+    return paired_bootstrap_delta(b, t)

@@ -18,6 +18,8 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
+from ft_tui.core.evaluate.intervals import paired_bootstrap_delta
+
 ProgressFn = Callable[[int, int, str], None]
 SHOWN_ANSWERS = 5
 FEW_PAIRS = 20
@@ -158,7 +160,7 @@ def evaluate_preference_run(run, cfg, trained, *, max_examples: int | None = Non
             "scores": {"base": {"margin": base_margins[i], "prefers_chosen": base_margins[i] > 0},
                        "finetuned": {"margin": ft_margins[i], "prefers_chosen": ft_margins[i] > 0}},
         })
-    verdict = preference_verdict(summary, len(pairs), cfg, run)
+    verdict = preference_verdict(summary, len(pairs), cfg, run, base_margins, ft_margins)
     report = EvalReport("preference", "preference_accuracy", len(pairs), summary, verdict, examples,
                         settings={
                             "model": cfg.model.name, "model_path": str(base_path),
@@ -177,29 +179,52 @@ def evaluate_preference_run(run, cfg, trained, *, max_examples: int | None = Non
     return report
 
 
-def preference_verdict(summary: dict, n: int, cfg, run) -> dict[str, Any]:
+def preference_verdict(summary: dict, n: int, cfg, run, base_margins: list[float] | None = None,
+                       ft_margins: list[float] | None = None) -> dict[str, Any]:
+    """Beat the base only when the gain is clear: the 95 % interval of the paired change in
+    preference accuracy (pairs resampled, both models' answers kept together) lies above 0."""
     acc = summary["preference_accuracy"]
     base, ft, delta = acc["base"], acc["finetuned"], acc["delta"]
     scores = (f"{ft:.3f} vs {base:.3f} ({delta:+.3f}) of {n} held-out pairs prefer the chosen "
               "answer")
-    beats = delta > 1e-9
+    interval = None
+    if base_margins and ft_margins:
+        interval = paired_bootstrap_delta([float(m > 0) for m in base_margins],
+                                          [float(m > 0) for m in ft_margins])
+        scores += f"; 95 % interval of the change {interval[0]:+.3f} to {interval[1]:+.3f}"
+    higher = delta > 1e-9
+    beats = higher and (interval is None or interval[0] > 0)
     if beats:
         text = f"Preference tuning beat the base model on preference accuracy: {scores}."
     else:
-        reasons = _reasons(cfg, run, base)
-        word = "matched" if abs(delta) <= 1e-9 else "did worse than"
-        text = (f"Preference tuning did not beat the base model: it {word} it on preference "
-                f"accuracy, {scores}. Likely reasons: " + "; ".join(reasons) + ".")
+        reasons = _reasons(cfg, run, base, base_margins, ft_margins)
+        if higher:
+            head = ("Preference tuning scored higher than the base model on preference accuracy, "
+                    f"but not clearly: {scores}, which includes no gain.")
+        else:
+            word = "matched" if abs(delta) <= 1e-9 else "did worse than"
+            head = (f"Preference tuning did not beat the base model: it {word} it on preference "
+                    f"accuracy, {scores}.")
+        text = head + " Likely reasons: " + "; ".join(reasons) + "."
     if n < FEW_PAIRS:
         text += (f" With only {n} held-out pairs the difference is uncertain; hold out 20-50 "
                  "pairs to be sure.")
-    return {"finetuned_beats_base": beats, "text": text}
+    return {"finetuned_beats_base": beats, "text": text,
+            "change_ci95": list(interval) if interval else None}
 
 
-def _reasons(cfg, run, base: float) -> list[str]:
+def _reasons(cfg, run, base: float, base_margins: list[float] | None = None,
+             ft_margins: list[float] | None = None) -> list[str]:
     reasons = []
     if base >= 0.9:
         reasons.append(f"the base model already prefers the chosen answer in {base:.0%} of pairs")
+    if base_margins and ft_margins:
+        up = sum(1 for b, f in zip(base_margins, ft_margins) if f > b)
+        gain = _mean(ft_margins) - _mean(base_margins)
+        if up > len(base_margins) / 2 and gain > 0:
+            reasons.append(f"the tuned model moved toward the chosen answer on {up} of "
+                           f"{len(base_margins)} pairs (mean margin {gain:+.1f} nats) but mostly "
+                           "has not crossed over yet: train longer")
     steps, margins = 0, []
     for row in run.iter_metric_dicts():
         if row.get("type") == "log":

@@ -98,21 +98,33 @@ def _reasons(kind: str, base: float, facts: TrainingFacts, cfg, n_train: int) ->
 
 
 def make_verdict(*, kind: str, main_metric: str, base: float, finetuned: float, n_examples: int,
-                 n_train: int, cfg, facts: TrainingFacts) -> dict[str, Any]:
+                 n_train: int, cfg, facts: TrainingFacts,
+                 interval: tuple[float, float] | None = None) -> dict[str, Any]:
+    """The fine-tune beats the base only when the gain is clear: with ``interval`` (95 % of
+    the paired change in the main metric), its low end must be above 0."""
     label = METRIC_LABELS.get(main_metric, main_metric)
     delta = finetuned - base
-    beats = delta > 1e-9
+    higher = delta > 1e-9
+    beats = higher and (interval is None or interval[0] > 0)
     scores = f"{finetuned:.3f} vs {base:.3f} ({delta:+.3f}) on {n_examples} held-out examples"
+    if interval is not None:
+        scores += f"; 95 % interval of the change {interval[0]:+.3f} to {interval[1]:+.3f}"
     if beats:
         text = f"Fine-tuning beat the prompted base model on {label}: {scores}."
     else:
-        word = "matched" if abs(delta) <= 1e-9 else "did worse than"
-        text = (f"Fine-tuning did not beat the prompted base model: it {word} it on {label}, "
-                f"{scores}. Likely reasons: " + "; ".join(_reasons(kind, base, facts, cfg, n_train)) + ".")
+        reasons = "; ".join(_reasons(kind, base, facts, cfg, n_train))
+        if higher:
+            text = (f"Fine-tuning scored higher than the prompted base model on {label}, but not "
+                    f"clearly: {scores}, which includes no gain. Likely reasons: {reasons}.")
+        else:
+            word = "matched" if abs(delta) <= 1e-9 else "did worse than"
+            text = (f"Fine-tuning did not beat the prompted base model: it {word} it on {label}, "
+                    f"{scores}. Likely reasons: {reasons}.")
     if n_examples < FEW_EVAL_EXAMPLES:
         text += (f" With only {n_examples} held-out examples the difference is uncertain; hold "
                  "out 20-50 examples to be sure.")
-    return {"finetuned_beats_base": beats, "text": text}
+    return {"finetuned_beats_base": beats, "text": text,
+            "change_ci95": list(interval) if interval is not None else None}
 
 
 # ----- report.md -----------------------------------------------------------------------

@@ -27,8 +27,8 @@ from ft_tui.core.models.generation import (ensure_chat_template, generate_greedy
                                     inference_device_and_dtype, free_memory, load_for_inference,
                                     render_prompt)
 from ft_tui.core.evaluate.judge import JudgeError, LLMJudge, judge_from_config, plain_http_warning
-from ft_tui.core.evaluate.metrics import (MAIN_METRIC, detect_task_kind, metric_names, score_example,
-                                 summarize)
+from ft_tui.core.evaluate.metrics import (MAIN_METRIC, detect_task_kind, main_change_interval,
+                                          metric_names, score_example, summarize)
 from ft_tui.core.paths import resolve_data_path
 from ft_tui.core.run.artifacts import RunError, is_peft_adapter, open_run, trained_model_dir
 from ft_tui.core.run.lock import RunLock
@@ -395,7 +395,8 @@ def _build_report(run: RunDir, cfg, kind: str, held_out: list, references: list[
     } for ex, ref, b, f in zip(held_out, references, base, finetuned)]
     verdict = make_verdict(kind=kind, main_metric=main, base=base_sum[main], finetuned=ft_sum[main],
                            n_examples=len(held_out), n_train=n_train, cfg=cfg,
-                           facts=training_facts(run))
+                           facts=training_facts(run),
+                           interval=main_change_interval(kind, base, finetuned, references))
     return EvalReport(kind, main, len(held_out), summary, verdict, examples, settings)
 
 

@@ -8,27 +8,11 @@ default fails on CPU unless ``use_cpu``). The config-derived SFTConfig arguments
 
 from __future__ import annotations
 
-import logging
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
 from ft_tui.core.training.device import DeviceInfo, Precision, SetupError, check_liger, pick_attention
-
-
-def quiet_libraries() -> None:
-    """Library chatter goes nowhere near the user's terminal (Textual draws on stderr)."""
-    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
-    import datasets
-    import transformers
-
-    datasets.disable_progress_bars()
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
-    # Deprecation notices about the libraries' own internals mean nothing to a user.
-    warnings.filterwarnings("ignore", category=FutureWarning,
-                            module=r"(transformers|trl|peft|accelerate|torch)(\.|$)")
 
 
 def load_run_tokenizer(cfg, log=print):

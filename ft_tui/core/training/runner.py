@@ -129,8 +129,9 @@ class TrainingRunner:
         if self.stop_requested():
             return RunFinished("stopped", 0, "stopped before training started")
 
+        from ft_tui.core.quiet import quiet_libraries
         from ft_tui.core.training.builder import (build_sft_config, count_params,
-                                                  load_model_and_tokenizer, quiet_libraries)
+                                                  load_model_and_tokenizer)
 
         quiet_libraries()  # before transformers/peft import bitsandbytes, which talks on import
         from ft_tui.core.training.callbacks import EventCallback
