@@ -98,3 +98,67 @@ async def test_decide_to_a_filled_eval_table(tmp_path, monkeypatch, tiny_model_d
         assert step in done
     saved = json.loads(config_path.with_name("ft-tui.wizard.json").read_text())
     assert set(saved["completed"]) == {"decide", "data", "hardware", "configure", "train", "evaluate"}
+
+
+DPO_ANSWERS = ["n", "n", "y", "n", "y"]   # "only a better/worse judgement": preference tuning
+
+
+@pytest.mark.slow   # a real DPO training and evaluation of the tiny model: ~1-2 min
+async def test_dpo_from_the_decide_verdict_to_a_preference_eval(tmp_path, monkeypatch, tiny_model_dir,
+                                                                  isolated_cache):
+    """Decide (DPO) → Data (the bundled pairs) → Hardware → Configure → Train → Evaluate."""
+    from ft_tui.core.run.events import PreferenceLog
+
+    monkeypatch.chdir(tmp_path)
+    config_path = tmp_path / "ft-tui.yaml"
+    RunConfig().with_overrides({"model.name": str(tiny_model_dir)}).save(config_path)
+    app = FtTuiApp(config_path=str(config_path))
+    messages = []
+    async with app.run_test(size=(120, 36), message_hook=messages.append) as pilot:
+        await settle(app, pilot)
+        await pilot.press(*DPO_ANSWERS, "c")
+        await settle(app, pilot)
+
+        assert app.state.current_step == "data" and app.state.cfg.objective == "dpo"
+        data = app.step_view("data")
+        await wait_until(pilot, lambda: data.report is not None, timeout_s=60)
+        assert data.report["format"] == "preference" and data.report["n_examples"] == 96
+        await pilot.press("c")
+        await settle(app, pilot)
+
+        assert app.state.current_step == "hardware"
+        hardware = app.step_view("hardware")
+        await wait_until(pilot, lambda: hardware.plan is not None, timeout_s=60)
+        await pilot.press("a", "c")
+        await settle(app, pilot)
+
+        assert app.state.current_step == "configure"
+        await pilot.press("enter")                          # Quick test preset
+        for key, value in (("training.max_steps", "6"), ("data.max_length", "512"),
+                           ("eval.max_new_tokens", "8")):
+            field = app.query_one("#cfg-" + key.replace(".", "--"))
+            field.focus()
+            field.value = value
+            await pilot.pause()
+        await pilot.press("escape", "tab", "c")
+        await settle(app, pilot)
+        assert app.state.cfg.objective == "dpo" and app.state.cfg.training.max_steps == 6
+
+        assert app.state.current_step == "train"
+        await pilot.press("s")
+        await settle(app, pilot)
+        events = [m.event for m in messages if isinstance(m, TrainingEvent)]
+        finished = [e for e in events if isinstance(e, RunFinished)]
+        assert [f.state for f in finished] == ["done"], finished
+        assert [e.step for e in events if isinstance(e, StepLog)] == list(range(1, 7))
+        assert any(isinstance(e, PreferenceLog) and e.margin is not None for e in events)
+
+        await pilot.press("e")
+        await settle(app, pilot)
+        assert app.state.current_step == "evaluate"
+        await pilot.press("e")
+        await settle(app, pilot)
+        report = json.loads((tmp_path / app.state.run_dir / "eval.json").read_text())
+        assert report["task_kind"] == "preference" and report["main_metric"] == "preference_accuracy"
+        assert app.query_one(EvalTable).row_count == report["n_examples"] > 0
+        assert "preference accuracy" in report["verdict"]["text"]
