@@ -50,3 +50,26 @@ def test_eval_progress_carries_tokens_per_second(tmp_path, tiny_model_dir, isola
     ev.evaluate_run(run_path, on_progress=lambda d, t, p, tokens_per_s=None: seen.append((d, t, p, tokens_per_s)))
     finished = [s for s in seen if s[2] == "finetuned" and s[0] == s[1]]
     assert finished and finished[-1][3] and finished[-1][3] > 0
+
+
+def test_a_stop_ends_generation_within_a_token_and_keeps_the_finished_answers(tiny_model_dir,
+                                                                              monkeypatch):
+    """The Decide step's baseline is cancellable: a stop asked mid-batch ends generation at
+    the next token; answers that had already ended are kept, the cut ones are not."""
+    import pytest
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    prompts = ["hello there", "a b c d e f", "x", "the printer is jammed"]
+    plain = gen.generate_greedy(model, tok, prompts, max_new_tokens=12, batch_size=4)
+    first_ids = tok(plain[0], add_special_tokens=False)["input_ids"]
+    monkeypatch.setattr(gen, "_stop_ids", lambda model, tokenizer: [first_ids[1]])
+    tokens, kept, finished = [], {}, []
+    with pytest.raises(gen.GenerationStopped):
+        gen.generate_greedy(model, tok, prompts, max_new_tokens=12, batch_size=4,
+                            on_batch=finished.append, on_tokens=tokens.append,
+                            on_answer=kept.__setitem__, should_stop=lambda: sum(finished) >= 1)
+    assert len(tokens) <= 3                 # not carried on to the 12-token limit
+    assert 1 <= len(kept) == sum(finished) < len(prompts)
+    assert plain[0].startswith(kept[0]) or kept[0] in plain[0]

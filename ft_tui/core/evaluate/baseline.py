@@ -59,12 +59,13 @@ def measure_baseline(cfg, *, max_examples: int = DEFAULT_EXAMPLES, few_shot: int
     """Score the prompted base model of ``cfg`` (a RunConfig: model, data, system prompt,
     eval settings) on its held-out split. ``few_shot`` defaults to the config's
     ``eval.few_shot`` or 3 when that is 0. ``on_progress(done, total, phase)`` is called per
-    example with phase ``zero_shot``/``few_shot``; ``should_stop()`` is polled between
-    examples and raises :class:`BaselineCancelled` (answers so far stay cached)."""
+    answer with phase ``zero_shot``/``few_shot``; ``should_stop()`` is polled after every
+    generated token and raises :class:`BaselineCancelled` (the answers of finished batches
+    stay cached)."""
     from ft_tui.core.evaluate.metrics import MAIN_METRIC, detect_task_kind, summarize
-    from ft_tui.core.models.generation import (ensure_chat_template, free_memory, generate_greedy,
-                                               inference_device_and_dtype, load_for_inference,
-                                               render_prompt)
+    from ft_tui.core.models.generation import (GenerationStopped, ensure_chat_template, free_memory,
+                                               generation_batch_size, inference_device_and_dtype,
+                                               load_for_inference, render_prompt)
     from ft_tui.core.models.resolve import ModelNotFound, load_tokenizer, prepare_model
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -103,24 +104,19 @@ def measure_baseline(cfg, *, max_examples: int = DEFAULT_EXAMPLES, few_shot: int
                        for ex in held_out]
             got = [cache.get(p) for p in prompts]
             from_cache += sum(a is not None for a in got)
-            done = sum(a is not None for a in got)
-            progress(done, len(prompts), name)
-            for i, prompt in enumerate(prompts):
-                if got[i] is not None:
-                    continue
+            todo = [i for i, answer in enumerate(got) if answer is None]
+            progress(len(prompts) - len(todo), len(prompts), name)
+            if todo:
                 if stop():
-                    raise BaselineCancelled(f"stopped after {done} of {len(prompts)} "
-                                            f"{name.replace('_', '-')} answers")
+                    raise _cancelled(got, name)
                 if model is None:
                     model = load_for_inference(base_path, device=device, dtype=dtype,
                                                trust_remote_code=cfg.model.trust_remote_code)
-                # One prompt at a time: progress and cancel per example, and each answer is
-                # cached as soon as it exists.
-                got[i] = generate_greedy(model, tokenizer, [prompt], max_new_tokens=max_new,
-                                         batch_size=1)[0]
-                cache.put(prompt, got[i])
-                done += 1
-                progress(done, len(prompts), name)
+                try:
+                    _answer(model, tokenizer, prompts, got, todo, cache, name, progress, stop,
+                            max_new, generation_batch_size(device))
+                except GenerationStopped:
+                    raise _cancelled(got, name) from None
             answers[name] = got  # type: ignore[assignment]
     finally:
         model = None
@@ -134,3 +130,29 @@ def measure_baseline(cfg, *, max_examples: int = DEFAULT_EXAMPLES, few_shot: int
                           main_metric=main, n_examples=len(held_out), scores=scores,
                           few_shot=len(conditions.get("few_shot", [])), from_cache=from_cache,
                           examples=examples)
+
+
+def _answer(model, tokenizer, prompts: list[str], got: list, todo: list[int], cache, phase: str,
+            progress, stop, max_new: int, batch_size: int) -> None:
+    """Fill ``got[i]`` for every ``i`` in ``todo``, batched; each answer is cached as its
+    batch finishes and progress moves per answer."""
+    from ft_tui.core.models.generation import generate_greedy
+
+    done = [len(prompts) - len(todo)]
+
+    def finished(n: int) -> None:
+        done[0] += n
+        progress(done[0], len(prompts), phase)
+
+    def keep(j: int, answer: str) -> None:
+        got[todo[j]] = answer
+        cache.put(prompts[todo[j]], answer)
+
+    generate_greedy(model, tokenizer, [prompts[i] for i in todo], max_new_tokens=max_new,
+                    batch_size=batch_size, on_batch=finished, on_answer=keep, should_stop=stop)
+
+
+def _cancelled(got: list, phase: str) -> BaselineCancelled:
+    kept = sum(a is not None for a in got)
+    return BaselineCancelled(f"stopped after {kept} of {len(got)} "
+                             f"{phase.replace('_', '-')} answers")

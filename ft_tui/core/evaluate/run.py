@@ -23,9 +23,10 @@ from typing import Any, Callable
 from ft_tui.core.evaluate.answer_cache import AnswerCache
 from ft_tui.core.atomic import atomic_write_json
 from ft_tui.core.evaluate.report import make_verdict, render_section, training_facts, update_report
-from ft_tui.core.models.generation import (ensure_chat_template, generate_greedy, has_tokenizer,
-                                    inference_device_and_dtype, free_memory, load_for_inference,
-                                    render_prompt)
+from ft_tui.core.models.generation import (ensure_chat_template, free_memory, generate_greedy,
+                                           generation_batch_size, has_tokenizer,
+                                           inference_device_and_dtype, load_for_inference,
+                                           render_prompt)
 from ft_tui.core.evaluate.judge import JudgeError, LLMJudge, judge_from_config, plain_http_warning
 from ft_tui.core.evaluate.metrics import (MAIN_METRIC, detect_task_kind, main_change_interval,
                                           metric_names, score_example, summarize)
@@ -239,7 +240,7 @@ def _evaluate(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None =
     references = [ex.output_text() for ex in held_out]
 
     gen = {"tokenizer": tokenizer, "max_new_tokens": max_new,
-           "batch_size": 32 if device == "cuda" else 8}
+           "batch_size": generation_batch_size(device)}
     load = {"device": device, "dtype": dtype, "trust_remote_code": trust}
     cache = base_answer_cache(base_path, max_new, device, dtype)
     base_answers, from_cache, base_model = _cached_answers(
