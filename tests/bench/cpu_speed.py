@@ -8,7 +8,8 @@ identical prompt/completion rows), the same hyperparameters and the same number 
   except what a CPU user must set (bf16=False: TRL's bf16 default is refused without a
   GPU), i.e. fp32, random batches padded to their longest row.
 - "ftui": ft-tui's TrainingRunner with the defaults: `precision: auto` (bf16 autocast on
-  a CPU with AVX512-BF16/AMX, else fp32) and length-grouped batches.
+  a CPU with AVX512-BF16/AMX, else fp32), gradient checkpointing off (TRL 1.x turns it on
+  by default), random batches (length grouping was the default until 2026-12-07).
 
 Each run is a fresh subprocess and the arms alternate (A B, B A, ...) so a busy shared
 machine hurts both alike. Throughput counts non-padding tokens (the Trainer's
