@@ -77,6 +77,9 @@ def test_inspect_says_sft_cannot_use_pairs_and_reports_length_bias(tmp_path):
     assert "10 of 11" in report.warning("length_bias").message
     # pairs sharing a prompt are not "contradictions", nor is the no-answer error raised
     assert report.warning("contradiction") is None and report.errors == []
+    # meant for DPO (the wizard after a DPO verdict): the SFT warning is moot, the bias is not
+    for_dpo = inspect_path(tmp_path / "pairs.jsonl", objective="dpo")
+    assert for_dpo.warning("not_for_sft") is None and for_dpo.warning("length_bias")
 
 
 def test_pairs_with_one_prompt_but_different_rejected_are_not_duplicates(tmp_path):

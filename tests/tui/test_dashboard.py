@@ -149,6 +149,33 @@ async def test_phase_line_and_clocks_that_move_between_step_logs(monkeypatch):
         assert str(eta.content).startswith("ETA 11s · elapsed 9s")   # frozen, no phase
 
 
+async def test_elapsed_ticks_while_the_model_loads_and_the_first_step_runs(monkeypatch):
+    """A DPO step of the default model on a CPU can take minutes: the clock moves from the
+    run's start, not only from its first step log."""
+    import ft_tui.tui.widgets.dashboard as dashboard
+
+    monkeypatch.setattr(dashboard, "time", lambda: 5000.0)
+    app = DashboardApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        dash = app.query_one(Dashboard)
+        eta = app.query_one("#dash-eta", Static)
+        dash.handle_event(RunStarted(run_dir="runs/x", total_steps=10, start_step=0, method="lora",
+                                     device="cpu", trainable_params=100, total_params=1000,
+                                     time=5000.0 - 75))
+        dash.handle_event(Phase(step=0, phase="training", done=0, total=0))
+        dash._tick()
+        await pilot.pause()
+        assert str(eta.content) == "training · ETA – · elapsed 1m15s"
+        monkeypatch.setattr(dashboard, "time", lambda: 5010.0)
+        dash._tick()
+        await pilot.pause()
+        assert str(eta.content).endswith("elapsed 1m25s")
+        dash.handle_event(step(1))                      # from here the run's own clock
+        dash._tick()
+        await pilot.pause()
+        assert str(eta.content).endswith("elapsed 2s")
+
+
 async def test_dpo_signals_show_in_their_panel_and_the_watchdog_warning_in_the_banner():
     from ft_tui.core.run.events import PreferenceLog
     from ft_tui.tui.widgets.preference_panel import PreferencePanel

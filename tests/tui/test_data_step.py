@@ -283,6 +283,9 @@ async def test_preference_pairs_preview_prompt_chosen_rejected_and_fit_dpo(data_
         step = app.query_one(DataStep)
         assert "preference" in plain(step.query_one("#data-status", Static))
         assert not step.query_one("#data-fit", Static).display
+        # meant for DPO: no warning that SFT cannot use the pairs (the length bias stays)
+        codes = [w["code"] for w in step.report["warnings"]]
+        assert "not_for_sft" not in codes and "too_few_examples" in codes
         step.query_one("#data-tabs").active = "tab-samples"
         await pilot.pause()
         chat = plain(step.query_one("#chat"))

@@ -258,3 +258,8 @@ async def test_summary_shows_the_full_train_and_eval_data_paths(workdir):
         app.query_one(TrainStep).on_show_step()
         summary = plain(app.query_one("#train-summary"), width=200)
         assert "eval data:  10% split off the training data" in summary
+        assert summary.startswith("lora r=16 on ")
+        app.state.cfg = app.state.cfg.with_overrides({"objective": "dpo"})
+        app.query_one(TrainStep).on_show_step()
+        summary = plain(app.query_one("#train-summary"), width=200)
+        assert summary.startswith("DPO (beta 0.1), lora r=16 on ")   # what is trained, first

@@ -75,11 +75,14 @@ class InspectionReport:
 
 
 def inspect_path(path: str | os.PathLike, tokenizer: Any = None, max_length: int = 512,
-                 task_type: str | None = None, train_on: str = "all_assistant") -> InspectionReport:
+                 task_type: str | None = None, train_on: str = "all_assistant",
+                 objective: str = "sft") -> InspectionReport:
     """Check a data file end to end. Never raises on bad content; a missing file raises
     FileNotFoundError and an unknown ``task_type`` ValueError. Without a tokenizer the
     report has no token statistics. ``train_on`` (data.train_on) says which answers are
-    trained, for the examples whose answers truncation would cut off."""
+    trained, for the examples whose answers truncation would cut off. ``objective`` (sft,
+    dpo or kto) is what the file is meant for: the warning that SFT cannot use preference
+    or KTO rows is left out when they are meant for DPO or KTO."""
     chosen_type = normalise_task_type(task_type)
     stream = ExampleStream(path)
     checks = SetChecks()
@@ -98,6 +101,8 @@ def inspect_path(path: str | os.PathLike, tokenizer: Any = None, max_length: int
         if counter is not None:
             counter.finish()  # also ends its worker thread if reading failed
     warnings = checks.warnings(chosen_type)
+    if (objective, stream.format) in (("dpo", "preference"), ("kto", "kto")):
+        warnings = [w for w in warnings if w.code != "not_for_sft"]
     report = InspectionReport(str(path), stream.format, checks.n, errors, warnings,
                               labels=checks.labels.counts)
     report.task_type = _task_type(checks, chosen_type)

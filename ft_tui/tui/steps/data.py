@@ -232,7 +232,8 @@ previous / next sample, `c` continues to Hardware.
                         train_on: str = "all_assistant") -> None:
         post = lambda **kw: self.post_message(self.Progress(generation, **kw))  # noqa: E731
         post(fit=data_work.fit_message(path, self.state.cfg.objective))
-        data_work.inspect_in_two_passes(path, model, max_length, post, train_on=train_on)
+        data_work.inspect_in_two_passes(path, model, max_length, post, train_on=train_on,
+                                        objective=self.state.cfg.objective)
 
     @on(Progress)
     def _progress(self, message: Progress) -> None:

@@ -23,14 +23,15 @@ TOKENIZER_ERRORS = (OSError, ValueError, ImportError, RuntimeError, LookupError)
 
 
 def inspect_in_two_passes(path: Path, model: str, max_length: int,
-                          post: Callable[..., None], train_on: str = "all_assistant") -> None:
+                          post: Callable[..., None], train_on: str = "all_assistant",
+                          objective: str = "sft") -> None:
     """Report the structure at once, then again with token lengths once the model's
     tokenizer is loaded. ``post(**fields)`` sends a DataStep.Progress."""
     from functools import partial
 
     from ft_tui.core.data import inspect_path as inspect
 
-    inspect_path = partial(inspect, train_on=train_on)
+    inspect_path = partial(inspect, train_on=train_on, objective=objective)
     tokenizer = _TOKENIZERS.get(model)
     try:
         report = inspect_path(path, tokenizer=tokenizer, max_length=max_length)

@@ -37,6 +37,8 @@ def config_summary(cfg: RunConfig) -> str:
     t = cfg.training
     length = f"{t.max_steps} steps" if t.max_steps > 0 else f"{t.epochs:g} epochs"
     method = cfg.method + (f" r={cfg.lora.r}" if cfg.method in ("lora", "qlora") else "")
+    if cfg.objective != "sft":      # DPO/KTO: say so, with the setting that matters most
+        method = f"{cfg.objective.upper()} (beta {cfg.preference.beta:g}), {method}"
     held_out = (shown_path(resolve_data_path(cfg.data.eval_path)) if cfg.data.eval_path
                 else f"{cfg.data.eval_fraction:.0%} split off the training data")
     return (f"{method} on {cfg.model.name} · {length} · batch {t.batch_size}×{t.gradient_accumulation} · "

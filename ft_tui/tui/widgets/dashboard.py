@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from itertools import islice
-from time import monotonic, perf_counter
+from time import monotonic, perf_counter, time
 from typing import Any, Callable
 
 from rich.text import Text
@@ -88,6 +88,7 @@ class Dashboard(Vertical):
         self._gpu_total: float | None = None
         self._gpu_total_known = False
         self._live_at: float | None = None   # when the last live StepLog arrived (monotonic)
+        self._before_first_step = False      # a live run started and has logged no step yet
         self._frozen_since = 0.0      # the clocks' advance when the run ended
         self._last_render = -math.inf  # perf_counter of the last render (rate limit)
         self._render_call_pending = False
@@ -175,6 +176,7 @@ class Dashboard(Vertical):
         self._replaying = False
         self._pending.clear()
         self._live_at, self._frozen_since = None, 0.0
+        self._before_first_step = False
         self._forget_shown()
         self._show_state()
 
@@ -184,8 +186,13 @@ class Dashboard(Vertical):
         (replaying history) skips the toasts."""
         if isinstance(event, StepLog):
             self._live_at, self._frozen_since = (monotonic() if notify else None), 0.0
-        elif isinstance(event, RunFinished) and self._live_at is not None:
-            self._frozen_since, self._live_at = monotonic() - self._live_at, None
+            self._before_first_step = False
+        elif isinstance(event, RunStarted):
+            self._before_first_step = notify     # a live run: elapsed ticks from its start
+        elif isinstance(event, RunFinished):
+            self._before_first_step = False
+            if self._live_at is not None:
+                self._frozen_since, self._live_at = monotonic() - self._live_at, None
         self.state.fold(event)
         if self._replaying:
             self._pending.append(event)   # folded again on top of the history when it comes
@@ -362,6 +369,9 @@ class Dashboard(Vertical):
         else:
             since = monotonic() - self._live_at if self._live_at is not None else self._frozen_since
             elapsed = None if log is None or log.elapsed_s is None else log.elapsed_s + since
+            started = state.started
+            if log is None and self._before_first_step and started is not None and started.time:
+                elapsed = max(0.0, time() - started.time)   # loading and the first step: minutes
             eta = None if log is None or log.eta_s is None else max(0.0, log.eta_s - since)
             phase = state.phase_text
             text = ((f"{phase} · " if phase else "") +
@@ -370,7 +380,7 @@ class Dashboard(Vertical):
             self.query_one("#dash-eta", Static).update(text, layout=False)
 
     def _tick(self) -> None:
-        if self._live_at is not None and self.state.finished is None:
+        if (self._live_at is not None or self._before_first_step) and self.state.finished is None:
             self._show_eta()
 
     def _draw_plots(self) -> None:
