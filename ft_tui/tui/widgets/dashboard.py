@@ -67,6 +67,7 @@ class Dashboard(Vertical):
     Dashboard #dash-banner.-done { background: $success 25%; color: $text; }
     Dashboard #dash-progress-row { height: 1; }
     Dashboard #dash-progress { width: auto; margin-right: 1; }
+    Dashboard #dash-progress Bar { width: 16; }   /* the clocks keep their room at 80 columns */
     Dashboard #dash-step { width: auto; margin-right: 2; }
     Dashboard #dash-eta { width: 1fr; }
     Dashboard #dash-stats { height: 1; }
