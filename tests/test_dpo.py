@@ -283,3 +283,19 @@ def test_preference_verdict_needs_a_clear_gain_and_says_the_model_is_moving(tmp_
     summary = {"preference_accuracy": {"base": 0.0, "finetuned": 0.75, "delta": 0.75}}
     won = preference_verdict(summary, 32, RunConfig(), run, base, clear)
     assert won["finetuned_beats_base"] is True and won["change_ci95"][0] > 0
+
+
+def test_pair_scoring_reports_progress_per_batch_with_the_same_margins(tiny_model_dir, tmp_path):
+    """The Evaluate step's line moves while pairs are scored (it sat at 0/32 for the whole
+    base pass on the default model), and batching does not change a margin."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ft_tui.core.evaluate.preference import score_pairs
+
+    pairs = load_pairs(write_pairs(tmp_path / "pairs.jsonl"), "dpo")
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    done = []
+    margins = score_pairs(model, tok, pairs, "", on_done=done.append, batch_size=2)
+    assert done == list(range(2, len(pairs) + 1, 2)) + ([len(pairs)] if len(pairs) % 2 else [])
+    assert score_pairs(model, tok, pairs, "") == pytest.approx(margins, abs=1e-4)

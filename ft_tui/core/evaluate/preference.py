@@ -57,14 +57,22 @@ def pair_logps(model, tokenizer, prompts: list[list[dict]], answers: list[list[d
     return out
 
 
-def score_pairs(model, tokenizer, pairs: list, system_prompt: str) -> list[float]:
-    """Log-prob margin chosen - rejected of every pair."""
+def score_pairs(model, tokenizer, pairs: list, system_prompt: str,
+                on_done: Callable[[int], None] | None = None, batch_size: int = 8) -> list[float]:
+    """Log-prob margin chosen - rejected of every pair; ``on_done(n)`` after each batch with
+    the pairs scored so far, so progress moves during the pass, not only at its end."""
     from ft_tui.core.training.preference_data import with_system
 
-    prompts = [with_system(ex.prompt_messages(), system_prompt) for ex in pairs]
-    chosen = pair_logps(model, tokenizer, prompts, [ex.chosen for ex in pairs])
-    rejected = pair_logps(model, tokenizer, prompts, [ex.rejected for ex in pairs])
-    return [c - r for c, r in zip(chosen, rejected)]
+    margins: list[float] = []
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start:start + batch_size]
+        prompts = [with_system(ex.prompt_messages(), system_prompt) for ex in chunk]
+        chosen = pair_logps(model, tokenizer, prompts, [ex.chosen for ex in chunk], batch_size)
+        rejected = pair_logps(model, tokenizer, prompts, [ex.rejected for ex in chunk], batch_size)
+        margins += [c - r for c, r in zip(chosen, rejected)]
+        if on_done is not None:
+            on_done(len(margins))
+    return margins
 
 
 def kto_as_pairs(rows: list) -> list:
@@ -124,7 +132,8 @@ def evaluate_preference_run(run, cfg, trained, *, max_examples: int | None = Non
 
     def side(model, phase):
         progress(0, len(pairs), phase)
-        margins = score_pairs(model, tokenizer, pairs, system)
+        margins = score_pairs(model, tokenizer, pairs, system,
+                              on_done=lambda n: progress(n, len(pairs), phase))
         answers = generate_greedy(model, tokenizer, prompts, max_new_tokens=max_new, batch_size=8)
         progress(len(pairs), len(pairs), phase)
         return margins, answers
