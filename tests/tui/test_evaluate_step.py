@@ -129,6 +129,9 @@ async def test_evaluates_a_run_then_exports_each_artefact(workdir, tiny_model_di
             await pilot.press(key)
             await app.workers.wait_for_complete()
             await pilot.pause()
+            if key == "a":      # where it went, not only that it went
+                assert plain(app.query_one("#eval-message", Static), width=400).strip() == \
+                    f"Exported the adapter: {run / 'export' / 'adapter'}"
         out = run / "export"
         assert (out / "adapter" / "adapter_config.json").is_file()
         assert (out / "config.yaml").is_file() and (out / "train_standalone.py").is_file()

@@ -29,6 +29,21 @@ async def settle(app, pilot):
     await pilot.pause()
 
 
+async def data_then_hardware(app, pilot) -> dict:
+    """Continue from the Data step (once its report is in) through Hardware (applying the
+    recommendation) to Configure; the Data step's report."""
+    data = app.step_view("data")
+    await wait_until(pilot, lambda: data.report is not None, timeout_s=60)
+    await pilot.press("c")
+    await settle(app, pilot)
+    assert app.state.current_step == "hardware"
+    hardware = app.step_view("hardware")
+    await wait_until(pilot, lambda: hardware.plan is not None, timeout_s=60)
+    await pilot.press("a", "c")
+    await settle(app, pilot)
+    return data.report
+
+
 @pytest.mark.slow   # a real training and evaluation: ~1 min on an idle 2-core machine
 async def test_decide_to_a_filled_eval_table(tmp_path, monkeypatch, tiny_model_dir, isolated_cache):
     monkeypatch.chdir(tmp_path)
@@ -43,17 +58,8 @@ async def test_decide_to_a_filled_eval_table(tmp_path, monkeypatch, tiny_model_d
         await settle(app, pilot)
 
         assert app.state.current_step == "data"
-        data = app.step_view("data")
-        await wait_until(pilot, lambda: data.report is not None, timeout_s=60)
-        assert data.report["n_examples"] == 400            # the bundled ticket-triage set
-        await pilot.press("c")
-        await settle(app, pilot)
-
-        assert app.state.current_step == "hardware"
-        hardware = app.step_view("hardware")
-        await wait_until(pilot, lambda: hardware.plan is not None, timeout_s=60)
-        await pilot.press("a", "c")
-        await settle(app, pilot)
+        report = await data_then_hardware(app, pilot)
+        assert report["n_examples"] == 400                 # the bundled ticket-triage set
 
         assert app.state.current_step == "configure"
         assert app.focused.id == "preset-quick_test"       # the first control on the step
@@ -120,17 +126,8 @@ async def test_dpo_from_the_decide_verdict_to_a_preference_eval(tmp_path, monkey
         await settle(app, pilot)
 
         assert app.state.current_step == "data" and app.state.cfg.objective == "dpo"
-        data = app.step_view("data")
-        await wait_until(pilot, lambda: data.report is not None, timeout_s=60)
-        assert data.report["format"] == "preference" and data.report["n_examples"] == 96
-        await pilot.press("c")
-        await settle(app, pilot)
-
-        assert app.state.current_step == "hardware"
-        hardware = app.step_view("hardware")
-        await wait_until(pilot, lambda: hardware.plan is not None, timeout_s=60)
-        await pilot.press("a", "c")
-        await settle(app, pilot)
+        report = await data_then_hardware(app, pilot)
+        assert report["format"] == "preference" and report["n_examples"] == 96
 
         assert app.state.current_step == "configure"
         await pilot.press("enter")                          # Quick test preset

@@ -377,7 +377,7 @@ then export what you need.
                 self._message(f"Export of the {what} did not write "
                               + "; ".join(f"the {n}: {w}" for n, w in missing.items()))
             else:
-                self._message(f"Exported the {what}.")
+                self._message(f"Exported the {what}: " + ", ".join(worker.result.values()))
             for name, where in worker.result.items():
                 if _written(where):
                     self.notify(where, title=f"{name} written", timeout=8)
