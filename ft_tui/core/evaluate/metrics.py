@@ -237,9 +237,13 @@ def summarize(kind: str, predictions: Sequence[str], references: Sequence[str]) 
 
 
 def main_change_interval(kind: str, base: Sequence[str], finetuned: Sequence[str],
-                         references: Sequence[str]) -> tuple[float, float] | None:
+                         references: Sequence[str],
+                         scores: Sequence[dict[str, dict[str, float]]] | None = None
+                         ) -> tuple[float, float] | None:
     """95 % interval of the main metric's change (tuned - base) over the held-out examples,
-    resampled in pairs; macro-F1 is recomputed on each resample (it is not a mean)."""
+    resampled in pairs; macro-F1 is recomputed on each resample (it is not a mean).
+    ``scores``: each example's ``{"base": score_example(...), "finetuned": ...}`` when the
+    caller has them already."""
     from ft_tui.core.evaluate.intervals import bootstrap_interval, paired_bootstrap_delta
 
     n = len(references)
@@ -252,6 +256,8 @@ def main_change_interval(kind: str, base: Sequence[str], finetuned: Sequence[str
             return (macro_f1([finetuned[i] for i in idx], refs)
                     - macro_f1([base[i] for i in idx], refs))
         return bootstrap_interval(change, n, samples=1000)
-    b = [score_example(kind, p, r)[main] for p, r in zip(base, references)]
-    t = [score_example(kind, p, r)[main] for p, r in zip(finetuned, references)]
-    return paired_bootstrap_delta(b, t)
+    if scores is None:
+        scores = [{"base": score_example(kind, b, r), "finetuned": score_example(kind, f, r)}
+                  for b, f, r in zip(base, finetuned, references)]
+    return paired_bootstrap_delta([s["base"][main] for s in scores],
+                                  [s["finetuned"][main] for s in scores])

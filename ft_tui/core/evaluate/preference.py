@@ -19,6 +19,7 @@ import time
 from typing import Any, Callable
 
 from ft_tui.core.evaluate.intervals import paired_bootstrap_delta
+from ft_tui.core.evaluate.report import compare_verdict
 
 ProgressFn = Callable[[int, int, str], None]
 SHOWN_ANSWERS = 5
@@ -194,32 +195,16 @@ def preference_verdict(summary: dict, n: int, cfg, run, base_margins: list[float
     preference accuracy (pairs resampled, both models' answers kept together) lies above 0."""
     acc = summary["preference_accuracy"]
     base, ft, delta = acc["base"], acc["finetuned"], acc["delta"]
-    scores = (f"{ft:.3f} vs {base:.3f} ({delta:+.3f}) of {n} held-out pairs prefer the chosen "
-              "answer")
     interval = None
     if base_margins and ft_margins:
         interval = paired_bootstrap_delta([float(m > 0) for m in base_margins],
                                           [float(m > 0) for m in ft_margins])
-        scores += f"; 95 % interval of the change {interval[0]:+.3f} to {interval[1]:+.3f}"
-    higher = delta > 1e-9
-    beats = higher and (interval is None or interval[0] > 0)
-    if beats:
-        text = f"Preference tuning beat the base model on preference accuracy: {scores}."
-    else:
-        reasons = _reasons(cfg, run, base, base_margins, ft_margins)
-        if higher:
-            head = ("Preference tuning scored higher than the base model on preference accuracy, "
-                    f"but not clearly: {scores}, which includes no gain.")
-        else:
-            word = "matched" if abs(delta) <= 1e-9 else "did worse than"
-            head = (f"Preference tuning did not beat the base model: it {word} it on preference "
-                    f"accuracy, {scores}.")
-        text = head + " Likely reasons: " + "; ".join(reasons) + "."
-    if n < FEW_PAIRS:
-        text += (f" With only {n} held-out pairs the difference is uncertain; hold out 20-50 "
-                 "pairs to be sure.")
-    return {"finetuned_beats_base": beats, "text": text,
-            "change_ci95": list(interval) if interval else None}
+    return compare_verdict(
+        who="Preference tuning", against="the base model", on="preference accuracy",
+        scores=f"{ft:.3f} vs {base:.3f} ({delta:+.3f}) of {n} held-out pairs prefer the chosen answer",
+        delta=delta, interval=interval,
+        reasons=lambda: _reasons(cfg, run, base, base_margins, ft_margins),
+        n=n, few=FEW_PAIRS, unit="pairs")
 
 
 def _reasons(cfg, run, base: float, base_margins: list[float] | None = None,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ft_tui.core.atomic import atomic_write_text
 from ft_tui.core.evaluate.metrics import METRIC_LABELS, NEUTRAL_METRICS
@@ -97,34 +97,45 @@ def _reasons(kind: str, base: float, facts: TrainingFacts, cfg, n_train: int) ->
     return reasons
 
 
-def make_verdict(*, kind: str, main_metric: str, base: float, finetuned: float, n_examples: int,
-                 n_train: int, cfg, facts: TrainingFacts,
-                 interval: tuple[float, float] | None = None) -> dict[str, Any]:
-    """The fine-tune beats the base only when the gain is clear: with ``interval`` (95 % of
-    the paired change in the main metric), its low end must be above 0."""
-    label = METRIC_LABELS.get(main_metric, main_metric)
-    delta = finetuned - base
+def compare_verdict(*, who: str, against: str, on: str, scores: str, delta: float,
+                    interval: tuple[float, float] | None, reasons: Callable[[], list[str]],
+                    n: int, few: int, unit: str) -> dict[str, Any]:
+    """The verdict of every evaluation (SFT and DPO/KTO): ``who`` beats ``against`` only when
+    the gain is clear: with ``interval`` (95 % of the paired change), its low end must be
+    above 0. ``reasons()`` is asked only when it did not."""
     higher = delta > 1e-9
     beats = higher and (interval is None or interval[0] > 0)
-    scores = f"{finetuned:.3f} vs {base:.3f} ({delta:+.3f}) on {n_examples} held-out examples"
     if interval is not None:
         scores += f"; 95 % interval of the change {interval[0]:+.3f} to {interval[1]:+.3f}"
     if beats:
-        text = f"Fine-tuning beat the prompted base model on {label}: {scores}."
+        text = f"{who} beat {against} on {on}: {scores}."
     else:
-        reasons = "; ".join(_reasons(kind, base, facts, cfg, n_train))
+        why = "; ".join(reasons())
         if higher:
-            text = (f"Fine-tuning scored higher than the prompted base model on {label}, but not "
-                    f"clearly: {scores}, which includes no gain. Likely reasons: {reasons}.")
+            text = (f"{who} scored higher than {against} on {on}, but not clearly: {scores}, "
+                    f"which includes no gain. Likely reasons: {why}.")
         else:
             word = "matched" if abs(delta) <= 1e-9 else "did worse than"
-            text = (f"Fine-tuning did not beat the prompted base model: it {word} it on {label}, "
-                    f"{scores}. Likely reasons: {reasons}.")
-    if n_examples < FEW_EVAL_EXAMPLES:
-        text += (f" With only {n_examples} held-out examples the difference is uncertain; hold "
-                 "out 20-50 examples to be sure.")
+            text = f"{who} did not beat {against}: it {word} it on {on}, {scores}. Likely reasons: {why}."
+    if n < few:
+        text += (f" With only {n} held-out {unit} the difference is uncertain; hold out 20-50 "
+                 f"{unit} to be sure.")
     return {"finetuned_beats_base": beats, "text": text,
             "change_ci95": list(interval) if interval is not None else None}
+
+
+def make_verdict(*, kind: str, main_metric: str, base: float, finetuned: float, n_examples: int,
+                 n_train: int, cfg, facts: TrainingFacts,
+                 interval: tuple[float, float] | None = None) -> dict[str, Any]:
+    """Did fine-tuning beat the prompted base model on the main metric (clearly, given
+    ``interval``), and if not, why not."""
+    return compare_verdict(
+        who="Fine-tuning", against="the prompted base model",
+        on=METRIC_LABELS.get(main_metric, main_metric),
+        scores=f"{finetuned:.3f} vs {base:.3f} ({finetuned - base:+.3f}) on {n_examples} held-out examples",
+        delta=finetuned - base, interval=interval,
+        reasons=lambda: _reasons(kind, base, facts, cfg, n_train),
+        n=n_examples, few=FEW_EVAL_EXAMPLES, unit="examples")
 
 
 # ----- report.md -----------------------------------------------------------------------

@@ -397,7 +397,8 @@ def _build_report(run: RunDir, cfg, kind: str, held_out: list, references: list[
     verdict = make_verdict(kind=kind, main_metric=main, base=base_sum[main], finetuned=ft_sum[main],
                            n_examples=len(held_out), n_train=n_train, cfg=cfg,
                            facts=training_facts(run),
-                           interval=main_change_interval(kind, base, finetuned, references))
+                           interval=main_change_interval(kind, base, finetuned, references,
+                                                         [ex["scores"] for ex in examples]))
     return EvalReport(kind, main, len(held_out), summary, verdict, examples, settings)
 
 
