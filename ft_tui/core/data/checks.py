@@ -238,15 +238,18 @@ class SetChecks:
             return None
         return {"true": len(self.kto_lines[True]), "false": len(self.kto_lines[False])}
 
-    def _format_warnings(self) -> list[DataWarning]:
+    def _format_warnings(self, objective: str) -> list[DataWarning]:
+        """Preference and KTO rows: that SFT cannot use them (unless they are meant for DPO
+        or KTO), a length bias, a true/false imbalance."""
         found: list[DataWarning] = []
         pref = self.preference_stats()
         if pref:
-            found.append(DataWarning(
-                "not_for_sft", f"{pref['pairs']} preference pair(s) (prompt, chosen, rejected): "
-                "this is DPO data, and supervised fine-tuning (SFT) cannot use it as it is; "
-                "train it with a preference method, or keep only the chosen answers as a "
-                "messages file for SFT."))
+            if objective != "dpo":
+                found.append(DataWarning(
+                    "not_for_sft", f"{pref['pairs']} preference pair(s) (prompt, chosen, rejected): "
+                    "this is DPO data, and supervised fine-tuning (SFT) cannot use it as it is; "
+                    "train it with a preference method, or keep only the chosen answers as a "
+                    "messages file for SFT."))
             if pref["pairs"] >= LENGTH_BIAS_MIN_PAIRS and pref["chosen_longer_share"] >= LENGTH_BIAS_SHARE:
                 found.append(DataWarning(
                     "length_bias", f"the chosen answer is the longer one in "
@@ -256,11 +259,13 @@ class SetChecks:
                     "is the shorter one."))
         kto = self.kto_stats()
         if kto:
-            found.append(DataWarning(
-                "not_for_sft", f"KTO data: {kto['true']} answer(s) labelled true (to imitate) and "
-                f"{kto['false']} labelled false (to avoid). Supervised fine-tuning would learn the "
-                "false ones as answers too, so SFT refuses this file; train it with KTO, or keep "
-                "only the rows labelled true as a messages file for SFT.", self.kto_lines[False]))
+            if objective != "kto":
+                found.append(DataWarning(
+                    "not_for_sft", f"KTO data: {kto['true']} answer(s) labelled true (to imitate) "
+                    f"and {kto['false']} labelled false (to avoid). Supervised fine-tuning would "
+                    "learn the false ones as answers too, so SFT refuses this file; train it with "
+                    "KTO, or keep only the rows labelled true as a messages file for SFT.",
+                    self.kto_lines[False]))
             low, high = sorted((kto["true"], kto["false"]))
             if low == 0 or high > KTO_IMBALANCE_RATIO * low:
                 side = "true" if kto["true"] == low else "false"
@@ -270,8 +275,8 @@ class SetChecks:
                     "(or weight them up: TRL's KTOConfig desirable_weight / undesirable_weight)."))
         return found
 
-    def warnings(self, task_type: str | None = None) -> list[DataWarning]:
-        found: list[DataWarning] = self._format_warnings()
+    def warnings(self, task_type: str | None = None, objective: str = "sft") -> list[DataWarning]:
+        found: list[DataWarning] = self._format_warnings(objective)
         for code, lines in self.turn_order.items():
             found.append(DataWarning(code, f"{len(lines)} conversation(s) {TURN_ORDER[code]} "
                                            f"(e.g. line {lines[0]}).", lines))

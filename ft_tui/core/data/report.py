@@ -100,9 +100,7 @@ def inspect_path(path: str | os.PathLike, tokenizer: Any = None, max_length: int
     finally:
         if counter is not None:
             counter.finish()  # also ends its worker thread if reading failed
-    warnings = checks.warnings(chosen_type)
-    if (objective, stream.format) in (("dpo", "preference"), ("kto", "kto")):
-        warnings = [w for w in warnings if w.code != "not_for_sft"]
+    warnings = checks.warnings(chosen_type, objective)
     report = InspectionReport(str(path), stream.format, checks.n, errors, warnings,
                               labels=checks.labels.counts)
     report.task_type = _task_type(checks, chosen_type)
