@@ -156,6 +156,10 @@ def test_set_reaches_any_field_and_bad_types_stop_before_a_run_dir(setup, capsys
     assert (cfg.lora.r, cfg.training.seed, cfg.data.system_prompt) == (4, 7, "Be brief.")
     code, _, err = _run(capsys, config, "--set", "lora.rank=4", "--run-name", "x")
     assert code == 2 and "lora.rank: unknown setting (did you mean 'lora.r'?)" in err
+    code, _, err = _run(capsys, config, "--set", "training.lora_r=4", "--run-name", "x")
+    assert code == 2 and "training.lora_r: unknown setting (did you mean 'lora.r'?)" in err
+    code, _, err = _run(capsys, config, "--set", "data.dir=x", "--run-name", "x")  # not 'output_dir'
+    assert code == 2 and "data.dir: unknown setting (see ft-tui train --help-config)" in err
     code, _, err = _run(capsys, config, "--set", "training.warmup_ratio=nan", "--run-name", "x")
     assert code == 2 and "training.warmup_ratio" in err and "finite" in err
     code, _, err = _run(capsys, config, "--set", "lora.r", "--run-name", "x")

@@ -187,7 +187,8 @@ def parse_set_values(items: list[str]) -> dict:
             # Match the setting's own name too: 'training.lora_r' means 'lora.r', not the
             # nearest full key ('training.learning_rate').
             leaf = key.rsplit(".", 1)[-1]
-            close = ([k for k in infos if k.replace(".", "_").endswith(leaf) or k.endswith("." + leaf)]
+            close = ([k for k in infos if k.replace(".", "_") in (leaf, f"{k.split('.')[0]}_{leaf}")
+                      or k.endswith("." + leaf)]
                      or difflib.get_close_matches(key, list(infos), n=1))
             hint = f" (did you mean '{close[0]}'?)" if close else " (see ft-tui train --help-config)"
             problems.append(f"--set {key}: unknown setting{hint}")
