@@ -13,8 +13,8 @@ import json
 import os
 import sys
 
-from ft_tui.core.quiet import quiet_libraries
 from ft_tui.commands.common import ExitCode, fail, number_in
+from ft_tui.core.quiet import quiet_libraries
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

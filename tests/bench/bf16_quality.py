@@ -8,7 +8,7 @@ and to `auto`. For each seed both precisions see the same batches in the same or
 start from the same adapter, so any difference between them is bf16's. Each run is a fresh
 subprocess; the order alternates (fp32 auto, auto fp32, ...) so a busy machine hurts both.
 
-The noise yardstick is the seed: with seed 42 and seed 43 (batch order and adapter
+The noise yardstick is the random seed: with seed 42 and seed 43 (batch order and adapter
 initialisation both change), the spread of fp32's own eval loss between seeds is the run-
 to-run variation a user gets anyway. bf16 is "within noise" when its eval-loss difference
 from fp32 at the same seed is smaller than that spread.
@@ -19,7 +19,8 @@ from fp32 at the same seed is smaller than that spread.
 
 Prints each run, then per seed: the per-step training-loss difference bf16 - fp32 (max |d|
 and mean d), both eval losses on the same 40 held-out tickets at the midpoint and the end,
-the bf16/fp32 step-time ratio (wall and process CPU time, median step), and the seed spread.
+the bf16/fp32 step-time ratio (wall and process CPU time, median step), and the spread
+between seeds.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def report(args, runs: dict) -> None:
     within = worst <= spread["fp32"]
     print(f"\nlargest final eval |bf16 - fp32| at the same seed: {worst:.4f}; fp32 seed spread: "
           f"{spread['fp32']:.4f} -> bf16 is {'WITHIN' if within else 'NOT within'} the noise "
-          f"({worst / max(spread['fp32'], 1e-9):.2f}x the seed spread)")
+          f"({worst / max(spread['fp32'], 1e-9):.2f}x the spread between seeds)")
     walls = [c["wall"] for c in pairs.values()]
     cpus = [c["cpu"] for c in pairs.values()]
     print(f"bf16/fp32 median step time: wall {', '.join(f'{w:.2f}' for w in walls)}, CPU "

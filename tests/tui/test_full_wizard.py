@@ -29,6 +29,26 @@ async def settle(app, pilot):
     await pilot.pause()
 
 
+def tiny_model_wizard(tmp_path, monkeypatch, tiny_model_dir):
+    """(app, messages, config path): the wizard in ``tmp_path`` with a config that names the
+    tiny model, as `ft-tui --config my.yaml` would."""
+    monkeypatch.chdir(tmp_path)
+    config_path = tmp_path / "ft-tui.yaml"
+    RunConfig().with_overrides({"model.name": str(tiny_model_dir)}).save(config_path)
+    return FtTuiApp(config_path=str(config_path)), [], config_path
+
+
+async def fill_fields_and_continue(app, pilot, values: dict[str, str]) -> None:
+    """Type each value into its Configure field, leave the field (Esc), back to the buttons
+    (Tab), and continue (c)."""
+    for key, value in values.items():
+        field = app.query_one("#cfg-" + key.replace(".", "--"))
+        field.focus()
+        field.value = value
+        await pilot.pause()
+    await pilot.press("escape", "tab", "c")
+
+
 async def data_then_hardware(app, pilot) -> dict:
     """Continue from the Data step (once its report is in) through Hardware (applying the
     recommendation) to Configure; the Data step's report."""
@@ -46,11 +66,7 @@ async def data_then_hardware(app, pilot) -> dict:
 
 @pytest.mark.slow   # a real training and evaluation: ~1 min on an idle 2-core machine
 async def test_decide_to_a_filled_eval_table(tmp_path, monkeypatch, tiny_model_dir, isolated_cache):
-    monkeypatch.chdir(tmp_path)
-    config_path = tmp_path / "ft-tui.yaml"
-    RunConfig().with_overrides({"model.name": str(tiny_model_dir)}).save(config_path)
-    app = FtTuiApp(config_path=str(config_path))
-    messages = []
+    app, messages, config_path = tiny_model_wizard(tmp_path, monkeypatch, tiny_model_dir)
     async with app.run_test(size=(120, 36), message_hook=messages.append) as pilot:
         await settle(app, pilot)
         assert app.state.current_step == "decide"
@@ -68,12 +84,8 @@ async def test_decide_to_a_filled_eval_table(tmp_path, monkeypatch, tiny_model_d
         # The tiny model's 400-token vocabulary spells the tickets out in ~320-440 tokens,
         # beyond the preset's 256 (the real tokenizer needs far fewer): raise the limit.
         # Its random answers never stop early, so keep them short too.
-        for key, value in (("data.max_length", "512"), ("eval.max_new_tokens", "8")):
-            field = app.query_one("#cfg-" + key.replace(".", "--"))
-            field.focus()
-            field.value = value
-            await pilot.pause()
-        await pilot.press("escape", "tab", "c")    # leave the field, back to the buttons
+        await fill_fields_and_continue(app, pilot, {"data.max_length": "512",
+                                                    "eval.max_new_tokens": "8"})
         await settle(app, pilot)
         assert (app.state.cfg.data.max_length, app.state.cfg.eval.max_new_tokens) == (512, 8)
         assert app.state.cfg.model.name == str(tiny_model_dir)
@@ -115,11 +127,7 @@ async def test_dpo_from_the_decide_verdict_to_a_preference_eval(tmp_path, monkey
     """Decide (DPO) → Data (the bundled pairs) → Hardware → Configure → Train → Evaluate."""
     from ft_tui.core.run.events import PreferenceLog
 
-    monkeypatch.chdir(tmp_path)
-    config_path = tmp_path / "ft-tui.yaml"
-    RunConfig().with_overrides({"model.name": str(tiny_model_dir)}).save(config_path)
-    app = FtTuiApp(config_path=str(config_path))
-    messages = []
+    app, messages, _ = tiny_model_wizard(tmp_path, monkeypatch, tiny_model_dir)
     async with app.run_test(size=(120, 36), message_hook=messages.append) as pilot:
         await settle(app, pilot)
         await pilot.press(*DPO_ANSWERS, "c")
@@ -131,13 +139,8 @@ async def test_dpo_from_the_decide_verdict_to_a_preference_eval(tmp_path, monkey
 
         assert app.state.current_step == "configure"
         await pilot.press("enter")                          # Quick test preset
-        for key, value in (("training.max_steps", "6"), ("data.max_length", "512"),
-                           ("eval.max_new_tokens", "8")):
-            field = app.query_one("#cfg-" + key.replace(".", "--"))
-            field.focus()
-            field.value = value
-            await pilot.pause()
-        await pilot.press("escape", "tab", "c")
+        await fill_fields_and_continue(app, pilot, {"training.max_steps": "6", "data.max_length": "512",
+                                                    "eval.max_new_tokens": "8"})
         await settle(app, pilot)
         assert app.state.cfg.objective == "dpo" and app.state.cfg.training.max_steps == 6
 

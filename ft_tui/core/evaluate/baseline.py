@@ -107,7 +107,7 @@ def measure_baseline(cfg, *, max_examples: int = DEFAULT_EXAMPLES, few_shot: int
             todo = [i for i, answer in enumerate(got) if answer is None]
             progress(len(prompts) - len(todo), len(prompts), name)
             if todo:
-                if stop():
+                if stop():      # before loading the model for nothing
                     raise _cancelled(got, name)
                 if model is None:
                     model = load_for_inference(base_path, device=device, dtype=dtype,
