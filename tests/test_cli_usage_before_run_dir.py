@@ -42,7 +42,7 @@ def test_a_hub_model_missing_from_the_offline_cache_is_said_before_any_run_dir(
 
 def test_the_wizard_start_refuses_it_too(tmp_path, monkeypatch):
     from ft_tui.core.config.settings import RunConfig
-    from ft_tui.core.training.device import SetupError
+    from ft_tui.core.errors import SetupError
     from ft_tui.core.training.session import start_run
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -9,7 +9,8 @@ from ft_tui.core.config.settings import RunConfig
 from ft_tui.core.run.events import RunFinished, RunStarted, StepLog
 from ft_tui.core.run.rundir import RunDir
 from ft_tui.core.training.dataset import build_train_data
-from ft_tui.core.training.device import DeviceInfo, SetupError, resolve_precision
+from ft_tui.core.errors import SetupError
+from ft_tui.core.training.device import DeviceInfo, resolve_precision
 from ft_tui.core.training.failures import generic_oom_advice, is_out_of_memory
 from ft_tui.core.training.launch import launch_command, plan_launch
 from ft_tui.core.training.meter import StepMeter

@@ -77,7 +77,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from ft_tui.core.config.settings import ConfigError
     from ft_tui.core.run.rundir import RunDirError
-    from ft_tui.core.training.device import SetupError
+    from ft_tui.core.errors import SetupError
 
     if args.help_config:
         print(help_config())
@@ -226,7 +226,7 @@ def _check_inputs_exist(cfg) -> None:
     before creating a run directory."""
     from ft_tui.core.paths import resolve_data_path
     from ft_tui.core.run.rundir import check_writable_folder
-    from ft_tui.core.training.device import SetupError
+    from ft_tui.core.errors import SetupError
     from ft_tui.core.training.session import check_model
 
     for key, flag, value in (("data.train_path", "--data", cfg.data.train_path),

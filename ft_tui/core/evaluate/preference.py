@@ -104,7 +104,7 @@ def evaluate_preference_run(run, cfg, trained, *, max_examples: int | None = Non
                                                inference_device_and_dtype,
                                                load_for_inference, render_prompt)
     from ft_tui.core.run.artifacts import is_peft_adapter
-    from ft_tui.core.training.device import SetupError
+    from ft_tui.core.errors import SetupError
     from ft_tui.core.training.preference_data import load_eval_pairs, with_system
 
     progress = on_progress or (lambda done, total, phase: None)

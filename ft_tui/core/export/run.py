@@ -219,7 +219,7 @@ def write_standalone_script(run_dir, out: str | os.PathLike) -> Path:
     from ft_tui.core.export.script import render_script
     from ft_tui.core.training.dataset import eval_subset, load_training_data
     from ft_tui.core.training.sft_args import completion_only
-    from ft_tui.core.training.device import SetupError
+    from ft_tui.core.errors import SetupError
 
     run = open_run(run_dir)
     cfg = run.load_config()

@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ft_tui.core.training.device import DeviceInfo, Precision, SetupError, check_liger, pick_attention
+from ft_tui.core.errors import SetupError
+from ft_tui.core.training.device import DeviceInfo, Precision, check_liger, pick_attention
 
 
 def load_run_tokenizer(cfg, log=print):

@@ -23,7 +23,7 @@ from typing import Any
 
 from ft_tui.core.data.masks import NOT_PREFIX_STABLE as NOT_PREFIX_STABLE_NOTE
 from ft_tui.core.paths import resolve_data_path
-from ft_tui.core.training.device import SetupError
+from ft_tui.core.errors import SetupError
 
 MAX_REPORTED_ISSUES = 5
 SAMPLE_PROMPTS = 3

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
-class SetupError(ValueError):
-    """The run cannot start as configured; the message says what is wrong and what to do."""
+from ft_tui.core.errors import SetupError
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from ft_tui.core.training.dataset import eval_subset
-from ft_tui.core.training.device import DeviceInfo, Precision, SetupError
+from ft_tui.core.errors import SetupError
+from ft_tui.core.training.device import DeviceInfo, Precision
 
 
 def build_preference_config(cfg, checkpoints_dir: Path, precision: Precision, device: DeviceInfo, *,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ft_tui.core.training.device import SetupError
+from ft_tui.core.errors import SetupError
 
 MAX_REPORTED = 5
 SAMPLE_PROMPTS = 3

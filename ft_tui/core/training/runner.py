@@ -27,7 +27,7 @@ from ft_tui.core.run.events import Event, RunFinished, TrainWarning
 from ft_tui.core.run.lock import RunInUse, RunLock
 from ft_tui.core.run.rundir import RunDir, RunDirError, default_run_name
 from ft_tui.core.training.dataset import eval_subset
-from ft_tui.core.training.device import SetupError
+from ft_tui.core.errors import SetupError
 
 # status.json is state, not progress (metrics.jsonl has every step): rewriting it
 # atomically, with an fsync, every 10 s keeps it fresh enough for `ft-tui monitor`.

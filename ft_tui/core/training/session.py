@@ -87,7 +87,7 @@ def start_run(cfg, *, resume: str | Path | None = None, on_event: Callable[[Even
 def check_model(cfg) -> None:
     """SetupError ("model.name: ...") when the run's model cannot be had here; loads nothing."""
     from ft_tui.core.models.resolve import ModelNotFound, available_model
-    from ft_tui.core.training.device import SetupError
+    from ft_tui.core.errors import SetupError
 
     try:
         available_model(cfg.model.name)

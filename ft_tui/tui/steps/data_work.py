@@ -57,7 +57,7 @@ def inspect_in_two_passes(path: Path, model: str, max_length: int,
 def fit_message(path: Path, objective: str) -> str:
     """Core's one message when the file is data for another method than ``objective``
     (a preference file for SFT, an SFT file for DPO), else ''."""
-    from ft_tui.core.training.device import SetupError
+    from ft_tui.core.errors import SetupError
     from ft_tui.core.training.preference_data import check_file_fits
 
     try:

@@ -281,7 +281,7 @@ lower learning rate, more dropout or more data.
         """On the worker thread: core.training.session.start_run plans the run (one process,
         or DDP/FSDP workers through accelerate, as `ft-tui train` does), then runs it."""
         from ft_tui.core.run.lock import RunInUse
-        from ft_tui.core.training import SetupError
+        from ft_tui.core.errors import SetupError
         from ft_tui.core.training.session import start_run
 
         try:

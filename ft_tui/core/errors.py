@@ -1,0 +1,11 @@
+"""Errors shared across core: each says what is wrong and what to do.
+
+They live here, below every step's package, so data, training, evaluation and export can
+raise and catch them without importing each other.
+"""
+
+from __future__ import annotations
+
+
+class SetupError(ValueError):
+    """The run cannot start as configured; the message says what is wrong and what to do."""
