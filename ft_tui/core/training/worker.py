@@ -3,7 +3,8 @@
     python -m ft_tui.core.training.worker --run-dir RUN [--resume] [--cpu]
 
 It trains the run directory's own config.yaml. Exit status (rank 0): 0 done, 1 failed,
-130 stopped; other ranks exit 0 once the run has ended.
+130 stopped; other ranks exit 0 once the run has ended, and any rank that fails exits 1 at
+once, after writing its failure (``rank_failure.py``).
 """
 
 from __future__ import annotations
@@ -32,11 +33,20 @@ def main(argv: list[str] | None = None) -> int:
     runner = TrainingRunner(run_dir.load_config(), run_dir, resume=args.resume,
                             hold_lock=False)   # the launcher holds the run's lock
     finished = runner.run()
+    rank = f"rank {runner.rank}: " if runner.world_size > 1 else ""
+    if finished.state == "failed" and runner.world_size > 1:
+        # Every failing rank ends at once and non-zero: the launcher then ends the others,
+        # instead of leaving them in a collective until its timeout (30 minutes with NCCL).
+        # The failure is already in the run dir (rank_failure.record); os._exit skips the
+        # process-group teardown, which can itself wait on the peers.
+        print(f"{rank}{finished.state}: {finished.message}", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(1)
     if not runner.main:
-        # The outcome is in the run dir (rank 0 wrote it). A non-zero code here would make
-        # the launcher kill rank 0 while it is still writing its final status.
+        # Done or stopped: the outcome is in the run dir (rank 0 wrote it). A non-zero code
+        # here would make the launcher kill rank 0 while it is still writing its final status.
         return 0
-    print(f"{finished.state}: {finished.message}", file=sys.stderr)
+    print(f"{rank}{finished.state}: {finished.message}", file=sys.stderr)
     return EXIT_CODES.get(finished.state, 1)
 
 
