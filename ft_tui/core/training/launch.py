@@ -23,7 +23,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -66,44 +66,115 @@ class LaunchPlan:
 
 
 def plan_launch(*, gpu_count: int, requested: int | None = None, force_cpu: bool = False,
-                fits_one_gpu: bool | None = None) -> LaunchPlan:
-    """How many processes, and DDP or FSDP. ``fits_one_gpu`` is the memory planner's verdict
-    (None when it cannot say: DDP, the simpler choice)."""
+                sharding=None, gpus: tuple[int, ...] | None = None) -> LaunchPlan:
+    """How many processes, and DDP or FSDP. ``sharding`` is ``core/plan/sharding.decide``'s
+    verdict (None when the planner cannot say: DDP, the simpler choice); ``gpus`` the GPUs
+    to pin (``choose_gpus``)."""
     cpu = force_cpu or gpu_count == 0
+    gpus = None if cpu else gpus
     if requested is not None:
         n = requested
         why = f"--num-processes {requested}"
     elif not cpu and gpu_count > 1:
         n = gpu_count
-        why = f"{gpu_count} GPUs visible"
+        why = f"{gpu_count} GPUs"
     else:
         n = 1
         why = "one device"
     if n <= 1:
-        return LaunchPlan(1, "single", cpu, why)
-    if not cpu and fits_one_gpu is False:
-        return LaunchPlan(n, "fsdp", cpu, f"{why}; the model does not fit one GPU, so FSDP shards it")
-    return LaunchPlan(n, "ddp", cpu, f"{why}; each process holds a full copy (DDP)")
+        pinned = f"; pinned to GPU {gpus[0]} (CUDA_VISIBLE_DEVICES)" if gpus else ""
+        return LaunchPlan(1, "single", cpu, why + pinned, gpus[:1] if gpus else None)
+    if not cpu and sharding is not None and sharding.strategy == "fsdp":
+        return LaunchPlan(n, "fsdp", cpu, f"{why}; {sharding.reason}", gpus)
+    detail = sharding.reason if sharding is not None and not cpu else "each process holds a full copy (DDP)"
+    return LaunchPlan(n, "ddp", cpu, f"{why}; {detail}", gpus)
 
 
-def model_fits_one_gpu(cfg) -> bool | None:
-    """The memory planner's verdict for this config on the smallest visible GPU, or None
-    when the planner or the GPU memory is not available."""
+def plan_for(cfg, device, *, requested: int | None = None, force_cpu: bool = False) -> LaunchPlan:
+    """The launch of ``cfg`` on this machine: how many processes, on which GPUs (pinned),
+    DDP or FSDP. Raises SetupError when the planner refuses (QLoRA that only sharding would
+    fit: ``core/plan/sharding.py``)."""
+    from ft_tui.core.errors import SetupError
+
+    gpu_count = 0 if force_cpu else device.gpu_count
+    if gpu_count <= 1:
+        return plan_launch(gpu_count=gpu_count, requested=requested, force_cpu=force_cpu)
+    gpus, est = _gpus_and_estimate(cfg)
+    if requested is not None and requested > gpu_count:
+        raise SetupError(f"--num-processes {requested}: this machine has {gpu_count} GPUs; ask "
+                         f"for at most {gpu_count} (or add --cpu to train on the CPU)")
+    chosen, left_out = choose_gpus(gpus, requested)
+    n = requested or len(chosen) or gpu_count
+    sharding = None
+    if est is not None and chosen and n > 1:
+        from ft_tui.core.plan.sharding import decide
+
+        sharding = decide(est, min(g.free_gb for g in chosen), n)
+        if sharding.strategy == "refuse":
+            raise SetupError(f"{n} GPUs: {sharding.reason}")
+    pinned = tuple(g.index for g in chosen) if chosen else (0,) if n == 1 else None
+    plan = plan_launch(gpu_count=len(chosen) or gpu_count, requested=requested, sharding=sharding,
+                       gpus=pinned)
+    if left_out:
+        plan = replace(plan, reason=f"{plan.reason}; left out: {'; '.join(left_out)}")
+    return plan
+
+
+BUSY_SHARE = 0.15   # another process holds more than this share of a GPU's memory: busy
+
+
+def choose_gpus(gpus: list, n: int | None = None) -> tuple[list, list[str]]:
+    """The GPUs a run uses, and why the others are left out: GPUs of one model only (a slower
+    or smaller card would hold every DDP step back), not busy (another process holds more
+    than BUSY_SHARE of its memory), the ones with most memory free first. ``n``: how many
+    (--num-processes); None: every free GPU of that model (all of them when all are busy).
+    ([], []) when there is nothing to choose from or the user's CUDA_VISIBLE_DEVICES names
+    GPUs by UUID (it already pins them)."""
+    raw = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    if not gpus or any(not part.strip().lstrip("-").isdigit() for part in raw.split(",") if part.strip()):
+        return [], []
+    by_name: dict[str, list] = {}
+    for gpu in gpus:
+        by_name.setdefault(gpu.name, []).append(gpu)
+    model = max(by_name, key=lambda name: (len(by_name[name]), sum(g.free_gb for g in by_name[name])))
+    alike = sorted(by_name[model], key=lambda g: (-g.free_gb, g.index))
+    free = [g for g in alike if g.used_gb <= BUSY_SHARE * g.total_gb]
+    busy = [g for g in alike if g not in free]
+    others = sorted((g for g in gpus if g.name != model), key=lambda g: (-g.free_gb, g.index))
+    if n is None:
+        n = len(free) or len(alike)
+    chosen = (free + busy + others)[:n]
+    why = []
+    for gpu in gpus:
+        if gpu in chosen:
+            continue
+        if gpu.name != model:
+            why.append(f"GPU {gpu.index} ({gpu.name}, not {model})")
+        elif gpu in busy:
+            why.append(f"GPU {gpu.index} (busy: {gpu.used_gb:.1f} of {gpu.total_gb:.1f} GB in use)")
+        else:
+            why.append(f"GPU {gpu.index} (not needed)")
+    return sorted(chosen, key=lambda g: g.index), why
+
+
+def _gpus_and_estimate(cfg):
+    """(the visible GPUs as NVML sees them, the memory planner's estimate of one process),
+    each [] / None when it cannot be had."""
     try:
         from ft_tui.core.plan.hardware import probe
         from ft_tui.core.plan.memory import estimate_for
         from ft_tui.core.plan.model_profile import model_profile
     except ImportError:
-        return None
+        return [], None
     try:
-        hw = probe(cfg.output_dir)
-        if not hw.gpus:
-            return None
+        gpus = probe(cfg.output_dir).gpus
+    except Exception:  # noqa: BLE001 - no GPU list: nothing pinned, accelerate sees what CUDA sees
+        gpus = []
+    try:
         est = estimate_for(cfg, model_profile(cfg.model.name), "cuda")
-        smallest = min(g.memory_total_gb for g in hw.gpus)
     except Exception:  # noqa: BLE001 - no verdict is a valid answer; DDP is the safe default
-        return None
-    return est.fits(smallest)
+        est = None
+    return gpus, est
 
 
 # FSDP2 as TRL's docs configure it (accelerate's config keys; accelerate/commands/config).
