@@ -327,7 +327,12 @@ class LaunchedRun:
     def _outcome(self, code: int) -> RunFinished:
         first = rank_failure.first_failure(self.run_dir.path) if code != 0 else None
         if first is not None:
-            return self._rank_failed(first)
+            status = self.run_dir.read_status()
+            if status.get("state") == "failed" and status.get("failed_rank") == first.rank:
+                # Rank 0 lived long enough to name it (worker.py): once is enough.
+                return RunFinished("failed", int(status.get("step") or 0),
+                                   str(status.get("message") or ""), str(status.get("advice") or ""))
+            return rank_failure.report(self.run_dir, first)
         if self._last_end is not None:
             return self._last_end
         # The workers died without a word (killed, segfault, launcher error): say so.
@@ -339,19 +344,6 @@ class LaunchedRun:
                                f" ({_last_line(log)})")
         self.run_dir.append_event(finished)
         self.run_dir.write_status(state, message=finished.message)
-        return finished
-
-
-    def _rank_failed(self, first: rank_failure.RankFailure) -> RunFinished:
-        """The first rank that failed, named in status.json, error.log and metrics.jsonl. The
-        others failed after it (a closed connection) or were ended by the launcher."""
-        status = self.run_dir.read_status()
-        step = max(first.step, int(status.get("step") or 0))
-        finished = RunFinished("failed", step, first.summary(), first.advice)
-        rank_failure.write_summary(self.run_dir.path, first)
-        self.run_dir.append_event(finished)
-        self.run_dir.write_status("failed", step=step, message=finished.message,
-                                  advice=finished.advice, failed_rank=first.rank)
         return finished
 
 

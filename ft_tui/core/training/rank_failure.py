@@ -66,8 +66,9 @@ def record(run_path: Path, rank: int, world_size: int, finished, exc: BaseExcept
         pass
 
 
-def first_failure(run_path: Path) -> RankFailure | None:
-    """The earliest rank failure recorded in the run directory, or None."""
+def first_failure(run_path: Path, since: float = 0.0) -> RankFailure | None:
+    """The earliest rank failure recorded in the run directory at or after ``since`` (a
+    launch's start: older records are an earlier launch's), or None."""
     found = []
     for path in Path(run_path).glob("failure.rank*.json"):
         try:
@@ -77,6 +78,7 @@ def first_failure(run_path: Path) -> RankFailure | None:
                                      float(data["time"])))
         except (OSError, ValueError, KeyError, TypeError):
             continue
+    found = [f for f in found if f.time >= since]
     return min(found, key=lambda f: (f.time, f.rank)) if found else None
 
 
@@ -110,6 +112,22 @@ def add_fault_hook(trainer, rank: int) -> None:
             fault.at_step(state.global_step)
 
     trainer.add_callback(_FaultCallback())
+
+
+def report(run_dir, failure: RankFailure):
+    """Name ``failure`` as the run's outcome: status.json (``failed_rank``), error.log and a
+    final RunFinished in metrics.jsonl. Rank 0's own end record, if any, said what it saw
+    after the peer had gone ("Connection closed by peer"); this one says why."""
+    from ft_tui.core.run.events import RunFinished
+
+    status = run_dir.read_status()
+    step = max(failure.step, int(status.get("step") or 0))
+    finished = RunFinished("failed", step, failure.summary(), failure.advice)
+    write_summary(run_dir.path, failure)
+    run_dir.append_event(finished)
+    run_dir.write_status("failed", step=step, message=finished.message, advice=finished.advice,
+                         failed_rank=failure.rank)
+    return finished
 
 
 class Fault:

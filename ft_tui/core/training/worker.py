@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 EXIT_CODES = {"done": 0, "failed": 1, "stopped": 130}
 
@@ -22,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--cpu", action="store_true", help="train on CPU even if GPUs are visible")
     args = parser.parse_args(argv)
+    started = time.time()
     if args.cpu:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch is imported
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -39,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         # instead of leaving them in a collective until its timeout (30 minutes with NCCL).
         # The failure is already in the run dir (rank_failure.record); os._exit skips the
         # process-group teardown, which can itself wait on the peers.
+        if runner.main:
+            _name_the_first_failure(run_dir, started)
         print(f"{rank}{finished.state}: {finished.message}", file=sys.stderr, flush=True)
         sys.stdout.flush()
         os._exit(1)
@@ -48,6 +52,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"{rank}{finished.state}: {finished.message}", file=sys.stderr)
     return EXIT_CODES.get(finished.state, 1)
+
+
+def _name_the_first_failure(run_dir, started: float) -> None:
+    """Rank 0 failing after another rank (a closed connection): status.json names the rank
+    that failed first. On one machine the launcher does it too (launch.py); on several
+    (cluster.py's launch_node.sh) rank 0 is the only one that can."""
+    from ft_tui.core.training import rank_failure
+
+    first = rank_failure.first_failure(run_dir.path, since=started)
+    if first is not None and first.rank != 0:
+        try:
+            rank_failure.report(run_dir, first)
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":
