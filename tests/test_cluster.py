@@ -89,3 +89,62 @@ def test_cluster_plan_shards_with_fsdp2_when_the_weights_need_it(tmp_path):
     assert config["distributed_type"] == "FSDP" and config["fsdp_config"]["fsdp_version"] == 2
     assert (config["num_machines"], config["num_processes"], config["mixed_precision"]) == (2, 8, "bf16")
     assert "#SBATCH --gpus-per-node=4" in (out / "slurm.sbatch").read_text()
+
+
+def _nodes(cluster, script, port, tmp_path, tag, **env):
+    """Start ``script`` as two nodes (MACHINE_RANK 0 and 1) on this machine; wait for both."""
+    procs = []
+    for rank in (0, 1):
+        log = open(tmp_path / f"{tag}-node{rank}.log", "w")
+        procs.append((subprocess.Popen(
+            ["bash", str(cluster / script)], stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "MACHINE_RANK": str(rank), "MAIN_ADDR": "127.0.0.1",
+                 "MAIN_PORT": str(port), "FT_TUI_PYTHON": sys.executable, **env}), log))
+    codes = []
+    for proc, log in procs:
+        try:
+            codes.append(proc.wait(timeout=300))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            log.close()
+    logs = "\n".join((tmp_path / f"{tag}-node{r}.log").read_text() for r in (0, 1))
+    return codes, logs
+
+
+@pytest.mark.slow   # three two-node launches on 2 cores: about a minute
+def test_two_nodes_on_one_machine_train_fail_on_rank_1_and_resume_into_one_adapter(
+        tiny_model_dir, tmp_path, capsys):
+    run, cluster = _prepare(tmp_path, tiny_model_dir, capsys, max_steps=6)   # checkpoints at 3, 6
+    assert shutil.which("sha256sum")
+
+    codes, logs = _nodes(cluster, "preflight.sh", free_port(), tmp_path, "preflight")
+    assert codes == [0, 0], logs
+    assert "gloo all-reduce over 2 nodes works" in logs
+
+    # Node 1's process fails at step 5: both nodes end, rank 1 is named, checkpoint-3 is kept.
+    codes, logs = _nodes(cluster, "launch_node.sh", free_port(), tmp_path, "fail",
+                         FT_TUI_FAULT="1:5:error")
+    assert codes[0] != 0 and codes[1] != 0, logs
+    status = run.read_status()
+    assert status["state"] == "failed" and status["failed_rank"] == 1, (status, logs)
+    assert "rank 1 of 2 failed: RuntimeError: injected failure" in status["message"]
+    assert "rank 1 of 2 failed" in (run.path / "error.log").read_text()
+    assert run.latest_checkpoint().name == "checkpoint-3"
+
+    # Launched again (RESUME=auto): it continues from checkpoint-3 and saves one adapter.
+    codes, logs = _nodes(cluster, "launch_node.sh", free_port(), tmp_path, "resume")
+    assert codes == [0, 0], logs
+    status = run.read_status()
+    assert (status["state"], status["step"]) == ("done", 6), status
+    assert "failed_rank" not in status
+    steps = [e.step for e in run.read_events() if type(e).__name__ == "StepLog"]
+    assert steps[-3:] == [4, 5, 6]
+
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), run.adapter_dir)
+    lora_b = [p for n, p in model.named_parameters() if "lora_B" in n]
+    assert lora_b and all(torch.count_nonzero(p) > 0 for p in lora_b)   # trained (LoRA B starts at 0)

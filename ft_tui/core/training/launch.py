@@ -272,6 +272,7 @@ class LaunchedRun:
         except FileNotFoundError:
             pass
         rank_failure.clear(self.run_dir.path)
+        rank_failure.forget_failed_rank(self.run_dir)
         # Only events written from now on are new: the rest is history the caller has.
         self.follower.skip_to_end()
         log = open(self.run_dir.path / WORKER_LOG, "ab")

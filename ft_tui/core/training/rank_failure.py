@@ -88,6 +88,15 @@ def clear(run_path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def forget_failed_rank(run_dir) -> None:
+    """A new launch of the run: status.json no longer names the rank that failed last time
+    (write_status keeps every key it does not set)."""
+    status = run_dir.read_status()
+    if "failed_rank" in status:
+        status.pop("failed_rank")
+        atomic_write_json(run_dir.status_path, status)
+
+
 def write_summary(run_path: Path, failure: RankFailure) -> None:
     """error.log, the file a person opens first, names the rank and points at its log."""
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")

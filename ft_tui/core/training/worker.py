@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     from ft_tui.core.training.runner import TrainingRunner
 
     run_dir = RunDir.open(args.run_dir)
+    if int(os.environ.get("RANK", "0")) == 0:
+        from ft_tui.core.training.rank_failure import forget_failed_rank
+
+        forget_failed_rank(run_dir)   # on several machines, no launcher here does it
     runner = TrainingRunner(run_dir.load_config(), run_dir, resume=args.resume,
                             hold_lock=False)   # the launcher holds the run's lock
     finished = runner.run()
