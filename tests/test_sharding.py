@@ -118,3 +118,29 @@ def test_cpu_runs_pin_nothing():
     plan = plan_for(_cfg(method="lora"), SimpleNamespace(gpu_count=2), requested=2, force_cpu=True)
     assert (plan.cpu, plan.gpus, plan.strategy) == (True, None, "ddp")
     assert dataclasses.replace(plan).env() == {}
+
+
+def test_the_accelerate_ft_tui_allows_saves_fsdp2_adapters_from_every_rank(tiny_model_dir, monkeypatch):
+    """accelerate PR #4206: under FSDP2 a PEFT adapter's full state dict comes from torch's
+    get_model_state_dict (gathered from every rank's shard), not from PEFT's reading of the
+    local shard, which kept only rank 0's slice. Required version: pyproject.toml."""
+    import accelerate
+    from accelerate.utils import fsdp_utils
+    from packaging.version import Version
+    from peft import LoraConfig, get_peft_model
+    from torch.distributed.checkpoint import state_dict as dcp_state_dict
+    from transformers import AutoModelForCausalLM
+
+    assert Version(accelerate.__version__) >= Version("1.16")
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                           LoraConfig(r=4, target_modules=["q_proj"]))
+    asked = {}
+
+    def gathered(module, options=None):
+        asked["options"] = options
+        return {"gathered": True}
+
+    monkeypatch.setattr(dcp_state_dict, "get_model_state_dict", gathered)
+    options = dcp_state_dict.StateDictOptions(full_state_dict=True)
+    assert fsdp_utils._get_model_state_dict(model, adapter_only=True, sd_options=options) == {"gathered": True}
+    assert asked["options"].full_state_dict and asked["options"].ignore_frozen_params
