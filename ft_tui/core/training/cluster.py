@@ -175,7 +175,8 @@ if [ -n "${NET_IF:-}" ]; then
   export NCCL_SOCKET_IFNAME="$NET_IF" GLOO_SOCKET_IFNAME="$NET_IF"
 fi
 export NCCL_DEBUG="${NCCL_DEBUG:-WARN}"
-# A rank that fails ends the collectives of the others instead of leaving them waiting.
+# A failed NCCL collective ends its process instead of leaving it waiting (torchrun's own
+# default, said here so that an environment that turns it off is overruled only by choice).
 export TORCH_NCCL_ASYNC_ERROR_HANDLING="${TORCH_NCCL_ASYNC_ERROR_HANDLING:-1}"
 export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
 
