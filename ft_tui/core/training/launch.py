@@ -1,18 +1,22 @@
 """More than one process: ``accelerate launch`` as a subprocess, watched through the run dir.
 
 With several GPUs visible (or ``--num-processes N``), ``ft-tui train`` does not train in
-its own process. It prepares the run directory, starts
+its own process. It prepares the run directory, writes the run's own accelerate config
+(``RUN/accelerate.yaml``: a saved ``~/.cache/huggingface/accelerate/default_config.yaml``
+plays no part), starts
 
-    python -m accelerate.commands.launch --multi_gpu --num_processes N ... \
-        -m ft_tui.core.training.worker --run-dir RUN
+    [env CUDA_VISIBLE_DEVICES=...] python -m accelerate.commands.launch \
+        --config_file RUN/accelerate.yaml -m ft_tui.core.training.worker --run-dir RUN
 
 in a new session (so Ctrl+C reaches only us), and follows ``metrics.jsonl`` and
 ``status.json`` exactly like the dashboard does. Every worker runs the same TrainingRunner;
-only rank 0 writes events and status. A stop request is a ``STOP`` file in the run dir,
-which the ranks agree on at a step boundary.
+only rank 0 writes events and status; any rank that fails says so (``rank_failure.py``)
+and the run ends with its name. A stop request is a ``STOP`` file in the run dir, which
+the ranks agree on at a step boundary.
 
-DDP copies the model to each GPU; FSDP shards it when the memory planner says it does not
-fit one GPU. On CPU the same path runs with the gloo backend (that is how it is tested).
+DDP copies the model to each GPU; FSDP2 shards weights, gradients and optimizer states when
+those are what does not fit one GPU (``core/plan/sharding.py``). On CPU the same path runs
+with the gloo backend (that is how it is tested; accelerate has no FSDP on the CPU).
 """
 
 from __future__ import annotations
