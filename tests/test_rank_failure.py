@@ -4,6 +4,8 @@ and the run ends at once with status.json, error.log and the CLI naming rank 1 a
 
 import json
 
+import pytest
+
 from ft_tui.cli import main
 from ft_tui.core.run.events import RunFinished, StepLog
 from ft_tui.core.run.rundir import RunDir
@@ -51,3 +53,57 @@ def test_the_earliest_rank_failure_is_the_cause(tmp_path):
     assert isinstance(first, RankFailure) and first.rank == 1
     assert first.summary() == "rank 1 of 2 failed: out of memory at step 2"
     assert first_failure(tmp_path / "nothing-here") is None
+
+
+# torchrun's report of ended workers, in the shape torch/distributed/elastic/multiprocessing/
+# errors/__init__.py formats it (BSD-3-Clause, PyTorch): rank 1 was SIGKILLed, rank 0 then
+# failed on the closed connection, and the launcher had ended nobody else.
+TORCHRUN_REPORT = """
+============================================================
+ft_tui.core.training.worker FAILED
+------------------------------------------------------------
+Failures:
+[1]:
+  time      : 2026-12-07_18:26:52
+  host      : node-a
+  rank      : 0 (local_rank: 0)
+  exitcode  : 1 (pid: 11605)
+  error_file: <N/A>
+  traceback : To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html
+------------------------------------------------------------
+Root Cause (first observed failure):
+[0]:
+  time      : 2026-12-07_18:26:51
+  host      : node-a
+  rank      : 1 (local_rank: 1)
+  exitcode  : -9 (pid: 11606) SIGKILL
+  error_file: <N/A>
+  traceback : Signal 9 (SIGKILL) received by PID 11606
+============================================================
+"""
+
+
+def test_a_rank_killed_by_a_signal_is_found_in_the_launchers_report():
+    from ft_tui.core.training.rank_failure import killed_rank
+
+    killed = killed_rank(TORCHRUN_REPORT, 2)
+    assert killed is not None and killed.rank == 1
+    assert killed.summary().startswith("rank 1 of 2 failed: the process was killed (SIGKILL)")
+    assert "out-of-memory killer" in killed.message
+    # Ended by the launcher (SIGTERM) or by an error of its own: not a cause found here.
+    assert killed_rank(TORCHRUN_REPORT.replace("-9 (pid: 11606) SIGKILL", "-15 (pid: 11606) SIGTERM")) is None
+    assert killed_rank(TORCHRUN_REPORT.replace("-9 (pid: 11606) SIGKILL", "1 (pid: 11606)")) is None
+
+
+@pytest.mark.slow   # two processes on 2 cores: ~25 s
+def test_rank_1_killed_like_the_oom_killer_does_is_named(tiny_model_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FT_TUI_FAULT", "1:2:kill")
+    config = _config(tmp_path, tiny_model_dir, max_steps=400)
+    code = main(["train", str(config), "--num-processes", "2", "--cpu"])
+    out, err = capsys.readouterr()
+    run = RunDir(tmp_path / "runs" / "ddp")
+    assert code != 0, err
+    status = run.read_status()
+    assert status["state"] == "failed" and status["failed_rank"] == 1, status
+    assert "rank 1 failed: the process was killed (SIGKILL)" in status["message"]
+    assert "rank 1 failed" in (run.path / "error.log").read_text()

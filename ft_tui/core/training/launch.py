@@ -280,6 +280,7 @@ class LaunchedRun:
         # Only events written from now on are new: the rest is history the caller has.
         self.follower.skip_to_end()
         log = open(self.run_dir.path / WORKER_LOG, "ab")
+        self._log_start = log.tell()   # this launch's output starts here
         with log:
             self.proc = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, env=self.env,
@@ -329,8 +330,20 @@ class LaunchedRun:
         on_event(finished)
         return finished
 
+    def _killed_rank(self) -> rank_failure.RankFailure | None:
+        try:
+            with open(self.run_dir.path / WORKER_LOG, "rb") as fh:
+                fh.seek(getattr(self, "_log_start", 0))
+                text = fh.read().decode("utf-8", errors="replace")
+        except OSError:
+            return None
+        return rank_failure.killed_rank(text)
+
     def _outcome(self, code: int) -> RunFinished:
         first = rank_failure.first_failure(self.run_dir.path) if code != 0 else None
+        killed = self._killed_rank() if code != 0 else None
+        if killed is not None and (first is None or first.rank != killed.rank):
+            first = killed    # it left no record: the others only saw it go
         if first is not None:
             status = self.run_dir.read_status()
             if status.get("state") == "failed" and status.get("failed_rank") == first.rank:

@@ -10,8 +10,10 @@ then exits non-zero at once, so that the launcher (torchrun's agent, under ``acc
 launch``) ends the other ranks instead of leaving them waiting in a collective. The other
 ranks then fail too ("Connection closed by peer"), later: the earliest record is the cause,
 and the launcher names that rank and that cause in ``status.json`` and ``error.log``.
+A rank killed by a signal (the kernel's out-of-memory killer: SIGKILL) writes nothing; the
+launcher then finds it in torchrun's report of how each worker ended (``killed_rank``).
 
-``FT_TUI_FAULT=RANK:STEP[:oom|error]`` makes rank RANK fail at optimizer step STEP, to
+``FT_TUI_FAULT=RANK:STEP[:oom|error|kill]`` makes rank RANK fail at optimizer step STEP, to
 prove the path above (tests/test_rank_failure.py); nothing sets it in normal use.
 """
 
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import time
 import traceback
 from dataclasses import dataclass
@@ -48,7 +52,8 @@ class RankFailure:
     time: float
 
     def summary(self) -> str:
-        return f"rank {self.rank} of {self.world_size} failed: {self.message}"
+        of = f" of {self.world_size}" if self.world_size > 1 else ""
+        return f"rank {self.rank}{of} failed: {self.message}"
 
 
 def record(run_path: Path, rank: int, world_size: int, finished, exc: BaseException | None) -> None:
@@ -80,6 +85,31 @@ def first_failure(run_path: Path, since: float = 0.0) -> RankFailure | None:
             continue
     found = [f for f in found if f.time >= since]
     return min(found, key=lambda f: (f.time, f.rank)) if found else None
+
+
+# torchrun's report of a worker that ended (torch/distributed/elastic/multiprocessing/errors):
+#   rank      : 1 (local_rank: 1)
+#   exitcode  : -9 (pid: 4242) SIGKILL
+_ENDED = re.compile(r"rank\s*:\s*(\d+)\s*\(local_rank:\s*\d+\)\s*\n\s*exitcode\s*:\s*(-\d+)")
+# Signals a worker does not get from the launcher (it ends the others with SIGTERM).
+FATAL_SIGNALS = {signal.SIGKILL: "killed (SIGKILL): by `kill -9` or, most often, by the kernel's "
+                 "out-of-memory killer when the machine ran out of RAM (`dmesg` says which)",
+                 signal.SIGSEGV: "crashed (SIGSEGV, a segmentation fault in native code)",
+                 signal.SIGBUS: "crashed (SIGBUS)", signal.SIGABRT: "aborted (SIGABRT)"}
+
+
+def killed_rank(launcher_output: str, world_size: int = 0) -> RankFailure | None:
+    """A rank that died by a fatal signal, from torchrun's report in the launcher's output.
+    Such a rank writes no record of its own: this is the only trace of why it ended."""
+    for match in _ENDED.finditer(launcher_output):
+        rank, code = int(match.group(1)), int(match.group(2))
+        try:
+            why = FATAL_SIGNALS.get(signal.Signals(-code))
+        except ValueError:
+            why = None
+        if why:
+            return RankFailure(rank, world_size, 0, f"the process was {why}", "", time.time())
+    return None
 
 
 def clear(run_path: Path) -> None:
@@ -141,7 +171,8 @@ def report(run_dir, failure: RankFailure):
 
 class Fault:
     """The test hook: ``FT_TUI_FAULT=1:2:oom`` fails rank 1 at step 2 with a simulated
-    CUDA out-of-memory error (``error``: a plain RuntimeError)."""
+    CUDA out-of-memory error (``error``: a plain RuntimeError; ``kill``: SIGKILL, as the
+    kernel's out-of-memory killer ends a process)."""
 
     def __init__(self, rank: int, spec: str | None = None):
         spec = os.environ.get(FAULT_ENV, "") if spec is None else spec
@@ -160,6 +191,8 @@ class Fault:
             return
         self.step = None
         where = f"(simulated on rank {self.rank} at step {step} by {FAULT_ENV})"
+        if self.kind == "kill":   # what the kernel's out-of-memory killer does
+            os.kill(os.getpid(), signal.SIGKILL)
         if self.kind == "oom":
             import torch
 
