@@ -26,7 +26,24 @@ def _config(tmp_path, model_dir, max_steps: int):
     return config
 
 
-def test_two_cpu_processes_train_into_one_run_dir(tiny_model_dir, tmp_path, capsys):
+def bad_accelerate_default(home, monkeypatch):
+    """A saved `accelerate config` that breaks a 2-process --multi_gpu launch without a
+    --config_file ("Less than two GPU ids"), in the shape accelerate writes it."""
+    saved = home / ".cache" / "huggingface" / "accelerate" / "default_config.yaml"
+    saved.parent.mkdir(parents=True)
+    saved.write_text("compute_environment: LOCAL_MACHINE\ndistributed_type: MULTI_GPU\n"
+                     "gpu_ids: '0'\nnum_processes: 8\nmixed_precision: fp16\nnum_machines: 1\n"
+                     "machine_rank: 0\nuse_cpu: false\n")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("HF_HOME", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    return saved
+
+
+def test_two_cpu_processes_train_into_one_run_dir(tiny_model_dir, tmp_path, capsys, monkeypatch):
+    """... and a saved ~/.cache/huggingface/accelerate/default_config.yaml plays no part:
+    the launch reads the run's own accelerate.yaml."""
+    bad_accelerate_default(tmp_path / "home", monkeypatch)
     config = _config(tmp_path, tiny_model_dir, max_steps=6)
     code = main(["train", str(config), "--num-processes", "2", "--cpu"])
     out, err = capsys.readouterr()
@@ -44,6 +61,10 @@ def test_two_cpu_processes_train_into_one_run_dir(tiny_model_dir, tmp_path, caps
     assert run.read_status()["state"] == "done"
     assert (run.adapter_dir / "adapter_config.json").is_file()
     assert "Launching 2 processes (ddp)" in err and "step 6/6" in err
+    import yaml
+
+    used = yaml.safe_load((run.path / "accelerate.yaml").read_text())
+    assert (used["distributed_type"], used["num_processes"], used["gpu_ids"]) == ("MULTI_GPU", 2, "all")
     assert f"Next: ft-tui eval {run.path}" in out
 
 

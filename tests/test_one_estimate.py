@@ -3,13 +3,15 @@ planner read every memory-relevant setting from the run config the same way."""
 
 import dataclasses
 import json
+from types import SimpleNamespace
 
 import pytest
 
 from ft_tui.cli import main
 from ft_tui.core.config.settings import RunConfig
 from ft_tui.core.plan.hardware import HardwareInfo
-from ft_tui.core.training.launch import model_fits_one_gpu
+from ft_tui.core.errors import SetupError
+from ft_tui.core.training.launch import plan_for
 from ft_tui.tui.steps import hardware_work
 from tests.test_cli_hw import TWO_GPUS
 
@@ -18,6 +20,11 @@ def _one_gpu(total_gb: float) -> HardwareInfo:
     gpu = dataclasses.replace(TWO_GPUS.gpus[0], total_gb=total_gb, free_gb=total_gb,
                               used_gb=0.0)
     return dataclasses.replace(TWO_GPUS, gpus=[gpu])
+
+
+def _two_gpus(total_gb: float) -> HardwareInfo:
+    one = _one_gpu(total_gb).gpus[0]
+    return dataclasses.replace(TWO_GPUS, gpus=[one, dataclasses.replace(one, index=1)])
 
 
 @pytest.mark.parametrize("settings", [
@@ -41,8 +48,13 @@ def test_hw_hardware_step_and_launcher_agree(settings, tmp_path, monkeypatch, ca
     if cfg.method == "full":   # 16 B/param for fp32 weights + AdamW: far above the 80 GB of bf16
         assert cli > 150
 
-    # The launcher's "fits one GPU" verdict flips exactly at that number.
-    monkeypatch.setattr("ft_tui.core.plan.hardware.probe", lambda output_dir=".": _one_gpu(cli + 0.05))
-    assert model_fits_one_gpu(cfg) is True
-    monkeypatch.setattr("ft_tui.core.plan.hardware.probe", lambda output_dir=".": _one_gpu(cli - 0.05))
-    assert model_fits_one_gpu(cfg) is False
+    # The launcher's verdict on two such GPUs flips from DDP exactly at that number.
+    two = SimpleNamespace(gpu_count=2)
+    monkeypatch.setattr("ft_tui.core.plan.hardware.probe", lambda output_dir=".": _two_gpus(cli + 0.05))
+    assert plan_for(cfg, two).strategy == "ddp"
+    monkeypatch.setattr("ft_tui.core.plan.hardware.probe", lambda output_dir=".": _two_gpus(cli - 0.05))
+    if cfg.method == "full":
+        assert plan_for(cfg, two).strategy == "fsdp"
+    else:   # QLoRA is not sharded by FSDP as ft-tui loads it: refused with the reason
+        with pytest.raises(SetupError, match="QLoRA .* FSDP cannot help"):
+            plan_for(cfg, two)

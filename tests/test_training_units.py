@@ -177,24 +177,35 @@ def test_out_of_memory_is_recognised_and_advice_names_settings():
     assert "qlora" in advice
 
 
-def test_launch_plan_uses_one_process_per_gpu_and_fsdp_when_the_model_does_not_fit():
+def test_launch_plan_uses_one_process_per_gpu_and_fsdp_when_the_planner_says_shard():
+    from ft_tui.core.plan.sharding import Sharding
+
     assert plan_launch(gpu_count=0).num_processes == 1
     assert plan_launch(gpu_count=1).strategy == "single"
     assert (plan_launch(gpu_count=4).num_processes, plan_launch(gpu_count=4).strategy) == (4, "ddp")
-    assert plan_launch(gpu_count=4, fits_one_gpu=False).strategy == "fsdp"
+    assert plan_launch(gpu_count=4, sharding=Sharding("fsdp", "shard")).strategy == "fsdp"
     assert plan_launch(gpu_count=4, force_cpu=True).num_processes == 1
     cpu2 = plan_launch(gpu_count=0, requested=2)
     assert (cpu2.num_processes, cpu2.strategy, cpu2.cpu) == (2, "ddp", True)
 
 
-def test_launch_command_runs_the_worker_through_accelerate(tmp_path):
+def test_launch_command_runs_the_worker_through_accelerate_with_the_runs_own_config(tmp_path):
+    import yaml
+
     run = RunDir.create(tmp_path, "r")
     cmd = launch_command(plan_launch(gpu_count=0, requested=2), run, resume=True, port=29555)
     text = " ".join(cmd)
-    assert "-m accelerate.commands.launch" in text and "--num_processes 2" in text
+    assert f"-m accelerate.commands.launch --config_file {run.path / 'accelerate.yaml'}" in text
     assert f"-m ft_tui.core.training.worker --run-dir {run.path} --resume --cpu" in text
-    fsdp = launch_command(plan_launch(gpu_count=2, fits_one_gpu=False), run, resume=False, port=1)
-    assert "--use_fsdp" in fsdp and "--multi_gpu" not in fsdp and "--cpu" not in fsdp
+    ddp = yaml.safe_load((run.path / "accelerate.yaml").read_text())
+    assert (ddp["distributed_type"], ddp["num_processes"], ddp["num_machines"]) == ("MULTI_GPU", 2, 1)
+    assert ddp["main_process_port"] == 29555 and "fsdp_config" not in ddp
+    from ft_tui.core.plan.sharding import Sharding
+
+    launch_command(plan_launch(gpu_count=2, sharding=Sharding("fsdp", "shard")), run, resume=False, port=1)
+    fsdp = yaml.safe_load((run.path / "accelerate.yaml").read_text())
+    assert fsdp["distributed_type"] == "FSDP" and fsdp["fsdp_config"]["fsdp_version"] == 2
+    assert fsdp["fsdp_config"]["fsdp_state_dict_type"] == "FULL_STATE_DICT"
 
 
 def test_out_of_memory_advice_comes_from_the_memory_planner_when_it_can_say():

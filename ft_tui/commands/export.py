@@ -42,9 +42,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "or an earlier export; a folder holding other files is refused")
     parser.add_argument("--force", action="store_true",
                         help="replace an export of another run in --out (never other files)")
+    parser.add_argument("--cluster", type=int, metavar="N",
+                        help="only write RUN_DIR/export/cluster/: this run on N machines (accelerate "
+                             "config, per-node launch script, Slurm job, preflight)")
 
 
 def run(args) -> int:
+    if args.cluster is not None:
+        return export_cluster(args.run_dir, args.cluster)
     quiet_libraries()
     from ft_tui.core.config.settings import ConfigError
     from ft_tui.core.export.run import export_run
@@ -71,4 +76,25 @@ def run(args) -> int:
     if written.get("modelfile"):
         print(f"Ollama: cd {os.path.dirname(written['modelfile'])} && ollama create my-model -f Modelfile "
               "&& ollama run my-model")
+    return int(ExitCode.OK)
+
+
+def export_cluster(run_dir: str, machines: int) -> int:
+    """`--cluster N`: the files that train this run on N machines (core/training/cluster.py)."""
+    from ft_tui.core.config.settings import ConfigError
+    from ft_tui.core.errors import SetupError
+    from ft_tui.core.run.rundir import RunDir, RunDirError
+    from ft_tui.core.training.cluster import write_cluster
+
+    if machines < 1:
+        return fail("--cluster: the number of machines must be 1 or more", ExitCode.USAGE)
+    try:
+        out = write_cluster(RunDir.open(run_dir), machines)
+    except (RunDirError, SetupError) as exc:
+        return fail(str(exc), ExitCode.USAGE)
+    except ConfigError as exc:
+        return fail(f"the run's config is invalid: {exc}", ExitCode.ERROR)
+    except OSError as exc:
+        return fail(f"cannot write the cluster files: {exc}", ExitCode.ERROR)
+    print(f"Cluster files: {out}  (start with {out / 'README.md'})")
     return int(ExitCode.OK)

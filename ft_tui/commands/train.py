@@ -70,6 +70,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--num-processes", type=int, metavar="N",
                         help="train with N processes through accelerate (default: one per GPU)")
     parser.add_argument("--cpu", action="store_true", help="train on CPU even when GPUs are visible")
+    parser.add_argument("--cluster", type=int, metavar="N",
+                        help="prepare the run directory for N machines and write RUN_DIR/export/cluster/ "
+                             "(accelerate config, per-node launch script, Slurm job, preflight); "
+                             "trains nothing here")
     parser.add_argument("--yes", "-y", action="store_true",
                         help="never ask; go ahead with the settings as given (for scripts)")
 
@@ -95,6 +99,9 @@ def run(args) -> int:
         return int(ExitCode.USAGE)
     except (RunDirError, SetupError) as exc:
         return fail(str(exc), ExitCode.USAGE)
+
+    if args.cluster is not None:
+        return prepare_cluster(cfg, resume_dir, args.cluster)
 
     from ft_tui.core.run.lock import RunInUse
     from ft_tui.core.training.device import detect_device
@@ -322,6 +329,37 @@ def _ctrl_c_stops(display, stop, abort):
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+# ----- several machines: a prepared run directory, trained by the scripts it holds ---------
+
+def prepare_cluster(cfg, resume_dir, machines: int) -> int:
+    """`--cluster N`: a run directory (new, or the --resume one) and its export/cluster/."""
+    from ft_tui.core.errors import SetupError
+    from ft_tui.core.run.rundir import RunDir, RunDirError, default_run_name
+    from ft_tui.core.training.cluster import write_cluster
+
+    if machines < 1:
+        return fail("--cluster: the number of machines must be 1 or more", ExitCode.USAGE)
+    try:
+        if resume_dir is None:
+            from ft_tui.core.training.session import check_model
+
+            check_model(cfg)
+            run_dir = RunDir.create(cfg.output_dir, cfg.run_name or default_run_name(cfg))
+            run_dir.save_config(cfg)
+            run_dir.write_status("created", message=f"prepared for {machines} machines: "
+                                 f"see {run_dir.export_dir / 'cluster' / 'README.md'}")
+        else:
+            run_dir = resume_dir
+        out = write_cluster(run_dir, machines)
+    except (SetupError, RunDirError) as exc:
+        return fail(str(exc), ExitCode.USAGE)
+    except OSError as exc:
+        return fail(f"cannot write the cluster files: {exc}", ExitCode.ERROR)
+    print(f"Run directory: {run_dir.path}")
+    print(f"Cluster files: {out}  (start with {out / 'README.md'})")
+    return int(ExitCode.OK)
 
 
 # ----- outcome -----------------------------------------------------------------------------

@@ -242,12 +242,13 @@ class _Planner:
         return None
 
     def _sharded(self) -> str:
-        """LoRA with the weights sharded over n GPUs (accelerate FSDP / DeepSpeed ZeRO-3)."""
+        """LoRA with the weights sharded over n GPUs (accelerate FSDP2, as ft-tui launches it;
+        core/plan/sharding.py says what it shards)."""
+        from ft_tui.core.plan.sharding import split
+
         lora = self.smallest("lora")
-        shardable = sum(lora.components.get(k, 0.0) for k in
-                        ("frozen weights", "trainable weights", "gradients", "optimizer states"))
-        rest = lora.total_gb - shardable
-        how = "LoRA with the weights sharded by accelerate FSDP (or DeepSpeed ZeRO-3)"
+        shardable, rest = split(lora)
+        how = "LoRA with the weights sharded by accelerate FSDP2 (`ft-tui train` picks it)"
         if rest < self.t.capacity:
             n = max(2, math.ceil(shardable / (self.t.capacity - rest)))
             if n <= 64:

@@ -57,7 +57,9 @@ class TrainingRunner:
             lock = RunLock(run_dir.path, "training").acquire()
         self._lock = lock
         self.main = is_main_process()
+        self.rank = int(os.environ.get("RANK", "0"))
         self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self._exc: BaseException | None = None
         self._stop = threading.Event()
         self._step = 0
         self._total = 0
@@ -86,7 +88,13 @@ class TrainingRunner:
         except SetupError as exc:
             finished = RunFinished("failed", self._step, str(exc))
         except BaseException as exc:  # noqa: BLE001 - every failure becomes one clear line
+            self._exc = exc
             finished = self._failure(exc)
+        if finished.state == "failed" and self.world_size > 1:
+            # Every rank, not only rank 0: the launcher names the first one (rank_failure.py).
+            from ft_tui.core.training.rank_failure import record
+
+            record(self.run_dir.path, self.rank, self.world_size, finished, self._exc)
         try:
             self._finish(finished)
         finally:
@@ -181,6 +189,9 @@ class TrainingRunner:
                                        method=f"{cfg.objective} {cfg.method}")
         else:
             trainer = _make_trainer(model, tokenizer, args, data, callback, cfg)
+        from ft_tui.core.training.rank_failure import add_fault_hook
+
+        add_fault_hook(trainer, self.rank)   # only with FT_TUI_FAULT set (tests)
         self._status("running", "training")
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
 
@@ -267,7 +278,12 @@ class TrainingRunner:
                                f"{one_line(exc)})" + self._keep_hint(last))
         if self.main:
             log_traceback(self.run_dir, exc)
-        where = f" (traceback in {self.run_dir.path / 'error.log'})"
+        log = self.run_dir.path / "error.log"
+        if self.world_size > 1:
+            from ft_tui.core.training.rank_failure import rank_log
+
+            log = rank_log(self.run_dir.path, self.rank)
+        where = f" (traceback in {log})"
         if is_out_of_memory(exc):
             return RunFinished("failed", self._step, f"out of memory at step {self._step}{where}",
                                oom_advice(self.cfg))

@@ -2,7 +2,7 @@
 
 :func:`start_run` decides, with the launch planner (``launch.plan_launch``), whether the run
 trains in this process (``TrainingRunner``) or in several worker processes started with
-``accelerate launch`` (``LaunchedRun``: DDP, or FSDP when the model does not fit one GPU),
+``accelerate launch`` (``LaunchedRun``: DDP, or FSDP when what FSDP shards does not fit one GPU),
 prepares the run directory (created or resumed, locked, config and status written), and
 returns a :class:`Session`. ``Session.run()`` blocks until the run ends (call it from a
 worker thread in a UI) and reports every event to ``on_event`` either way.
@@ -63,16 +63,14 @@ def start_run(cfg, *, resume: str | Path | None = None, on_event: Callable[[Even
     SetupError / RunDirError / ConfigError / OSError before any training when it cannot
     start."""
     from ft_tui.core.training.device import detect_device
-    from ft_tui.core.training.launch import model_fits_one_gpu, plan_launch
+    from ft_tui.core.training.launch import plan_for
 
     device = device or detect_device()
     if resume is not None:
         cfg = RunDir.open(resume).load_config()   # resume_runner checks its data, under the lock
     else:
         check_model(cfg)   # a hub model that cannot be had: before the run directory
-    fits = model_fits_one_gpu(cfg) if device.gpu_count > 1 else None
-    plan = plan_launch(gpu_count=device.gpu_count, requested=num_processes,
-                       force_cpu=force_cpu, fits_one_gpu=fits)
+    plan = plan_for(cfg, device, requested=num_processes, force_cpu=force_cpu)
     if not plan.distributed:
         from ft_tui.core.training.runner import TrainingRunner, resume_runner
 
