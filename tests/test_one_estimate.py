@@ -9,6 +9,7 @@ import pytest
 from ft_tui.cli import main
 from ft_tui.core.config.settings import RunConfig
 from ft_tui.core.plan.hardware import HardwareInfo
+from ft_tui.core.plan.memory import HEADROOM
 from ft_tui.core.training.launch import model_fits_one_gpu
 from ft_tui.tui.steps import hardware_work
 from tests.test_cli_hw import TWO_GPUS
@@ -41,8 +42,9 @@ def test_hw_hardware_step_and_launcher_agree(settings, tmp_path, monkeypatch, ca
     if cfg.method == "full":   # 16 B/param for fp32 weights + AdamW: far above the 80 GB of bf16
         assert cli > 150
 
-    # The launcher's "fits one GPU" verdict flips exactly at that number.
-    monkeypatch.setattr("ft_tui.core.plan.hardware.probe", lambda output_dir=".": _one_gpu(cli + 0.05))
+    # The launcher's "fits one GPU" verdict flips exactly at that number plus the headroom.
+    card = cli / (1 - HEADROOM)
+    monkeypatch.setattr("ft_tui.core.plan.hardware.probe", lambda output_dir=".": _one_gpu(card + 0.05))
     assert model_fits_one_gpu(cfg) is True
-    monkeypatch.setattr("ft_tui.core.plan.hardware.probe", lambda output_dir=".": _one_gpu(cli - 0.05))
+    monkeypatch.setattr("ft_tui.core.plan.hardware.probe", lambda output_dir=".": _one_gpu(card - 0.05))
     assert model_fits_one_gpu(cfg) is False

@@ -18,8 +18,8 @@ generic rule of thumb:
 
 Activation coefficients were checked by counting the bytes autograd saves for a
 Llama block (``docs/MEMORY_MODEL.md``); the fixed overheads still need calibrating on a
-GPU with ``tests/bench/vram_calibration.py``. Sizes are in GiB, shown as "GB" as
-nvidia-smi and NVML do.
+GPU with ``tests/bench/vram_calibration.py``. Sizes are in GiB (2^30 bytes) and said so;
+a plan must fit with :data:`HEADROOM` to spare.
 """
 
 from __future__ import annotations
@@ -31,6 +31,12 @@ from ft_tui.core.plan.model_profile import ModelProfile
 GB = 1024 ** 3
 METHODS = ("full", "lora", "qlora")
 EIGHT_BIT_OPTIMIZERS = ("adamw_8bit", "paged_adamw_8bit")
+
+# The share of a card's free memory a plan leaves unused: allocator fragmentation across steps,
+# a longer-than-usual batch, cuDNN/cuBLAS workspaces picked at run time. A plan at 93-99 % of
+# the card is an out-of-memory error waiting for the first long batch.
+HEADROOM = 0.08
+MARKETED_GB = 1e9               # "a 16 GB GPU": decimal gigabytes; plans count GiB (2^30 bytes)
 
 # Constants to calibrate on a GPU (tests/bench/vram_calibration.py), in GiB or fractions.
 CUDA_CONTEXT_GB = 0.75          # CUDA context, cuBLAS workspace, kernels: outside torch's allocator
@@ -71,7 +77,8 @@ class Estimate:
     notes: list[str] = field(default_factory=list)
 
     def fits(self, free_gb: float | None) -> bool:
-        return free_gb is not None and self.total_gb <= free_gb
+        """Fits in ``free_gb`` GiB with :data:`HEADROOM` to spare."""
+        return free_gb is not None and self.total_gb <= usable(free_gb)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -188,6 +195,16 @@ def estimate(profile: ModelProfile, method: str, batch: int, seq: int,
                     gradient_checkpointing=gradient_checkpointing, precision=precision,
                     optimizer=optimizer, lora_r=lora_r, lora_targets=lora_targets,
                     trainable_params=trainable, notes=notes)
+
+
+def usable(free_gb: float) -> float:
+    """What a plan may use of ``free_gb`` GiB: all but the headroom."""
+    return free_gb * (1 - HEADROOM)
+
+
+def marketed_to_gib(gb: float) -> float:
+    """A size as GPUs are sold ("16 GB", decimal) in GiB, the unit NVML and the plans count."""
+    return gb * MARKETED_GB / GB
 
 
 def estimate_for(cfg, profile: ModelProfile, device: str, *, method: str | None = None) -> Estimate:
