@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from ft_tui.core.plan.hardware import probe
+    from ft_tui.core.plan.preflight import probe_machine
     from ft_tui.core.config.settings import ConfigError, RunConfig
     from ft_tui.core.plan.methods import check_methods
     from ft_tui.core.plan.model_profile import model_profile
@@ -85,7 +85,7 @@ def run(args) -> int:
         stats = _token_stats(args.model, args.data)
         if isinstance(stats, int):
             return stats
-    hw = probe(args.output_dir)
+    hw = probe_machine(args.output_dir)
     rec = recommend(hw, profile, token_stats=stats, gpu_memory_gb=args.gpu_memory,
                     n_gpus=args.gpus, max_length=args.seq, objective=cfg.objective)
     seq = args.seq or (rec.settings.get("data.max_length") if stats else None) or cfg.data.max_length

@@ -63,6 +63,34 @@ def native_bf16() -> bool:
         return torch.cuda.get_device_capability(0)[0] >= 8
 
 
+def torch_gpus(measure_free: bool = False) -> list:
+    """The CUDA devices torch will use, in its order, as :class:`GpuInfo` (for a container
+    without NVML, and to check NVML's view). ``measure_free`` asks ``mem_get_info``, which
+    creates a CUDA context on each device; otherwise free is the total (unknown)."""
+    import torch
+
+    from ft_tui.core.plan.hardware import GB, GpuInfo
+
+    gpus = []
+    if not torch.cuda.is_available():
+        return gpus
+    for index in range(torch.cuda.device_count()):
+        props = torch.cuda.get_device_properties(index)
+        total = free = props.total_memory
+        if measure_free:
+            try:
+                free, total = torch.cuda.mem_get_info(index)
+            except RuntimeError:
+                pass
+        native = props.major >= 8
+        gpus.append(GpuInfo(index=index, name=props.name, total_gb=total / GB, free_gb=free / GB,
+                            used_gb=(total - free) / GB,
+                            compute_capability=f"{props.major}.{props.minor}",
+                            bf16_supported=native, flash_attention_supported=native,
+                            cuda_version=torch.version.cuda))
+    return gpus
+
+
 def load_dtypes(method: str, qlora_cfg=None) -> dict:
     """How to load a base model for evaluation, chat, baseline and merging on this machine:
     ``{"dtype": name, "load_in_4bit": bool, "compute_dtype": name}``. A QLoRA run's base is
