@@ -84,7 +84,7 @@ def precision_settings():
         return {{"bf16": False, "fp16": False}}, torch.float32
     mode = PRECISION
     if mode == "auto":
-        mode = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        mode = "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16"
     flags = {{"bf16": mode == "bf16", "fp16": mode == "fp16"}}
     if MODEL_DTYPE != "auto":
         dtype = getattr(torch, MODEL_DTYPE)
@@ -128,7 +128,7 @@ def main(argv=None):
         if not torch.cuda.is_available():
             print("warning: QLoRA without a CUDA GPU runs on bitsandbytes' CPU backend, very slowly")
         compute = QLORA["compute_dtype"]
-        if compute == "bfloat16" and not (torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
+        if compute == "bfloat16" and not (torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)):
             compute = "float16" if torch.cuda.is_available() else "float32"
         quantization = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type=QLORA["quant_type"],

@@ -84,7 +84,7 @@ def probe(output_dir: str | os.PathLike = ".") -> HardwareInfo:
     info.no_gpu_reason = None if info.gpus else _explain_no_gpu(reason)
     info.cpu_cores = _cpu_cores()
     info.cpu_bf16_flags = list(cpu_bf16_flags())
-    info.ram_total_gb, info.ram_available_gb = _ram()
+    info.ram_total_gb, info.ram_available_gb = ram_gb()
     info.disk_path, info.disk_free_gb = _disk(output_dir)
     return info
 
@@ -317,7 +317,8 @@ def cpu_precision(flags, mkldnn_bf16: bool | None = None) -> tuple[str, str]:
                     "matmuls run in bf16.")
 
 
-def _ram() -> tuple[float, float]:
+def ram_gb() -> tuple[float, float]:
+    """(total, available) RAM in GiB; zeros without psutil."""
     try:
         import psutil
     except ImportError:
