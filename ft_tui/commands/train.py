@@ -160,21 +160,30 @@ def _config(args):
 
 
 def _qlora_checkpointing_by_default(cfg, args, overrides: dict):
-    """QLoRA is chosen for a card too small for LoRA: gradient checkpointing is on unless the
-    YAML or --set says otherwise (the QLoRA recipe, and PEFT's own default)."""
+    """QLoRA is chosen for a card too small for LoRA, so gradient checkpointing comes with it
+    (the QLoRA recipe, and PEFT's own default): when --method/--adapter qlora asks for it, or
+    the YAML names QLoRA without a word on checkpointing. ``--set
+    training.gradient_checkpointing=false`` keeps it off."""
     key = "training.gradient_checkpointing"
     if cfg.method != "qlora" or cfg.training.gradient_checkpointing or key in overrides:
         return cfg
-    if args.config:
-        import yaml
-
-        try:
-            raw = yaml.safe_load(open(args.config, encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError):
-            raw = {}
-        if isinstance(raw.get("training"), dict) and "gradient_checkpointing" in raw["training"]:
-            return cfg
+    if overrides.get("method") != "qlora" and args.config and _yaml_sets(args.config, key):
+        return cfg
     return cfg.with_overrides({key: True})
+
+
+def _yaml_sets(path, dotted: str) -> bool:
+    import yaml
+
+    try:
+        data = yaml.safe_load(open(path, encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return True   # RunConfig.load read it; leave its value alone
+    for part in dotted.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return True
 
 
 def _preflight(cfg, args):
