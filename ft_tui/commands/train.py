@@ -192,20 +192,22 @@ def _preflight(cfg, args):
     None: go on."""
     import json
 
-    from ft_tui.core.plan.preflight import preflight
+    from ft_tui.core.errors import SetupError
+    from ft_tui.core.plan.preflight import check_can_start, preflight
 
+    if not args.dry_run:   # warnings (packing off, QLoRA on a CPU) come from the run itself
+        try:
+            check_can_start(cfg, force_cpu=args.cpu)
+        except SetupError as exc:
+            return fail(str(exc), ExitCode.USAGE)
+        return None
     pf = preflight(cfg, force_cpu=args.cpu)
-    if args.dry_run:
-        if args.json:
-            json.dump(pf.to_dict(), sys.stdout, ensure_ascii=False)
-            sys.stdout.write("\n")
-        else:
-            print(pf.text())
-        return int(ExitCode.OK if pf.ok else ExitCode.ERROR)
-    if not pf.ok:   # warnings (packing off, QLoRA on a CPU) come from the run itself
-
-        return fail(pf.refusal(), ExitCode.USAGE)
-    return None
+    if args.json:
+        json.dump(pf.to_dict(), sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        print(pf.text())
+    return int(ExitCode.OK if pf.ok else ExitCode.ERROR)
 
 
 def _preference_sample_by_default(cfg):

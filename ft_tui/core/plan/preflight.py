@@ -147,6 +147,15 @@ def preflight(cfg, *, force_cpu: bool = False, hw: HardwareInfo | None = None) -
     return pf
 
 
+def check_can_start(cfg, *, force_cpu: bool = False) -> Preflight:
+    """The preflight of a run about to start; SetupError with :meth:`Preflight.refusal` when
+    it cannot (the wizard's Start and `ft-tui train` call this before loading anything)."""
+    pf = preflight(cfg, force_cpu=force_cpu)
+    if not pf.ok:
+        raise SetupError(pf.refusal())
+    return pf
+
+
 def probe_machine(output_dir=".") -> HardwareInfo:
     """:func:`probe`, with the GPU facts taken from torch where NVML cannot be read but the
     machine has NVIDIA device files (a container without libnvidia-ml)."""
