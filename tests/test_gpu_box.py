@@ -353,3 +353,23 @@ def test_dry_run_text_says_device_precision_attention_and_memory(gpu_box, capsys
                  "native bf16 (compute capability 9.0", "Attention: sdpa", "Method: lora (SFT)",
                  "usable with 8% headroom: fits"):
         assert line in out, out
+
+
+# ----- the GPU proof script stops cleanly without a CUDA torch --------------------------------------
+
+def test_gpu_proof_says_what_is_missing_without_cuda(tmp_path):
+    import subprocess
+
+    from tests.fixtures.fake_gpu import MIB  # noqa: F401  (the same repository root on sys.path)
+
+    out = tmp_path / "proof.jsonl"
+    env = {k: v for k, v in __import__("os").environ.items()}
+    env["CUDA_VISIBLE_DEVICES"] = ""
+    proc = subprocess.run([sys.executable, "tests/bench/gpu_proof.py", "--out", str(out)],
+                          capture_output=True, text=True, env=env, timeout=300,
+                          cwd=__import__("pathlib").Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 2, proc.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["stage"] for r in rows] == ["env"] and rows[0]["ok"] is False
+    assert any("a CUDA GPU usable by torch" in m for m in rows[0]["missing"])
+    assert "Traceback" not in proc.stderr and "missing:" in proc.stderr
