@@ -68,13 +68,15 @@ def test_lora_keeps_the_base_in_16_bit_and_adapters_in_fp32():
     assert est.trainable_params == n
 
 
-def test_qlora_weights_are_nf4_blocks_and_fp32_embeddings():
+def test_qlora_weights_are_nf4_blocks_and_16_bit_embeddings():
+    """ft-tui casts the embeddings back to the compute dtype after PEFT's fp32 upcast
+    (builder.prepare_kbit); kbit_fp32_upcast=True models PEFT's step alone."""
     p = LLAMA2_7B
     rest = p.embedding_params + p.norm_params
-    est = estimate(p, "qlora", 1, 512, True)
+    est = estimate(p, "qlora", 1, 512, True, kbit_fp32_upcast=True)
     assert est.components["frozen weights"] == pytest.approx(
         (p.block_linear_params * NF4_DOUBLE_QUANT_BYTES + rest * 4) / GB)
-    single = estimate(p, "qlora", 1, 512, True, double_quant=False, kbit_fp32_upcast=False)
+    single = estimate(p, "qlora", 1, 512, True, double_quant=False)
     assert single.components["frozen weights"] == pytest.approx(
         (p.block_linear_params * NF4_BYTES + rest * 2) / GB)
     assert NF4_DOUBLE_QUANT_BYTES == pytest.approx(0.516, abs=0.001)   # ~4.13 bits per weight

@@ -10,8 +10,8 @@ generic rule of thumb:
 - torch AdamW (``adamw_torch``, the foreach version) allocates one more state-sized
   buffer during ``optimizer.step()``; the fused and 8-bit optimizers do not;
 - QLoRA goes through PEFT's ``prepare_model_for_kbit_training``, which casts everything
-  that is not 4-bit (embeddings, lm_head, norms) to fp32, so the residual stream and the
-  MLP outputs are fp32 too;
+  that is not 4-bit (embeddings, lm_head, norms) to fp32; ft-tui casts the embeddings and
+  lm_head back to the compute dtype (3.9 GiB less on Llama-3 8B), as the QLoRA recipe has them;
 - TRL 1.x computes the loss with a chunked LM head and never materialises the
   batch x seq x vocab logits: the "logits" part is one 4096 x 32768 tile plus the
   gradients of the hidden states (and of the lm_head in a full fine-tune).
@@ -91,10 +91,12 @@ def estimate(profile: ModelProfile, method: str, batch: int, seq: int,
              gradient_checkpointing: bool, lora_r: int = 16, *, lora_targets: str = "all-linear",
              optimizer: str = "adamw_torch", precision: str = "bf16", device: str = "cuda",
              weights_dtype: str = "auto", double_quant: bool = True,
-             kbit_fp32_upcast: bool = True, objective: str = "sft",
+             kbit_fp32_upcast: bool = False, objective: str = "sft",
              reference: str = "auto", liger: bool = False) -> Estimate:
     """Peak memory of one training process. ``device="cpu"`` gives the RAM a CPU run needs
-    (fp32, no CUDA context); ``kbit_fp32_upcast`` mirrors PEFT's prepare step for QLoRA.
+    (fp32, no CUDA context). QLoRA: ft-tui's runner casts the embeddings and lm_head back to the
+compute dtype after PEFT's prepare step (core/training/builder.prepare_kbit);
+``kbit_fp32_upcast=True`` models PEFT's step alone (all of them, and the stream, in fp32).
     ``liger``: Liger kernels (CUDA only), whose fused SwiGLU saves only its two inputs
     (LigerSiLUMulFunction recomputes the SiLU in the backward pass), so each layer keeps one
     intermediate-sized tensor fewer. Their other savings (RMSNorm, the fused loss) are not

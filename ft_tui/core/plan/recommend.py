@@ -176,7 +176,7 @@ class _Planner:
         weights = qlora_min.components["frozen weights"]
         return None, None, [
             f"Nothing fits in {cap:.1f} GiB. QLoRA, the smallest method, needs {qlora_min.total_gb:.1f} GiB "
-            f"at batch 1 with checkpointing: the 4-bit weights alone (with fp32 embeddings) are "
+            f"at batch 1 with checkpointing: the 4-bit weights alone (with 16-bit embeddings) are "
             f"{weights:.1f} GiB.", lora_note, full_note]
 
     def on_cpu(self) -> tuple[str | None, Estimate | None, list[str]]:
