@@ -61,15 +61,16 @@ def hw(capsys, *argv):
 
 # ----- 1. bf16 only where the GPU has it natively -------------------------------------------
 
-def test_t4_trains_in_fp16_not_emulated_bf16(gpu_box, capsys, model_folder, sample):
+@pytest.mark.parametrize("profile, cc", [("t4", "7.5"), ("v100", "7.0")])
+def test_t4_and_v100_train_in_fp16_not_emulated_bf16(gpu_box, capsys, model_folder, sample, profile, cc):
     import torch
 
-    gpu_box("t4")
-    assert torch.cuda.is_bf16_supported() is True        # torch counts emulation on sm_75
+    gpu_box(profile)
+    assert torch.cuda.is_bf16_supported() is True        # torch counts emulation on sm_7x
     config = sample(model_folder(LLAMA_8B, "llama8b"))
     code, pf, _ = dry_run(capsys, config, "--method", "qlora")
     assert pf["device"] == "cuda" and pf["precision"] == "fp16"
-    assert "7.5" in pf["precision_reason"] and "no native bf16" in pf["precision_reason"]
+    assert cc in pf["precision_reason"] and "no native bf16" in pf["precision_reason"]
     assert "computing in float16" in pf["precision_reason"]          # QLoRA compute follows
     assert pf["attention"].startswith("sdpa")                         # never FA2 on Turing
 
