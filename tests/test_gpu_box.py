@@ -3,8 +3,10 @@ with NVML and torch.cuda simulated (tests/fixtures/fake_gpu.py). One test (or a 
 decision the first real box would get wrong."""
 
 import json
+import os
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
@@ -361,14 +363,11 @@ def test_dry_run_text_says_device_precision_attention_and_memory(gpu_box, capsys
 def test_gpu_proof_says_what_is_missing_without_cuda(tmp_path):
     import subprocess
 
-    from tests.fixtures.fake_gpu import MIB  # noqa: F401  (the same repository root on sys.path)
-
     out = tmp_path / "proof.jsonl"
-    env = {k: v for k, v in __import__("os").environ.items()}
-    env["CUDA_VISIBLE_DEVICES"] = ""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     proc = subprocess.run([sys.executable, "tests/bench/gpu_proof.py", "--out", str(out)],
                           capture_output=True, text=True, env=env, timeout=300,
-                          cwd=__import__("pathlib").Path(__file__).resolve().parent.parent)
+                          cwd=Path(__file__).resolve().parent.parent)
     assert proc.returncode == 2, proc.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["stage"] for r in rows] == ["env"] and rows[0]["ok"] is False

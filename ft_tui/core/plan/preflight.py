@@ -121,7 +121,7 @@ def preflight(cfg, *, force_cpu: bool = False, hw: HardwareInfo | None = None) -
     """The preflight of ``cfg`` on this machine (``force_cpu``: the run was told --cpu)."""
     import torch
 
-    from ft_tui.core.training.device import DeviceInfo, detect_device
+    from ft_tui.core.training.device import detect_device
 
     hw = hw or hardware.probe(cfg.output_dir)
     cuda = torch.cuda.is_available() and not force_cpu
@@ -137,9 +137,7 @@ def preflight(cfg, *, force_cpu: bool = False, hw: HardwareInfo | None = None) -
         pf.notes.append(f"NVML is unavailable ({hw.no_gpu_reason or 'no reading'}); the GPU facts "
                         "come from torch")
     pf.gpus = [g.to_dict() for g in gpus]
-    device = detect_device() if cuda else DeviceInfo.cpu()
-    if not cuda:
-        device = _cpu_device(force_cpu)
+    device = detect_device() if cuda else _cpu_device(force_cpu)
     _decisions(pf, cfg, device, gpus)
     if pf.problems:
         return pf
