@@ -59,7 +59,8 @@ def test_json_contract_on_a_machine_without_gpu(machine, capsys):
 def test_planning_70b_for_a_24gb_gpu_fits_nothing(machine, capsys):
     code, data = run_json(capsys, "--model", "llama-3.1-70b", "--gpu-memory", "24")
     assert code == 1                                         # nothing fits
-    assert data["plan"]["device"] == "cuda" and data["plan"]["capacity_gb"] == 24
+    # "24 GB" as GPUs are sold is 22.35 GiB
+    assert data["plan"]["device"] == "cuda" and data["plan"]["capacity_gb"] == pytest.approx(22.35, abs=0.01)
     assert not any(data["estimates"][m]["fits"] for m in ("full", "lora", "qlora"))
     assert data["estimates"]["qlora"]["components"]["frozen weights"] > 24
     rec = data["recommendation"]

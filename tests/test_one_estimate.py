@@ -12,6 +12,7 @@ from ft_tui.core.config.settings import RunConfig
 from ft_tui.core.plan.hardware import HardwareInfo
 from ft_tui.core.errors import SetupError
 from ft_tui.core.training.launch import plan_for
+from ft_tui.core.plan.memory import HEADROOM
 from ft_tui.tui.steps import hardware_work
 from tests.test_cli_hw import TWO_GPUS
 
@@ -48,11 +49,12 @@ def test_hw_hardware_step_and_launcher_agree(settings, tmp_path, monkeypatch, ca
     if cfg.method == "full":   # 16 B/param for fp32 weights + AdamW: far above the 80 GB of bf16
         assert cli > 150
 
-    # The launcher's verdict on two such GPUs flips from DDP exactly at that number.
+    # The launcher's verdict on two such GPUs flips from DDP exactly at that number plus the headroom.
     two = SimpleNamespace(gpu_count=2)
-    monkeypatch.setattr("ft_tui.core.plan.hardware.probe", lambda output_dir=".": _two_gpus(cli + 0.05))
+    card = cli / (1 - HEADROOM)
+    monkeypatch.setattr("ft_tui.core.plan.hardware.probe", lambda output_dir=".": _two_gpus(card + 0.05))
     assert plan_for(cfg, two).strategy == "ddp"
-    monkeypatch.setattr("ft_tui.core.plan.hardware.probe", lambda output_dir=".": _two_gpus(cli - 0.05))
+    monkeypatch.setattr("ft_tui.core.plan.hardware.probe", lambda output_dir=".": _two_gpus(card - 0.05))
     if cfg.method == "full":
         assert plan_for(cfg, two).strategy == "fsdp"
     else:   # QLoRA is not sharded by FSDP as ft-tui loads it: refused with the reason

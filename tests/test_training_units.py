@@ -223,9 +223,10 @@ def test_attention_auto_takes_flash_attention_only_where_it_runs():
 
     cfg = RunConfig()
     assert pick_attention(cfg, CUDA_BF16, flash_installed=True) == "flash_attention_2"
-    assert pick_attention(cfg, CUDA_BF16, flash_installed=False) == "sdpa"
-    assert pick_attention(cfg, CUDA_OLD, flash_installed=True) == "sdpa"     # pre-Ampere
-    assert pick_attention(cfg, CPU_BF16, flash_installed=True) == "sdpa"
+    # None: transformers chooses per model class (sdpa, or eager for Gemma-2 / gpt-oss)
+    assert pick_attention(cfg, CUDA_BF16, flash_installed=False) is None
+    assert pick_attention(cfg, CUDA_OLD, flash_installed=True) is None       # pre-Ampere
+    assert pick_attention(cfg, CPU_BF16, flash_installed=True) is None
     flash = RunConfig().with_overrides({"model.attention": "flash_attention_2"})
     with pytest.raises(SetupError, match="flash-attn package is not installed"):
         pick_attention(flash, CUDA_BF16, flash_installed=False)

@@ -44,7 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gradient-checkpointing", action="store_true",
                         help="Estimate with gradient checkpointing on")
     parser.add_argument("--gpu-memory", type=number_in(float, 0, 100_000, exclusive=True), metavar="GB",
-                        help="Plan for a GPU with this much memory instead of this machine's")
+                        help="Plan for a GPU sold with this much memory (decimal GB: a '16 GB' T4 "
+                             "is planned as 14.9 GiB) instead of this machine's")
     parser.add_argument("--gpus", type=number_in(int, 1, 1024), metavar="N",
                         help="Number of GPUs to plan for (default: all visible, or 1 with --gpu-memory)")
     parser.add_argument("--data", metavar="PATH",
@@ -60,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from ft_tui.core.plan.hardware import probe
+    from ft_tui.core.plan.preflight import probe_machine
     from ft_tui.core.config.settings import ConfigError, RunConfig
     from ft_tui.core.plan.methods import check_methods
     from ft_tui.core.plan.model_profile import model_profile
@@ -84,7 +85,7 @@ def run(args) -> int:
         stats = _token_stats(args.model, args.data)
         if isinstance(stats, int):
             return stats
-    hw = probe(args.output_dir)
+    hw = probe_machine(args.output_dir)
     rec = recommend(hw, profile, token_stats=stats, gpu_memory_gb=args.gpu_memory,
                     n_gpus=args.gpus, max_length=args.seq, objective=cfg.objective)
     seq = args.seq or (rec.settings.get("data.max_length") if stats else None) or cfg.data.max_length
@@ -155,7 +156,7 @@ def render(result: dict, console=None) -> None:
         for g in result["gpus"]:
             bf16 = " bf16" if g["bf16_supported"] else " no bf16"
             table.add_row(str(g["index"]), g["name"].removeprefix("NVIDIA "),
-                          f"{g['used_gb']:.1f} / {g['total_gb']:.1f} GB", f"{g['free_gb']:.1f} GB",
+                          f"{g['used_gb']:.1f} / {g['total_gb']:.1f} GiB", f"{g['free_gb']:.1f} GiB",
                           _opt(g["utilization_pct"], "%"), _opt(g["temperature_c"], "°C"),
                           _opt(g["power_w"], " W"), f"{g['compute_capability'] or '?'}{bf16}")
         console.print(table)
@@ -164,8 +165,8 @@ def render(result: dict, console=None) -> None:
     else:
         console.print(f"[bold]No GPU[/bold]: {result['no_gpu_reason']}")
     disk = machine.get("disk_free_gb")
-    console.print(f"CPU {machine['cpu_cores']} cores · RAM {machine['ram_available_gb']:.1f} GB free of "
-                  f"{machine['ram_total_gb']:.1f} GB · disk {'?' if disk is None else f'{disk:.0f} GB'} "
+    console.print(f"CPU {machine['cpu_cores']} cores · RAM {machine['ram_available_gb']:.1f} GiB free of "
+                  f"{machine['ram_total_gb']:.1f} GiB · disk {'?' if disk is None else f'{disk:.0f} GiB'} "
                   f"free at {machine['disk_path']}")
 
     m = result["model"]
@@ -240,7 +241,7 @@ def _fits_at_cell(check: dict) -> str:
 def _gb(value: float | None) -> str:
     if value is None:
         return "?"
-    return f"{value:.1f} GB" if value >= 0.1 else f"{value * 1024:.0f} MB"
+    return f"{value:.1f} GiB" if value >= 0.1 else f"{value * 1024:.0f} MB"
 
 
 def _opt(value, unit: str) -> str:

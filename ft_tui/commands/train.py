@@ -5,6 +5,9 @@
     ft-tui train --model ./my-model --data train.jsonl --method lora
     ft-tui train --set lora.r=8 --set training.seed=7    any setting, by its dotted name
     ft-tui train --help-config                     every setting with its help and range
+    ft-tui train run.yaml --dry-run [--json]       what the run would do here: device, GPUs torch
+                                                   will use, precision and why, attention, memory
+                                                   against free memory (loads nothing)
     ft-tui train --method dpo --data sample_data/preference/train.jsonl
                                                    preference tuning (DPO) with a LoRA adapter
     ft-tui train --method dpo --adapter qlora --init-adapter runs/lora-...   SFT first, then DPO
@@ -74,6 +77,11 @@ def add_arguments(parser) -> None:
                         help="prepare the run directory for N machines and write RUN_DIR/export/cluster/ "
                              "(accelerate config, per-node launch script, Slurm job, preflight); "
                              "trains nothing here")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="load nothing: say what the run would do on this machine (device, GPUs "
+                             "torch will use, precision and why, attention, memory against free "
+                             "memory) and exit 0 if it can start, 1 if not")
+    parser.add_argument("--json", action="store_true", help="with --dry-run: one JSON object on stdout")
     parser.add_argument("--yes", "-y", action="store_true",
                         help="never ask; go ahead with the settings as given (for scripts)")
 
@@ -102,6 +110,10 @@ def run(args) -> int:
 
     if args.cluster is not None:
         return prepare_cluster(cfg, resume_dir, args.cluster)
+
+    checked = _preflight(cfg, args)
+    if checked is not None:
+        return checked
 
     from ft_tui.core.run.lock import RunInUse
     from ft_tui.core.training.device import detect_device
@@ -147,10 +159,62 @@ def _config(args):
         return run_dir.load_config(), run_dir
     cfg = RunConfig.load(args.config) if args.config else RunConfig()
     cfg = cfg.with_overrides(overrides)
+    cfg = _qlora_checkpointing_by_default(cfg, args, overrides)
     cfg = _preference_sample_by_default(cfg)
     _check_inputs_exist(cfg)
     _check_data_fits(cfg)
     return cfg, None
+
+
+def _qlora_checkpointing_by_default(cfg, args, overrides: dict):
+    """QLoRA is chosen for a card too small for LoRA, so gradient checkpointing comes with it
+    (the QLoRA recipe, and PEFT's own default): when --method/--adapter qlora asks for it, or
+    the YAML names QLoRA without a word on checkpointing. ``--set
+    training.gradient_checkpointing=false`` keeps it off."""
+    key = "training.gradient_checkpointing"
+    if cfg.method != "qlora" or cfg.training.gradient_checkpointing or key in overrides:
+        return cfg
+    if overrides.get("method") != "qlora" and args.config and _yaml_sets(args.config, key):
+        return cfg
+    return cfg.with_overrides({key: True})
+
+
+def _yaml_sets(path, dotted: str) -> bool:
+    import yaml
+
+    try:
+        data = yaml.safe_load(open(path, encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return True   # RunConfig.load read it; leave its value alone
+    for part in dotted.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return True
+
+
+def _preflight(cfg, args):
+    """--dry-run: print the preflight and exit. Otherwise refuse, before any loading, a run
+    that cannot start here (torch cannot use the GPU NVML sees; the estimate does not fit).
+    None: go on."""
+    import json
+
+    from ft_tui.core.errors import SetupError
+    from ft_tui.core.plan.preflight import check_can_start, preflight
+
+    if not args.dry_run:   # warnings (packing off, QLoRA on a CPU) come from the run itself
+        try:
+            check_can_start(cfg, force_cpu=args.cpu)
+        except SetupError as exc:
+            return fail(str(exc), ExitCode.USAGE)
+        return None
+    pf = preflight(cfg, force_cpu=args.cpu)
+    if args.json:
+        json.dump(pf.to_dict(), sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        print(pf.text())
+    return int(ExitCode.OK if pf.ok else ExitCode.ERROR)
 
 
 def _preference_sample_by_default(cfg):

@@ -85,7 +85,7 @@ def measure_baseline(cfg, *, max_examples: int = DEFAULT_EXAMPLES, few_shot: int
         raise EvalError(f"base model: {exc}") from None
     tokenizer = load_tokenizer(base_path, cfg.model.trust_remote_code)
     ensure_chat_template(tokenizer)
-    device, dtype = inference_device_and_dtype()
+    device, dtype = inference_device_and_dtype(cfg.method)
     max_new = cfg.eval.max_new_tokens
     cache = base_answer_cache(base_path, max_new, device, dtype)
     references = [ex.output_text() for ex in held_out]

@@ -125,7 +125,7 @@ def evaluate_preference_run(run, cfg, trained, *, max_examples: int | None = Non
     trust = cfg.model.trust_remote_code
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    device, dtype = inference_device_and_dtype()
+    device, dtype = inference_device_and_dtype(cfg.method)
     system = cfg.data.system_prompt
     shown = pairs[:SHOWN_ANSWERS]
     prompts = [render_prompt(tokenizer, with_system(ex.prompt_messages(), system)) for ex in shown]

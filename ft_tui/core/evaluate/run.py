@@ -229,7 +229,7 @@ def _evaluate(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None =
     shots = pick_shots(train, shots_k, cfg.training.seed) if shots_k else []
     base_path, tokenizer, template_fallback = base_and_tokenizer(cfg, trained)
     trust = cfg.model.trust_remote_code
-    device, dtype = inference_device_and_dtype()
+    device, dtype = inference_device_and_dtype(cfg.method)
     max_new = cfg.eval.max_new_tokens
 
     # Few-shot turns go to the base model only: the fine-tuned model is used as deployed.

@@ -95,7 +95,7 @@ def main(argv=None):
     load = {{"dtype": dtype, "trust_remote_code": TRUST_REMOTE_CODE}}
     if METHOD == "qlora":
         compute = QLORA["compute_dtype"]
-        if compute == "bfloat16" and not (torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
+        if compute == "bfloat16" and not (torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)):
             compute = "float16" if torch.cuda.is_available() else "float32"
         load["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type=QLORA["quant_type"],

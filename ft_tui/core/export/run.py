@@ -115,10 +115,11 @@ def merge_adapter(run_dir, out: str | os.PathLike, dtype: str = "auto") -> Path:
     """Merge the adapter into its base and save ``out/merged``: safetensors weights plus the
     tokenizer, loadable by plain ``AutoModelForCausalLM.from_pretrained``.
 
-    The base is loaded in fp32 (never 4-bit, also for QLoRA runs) so the merge is exact, then
-    saved in ``dtype``: ``auto`` keeps the dtype the base was stored in; ``float32`` keeps
-    the merge exact at twice the size of bf16. A full fine-tune is already a whole model
-    and is copied."""
+    The base is loaded in the 16-bit dtype it was stored in (never 4-bit, also for QLoRA runs;
+    fp32 only for ``dtype="float32"`` or an fp32 base): an 8B base in fp32 needs 32 GB of RAM
+    and is killed without a word on Colab's 12.7 GB. The RAM it needs is checked first. Saved
+    in ``dtype``: ``auto`` keeps the dtype the base was stored in; ``float32`` keeps the merge
+    exact at twice the size of bf16. A full fine-tune is already a whole model and is copied."""
     if dtype not in MERGE_DTYPES:
         raise ExportError(f"merge dtype {dtype!r}: choose one of {', '.join(MERGE_DTYPES)}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -138,9 +139,11 @@ def merge_adapter(run_dir, out: str | os.PathLike, dtype: str = "auto") -> Path:
     cfg = run.load_config()
     base_path = base_model_path(cfg)
     _check_merge_space(base_path, target, dtype)
+    stored = _stored_dtype(base_path)
+    load = torch.float32 if dtype == "float32" else stored
+    _check_merge_ram(base_path, load)
     trust = cfg.model.trust_remote_code
-    base = AutoModelForCausalLM.from_pretrained(str(base_path), dtype=torch.float32,
-                                                trust_remote_code=trust)
+    base = AutoModelForCausalLM.from_pretrained(str(base_path), dtype=load, trust_remote_code=trust)
     merged = PeftModel.from_pretrained(base, str(trained)).merge_and_unload()
     merged = merged.to(_stored_dtype(base_path) if dtype == "auto" else getattr(torch, dtype))
     tokenizer = load_tokenizer(trained if has_tokenizer(trained) else base_path, trust)
@@ -148,6 +151,28 @@ def merge_adapter(run_dir, out: str | os.PathLike, dtype: str = "auto") -> Path:
         merged.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
     return target
+
+
+MERGE_RAM_OVERHEAD_GB = 1.5   # Python, torch, transformers and one shard's temporaries
+
+
+def _check_merge_ram(base_path: Path, load) -> None:
+    """Refuse a merge the RAM cannot hold, before the loader is killed by the OOM killer."""
+    import torch
+
+    from ft_tui.core.plan.hardware import GB, ram_gb
+    from ft_tui.core.space import folder_size
+
+    stored = sum(f.stat().st_size for f in base_path.glob("*.safetensors")) or folder_size(base_path)
+    scale = 2 if load == torch.float32 and _stored_dtype(base_path) != torch.float32 else 1
+    need = stored * scale / GB + MERGE_RAM_OVERHEAD_GB
+    _total, available = ram_gb()
+    if available and need > available:
+        name = str(load).replace("torch.", "")
+        raise ExportError(f"merging needs about {need:.1f} GiB of RAM (the base in {name} plus "
+                          f"{MERGE_RAM_OVERHEAD_GB} GiB for the libraries) and {available:.1f} GiB "
+                          "is available; close other programs, merge on a machine with more RAM, "
+                          "or export the adapter alone (it loads on top of the base)")
 
 
 def _check_merge_space(base_path: Path, target: Path, dtype: str) -> None:

@@ -84,7 +84,7 @@ def precision_settings():
         return {{"bf16": False, "fp16": False}}, torch.float32
     mode = PRECISION
     if mode == "auto":
-        mode = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        mode = "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16"
     flags = {{"bf16": mode == "bf16", "fp16": mode == "fp16"}}
     if MODEL_DTYPE != "auto":
         dtype = getattr(torch, MODEL_DTYPE)
@@ -120,16 +120,29 @@ def main(argv=None):
     callbacks = []
     if settings["load_best_model_at_end"]:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=EARLY_STOPPING_PATIENCE))
-    config = SFTConfig(**settings, model_init_kwargs={{"dtype": dtype,
-                                                       "trust_remote_code": TRUST_REMOTE_CODE}})
+    init = {{"dtype": dtype, "trust_remote_code": TRUST_REMOTE_CODE}}
+    if settings.get("packing"):
+        # Packing flattens each batch padding-free: only FlashAttention-2 keeps that cheap
+        # (otherwise one (batch x length)^2 mask), so pack with it or pad.
+        from transformers.utils import is_flash_attn_2_available
+
+        if flags["bf16"] and is_flash_attn_2_available():
+            init["attn_implementation"] = "flash_attention_2"
+        else:
+            print("warning: packing needs FlashAttention-2 on a GPU of compute capability 8.0+; "
+                  "padding each example instead")
+            settings["packing"] = False
+    config = SFTConfig(**settings, model_init_kwargs=init)
 
     quantization = None
     if METHOD == "qlora":
         if not torch.cuda.is_available():
             print("warning: QLoRA without a CUDA GPU runs on bitsandbytes' CPU backend, very slowly")
         compute = QLORA["compute_dtype"]
-        if compute == "bfloat16" and not (torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
+        if compute == "bfloat16" and not (torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)):
             compute = "float16" if torch.cuda.is_available() else "float32"
+        if flags["fp16"] and compute == "bfloat16":
+            compute = "float16"   # the 4-bit matmuls follow fp16 mixed precision
         quantization = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type=QLORA["quant_type"],
             bnb_4bit_use_double_quant=QLORA["double_quant"],

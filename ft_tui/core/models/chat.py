@@ -62,7 +62,7 @@ def open_chat(run_dir, log: Callable[[str], None] = lambda msg: None) -> ChatSes
     trust = cfg.model.trust_remote_code
     tokenizer = load_tokenizer(trained if has_tokenizer(trained) else base_path, trust)
     ensure_chat_template(tokenizer)
-    device, dtype = inference_device_and_dtype()
+    device, dtype = inference_device_and_dtype(cfg.method)
     load = {"device": device, "dtype": dtype, "trust_remote_code": trust}
     log("loading the base model")
     base = load_for_inference(base_path, **load)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -22,15 +23,30 @@ FALLBACK_CHAT_TEMPLATE = (
 )
 
 
-def inference_device_and_dtype() -> tuple[str, Any]:
-    """CUDA with bf16 where supported (else fp16); CPU in fp32 (on CPUs without native bf16
+@dataclass(frozen=True)
+class FourBit:
+    """Load the base in 4-bit (NF4) computing in ``compute``: a QLoRA run's base on the card
+    that needed QLoRA to train (in 16-bit an 8B base is 15 GiB, more than a T4 has)."""
+    compute: Any
+
+    def __str__(self) -> str:   # part of the base-answer cache key
+        return f"nf4-{str(self.compute).replace('torch.', '')}"
+
+
+def inference_device_and_dtype(method: str | None = None) -> tuple[str, Any]:
+    """CUDA in native bf16 where the GPU has it (compute capability 8.0+), else fp16, and in
+    4-bit for a QLoRA run's base (``method="qlora"``); CPU in fp32 (on CPUs without native bf16
     instructions, AVX512-BF16 or AMX, PyTorch emulates bf16 matmuls and runs them several
     times slower than fp32)."""
     import torch
 
-    if torch.cuda.is_available():
-        return "cuda", torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return "cpu", torch.float32
+    from ft_tui.core.training.device import load_dtypes
+
+    plan = load_dtypes(method or "")
+    if plan["dtype"] == "float32" and not torch.cuda.is_available():
+        return "cpu", torch.float32
+    half = getattr(torch, plan["dtype"])
+    return "cuda", FourBit(half) if plan["load_in_4bit"] else half
 
 
 def has_tokenizer(folder: str | os.PathLike) -> bool:
@@ -49,13 +65,22 @@ def load_for_inference(model_path: str | os.PathLike, adapter_path: str | os.Pat
 
     if device is None or dtype is None:
         device, dtype = inference_device_and_dtype()
+    extra: dict[str, Any] = {}
+    if isinstance(dtype, FourBit):
+        from transformers import BitsAndBytesConfig
+
+        extra = {"quantization_config": BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=dtype.compute), "device_map": {"": 0}}
+        dtype = dtype.compute
     model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=dtype,
-                                                 trust_remote_code=trust_remote_code)
+                                                 trust_remote_code=trust_remote_code, **extra)
     if adapter_path is not None:
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(adapter_path))
-    model.to(device)
+    if not extra:   # a 4-bit model is placed by device_map and cannot be moved
+        model.to(device)
     model.eval()
     return model
 
@@ -171,7 +196,8 @@ def generate_greedy(model, tokenizer, prompts: Sequence[str], *, max_new_tokens:
     criteria = _cancel_criteria(should_stop) if should_stop is not None else None
     watching = on_batch is not None or on_tokens is not None or should_stop is not None
     try:
-        for start in range(0, len(order), batch_size):
+        start = 0
+        while start < len(order):
             if should_stop is not None and should_stop():
                 raise GenerationStopped
             idx = order[start:start + batch_size]
@@ -181,13 +207,24 @@ def generate_greedy(model, tokenizer, prompts: Sequence[str], *, max_new_tokens:
             # no_grad, not inference_mode: the live samples run on the model being trained,
             # and buffers a forward pass creates must stay usable by autograd afterwards.
             watch = _Watch(len(idx), stop_ids, on_batch, on_tokens)
-            with torch.no_grad():
-                out = model.generate(
-                    **batch, max_new_tokens=max_new_tokens, do_sample=False,
-                    temperature=None, top_p=None, top_k=None,
-                    pad_token_id=tokenizer.pad_token_id, eos_token_id=stop_ids or None,
-                    stopping_criteria=criteria,
-                    streamer=watch if watching else None)
+            try:
+                with torch.no_grad():
+                    out = model.generate(
+                        **batch, max_new_tokens=max_new_tokens, do_sample=False,
+                        temperature=None, top_p=None, top_k=None,
+                        pad_token_id=tokenizer.pad_token_id, eos_token_id=stop_ids or None,
+                        stopping_criteria=criteria,
+                        streamer=watch if watching else None)
+            except (RuntimeError, MemoryError) as exc:
+                # Out of memory (the KV cache grows with the answers): the same prompts in
+                # half the batch, down to one at a time, before giving up.
+                if batch_size == 1 or not _out_of_memory(exc):
+                    raise
+                del batch
+                batch_size //= 2
+                free_memory()
+                continue
+            start += len(idx)
             new_tokens = out[:, batch["input_ids"].shape[1]:]
             stopped = should_stop is not None and should_stop()
             # Rows still running were cut by the stop, unless the batch reached the token
@@ -207,6 +244,11 @@ def generate_greedy(model, tokenizer, prompts: Sequence[str], *, max_new_tokens:
     finally:
         tokenizer.padding_side = old_side
     return answers
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    return (isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError"
+            or "out of memory" in str(exc).lower())
 
 
 def _cancel_criteria(should_stop: Callable[[], bool]):

@@ -35,6 +35,10 @@ class GpuInfo:
     flash_attention_supported: bool = False    # FlashAttention-2 needs Ampere or newer
     driver_version: str | None = None
     cuda_version: str | None = None            # the newest CUDA the driver supports
+    uuid: str | None = None                    # "GPU-..." or "MIG-...": CUDA_VISIBLE_DEVICES may name it
+    mig_profile: str | None = None             # "1g.10gb" on a MIG slice of an A100/H100
+    speed: float | None = None                 # CUDA cores x max SM clock: CUDA's FASTEST_FIRST order
+    other_processes_gb: float | None = None    # memory other processes hold on it (nvidia-smi's list)
 
     # The launcher reads these longer names.
     @property
@@ -80,7 +84,7 @@ def probe(output_dir: str | os.PathLike = ".") -> HardwareInfo:
     info.no_gpu_reason = None if info.gpus else _explain_no_gpu(reason)
     info.cpu_cores = _cpu_cores()
     info.cpu_bf16_flags = list(cpu_bf16_flags())
-    info.ram_total_gb, info.ram_available_gb = _ram()
+    info.ram_total_gb, info.ram_available_gb = ram_gb()
     info.disk_path, info.disk_free_gb = _disk(output_dir)
     return info
 
@@ -112,9 +116,7 @@ class _Nvml:
                 return [], self._error
             gpus = []
             for index, handle in enumerate(self._handles or []):
-                gpu = self._gpu(index, handle)
-                if gpu is not None:
-                    gpus.append(gpu)
+                gpus.extend(self._gpus(index, handle))
             if not gpus:
                 return [], "NVML found no usable NVIDIA GPU"
             return gpus, None
@@ -138,17 +140,40 @@ class _Nvml:
         if not self._handles:
             self._error = f"NVML found no NVIDIA GPU (driver {self._system[0] or 'unknown'})"
 
-    def _gpu(self, index: int, handle: Any) -> GpuInfo | None:
+    def _gpus(self, index: int, handle: Any) -> list[GpuInfo]:
+        """The GPU, or its MIG slices when MIG is on: CUDA runs on a slice, never on the
+        whole card, and without root NVML refuses the parent's memory reading anyway."""
+        nv = self._module
+        mode = self._try(lambda: nv.nvmlDeviceGetMigMode(handle))
+        if not mode or not mode[0]:
+            gpu = self._gpu(index, handle)
+            return [gpu] if gpu is not None else []
+        parent_cc = self._try(lambda: nv.nvmlDeviceGetCudaComputeCapability(handle))
+        slices = []
+        for j in range(self._try(lambda: nv.nvmlDeviceGetMaxMigDeviceCount(handle)) or 0):
+            mig = self._try(lambda: nv.nvmlDeviceGetMigDeviceHandleByIndex(handle, j))
+            gpu = None if mig is None else self._gpu(index, mig, parent_cc)
+            if gpu is not None:
+                gpu.mig_profile = gpu.name.rsplit(" MIG ", 1)[-1] if " MIG " in gpu.name else "MIG"
+                slices.append(gpu)
+        return slices
+
+    def _gpu(self, index: int, handle: Any, cc: tuple | None = None) -> GpuInfo | None:
         nv = self._module
         try:
             memory = nv.nvmlDeviceGetMemoryInfo(handle)
             name = _text(nv.nvmlDeviceGetName(handle))
         except nv.NVMLError:
             return None  # fell off the bus, or reset: list the others
-        major_minor = self._try(lambda: nv.nvmlDeviceGetCudaComputeCapability(handle))
+        major_minor = cc or self._try(lambda: nv.nvmlDeviceGetCudaComputeCapability(handle))
         capability = f"{major_minor[0]}.{major_minor[1]}" if major_minor else None
         ampere = bool(major_minor) and major_minor[0] >= 8
         power_mw = self._try(lambda: nv.nvmlDeviceGetPowerUsage(handle))
+        cores = self._try(lambda: nv.nvmlDeviceGetNumGpuCores(handle))
+        clock = self._try(lambda: nv.nvmlDeviceGetMaxClockInfo(handle, nv.NVML_CLOCK_SM))
+        others = self._try(lambda: nv.nvmlDeviceGetComputeRunningProcesses(handle))
+        others_gb = None if others is None else sum(
+            (p.usedGpuMemory or 0) for p in others if p.pid != os.getpid()) / GB
         return GpuInfo(
             index=index, name=name, total_gb=memory.total / GB, free_gb=memory.free / GB,
             used_gb=memory.used / GB,
@@ -157,7 +182,9 @@ class _Nvml:
                 lambda: float(nv.nvmlDeviceGetTemperature(handle, nv.NVML_TEMPERATURE_GPU))),
             power_w=None if power_mw is None else power_mw / 1000.0,
             compute_capability=capability, bf16_supported=ampere, flash_attention_supported=ampere,
-            driver_version=self._system[0], cuda_version=self._system[1])
+            driver_version=self._system[0], cuda_version=self._system[1],
+            uuid=self._try(lambda: _text(nv.nvmlDeviceGetUUID(handle))),
+            speed=float(cores * clock) if cores and clock else None, other_processes_gb=others_gb)
 
     def _try(self, read):
         """One NVML reading, or None where the GPU does not support it (power on some cards)."""
@@ -187,20 +214,47 @@ def _cuda_version(number: int) -> str:
 
 
 def _visible(gpus: list[GpuInfo]) -> list[GpuInfo]:
-    """The GPUs CUDA_VISIBLE_DEVICES leaves to training (NVML itself ignores it)."""
+    """The GPUs torch will use, in torch's order (NVML itself ignores the environment):
+    CUDA_DEVICE_ORDER (FASTEST_FIRST unless PCI_BUS_ID; NVML lists in PCI order),
+    CUDA_VISIBLE_DEVICES as ordinals in that order or GPU-/MIG- UUIDs (or unique prefixes),
+    up to the first entry CUDA cannot match, and one MIG slice per process."""
+    order = list(gpus)
+    if os.environ.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID":
+        # CUDA ranks by throughput; cores x clock is NVML's nearest figure (stable sort:
+        # equal cards keep their PCI order). Without it, the newer architecture first.
+        order.sort(key=lambda g: (-(g.speed or 0), -_cc(g)))
     raw = os.environ.get("CUDA_VISIBLE_DEVICES")
     if raw is None:
-        return gpus
-    wanted = [part.strip() for part in raw.split(",") if part.strip()]
-    if not all(part.lstrip("-").isdigit() for part in wanted):
-        return gpus  # UUIDs or MIG names: leave the list as NVML reports it
-    chosen = []
-    for part in wanted:
-        index = int(part)
-        if index < 0:
-            break  # CUDA stops at the first invalid ordinal
-        chosen.extend(g for g in gpus if g.index == index)
-    return chosen
+        chosen = order
+    else:
+        chosen = []
+        whole = [g for g in order if not g.mig_profile] or order
+        for part in (p.strip() for p in raw.split(",")):
+            if part.lstrip("-").isdigit():
+                index = int(part)
+                if not 0 <= index < len(whole):
+                    break  # CUDA stops at the first invalid ordinal
+                chosen.append(whole[index])
+                continue
+            hits = [g for g in order if part and (g.uuid or "").startswith(part)]
+            if len(hits) != 1:
+                break
+            chosen.append(hits[0])
+    slices = [g for g in chosen if g.mig_profile]
+    return slices[:1] if slices else chosen
+
+
+def _cc(gpu: GpuInfo) -> float:
+    try:
+        return float(gpu.compute_capability or 0)
+    except ValueError:
+        return 0.0
+
+
+def nvidia_device_nodes() -> bool:
+    """Whether this machine has an NVIDIA driver's device files (a GPU container without
+    libnvidia-ml still has them): only then is asking torch about CUDA worth its import."""
+    return os.path.exists("/proc/driver/nvidia") or os.path.exists("/dev/nvidia0")
 
 
 def _explain_no_gpu(reason: str | None) -> str:
@@ -263,7 +317,8 @@ def cpu_precision(flags, mkldnn_bf16: bool | None = None) -> tuple[str, str]:
                     "matmuls run in bf16.")
 
 
-def _ram() -> tuple[float, float]:
+def ram_gb() -> tuple[float, float]:
+    """(total, available) RAM in GiB; zeros without psutil."""
     try:
         import psutil
     except ImportError:

@@ -10,16 +10,16 @@ generic rule of thumb:
 - torch AdamW (``adamw_torch``, the foreach version) allocates one more state-sized
   buffer during ``optimizer.step()``; the fused and 8-bit optimizers do not;
 - QLoRA goes through PEFT's ``prepare_model_for_kbit_training``, which casts everything
-  that is not 4-bit (embeddings, lm_head, norms) to fp32, so the residual stream and the
-  MLP outputs are fp32 too;
+  that is not 4-bit (embeddings, lm_head, norms) to fp32; ft-tui casts the embeddings and
+  lm_head back to the compute dtype (3.9 GiB less on Llama-3 8B), as the QLoRA recipe has them;
 - TRL 1.x computes the loss with a chunked LM head and never materialises the
   batch x seq x vocab logits: the "logits" part is one 4096 x 32768 tile plus the
   gradients of the hidden states (and of the lm_head in a full fine-tune).
 
 Activation coefficients were checked by counting the bytes autograd saves for a
 Llama block (``docs/MEMORY_MODEL.md``); the fixed overheads still need calibrating on a
-GPU with ``tests/bench/vram_calibration.py``. Sizes are in GiB, shown as "GB" as
-nvidia-smi and NVML do.
+GPU with ``tests/bench/vram_calibration.py``. Sizes are in GiB (2^30 bytes) and said so;
+a plan must fit with :data:`HEADROOM` to spare.
 """
 
 from __future__ import annotations
@@ -31,6 +31,12 @@ from ft_tui.core.plan.model_profile import ModelProfile
 GB = 1024 ** 3
 METHODS = ("full", "lora", "qlora")
 EIGHT_BIT_OPTIMIZERS = ("adamw_8bit", "paged_adamw_8bit")
+
+# The share of a card's free memory a plan leaves unused: allocator fragmentation across steps,
+# a longer-than-usual batch, cuDNN/cuBLAS workspaces picked at run time. A plan at 93-99 % of
+# the card is an out-of-memory error waiting for the first long batch.
+HEADROOM = 0.08
+MARKETED_GB = 1e9               # "a 16 GB GPU": decimal gigabytes; plans count GiB (2^30 bytes)
 
 # Constants to calibrate on a GPU (tests/bench/vram_calibration.py), in GiB or fractions.
 CUDA_CONTEXT_GB = 0.75          # CUDA context, cuBLAS workspace, kernels: outside torch's allocator
@@ -71,7 +77,8 @@ class Estimate:
     notes: list[str] = field(default_factory=list)
 
     def fits(self, free_gb: float | None) -> bool:
-        return free_gb is not None and self.total_gb <= free_gb
+        """Fits in ``free_gb`` GiB with :data:`HEADROOM` to spare."""
+        return free_gb is not None and self.total_gb <= usable(free_gb)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -84,10 +91,12 @@ def estimate(profile: ModelProfile, method: str, batch: int, seq: int,
              gradient_checkpointing: bool, lora_r: int = 16, *, lora_targets: str = "all-linear",
              optimizer: str = "adamw_torch", precision: str = "bf16", device: str = "cuda",
              weights_dtype: str = "auto", double_quant: bool = True,
-             kbit_fp32_upcast: bool = True, objective: str = "sft",
+             kbit_fp32_upcast: bool = False, objective: str = "sft",
              reference: str = "auto", liger: bool = False) -> Estimate:
     """Peak memory of one training process. ``device="cpu"`` gives the RAM a CPU run needs
-    (fp32, no CUDA context); ``kbit_fp32_upcast`` mirrors PEFT's prepare step for QLoRA.
+    (fp32, no CUDA context). QLoRA: ft-tui's runner casts the embeddings and lm_head back to the
+compute dtype after PEFT's prepare step (core/training/builder.prepare_kbit);
+``kbit_fp32_upcast=True`` models PEFT's step alone (all of them, and the stream, in fp32).
     ``liger``: Liger kernels (CUDA only), whose fused SwiGLU saves only its two inputs
     (LigerSiLUMulFunction recomputes the SiLU in the backward pass), so each layer keeps one
     intermediate-sized tensor fewer. Their other savings (RMSNorm, the fused loss) are not
@@ -188,6 +197,16 @@ def estimate(profile: ModelProfile, method: str, batch: int, seq: int,
                     gradient_checkpointing=gradient_checkpointing, precision=precision,
                     optimizer=optimizer, lora_r=lora_r, lora_targets=lora_targets,
                     trainable_params=trainable, notes=notes)
+
+
+def usable(free_gb: float) -> float:
+    """What a plan may use of ``free_gb`` GiB: all but the headroom."""
+    return free_gb * (1 - HEADROOM)
+
+
+def marketed_to_gib(gb: float) -> float:
+    """A size as GPUs are sold ("16 GB", decimal) in GiB, the unit NVML and the plans count."""
+    return gb * MARKETED_GB / GB
 
 
 def estimate_for(cfg, profile: ModelProfile, device: str, *, method: str | None = None) -> Estimate:

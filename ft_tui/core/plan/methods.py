@@ -41,17 +41,17 @@ class MethodCheck:
         return self.asked.components
 
     def verdict(self) -> str:
-        """'fits', 'needs 2.1 GB more; fits at batch 1 with checkpointing (7.9 GB)', ..."""
+        """'fits', 'needs 2.1 GiB more; fits at batch 1 with checkpointing (7.9 GiB)', ..."""
         if self.blocked:
             return f"cannot run here: {self.blocked}"
         if self.capacity_gb is None:
             return "no capacity to compare with"
         if self.fits_asked:
             return "fits"
-        short = f"needs {self.asked.total_gb - self.capacity_gb:.1f} GB more"
+        short = f"needs {self.asked.total_gb - self.capacity_gb:.1f} GiB more"
         if self.best is None:
             return f"{short}; fits at no batch size, even with checkpointing"
-        return f"{short}; fits at {settings_text(self.best)} ({self.best.total_gb:.1f} GB)"
+        return f"{short}; fits at {settings_text(self.best)} ({self.best.total_gb:.1f} GiB)"
 
     def to_dict(self) -> dict:
         return {**self.asked.to_dict(), "fits": self.fits_asked, "blocked": self.blocked,
@@ -97,13 +97,13 @@ def _explain_order(checks: dict[str, MethodCheck], profile: ModelProfile) -> Non
 
 
 def _part_changes(smaller: Estimate, larger: Estimate) -> tuple[str, str]:
-    """('activations +1.5 GB, allocator overhead +0.4 GB', '2.0 GB of gradients, ...'):
+    """('activations +1.5 GiB, allocator overhead +0.4 GiB', '2.0 GiB of gradients, ...'):
     the parts that grow from ``smaller`` to ``larger``, and the total of those that shrink."""
     a, b = _merged_weights(smaller.components), _merged_weights(larger.components)
     diffs = {n: b.get(n, 0.0) - a.get(n, 0.0) for n in dict.fromkeys([*a, *b])}
-    grows = ", ".join(f"{n} {d:+.1f} GB" for n, d in diffs.items() if d >= 0.05)
+    grows = ", ".join(f"{n} {d:+.1f} GiB" for n, d in diffs.items() if d >= 0.05)
     shrink = {n: -d for n, d in diffs.items() if d <= -0.05}
-    saves = f"{sum(shrink.values()):.1f} GB of {', '.join(shrink)}" if shrink else "little"
+    saves = f"{sum(shrink.values()):.1f} GiB of {', '.join(shrink)}" if shrink else "little"
     return grows or "a little more in total", saves
 
 

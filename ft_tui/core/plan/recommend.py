@@ -2,8 +2,8 @@
 
 Preference is ft-tui's: LoRA first (most of full fine-tuning's quality at a
 fraction of the memory), QLoRA when LoRA does not fit, never full fine-tuning by default.
-Within a method it takes the biggest per-device batch that fits, without gradient
-checkpointing when that still allows a batch of 4, and fills the rest of an effective
+Within a method it takes the biggest per-device batch that fits without gradient
+checkpointing, and only when none does the biggest with it; it fills the rest of an effective
 batch of 16 (within the 4-32 that presets use) with gradient accumulation. Every choice comes with a
 reason in plain words and numbers; when nothing fits, ``alternatives`` says what would.
 
@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ft_tui.core.plan.hardware import HardwareInfo, cpu_precision
-from ft_tui.core.plan.memory import Estimate, estimate, lora_param_count
+from ft_tui.core.plan.memory import (HEADROOM, Estimate, estimate, lora_param_count,
+                                     marketed_to_gib, usable)
 from ft_tui.core.plan.model_profile import ModelProfile, known_models
 
 LORA_R = 16
@@ -28,9 +29,11 @@ MAX_EFFECTIVE_BATCH = 32
 DEFAULT_MAX_LENGTH = 512
 CPU_COMFORTABLE_PARAMS = 0.6e9        # trains in minutes on a laptop CPU
 CPU_PRACTICAL_PARAMS = 2.0e9          # beyond this a CPU run takes days
-# (per-device batch, gradient checkpointing), most throughput first.
-GPU_CHOICES = ((16, False), (8, False), (4, False), (8, True), (4, True), (2, False), (2, True),
-               (1, False), (1, True))
+# (per-device batch, gradient checkpointing), most throughput first. Checkpointing costs
+# 20-30 % more time per step whatever the batch, so a smaller batch without it (gradient
+# accumulation keeps the effective batch) comes before a bigger one with it.
+GPU_CHOICES = ((16, False), (8, False), (4, False), (2, False), (1, False), (8, True), (4, True),
+               (2, True), (1, True))
 CPU_CHOICES = ((4, False), (4, True), (2, False), (2, True), (1, False), (1, True))
 
 
@@ -151,57 +154,57 @@ class _Planner:
         return self.est(method, 1, True)
 
     def on_gpu(self) -> tuple[str | None, Estimate | None, list[str]]:
-        cap = self.t.capacity
+        cap = usable(self.t.capacity)
         full = self.smallest("full")
-        full_note = (f"Full fine-tuning would also fit ({full.total_gb:.1f} GB at batch 1), but LoRA "
+        full_note = (f"Full fine-tuning would also fit ({full.total_gb:.1f} GiB at batch 1), but LoRA "
                      "reaches most of its quality for far less memory and time."
-                     if full.fits(cap) else
-                     f"Full fine-tuning needs at least {full.total_gb:.1f} GB, "
-                     f"{full.total_gb - cap:.1f} GB more than there is.")
+                     if full.fits(self.t.capacity) else
+                     f"Full fine-tuning needs at least {full.total_gb:.1f} GiB, "
+                     f"{full.total_gb - cap:.1f} GiB more than there is.")
         lora = self.first_fit("lora", GPU_CHOICES)
         if lora is not None:
-            return "lora", lora, [f"LoRA on a bf16 base: needs {lora.total_gb:.1f} GB of {cap:.1f} GB "
+            return "lora", lora, [f"LoRA on a bf16 base: needs {lora.total_gb:.1f} GiB of the {cap:.1f} GiB a plan may use "
                                   f"(batch {lora.batch}, max_length {self.length}).", full_note]
         lora_min = self.smallest("lora")
         qlora = self.first_fit("qlora", GPU_CHOICES)
-        lora_note = (f"LoRA in bf16 needs {lora_min.total_gb:.1f} GB even at batch 1 with "
-                     f"checkpointing, {lora_min.total_gb - cap:.1f} GB more than there is.")
+        lora_note = (f"LoRA in bf16 needs {lora_min.total_gb:.1f} GiB even at batch 1 with "
+                     f"checkpointing, {lora_min.total_gb - cap:.1f} GiB more than there is.")
         if qlora is not None:
-            return "qlora", qlora, [f"QLoRA (4-bit NF4 base): needs {qlora.total_gb:.1f} GB of "
-                                    f"{cap:.1f} GB. {lora_note}", full_note]
+            return "qlora", qlora, [f"QLoRA (4-bit NF4 base): needs {qlora.total_gb:.1f} GiB of the "
+                                    f"{cap:.1f} GiB a plan may use. {lora_note}", full_note]
         qlora_min = self.smallest("qlora")
         weights = qlora_min.components["frozen weights"]
         return None, None, [
-            f"Nothing fits in {cap:.1f} GB. QLoRA, the smallest method, needs {qlora_min.total_gb:.1f} GB "
-            f"at batch 1 with checkpointing: the 4-bit weights alone (with fp32 embeddings) are "
-            f"{weights:.1f} GB.", lora_note, full_note]
+            f"Nothing fits in {cap:.1f} GiB. QLoRA, the smallest method, needs {qlora_min.total_gb:.1f} GiB "
+            f"at batch 1 with checkpointing: the 4-bit weights alone (with 16-bit embeddings) are "
+            f"{weights:.1f} GiB.", lora_note, full_note]
 
     def on_cpu(self) -> tuple[str | None, Estimate | None, list[str]]:
-        cap, size = self.t.capacity, self.p.size_label
+        cap, size = usable(self.t.capacity), self.p.size_label
         qlora_note = "QLoRA needs a CUDA GPU: bitsandbytes' 4-bit path on a CPU is slower than plain LoRA."
         if self.p.params > CPU_PRACTICAL_PARAMS:
             lora = self.smallest("lora")
             room = "would fit in RAM" if lora.fits(cap) else "would not even fit in RAM"
             return None, None, [
                 f"Training a {size} model on the CPU is impractical: each step takes minutes and "
-                f"a small data set days (LoRA in fp32 {room}: {lora.total_gb:.1f} GB).", qlora_note]
+                f"a small data set days (LoRA in fp32 {room}: {lora.total_gb:.1f} GiB).", qlora_note]
         lora = self.first_fit("lora", CPU_CHOICES)
         if lora is None:
             need = self.smallest("lora").total_gb
-            return None, None, [f"LoRA in fp32 needs {need:.1f} GB of RAM even at batch 1; "
-                                f"{cap:.1f} GB is available.", qlora_note]
+            return None, None, [f"LoRA in fp32 needs {need:.1f} GiB of RAM even at batch 1; "
+                                f"{cap:.1f} GiB is available.", qlora_note]
         speed = ("fine on a CPU: a few seconds per step." if self.p.params <= CPU_COMFORTABLE_PARAMS else
                  "possible on a CPU but slow (tens of seconds per step); a GPU makes it minutes.")
-        return "lora", lora, [f"LoRA in fp32 on the CPU: needs {lora.total_gb:.1f} GB of "
-                              f"{cap:.1f} GB RAM; a {size} model is {speed}", qlora_note]
+        return "lora", lora, [f"LoRA in fp32 on the CPU: needs {lora.total_gb:.1f} GiB of "
+                              f"{cap:.1f} GiB RAM; a {size} model is {speed}", qlora_note]
 
     def checkpointing_reason(self, method: str, est: Estimate) -> str:
         if not est.gradient_checkpointing:
             return ("Gradient checkpointing off: it fits without, and skipping the recomputation "
                     "trains about 20-30 % faster.")
         without = self.est(method, est.batch, False)
-        return (f"Gradient checkpointing on: without it this needs {without.total_gb:.1f} GB; "
-                f"recomputing activations saves {without.total_gb - est.total_gb:.1f} GB for about "
+        return (f"Gradient checkpointing on: without it this needs {without.total_gb:.1f} GiB; "
+                f"recomputing activations saves {without.total_gb - est.total_gb:.1f} GiB for about "
                 "20-30 % more time per step.")
 
     def alternatives(self) -> list[str]:
@@ -210,9 +213,10 @@ class _Planner:
         out: list[str] = []
         method = "qlora"
         need = self.smallest(method)
-        out.append(f"A GPU with at least {_round_up(need.total_gb)} GB: QLoRA then fits at batch 1, "
-                   f"max_length {self.length} (plan it with `ft-tui hw --gpu-memory "
-                   f"{_round_up(need.total_gb)}`).")
+        sold = _round_up(need.total_gb / (1 - HEADROOM) / marketed_to_gib(1))  # as GPUs are sold
+        out.append(f"A GPU with at least {sold} GB ({need.total_gb:.1f} GiB plus {HEADROOM:.0%} headroom): "
+                   f"QLoRA then fits at batch 1, max_length {self.length} (plan it with "
+                   f"`ft-tui hw --gpu-memory {sold}`).")
         fit_method = "lora" if self.t.device == "cpu" else "qlora"
         length = self.length // 2
         while length >= 128:
@@ -220,7 +224,7 @@ class _Planner:
             if shorter.fits(self.t.capacity) and (self.t.device == "cuda"
                                                   or self.p.params <= CPU_PRACTICAL_PARAMS):
                 out.append(f"A shorter max_length: at {length} tokens {_name(fit_method)} needs "
-                           f"{shorter.total_gb:.1f} GB, which fits (longer examples get cut).")
+                           f"{shorter.total_gb:.1f} GiB, which fits (longer examples get cut).")
                 break
             length //= 2
         smaller = self._smaller_model(fit_method)
@@ -238,7 +242,7 @@ class _Planner:
             e = self.est(method, 1, True, profile=other)
             if e.fits(self.t.capacity):
                 return (f"A smaller model: {other.name} ({other.size_label}) with {_name(method)} "
-                        f"needs {e.total_gb:.1f} GB.")
+                        f"needs {e.total_gb:.1f} GiB.")
         return None
 
     def _sharded(self) -> str:
@@ -249,11 +253,11 @@ class _Planner:
         lora = self.smallest("lora")
         shardable, rest = split(lora)
         how = "LoRA with the weights sharded by accelerate FSDP2 (`ft-tui train` picks it)"
-        if rest < self.t.capacity:
-            n = max(2, math.ceil(shardable / (self.t.capacity - rest)))
+        if rest < usable(self.t.capacity):
+            n = max(2, math.ceil(shardable / (usable(self.t.capacity) - rest)))
             if n <= 64:
                 return (f"Several GPUs: {how} over {n} GPUs of this size needs about "
-                        f"{shardable / n + rest:.1f} GB each.")
+                        f"{shardable / n + rest:.1f} GiB each.")
         return (f"Several GPUs: {how} would need more than 64 GPUs of this size; use GPUs with "
                 "more memory.")
 
@@ -263,8 +267,10 @@ class _Planner:
 def _target(hw: HardwareInfo, gpu_memory_gb: float | None, n_gpus: int | None) -> _Target:
     if gpu_memory_gb:
         n = max(1, n_gpus or 1)
+        gib = marketed_to_gib(gpu_memory_gb)
         several = f"{n} GPUs of {gpu_memory_gb:g} GB" if n > 1 else f"a {gpu_memory_gb:g} GB GPU"
-        return _Target("cuda", float(gpu_memory_gb), f"Planning for {several} (not this machine's).",
+        return _Target("cuda", gib, f"Planning for {several} ({gib:.1f} GiB; not this machine's), "
+                       f"keeping {HEADROOM:.0%} free.",
                        n, "auto", "Precision auto: bf16 on the GPU you rent if it is Ampere or newer "
                        "(A100, A10, L4, RTX 30/40, H100), fp16 on older ones.")
     if hw.gpus:
@@ -273,9 +279,10 @@ def _target(hw: HardwareInfo, gpu_memory_gb: float | None, n_gpus: int | None) -
         used = gpus[:n]
         free = min(g.free_gb for g in used)
         names = ", ".join(sorted({g.name for g in used}))
-        label = (f"This machine: {names} with {free:.1f} GB free." if n == 1 else
-                 f"This machine: {n} GPUs ({names}), {free:.1f} GB free on the fullest; "
-                 "each training process holds a full copy (DDP).")
+        label = (f"This machine: {names} with {free:.1f} GiB free" if n == 1 else
+                 f"This machine: {n} GPUs ({names}), {free:.1f} GiB free on the fullest; "
+                 "each training process holds a full copy (DDP)")
+        label += f"; plans keep {HEADROOM:.0%} of it ({free - usable(free):.1f} GiB) free."
         if all(g.bf16_supported for g in used):
             cc = ", ".join(sorted({g.compute_capability or "?" for g in used}))
             return _Target("cuda", free, label, n, "bf16",
@@ -287,7 +294,7 @@ def _target(hw: HardwareInfo, gpu_memory_gb: float | None, n_gpus: int | None) -
     mode, why = cpu_precision(hw.cpu_bf16_flags)
     # "auto" lets the run confirm bf16 with torch at start; without the instructions, fp32.
     return _Target("cpu", hw.ram_available_gb,
-                   f"No GPU ({reason}). Planning for the CPU with {hw.ram_available_gb:.1f} GB of RAM "
+                   f"No GPU ({reason}). Planning for the CPU with {hw.ram_available_gb:.1f} GiB of RAM "
                    "available.", 1, "auto" if mode == "bf16" else "fp32", f"Precision {why}")
 
 

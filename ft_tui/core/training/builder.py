@@ -70,17 +70,36 @@ def apply_method(model, cfg):
     """LoRA / QLoRA adapters on a frozen base, or the model itself for a full fine-tune."""
     if cfg.method == "full":
         return model
-    from peft import get_peft_model, prepare_model_for_kbit_training
+    from peft import get_peft_model
 
     if cfg.method == "qlora":
-        # Casts norms to fp32 and makes inputs require grads so checkpointing works on a
-        # frozen 4-bit base.
-        model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=cfg.training.gradient_checkpointing)
+        model = prepare_kbit(model, cfg)
     try:
         return get_peft_model(model, lora_config(cfg))
     except ValueError as exc:  # e.g. target modules that this architecture does not have
         raise SetupError(f"lora.target_modules: {exc}") from None
+
+
+def prepare_kbit(model, cfg):
+    """PEFT's ``prepare_model_for_kbit_training`` (inputs require grads so checkpointing works
+    on a frozen 4-bit base), then the embeddings and lm_head back to the compute dtype: PEFT
+    casts every non-4-bit weight to fp32, which on Llama-3 8B is 3.9 GiB more than the
+    planner (and the QLoRA recipe) assumes. Norms stay fp32: they are small and fp32 keeps
+    them stable."""
+    import torch
+    from peft import prepare_model_for_kbit_training
+
+    model = prepare_model_for_kbit_training(
+        model, use_gradient_checkpointing=cfg.training.gradient_checkpointing)
+    compute = getattr(model.config, "quantization_config", None)
+    dtype = getattr(compute, "bnb_4bit_compute_dtype", None) if compute is not None else None
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype, None)
+    if dtype in (torch.bfloat16, torch.float16):
+        for module in (model.get_input_embeddings(), model.get_output_embeddings()):
+            if module is not None:
+                module.to(dtype)
+    return model
 
 
 def lora_config(cfg):
@@ -121,6 +140,10 @@ def build_sft_config(cfg, checkpoints_dir: Path, precision: Precision, device: D
         disable_tqdm=True, log_level="error",
         dataloader_pin_memory=device.cuda,
     )
+    from ft_tui.core.training.device import packing_allowed
+
+    if cfg.training.packing and not packing_allowed(cfg, pick_attention(cfg, device))[0]:
+        kwargs["packing"] = False   # the runner's start event says why (preflight warning)
     if check_liger(cfg, device):
         kwargs["use_liger_kernel"] = True
     if not device.cuda and precision.bf16:

@@ -5,6 +5,12 @@ every run sets bf16 and fp16 explicitly from :func:`resolve_precision`. On a CPU
 transformers' own CPU path: ``bf16=True, use_cpu=True`` makes accelerate wrap each forward in
 ``torch.autocast("cpu", dtype=torch.bfloat16)`` (accelerate.utils.modeling.
 get_mixed_precision_context_manager), with the weights left in fp32.
+
+bf16 on a GPU means *native* bf16: compute capability 8.0 or newer. torch's
+``torch.cuda.is_bf16_supported()`` answers True on a T4 (sm_75) because by default it counts
+emulation (torch/cuda/__init__.py: it tries to create a bf16 tensor), and emulated bf16 is slow
+and turns FlashAttention-2 on where it cannot run; every decision here asks with
+``including_emulation=False`` (:func:`native_bf16`).
 """
 
 from __future__ import annotations
@@ -40,8 +46,64 @@ def detect_device() -> DeviceInfo:
             mkldnn = False
         mode, reason = cpu_precision(cpu_bf16_flags(), mkldnn)
         return DeviceInfo.cpu(mode == "bf16", reason)
-    return DeviceInfo(True, bool(torch.cuda.is_bf16_supported()), torch.cuda.device_count(),
+    return DeviceInfo(True, native_bf16(), torch.cuda.device_count(),
                       f"cuda ({torch.cuda.get_device_name(0)})")
+
+
+def native_bf16() -> bool:
+    """The first CUDA device computes in bf16 natively (compute capability >= 8.0); False
+    on a T4/V100/RTX 20xx even though ``is_bf16_supported()`` says True there."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return False
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:   # a torch older than the keyword
+        return torch.cuda.get_device_capability(0)[0] >= 8
+
+
+def torch_gpus(measure_free: bool = False) -> list:
+    """The CUDA devices torch will use, in its order, as :class:`GpuInfo` (for a container
+    without NVML, and to check NVML's view). ``measure_free`` asks ``mem_get_info``, which
+    creates a CUDA context on each device; otherwise free is the total (unknown)."""
+    import torch
+
+    from ft_tui.core.plan.hardware import GB, GpuInfo
+
+    gpus = []
+    if not torch.cuda.is_available():
+        return gpus
+    for index in range(torch.cuda.device_count()):
+        props = torch.cuda.get_device_properties(index)
+        total = free = props.total_memory
+        if measure_free:
+            try:
+                free, total = torch.cuda.mem_get_info(index)
+            except RuntimeError:
+                pass
+        native = props.major >= 8
+        gpus.append(GpuInfo(index=index, name=props.name, total_gb=total / GB, free_gb=free / GB,
+                            used_gb=(total - free) / GB,
+                            compute_capability=f"{props.major}.{props.minor}",
+                            bf16_supported=native, flash_attention_supported=native,
+                            cuda_version=torch.version.cuda))
+    return gpus
+
+
+def load_dtypes(method: str, qlora_cfg=None) -> dict:
+    """How to load a base model for evaluation, chat, baseline and merging on this machine:
+    ``{"dtype": name, "load_in_4bit": bool, "compute_dtype": name}``. A QLoRA run's base is
+    loaded in 4-bit again on CUDA (the card that needed QLoRA cannot hold it in 16-bit); 16-bit
+    is bf16 only where the GPU computes it natively."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return {"dtype": "float32", "load_in_4bit": False, "compute_dtype": "float32"}
+    half = "bfloat16" if native_bf16() else "float16"
+    return {"dtype": half, "load_in_4bit": method == "qlora", "compute_dtype": half,
+            "quant_type": getattr(qlora_cfg, "quant_type", "nf4"),
+            "double_quant": getattr(qlora_cfg, "double_quant", True)}
 
 
 @dataclass(frozen=True)
@@ -93,8 +155,14 @@ def resolve_precision(cfg, device: DeviceInfo) -> Precision:
             # them in a full fine-tune, only the adapters (PEFT upcasts them) with LoRA.
             weights = "float32" if cfg.method == "full" else "float16"
 
+    # QLoRA's compute dtype follows the mixed precision: bf16 matmuls under fp16 autocast
+    # (a T4, or an explicit precision: fp16) would mix dtypes the GradScaler never sees.
     compute = cfg.qlora.compute_dtype
-    if compute == "bfloat16" and not device.bf16:
+    if mode == "fp16" and compute == "bfloat16":
+        compute = "float16"
+    elif mode == "bf16" and device.cuda and compute == "float16":
+        compute = "bfloat16"
+    elif compute == "bfloat16" and not device.bf16:
         compute = "float16" if device.cuda else "float32"
     return Precision(mode, weights, compute)
 
@@ -105,18 +173,28 @@ def _importable(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def pick_attention(cfg, device: DeviceInfo, flash_installed: bool | None = None) -> str:
+def flash_attention_available() -> bool:
+    """transformers' own check (the flash-attn distribution, version >= 2.3.3, a CUDA torch),
+    not a bare module lookup: a stale or FA4 ``flash_attn`` module would pass that."""
+    try:
+        from transformers.utils import is_flash_attn_2_available
+    except ImportError:
+        return False
+    return bool(is_flash_attn_2_available())
+
+
+def pick_attention(cfg, device: DeviceInfo, flash_installed: bool | None = None) -> str | None:
     """The ``attn_implementation`` a run loads the model with. ``auto``: FlashAttention-2
-    where it runs (a CUDA GPU of compute capability 8.0+, the flash-attn package, weights in
-    bf16/fp16), else SDPA, which on CPUs and older GPUs is PyTorch's fused kernel. Both keep
-    packed examples apart (flash-attn through its varlen kernel, SDPA through the block mask
-    transformers builds from the position ids), so ``training.packing`` is safe with either."""
+    where it runs (native bf16, i.e. compute capability 8.0+, and flash-attn installed), else
+    None, which lets transformers choose per model class: SDPA where the class supports it,
+    eager where it does not (Gemma-2's soft-capping, gpt-oss's sinks); forcing ``sdpa`` makes
+    transformers refuse those models."""
     wanted = cfg.model.attention
     if flash_installed is None:
-        flash_installed = _importable("flash_attn")
+        flash_installed = device.cuda and device.bf16 and flash_attention_available()
     runs_flash = device.cuda and device.bf16 and flash_installed
     if wanted == "auto":
-        return "flash_attention_2" if runs_flash else "sdpa"
+        return "flash_attention_2" if runs_flash else None
     if wanted == "flash_attention_2" and not runs_flash:
         why = ("there is no CUDA GPU" if not device.cuda else
                "the GPU is older than Ampere (compute capability 8.0)" if not device.bf16 else
@@ -124,6 +202,29 @@ def pick_attention(cfg, device: DeviceInfo, flash_installed: bool | None = None)
         raise SetupError(f"model.attention: 'flash_attention_2' cannot run here: {why}; use 'auto' "
                          "or 'sdpa'")
     return wanted
+
+
+def attention_text(attention: str | None, model_type: str = "") -> str:
+    """The kernel in words, for the preflight."""
+    from ft_tui.core.plan.memory import EAGER_ATTENTION_TYPES
+
+    if attention is None:
+        kernel = "eager" if model_type in EAGER_ATTENTION_TYPES else "sdpa"
+        return f"{kernel} (transformers' choice for this model class)"
+    return attention
+
+
+def packing_allowed(cfg, attention: str | None) -> tuple[bool, str]:
+    """(pack?, why not). TRL's packing flattens a batch padding-free; only FlashAttention-2's
+    varlen kernel keeps that cheap. Without it transformers builds one (B x L)^2 mask and does
+    B times the attention work, so the run pads instead and says so."""
+    if not cfg.training.packing or cfg.objective != "sft":
+        return False, ""
+    if attention == "flash_attention_2":
+        return True, ""
+    return False, ("training.packing needs FlashAttention-2 (a GPU of compute capability 8.0+ "
+                   "with flash-attn installed); without it packing builds a (batch x length)^2 "
+                   "attention mask, so this run pads each example instead")
 
 
 def check_liger(cfg, device: DeviceInfo, installed: bool | None = None) -> bool:

@@ -62,34 +62,46 @@ def generic_oom_advice(cfg) -> str:
 
 
 def _planner_advice(cfg) -> str:
-    """Settings the memory planner says would fit, or '' when it cannot say."""
+    """Settings the memory planner says would fit, or '' when it cannot say. Planned from what
+    the card will have once this process lets go: its total minus other processes' memory
+    (the failed process still holds its own at this point), for the run's own objective."""
     try:
-        from ft_tui.core.plan.hardware import probe
+        from ft_tui.core.plan import hardware
         from ft_tui.core.plan.model_profile import model_profile
+        from ft_tui.core.plan.preflight import settings_changes
         from ft_tui.core.plan.recommend import recommend
     except ImportError:
         return ""
     try:
-        rec = recommend(probe(cfg.output_dir), model_profile(cfg.model.name),
-                        max_length=cfg.data.max_length)
+        hw = hardware.probe(cfg.output_dir)
+        hw.gpus = [_after_this_process(g) for g in hw.gpus]
+        rec = recommend(hw, model_profile(cfg.model.name), max_length=cfg.data.max_length,
+                        objective=cfg.objective)
     except Exception as exc:  # advice is best effort: the run already failed for its own reason
         return f"(memory planner unavailable: {one_line(exc, 120)}) " + generic_oom_advice(cfg)
     if not rec.fits:
         return "The memory planner finds no setting that fits this machine: " + \
             "; ".join(rec.alternatives[:3] or rec.reasons[:2])
-    current = cfg.to_dict()
-    # 'auto' precision already resolves to what the planner assumes for this machine.
-    changes = [f"{key}={value}" for key, value in rec.settings.items()
-               if _lookup(current, key) != value
-               and not (key == "training.precision" and _lookup(current, key) == "auto")]
+    changes = settings_changes(cfg, rec.settings)
     if not changes:
         return generic_oom_advice(cfg)
     return "The memory planner suggests: " + ", ".join(changes) + "."
 
 
-def _lookup(data: dict, dotted: str):
-    for part in dotted.split("."):
-        if not isinstance(data, dict) or part not in data:
-            return None
-        data = data[part]
-    return data
+def _after_this_process(gpu):
+    """``gpu`` as it will be when this process exits: NVML's list of other processes where
+    it has one, else the free memory plus what torch has reserved here."""
+    from dataclasses import replace
+
+    if gpu.other_processes_gb is not None:
+        return replace(gpu, free_gb=max(0.0, gpu.total_gb - gpu.other_processes_gb))
+    import sys
+
+    torch = sys.modules.get("torch")
+    held = 0.0
+    if torch is not None and torch.cuda.is_available():
+        try:
+            held = sum(torch.cuda.memory_reserved(i) for i in range(torch.cuda.device_count())) / 1024 ** 3
+        except RuntimeError:
+            held = 0.0
+    return replace(gpu, free_gb=min(gpu.total_gb, gpu.free_gb + held))

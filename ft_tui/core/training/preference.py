@@ -85,10 +85,9 @@ def load_policy(cfg, precision: Precision, device: DeviceInfo, log=print):
     if cfg.method == "full":
         return model, tokenizer, None
     if cfg.method == "qlora":
-        from peft import prepare_model_for_kbit_training
+        from ft_tui.core.training.builder import prepare_kbit
 
-        model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=cfg.training.gradient_checkpointing)
+        model = prepare_kbit(model, cfg)
     init = cfg.preference.init_adapter.strip()
     if not init:
         return model, tokenizer, lora_config(cfg)

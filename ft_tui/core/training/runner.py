@@ -134,6 +134,11 @@ class TrainingRunner:
         check_liger(cfg, device)   # before the slow model load
         if cfg.method == "qlora" and not device.cuda:
             self._emit(TrainWarning(0, "qlora_on_cpu", qlora_on_cpu_message()))
+        from ft_tui.core.training.device import packing_allowed, pick_attention
+
+        unpacked = packing_allowed(cfg, pick_attention(cfg, device))[1]
+        if unpacked:
+            self._emit(TrainWarning(0, "packing_off", unpacked))
         if self.stop_requested():
             return RunFinished("stopped", 0, "stopped before training started")
 

@@ -284,12 +284,17 @@ lower learning rate, more dropout or more data.
         from ft_tui.core.errors import SetupError
         from ft_tui.core.training.session import start_run
 
-        try:
+        from ft_tui.core.plan.preflight import check_can_start
+
+        try:   # issue 21: the preflight `ft-tui train --dry-run` prints; refuses before loading
+            checked = check_can_start(cfg).text() if cfg is not None else ""
             session = start_run(cfg, resume=resume, on_event=self._post_from_trainer)
         except (SetupError, RunDirError, ConfigError, RunInUse, OSError) as exc:
             self.app.call_from_thread(self._not_started, resume, exc)
             return None
         self.app.call_from_thread(self._started, session)
+        if checked:
+            self.app.call_from_thread(self.notify, checked, title="Preflight", timeout=15)
         return session.run(self._post_from_trainer)
 
     def _started(self, session) -> None:
