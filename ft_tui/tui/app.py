@@ -13,6 +13,7 @@ transformers, and the heavy work happens in thread workers inside the steps.
 from __future__ import annotations
 
 import importlib
+import shlex
 from typing import Iterable
 
 from textual import events, on
@@ -238,6 +239,9 @@ class FtTuiApp(App[int]):
             self.exit(0)
             return
         view = self.train_view()
+        if getattr(view, "detached", False):
+            await self._leave_or_stop(view)
+            return
         if view.is_quitting:
             def _abandon(exit_now: bool | None) -> None:
                 if exit_now and view.is_quitting:
@@ -259,6 +263,29 @@ class FtTuiApp(App[int]):
             "A training run is active. Quit? It stops at the next optimizer step (no "
             "evaluation), saves a checkpoint, then the wizard closes; ft-tui train --resume "
             "RUN_DIR continues it later."), _answer)
+
+
+    async def _leave_or_stop(self, view) -> None:
+        """The run trains in its own process: leaving loses nothing, so that is the default."""
+        from ft_tui.tui.screens.leave_run import LeaveRunModal
+
+        if view.is_quitting:   # stopping already: the trainer saves its checkpoint alone
+            self.exit(0)
+            return
+        run = view.runner.run_dir.path if view.runner is not None else self.state.run_dir
+        come_back = f"ft-tui in this folder, or ft-tui monitor {shlex.quote(str(run))}"
+
+        async def _answer(choice: str | None) -> None:
+            if choice == "leave":
+                self._save()
+                self.exit(0, message=f"The run goes on in its own process: {run}\n"
+                                     f"Come back with {come_back}; ft-tui runs lists every run.")
+            elif choice == "stop":
+                self._save()
+                await self.action_go_to_step("train")   # where the saving is shown
+                view.quit_after_saving()
+
+        self.push_screen(LeaveRunModal(str(run), come_back), _answer)
 
 
 def run_app(config_path: str | None = None) -> int:
