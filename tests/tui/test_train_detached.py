@@ -46,9 +46,16 @@ async def test_the_run_survives_the_wizards_terminal_and_the_next_wizard_shows_i
     tmux.keys("s")
     run = RunDir(tmp_path / "runs" / "tiny")
     wait_for(lambda: any(isinstance(e, StepLog) for e in run.read_events()), what="step 1")
-    wizard = int(tmux("display-message", "-p", "-t", "ft", "#{pane_pid}"))
+    import psutil
+
+    shell = psutil.Process(int(tmux("display-message", "-p", "-t", "ft", "#{pane_pid}")))
+    wizards = [p.pid for p in shell.children(recursive=True)
+               if "ft_tui.core.training.detach" not in " ".join(p.cmdline())
+               and any("ft-tui" in part or "ft_tui" in part for part in p.cmdline())]
+    assert wizards, "the wizard's process was not found"
     tmux("kill-server")           # the terminal goes away: SIGHUP to everything in it
-    wait_for(lambda: not process_alive(wizard), timeout_s=30, what="the wizard's end")
+    wait_for(lambda: not any(process_alive(pid) for pid in wizards), timeout_s=30,
+             what="the wizard's end")
     assert run.read_status()["state"] == "running"
     wait_for(lambda: run.read_status().get("state") == "done", what="the run's end")
     assert (run.adapter_dir / "adapter_config.json").is_file(), (run.path / TRAIN_LOG).read_text()
