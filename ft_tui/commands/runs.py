@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from ft_tui.core.run.listing import list_runs
 
-    output_dir = args.output_dir or _default_output_dir()
+    output_dir = args.output_dir or default_output_dir()
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         return fail(f"--output-dir: {output_dir} is a file, not a folder", ExitCode.USAGE)
     runs = list_runs(output_dir)
@@ -51,7 +51,7 @@ def run(args) -> int:
     return int(ExitCode.OK)
 
 
-def _default_output_dir() -> str:
+def default_output_dir() -> str:
     """ft-tui.yaml's output_dir when the wizard's config is here, else the default."""
     from ft_tui.core.config.settings import RunConfig
 

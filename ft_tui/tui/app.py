@@ -70,6 +70,19 @@ class FtTuiApp(App[int]):
     def __init__(self, config_path: str | None = None, state: WizardState | None = None) -> None:
         super().__init__()
         self.state = state if state is not None else WizardState.load(config_path)
+        if self._run_trains_on():   # reattach: the live run's dashboard is the first screen
+            self.state.current_step = "train"
+
+    def _run_trains_on(self) -> bool:
+        """The wizard's last run still trains (this wizard was closed, or its terminal lost)."""
+        from ft_tui.core.run.rundir import RunDir, RunDirError
+
+        if not self.state.run_dir:
+            return False
+        try:
+            return RunDir.open(self.state.run_dir).read_state() == "running"
+        except RunDirError:
+            return False
 
     # ----- layout -----------------------------------------------------------------------
     def compose(self) -> ComposeResult:

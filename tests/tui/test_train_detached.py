@@ -80,6 +80,7 @@ async def test_a_relaunched_wizard_reattaches_leaves_and_stops_the_live_run(
     run = live.run_dir
     wait_for(lambda: any(isinstance(e, StepLog) for e in run.read_events()), what="step 1")
     state.run_dir = str(run.path)
+    state.current_step = "decide"       # the user had moved on; the live run comes first
     state.save()
 
     # First wizard: it finds the live run, shows its history and follows it; q asks, and
