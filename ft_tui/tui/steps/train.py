@@ -112,7 +112,7 @@ lower learning rate, more dropout or more data.
         Binding("z", "zoom", "Zoom", tooltip="One pane full screen in turn: plots, log, samples"),
         Binding("escape", "unzoom", "Back", show=False),
         # While a detached run trains, q leaves it going (the app's Quit asks how).
-        Binding("q", "app.quit_app", "Leave (run goes on)",
+        Binding("q", "leave", "Leave (run goes on)",
                 tooltip="The run keeps training; ft-tui or ft-tui monitor RUN_DIR comes back to it"),
     ]
     in_process = False   # tests only: train in this process (same start_run), not detached
@@ -141,9 +141,12 @@ lower learning rate, more dropout or more data.
         return self._training and not self.in_process
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "app.quit_app":   # the footer says "Leave (run goes on)" only then
+        if action == "leave":   # the footer says "Leave (run goes on)" only then
             return self.detached
         return True
+
+    async def action_leave(self) -> None:
+        await self.app.action_quit_app()   # it asks: leave the run going, or stop it
 
     @property
     def is_quitting(self) -> bool:
