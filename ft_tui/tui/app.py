@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import shlex
+from contextlib import contextmanager
 from typing import Iterable
 
 from textual import events, on
@@ -238,6 +239,8 @@ class FtTuiApp(App[int]):
         view = self.train_view()
         return view is not None and bool(view.is_running)
 
+    hung_up = False   # the terminal went away (SIGHUP): run_app closed the wizard
+
     # True when the app exits while its training thread still runs (run_app then ends
     # the process at once instead of waiting for the thread).
     training_abandoned = False
@@ -304,7 +307,8 @@ class FtTuiApp(App[int]):
 def run_app(config_path: str | None = None) -> int:
     """Open the wizard; returns the process exit code."""
     app = FtTuiApp(config_path=config_path)
-    result = app.run()
+    with _hangup_closes(app):
+        result = app.run()
     if app.training_abandoned:
         # The user chose not to wait for the checkpoint: do not join the training thread.
         import os
@@ -314,3 +318,32 @@ def run_app(config_path: str | None = None) -> int:
         sys.stderr.flush()
         os._exit(int(result or 0))
     return int(result or 0)
+
+
+@contextmanager
+def _hangup_closes(app: FtTuiApp):
+    """SIGHUP (the terminal is gone: a dropped SSH connection, a killed tmux session): close
+    the wizard as if q was answered "leave", instead of dying mid-write. A training run goes
+    on in its own process. An evaluation or export in progress ends at its next progress
+    report (the app is gone): the answers generated so far stay in the answer cache, and
+    eval.json, report.md and exported folders are written atomically, so none is left
+    half-written. The screen's fds go to /dev/null first: the dead terminal fails writes."""
+    import os
+    import signal
+
+    def on_hangup(signum, frame):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.close(null)
+        app.hung_up = True
+        loop = app._loop   # (the handler may interrupt the loop itself: hand it over safely)
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(app.exit, 0)
+
+    previous = signal.signal(signal.SIGHUP, on_hangup)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
