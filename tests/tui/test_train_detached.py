@@ -15,6 +15,7 @@ from ft_tui.tui.app import FtTuiApp
 from ft_tui.tui.screens.leave_run import LeaveRunModal
 from ft_tui.tui.state import WizardState
 from tests.tui.run_setup import tiny_training_state
+from tests.tui.test_train_step import wait_until
 from tests.tui.test_terminal_tmux import start_app  # noqa: F401 - the tmux fixture
 
 pytestmark = [pytest.mark.anyio, pytest.mark.detached]
@@ -25,14 +26,6 @@ def wait_for(condition, timeout_s=300.0, what="condition"):
     while not condition():
         assert time.monotonic() < deadline, f"{what} not reached"
         time.sleep(0.2)
-
-
-async def settle(pilot, condition, timeout_s=300.0):
-    waited = 0.0
-    while not condition():
-        assert waited < timeout_s, "condition not reached"
-        await pilot.pause(0.1)
-        waited += 0.1
 
 
 @pytest.mark.slow   # a wizard and a trainer start in tmux: ~30 s on 2 cores
@@ -65,7 +58,7 @@ async def test_the_run_survives_the_wizards_terminal_and_the_next_wizard_shows_i
     app = FtTuiApp(state=WizardState.load(tmp_path / "ft-tui.yaml"))
     async with app.run_test(size=(100, 40)) as pilot:
         view = app.train_view()
-        await settle(pilot, lambda: not view.dashboard.replaying and view.dashboard.step == 30)
+        await wait_until(pilot, lambda: not view.dashboard.replaying and view.dashboard.step == 30)
         assert "(done, step 30/30)" in view.status_text
         assert len(view.dashboard.train_points) == 30
 
@@ -88,25 +81,25 @@ async def test_a_relaunched_wizard_reattaches_leaves_and_stops_the_live_run(
     app = FtTuiApp(state=WizardState.load(tmp_path / "ft-tui.yaml"))
     async with app.run_test(size=(100, 40)) as pilot:
         view = app.train_view()
-        await settle(pilot, lambda: view.detached and not view.dashboard.replaying)
+        await wait_until(pilot, lambda: view.detached and not view.dashboard.replaying)
         assert "Reattached" in view.status_text or "its own process" in view.status_text
         seen = view.dashboard.step
         assert view.dashboard.train_points[0][0] == 1          # from the first step on
-        await settle(pilot, lambda: view.dashboard.step > seen)  # and it follows the run
+        await wait_until(pilot, lambda: view.dashboard.step > seen)  # and it follows the run
         await pilot.press("q")
-        await settle(pilot, lambda: isinstance(app.screen, LeaveRunModal))
+        await wait_until(pilot, lambda: isinstance(app.screen, LeaveRunModal))
         await pilot.press("enter")                                # Leave it running
-        await settle(pilot, lambda: not app.is_running)
+        await wait_until(pilot, lambda: not app.is_running)
     assert process_alive(live.pid) and run.read_status()["state"] == "running"
 
     # Second wizard: Stop reaches the trainer; a checkpoint is saved and Resume offered.
     app = FtTuiApp(state=WizardState.load(tmp_path / "ft-tui.yaml"))
     async with app.run_test(size=(100, 40)) as pilot:
         view = app.train_view()
-        await settle(pilot, lambda: view.detached and not view.dashboard.replaying)
+        await wait_until(pilot, lambda: view.detached and not view.dashboard.replaying)
         await pilot.press("x")
         await pilot.press("y")
-        await settle(pilot, lambda: not view.is_running)
+        await wait_until(pilot, lambda: not view.is_running)
         assert run.read_status()["state"] == "stopped"
         assert run.latest_checkpoint() is not None
         assert "Run stopped" in view.status_text

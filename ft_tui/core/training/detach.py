@@ -31,12 +31,12 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Callable
 
 from ft_tui.core.run.events import Event, RunFinished, event_from_dict
 from ft_tui.core.run.follow import JsonlFollower, process_alive
 from ft_tui.core.run.rundir import RunDir
+from ft_tui.core.training.launch import _last_line
 from ft_tui.core.training.runner import STOP_FILE
 
 TRAIN_LOG = "train.log"
@@ -168,14 +168,6 @@ class DetachedRun:
         return RunFinished("failed", int(status.get("step") or 0),
                            f"the training process ({self.pid}) ended without a word; "
                            f"see {log} ({_last_line(log)})")
-
-
-def _last_line(path: Path) -> str:
-    try:
-        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-    except FileNotFoundError:
-        return "no log"
-    return lines[-1][:200] if lines else "empty log"
 
 
 # ----- the trainer's side --------------------------------------------------------------------
