@@ -536,11 +536,22 @@ lower learning rate, more dropout or more data.
                 "failed": "fix the cause, then r resumes from the last checkpoint"}
         self._set_status(f"Run {finished.state}: {run_path}: {hint.get(finished.state, '')}.")
         self._update_buttons()
+        self._notify_terminal(f"ft-tui: run {finished.state}: {run_path.name}")
         if finished.state == "done":
             self.post_message(StepCompleted("train"))
         if self._quitting:
             self._quitting = False
             self.app.exit(0)
+
+    def _notify_terminal(self, text: str) -> None:
+        """A run ended while the wizard is open, perhaps in a window behind others: the bell,
+        and an OSC 9 desktop notification (iTerm2, kitty, WezTerm, Windows Terminal; other
+        terminals ignore it)."""
+        if self.app.is_headless or self.app._driver is None:
+            return
+        self.app.bell()
+        clean = "".join(ch for ch in text if ch.isprintable())[:120]
+        self.app._driver.write(f"\x1b]9;{clean}\x07")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "train" or event.state not in (WorkerState.ERROR, WorkerState.CANCELLED):
