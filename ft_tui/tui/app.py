@@ -324,10 +324,11 @@ def run_app(config_path: str | None = None) -> int:
 def _hangup_closes(app: FtTuiApp):
     """SIGHUP (the terminal is gone: a dropped SSH connection, a killed tmux session): close
     the wizard as if q was answered "leave", instead of dying mid-write. A training run goes
-    on in its own process. An evaluation or export in progress ends at its next progress
-    report (the app is gone): the answers generated so far stay in the answer cache, and
-    eval.json, report.md and exported folders are written atomically, so none is left
-    half-written. The screen's fds go to /dev/null first: the dead terminal fails writes."""
+    on in its own process. An evaluation or export in progress finishes in the background
+    (its thread is joined before the process exits; later hang-ups are ignored) and writes
+    eval.json, report.md or its folder atomically; killed instead, it keeps the answers
+    made so far in the answer cache. The screen's fds go to /dev/null first: the dead
+    terminal fails writes."""
     import os
     import signal
 
