@@ -37,7 +37,7 @@ def _dead_pid():
 
 def test_runs_lists_each_state_newest_first(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    _run(tmp_path, "live", "running", pid=os.getpid(), step=4, losses=(2.5, 2.25, 2.0, 1.875))
+    _run(tmp_path, "live", "running", pid=os.getpid(), step=3, losses=(2.5, 2.25, 2.0, 1.875))
     _run(tmp_path, "killed", "running", pid=_dead_pid(), step=3, losses=(2.0,), age_s=120)
     _run(tmp_path, "finished", "done", step=10, total=10, losses=(1.5,), verdict=True, age_s=7200)
     _run(tmp_path, "flat", "done", step=10, losses=(1.5,), verdict=False, age_s=3 * 86400)

@@ -58,6 +58,7 @@ def list_runs(output_dir: str | os.PathLike) -> list[RunSummary]:
 def summarize(run: RunDir) -> RunSummary:
     status = run.read_status()
     state = run.read_state()
+    log = last_log(run)
     updated = status.get("updated")
     if updated is None:
         try:
@@ -67,30 +68,31 @@ def summarize(run: RunDir) -> RunSummary:
     return RunSummary(
         name=run.path.name, path=str(run.path), state=state,
         pid=status.get("pid") if state == "running" else None,
-        step=int(status.get("step") or 0), total_steps=status.get("total_steps") or None,
-        last_loss=last_loss(run), verdict=eval_verdict(run), updated=updated,
+        # status.json is rewritten every 10 s while training; metrics.jsonl has every step
+        step=max(int(status.get("step") or 0), log[0] or 0), total_steps=status.get("total_steps") or None,
+        last_loss=log[1], verdict=eval_verdict(run), updated=updated,
         message=str(status.get("message") or ""))
 
 
-def last_loss(run: RunDir) -> float | None:
-    """The training loss of the last step logged, from the end of metrics.jsonl."""
+def last_log(run: RunDir) -> tuple[int | None, float | None]:
+    """(step, training loss) of the last step logged, from the end of metrics.jsonl."""
     try:
         with open(run.metrics_path, "rb") as fh:
             size = fh.seek(0, os.SEEK_END)
             fh.seek(max(0, size - TAIL_BYTES))
             tail = fh.read().decode("utf-8", errors="replace")
     except OSError:
-        return None
+        return None, None
     for line in reversed(tail.splitlines()):
         try:
             record = json.loads(line)
         except (ValueError, RecursionError):
             continue   # the first, cut line of the tail, or a damaged one
         if isinstance(record, dict) and record.get("type") == "log":
-            loss = record.get("loss")
+            loss, step = record.get("loss"), record.get("step")
             if isinstance(loss, (int, float)) and not isinstance(loss, bool):
-                return float(loss)
-    return None
+                return (step if isinstance(step, int) else None), float(loss)
+    return None, None
 
 
 def eval_verdict(run: RunDir) -> str | None:

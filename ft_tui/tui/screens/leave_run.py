@@ -22,7 +22,7 @@ class LeaveRunModal(ModalScreen[str | None]):
     }
     LeaveRunModal #question { margin-bottom: 1; }
     LeaveRunModal Horizontal { height: auto; align-horizontal: right; }
-    LeaveRunModal Button { margin-left: 2; }
+    LeaveRunModal Button { margin-left: 2; min-width: 0; width: auto; }
     """
     BINDINGS = [
         Binding("l", "answer('leave')", "Leave it running"),
@@ -42,9 +42,9 @@ class LeaveRunModal(ModalScreen[str | None]):
                          f"back with {self.come_back}.\nOr stop it: a checkpoint is saved "
                          "first, and Resume continues from it.", id="question", markup=False)
             with Horizontal():
-                yield Button("Cancel (Esc)", id="cancel")
-                yield Button("Stop with a checkpoint (s)", id="stop", variant="warning")
-                yield Button("Leave it running (l)", id="leave", variant="primary")
+                yield Button("Cancel (Esc)", id="cancel", compact=True)
+                yield Button("Stop it (s)", id="stop", variant="warning", compact=True)
+                yield Button("Leave it running (l)", id="leave", variant="primary", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#leave", Button).focus()   # the default: nothing is lost
