@@ -75,15 +75,25 @@ class FtTuiApp(App[int]):
             self.state.current_step = "train"
 
     def _run_trains_on(self) -> bool:
-        """The wizard's last run still trains (this wizard was closed, or its terminal lost)."""
+        """The wizard's last run still trains (this wizard was closed, or its terminal lost),
+        or another run under the output folder does (``ft-tui train --detach``): it becomes
+        the wizard's run."""
+        from ft_tui.core.run.listing import list_runs
         from ft_tui.core.run.rundir import RunDir, RunDirError
 
-        if not self.state.run_dir:
-            return False
+        if self.state.run_dir:
+            try:
+                if RunDir.open(self.state.run_dir).read_state() == "running":
+                    return True
+            except RunDirError:
+                pass
         try:
-            return RunDir.open(self.state.run_dir).read_state() == "running"
-        except RunDirError:
+            live = [r for r in list_runs(self.state.cfg.output_dir) if r.state == "running"]
+        except OSError:
             return False
+        if live:
+            self.state.run_dir = live[0].path
+        return bool(live)
 
     # ----- layout -----------------------------------------------------------------------
     def compose(self) -> ComposeResult:

@@ -106,3 +106,25 @@ async def test_a_relaunched_wizard_reattaches_leaves_and_stops_the_live_run(
         assert not app.query_one("#resume").disabled
     live.proc.wait(timeout=60)
     assert not process_alive(live.pid)
+
+
+async def test_the_wizard_finds_a_live_run_it_did_not_start(tmp_path, tiny_model_dir, monkeypatch):
+    """`ft-tui train --detach` started it (the wizard's own last run is another): a wizard
+    opened in the folder shows the live one on the Train step."""
+    import json
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    state = tiny_training_state(tmp_path, tiny_model_dir, current_step="decide")
+    run = RunDir(tmp_path / "runs" / "bg")
+    run.path.mkdir(parents=True)
+    run.save_config(state.cfg)
+    run.append_event({"type": "log", "step": 1, "loss": 2.0, "total_steps": 50})
+    run.status_path.write_text(json.dumps({"state": "running", "step": 1, "total_steps": 50,
+                                           "pid": os.getpid()}))    # a live process: this one
+    app = FtTuiApp(state=WizardState.load(tmp_path / "ft-tui.yaml"))
+    async with app.run_test(size=(100, 40)) as pilot:
+        assert app.state.current_step == "train" and app.state.run_dir == str(run.path)
+        view = app.train_view()
+        await wait_until(pilot, lambda: view.detached and not view.dashboard.replaying)
+        assert view.dashboard.step == 1
