@@ -230,8 +230,7 @@ class FtTuiApp(App[int]):
         view = self.step_view()
         text = getattr(view, "HELP", "") or "No help for this step yet."
         keys = ("\n\n---\n\n**Keys everywhere:** `1`-`6` jump to a step, `?` this help, "
-                "`Esc` leaves a text field, `Ctrl+P` the command palette, `q` quits (a training run "
-                "goes on in its own process: `ft-tui` here again or `ft-tui monitor` comes back to it).")
+                "`Esc` leaves a text field, `Ctrl+P` the command palette, `q` quits.")
         self.push_screen(HelpModal(STEP_TITLES[self.state.current_step], text + keys))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
