@@ -118,13 +118,6 @@ class DetachedRun:
         """Graceful: the trainer saves a checkpoint at the next step, then ends."""
         (self.run_dir.path / STOP_FILE).touch()
 
-    def abort(self) -> None:
-        """No checkpoint: end the trainer (and any workers it launched) now."""
-        try:
-            os.killpg(os.getpgid(self.pid), signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
     def follow(self, on_event: Callable[[Event], None],
                leave: threading.Event | None = None,
                on_rewind: Callable[[list[Event]], None] | None = None) -> RunFinished | None:
