@@ -9,6 +9,7 @@
     ft-tui export RUN_DIR --merge    adapter, merged model, config, script
     ft-tui chat RUN_DIR              base and fine-tuned answers to your prompts, streamed
     ft-tui monitor RUN_DIR           the dashboard attached to a run directory
+    ft-tui runs                      the runs under the output folder: which still train
 
 Each command lives in ``ft_tui/commands/<name>.py`` with ``add_arguments(parser)`` and
 ``run(args) -> int``. ``build_parser`` imports all of them to register their flags; they
@@ -34,6 +35,7 @@ COMMANDS = {
     "export": "Write the adapter, a merged model, the config and a standalone script.",
     "chat": "Chat with the base and the fine-tuned model of a run, side by side, streamed.",
     "monitor": "Open the training dashboard on a run directory (live or finished).",
+    "runs": "List the runs under the output folder: state (running + PID), step, loss, verdict.",
 }
 
 

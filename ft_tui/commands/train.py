@@ -12,13 +12,15 @@
                                                    preference tuning (DPO) with a LoRA adapter
     ft-tui train --method dpo --adapter qlora --init-adapter runs/lora-...   SFT first, then DPO
     ft-tui train --resume runs/lora-SmolLM2-...    continue after a stop, crash or kill -9
+    ft-tui train --detach                          train in the background; prints how to follow it
     ft-tui train --resume runs/lora-... --data moved/train.jsonl
                                                    its data file moved: the same bytes (sha256
                                                    in the run's data_hashes.json) are required
 
 Flags (and --set) override the YAML, which overrides the defaults. Ctrl+C stops
 gracefully (a checkpoint first), and so does SIGTERM (timeout, docker stop, systemd); a second one
-aborts. A run directory is used by one process at a time: a second `train --resume` of
+aborts. When the terminal goes away (SIGHUP: a dropped SSH connection, a closed window)
+training goes on, its output to the run's train.log from then on. A run directory is used by one process at a time: a second `train --resume` of
 the same run exits at once (code 2) naming the process that has it. Exit status: 0 done,
 1 failed, 2 usage or config error, 130 stopped.
 """
@@ -84,6 +86,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", help="with --dry-run: one JSON object on stdout")
     parser.add_argument("--yes", "-y", action="store_true",
                         help="never ask; go ahead with the settings as given (for scripts)")
+    parser.add_argument("--detach", action="store_true",
+                        help="train in the background, in its own session (a closed terminal "
+                             "does not stop it); prints how to follow and stop it")
 
 
 def run(args) -> int:
@@ -123,6 +128,8 @@ def run(args) -> int:
     if cfg.method == "qlora" and not device.cuda:
         cfg, warned_qlora = _offer_lora(cfg, args, resume_dir is not None)
 
+    if args.detach:
+        return _detach(cfg, resume_dir, args)
     display = TrainDisplay(skip_codes={"qlora_on_cpu"} if warned_qlora else set())
     try:
         finished, run_dir = _run(cfg, resume_dir, args, device, display)
@@ -342,7 +349,7 @@ def _run(cfg, resume_dir, args, device, display):
         else:
             raise KeyboardInterrupt
 
-    with _ctrl_c_stops(display, stop, abort) as asked:
+    with _ctrl_c_stops(display, stop, abort) as asked, _hangup_goes_on(display, target):
         moved = {key: getattr(args, dest) for dest, key in RESUME_MOVES.items()
                  if resume_dir is not None and getattr(args, dest)}
         session = start_run(cfg, resume=resume_dir.path if resume_dir is not None else None,
@@ -426,6 +433,65 @@ def prepare_cluster(cfg, resume_dir, machines: int) -> int:
     return int(ExitCode.OK)
 
 
+@contextmanager
+def _hangup_goes_on(display, target):
+    """SIGHUP (the terminal went away: a dropped SSH connection, a closed window or tmux
+    pane) does not end the run: stdout and stderr go to the run's train.log from then on,
+    where a write to the dead terminal would have failed, and training goes on."""
+
+    def on_hangup(signum, frame):
+        from ft_tui.core.training.detach import TRAIN_LOG
+
+        where = target[0].run_dir.path / TRAIN_LOG if target else os.devnull
+        fd = os.open(where, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except OSError:
+                pass
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+        display.detach()
+        display.note("The terminal went away (SIGHUP): training goes on; output from here on "
+                     f"is in {where}")
+
+    previous = signal.signal(signal.SIGHUP, on_hangup)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+def _detach(cfg, resume_dir, args) -> int:
+    """``--detach``: the run in its own session; say where it is and how to follow it."""
+    import shlex
+
+    from ft_tui.core.config.settings import ConfigError
+    from ft_tui.core.run.lock import RunInUse
+    from ft_tui.core.errors import SetupError
+    from ft_tui.core.run.rundir import RunDirError
+    from ft_tui.core.training.detach import TRAIN_LOG, start_detached
+
+    moved = {key: getattr(args, dest) for dest, key in RESUME_MOVES.items()
+             if resume_dir is not None and getattr(args, dest)}
+    try:
+        run = start_detached(cfg, resume=resume_dir.path if resume_dir is not None else None,
+                             moved_data=moved, num_processes=args.num_processes,
+                             force_cpu=args.cpu)
+    except (RunInUse, SetupError, RunDirError, ConfigError) as exc:
+        return fail(str(exc), ExitCode.USAGE)
+    path = run.run_dir.path
+    q = shlex.quote
+    print(f"Training in the background (process {run.pid}); a closed terminal does not stop it.")
+    print(f"Run directory: {path}")
+    print(f"Follow it:     ft-tui monitor {q(str(path))}")
+    print(f"Its output:    tail -f {q(str(path / TRAIN_LOG))}")
+    print(f"Stop it:       kill {run.pid}   (a checkpoint first; or x in ft-tui monitor)")
+    print("All runs:      ft-tui runs")
+    return int(ExitCode.OK)
+
+
 # ----- outcome -----------------------------------------------------------------------------
 
 def _report(finished, run_dir) -> int:
@@ -485,6 +551,21 @@ class TrainDisplay:
 
     def note(self, text: str) -> None:
         self.console.print(text)
+
+    def detach(self) -> None:
+        """The terminal is gone: plain lines (to the log stderr now is) from here on. The
+        live bar is stopped on another thread: this runs in a signal handler, which may
+        have interrupted the main thread inside the bar's own lock."""
+        import threading
+
+        from rich.console import Console
+
+        progress, self.progress = self.progress, None
+        self.console = Console(stderr=True, highlight=False, no_color=True, soft_wrap=True,
+                               force_terminal=False)
+        self.live = False
+        if progress is not None:
+            threading.Thread(target=progress.stop, daemon=True).start()
 
     def handle(self, event) -> None:
         from ft_tui.core.run.events import Checkpoint, EvalLog, RunStarted, Samples, StepLog, TrainWarning

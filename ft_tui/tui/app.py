@@ -13,6 +13,8 @@ transformers, and the heavy work happens in thread workers inside the steps.
 from __future__ import annotations
 
 import importlib
+import shlex
+from contextlib import contextmanager
 from typing import Iterable
 
 from textual import events, on
@@ -69,6 +71,29 @@ class FtTuiApp(App[int]):
     def __init__(self, config_path: str | None = None, state: WizardState | None = None) -> None:
         super().__init__()
         self.state = state if state is not None else WizardState.load(config_path)
+        if self._run_trains_on():   # reattach: the live run's dashboard is the first screen
+            self.state.current_step = "train"
+
+    def _run_trains_on(self) -> bool:
+        """The wizard's last run still trains (this wizard was closed, or its terminal lost),
+        or another run under the output folder does (``ft-tui train --detach``): it becomes
+        the wizard's run."""
+        from ft_tui.core.run.listing import list_runs
+        from ft_tui.core.run.rundir import RunDir, RunDirError
+
+        if self.state.run_dir:
+            try:
+                if RunDir.open(self.state.run_dir).read_state() == "running":
+                    return True
+            except RunDirError:
+                pass
+        try:
+            live = [r for r in list_runs(self.state.cfg.output_dir) if r.state == "running"]
+        except OSError:
+            return False
+        if live:
+            self.state.run_dir = live[0].path
+        return bool(live)
 
     # ----- layout -----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -224,6 +249,8 @@ class FtTuiApp(App[int]):
         view = self.train_view()
         return view is not None and bool(view.is_running)
 
+    hung_up = False   # the terminal went away (SIGHUP): run_app closed the wizard
+
     # True when the app exits while its training thread still runs (run_app then ends
     # the process at once instead of waiting for the thread).
     training_abandoned = False
@@ -238,6 +265,9 @@ class FtTuiApp(App[int]):
             self.exit(0)
             return
         view = self.train_view()
+        if getattr(view, "detached", False):
+            await self._leave_or_stop(view)
+            return
         if view.is_quitting:
             def _abandon(exit_now: bool | None) -> None:
                 if exit_now and view.is_quitting:
@@ -261,10 +291,34 @@ class FtTuiApp(App[int]):
             "RUN_DIR continues it later."), _answer)
 
 
+    async def _leave_or_stop(self, view) -> None:
+        """The run trains in its own process: leaving loses nothing, so that is the default."""
+        from ft_tui.tui.screens.leave_run import LeaveRunModal
+
+        if view.is_quitting:   # stopping already: the trainer saves its checkpoint alone
+            self.exit(0)
+            return
+        run = view.runner.run_dir.path if view.runner is not None else self.state.run_dir
+        come_back = f"ft-tui in this folder, or ft-tui monitor {shlex.quote(str(run))}"
+
+        async def _answer(choice: str | None) -> None:
+            if choice == "leave":
+                self._save()
+                self.exit(0, message=f"The run goes on in its own process: {run}\n"
+                                     f"Come back with {come_back}; ft-tui runs lists every run.")
+            elif choice == "stop":
+                self._save()
+                await self.action_go_to_step("train")   # where the saving is shown
+                view.quit_after_saving()
+
+        self.push_screen(LeaveRunModal(str(run), come_back), _answer)
+
+
 def run_app(config_path: str | None = None) -> int:
     """Open the wizard; returns the process exit code."""
     app = FtTuiApp(config_path=config_path)
-    result = app.run()
+    with _hangup_closes(app):
+        result = app.run()
     if app.training_abandoned:
         # The user chose not to wait for the checkpoint: do not join the training thread.
         import os
@@ -274,3 +328,33 @@ def run_app(config_path: str | None = None) -> int:
         sys.stderr.flush()
         os._exit(int(result or 0))
     return int(result or 0)
+
+
+@contextmanager
+def _hangup_closes(app: FtTuiApp):
+    """SIGHUP (the terminal is gone: a dropped SSH connection, a killed tmux session): close
+    the wizard as if q was answered "leave", instead of dying mid-write. A training run goes
+    on in its own process. An evaluation or export in progress finishes in the background
+    (its thread is joined before the process exits; later hang-ups are ignored) and writes
+    eval.json, report.md or its folder atomically; killed instead, it keeps the answers
+    made so far in the answer cache. The screen's fds go to /dev/null first: the dead
+    terminal fails writes."""
+    import os
+    import signal
+
+    def on_hangup(signum, frame):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.close(null)
+        app.hung_up = True
+        loop = app._loop   # (the handler may interrupt the loop itself: hand it over safely)
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(app.exit, 0)
+
+    previous = signal.signal(signal.SIGHUP, on_hangup)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)

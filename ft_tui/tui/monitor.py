@@ -7,6 +7,9 @@ shown in one render, so a 20,000-event history does not freeze the screen), then
 the file: it polls the size on a timer and reads from the byte offset it has reached, so
 leaving and re-attaching loses nothing, and a file rewritten by a resume (new inode, or
 shorter) is read again from the start, on the worker again. No socket is opened.
+``x`` stops a live run the way the wizard does (the STOP file: a checkpoint, then the end);
+``q`` only leaves. Without RUN_DIR it opens the live run under the output folder (the
+newest one when none trains).
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ class MonitorApp(App[int]):
     Dashboard { padding: 0 1; }
     """
     BINDINGS = [
-        Binding("q", "quit", "Quit"),
+        Binding("q", "quit", "Leave", tooltip="The run goes on; ft-tui monitor comes back to it"),
+        Binding("x", "stop", "Stop", tooltip="Stop the run at the next step, a checkpoint first"),
         Binding("r", "reload", "Reload"),
         Binding("z", "zoom", "Zoom", tooltip="One pane full screen in turn: plots, log, samples"),
         Binding("escape", "unzoom", "Back", show=False),
@@ -134,7 +138,10 @@ class MonitorApp(App[int]):
         self._show_status()
 
     def _show_status(self) -> None:
+        was = self.status.get("state")
         self.status = self.run_dir.read_status()
+        if self.status.get("state") != was:
+            self.refresh_bindings()   # Stop only while it trains
         line = describe_status(self.status, self.run_dir.path)
         if self.dashboard.replaying:
             line += " · reading the run's history…"
@@ -143,6 +150,29 @@ class MonitorApp(App[int]):
             line += (f" · {skipped} unreadable line{'s' * (skipped != 1)} in metrics.jsonl "
                      "skipped")
         self.query_one("#monitor-status", Static).update(line)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop":
+            return self.run_dir.read_state() == "running"
+        return True
+
+    def action_stop(self) -> None:
+        from ft_tui.core.training.detach import DetachedRun
+        from ft_tui.tui.screens.confirm import ConfirmModal
+
+        live = DetachedRun.attach(self.run_dir)
+        if live is None:
+            self.notify("The run is not training.", severity="warning")
+            return
+
+        def answer(stop: bool | None) -> None:
+            if stop:
+                live.request_stop()
+                self.notify("Stopping at the next step; a checkpoint is saved first.")
+
+        self.push_screen(ConfirmModal("Stop training? A checkpoint is saved first; "
+                                      f"ft-tui train --resume {self.run_dir.path} continues it."),
+                         answer)
 
     def action_zoom(self) -> None:
         self.dashboard.zoom_next()
@@ -170,8 +200,24 @@ def fold_records(state: DashboardState, records: list[dict[str, Any]]) -> int:
     return mistyped
 
 
-def run_monitor(run_dir: str | os.PathLike) -> int:
-    """Open the monitor on ``run_dir``; returns the process exit code (2: not a run dir)."""
+def live_or_newest_run(output_dir: str | os.PathLike) -> str | None:
+    """The run under ``output_dir`` that trains now (the newest such), else the newest."""
+    from ft_tui.core.run.listing import list_runs
+
+    runs = list_runs(output_dir)
+    running = [r for r in runs if r.state == "running"]
+    return (running or runs)[0].path if runs else None
+
+
+def run_monitor(run_dir: str | os.PathLike | None, output_dir: str = "runs") -> int:
+    """Open the monitor on ``run_dir`` (None: ``live_or_newest_run(output_dir)``); returns
+    the process exit code (2: not a run dir)."""
+    if run_dir is None:
+        run_dir = live_or_newest_run(output_dir)
+        if run_dir is None:
+            print(f"ft-tui monitor: no runs under {output_dir}/; give the run directory "
+                  "(`ft-tui runs --output-dir DIR` lists them).", file=sys.stderr)
+            return 2
     try:
         run = RunDir.open(run_dir)
     except RunDirError as exc:

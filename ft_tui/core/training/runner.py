@@ -75,7 +75,9 @@ class TrainingRunner:
     def stop_requested(self) -> bool:
         if self._stop.is_set():
             return True
-        if self.world_size > 1 and (self.run_dir.path / STOP_FILE).exists():
+        # The STOP file: how a launcher, the wizard or `ft-tui monitor` reach a trainer
+        # that runs in another process (core/training/detach.py, launch.py).
+        if (self.run_dir.path / STOP_FILE).exists():
             self._stop.set()
         return self._stop.is_set()
 

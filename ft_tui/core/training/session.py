@@ -57,11 +57,12 @@ class Session:
 
 def start_run(cfg, *, resume: str | Path | None = None, on_event: Callable[[Event], None] | None = None,
               num_processes: int | None = None, force_cpu: bool = False, device=None,
-              moved_data: dict[str, str] | None = None) -> Session:
+              moved_data: dict[str, str] | None = None, run_dir: RunDir | None = None) -> Session:
     """Plan and prepare a run of ``cfg`` (or continue the run directory ``resume``, with
-    its own config; ``moved_data`` says where its data files are now). Raises RunInUse /
-    SetupError / RunDirError / ConfigError / OSError before any training when it cannot
-    start."""
+    its own config; ``moved_data`` says where its data files are now). ``run_dir``: the
+    directory ``prepare_run_dir`` already made for ``cfg`` (a detached run's trainer).
+    Raises RunInUse / SetupError / RunDirError / ConfigError / OSError before any training
+    when it cannot start."""
     from ft_tui.core.training.device import detect_device
     from ft_tui.core.training.launch import plan_for
 
@@ -72,14 +73,37 @@ def start_run(cfg, *, resume: str | Path | None = None, on_event: Callable[[Even
         check_model(cfg)   # a hub model that cannot be had: before the run directory
     plan = plan_for(cfg, device, requested=num_processes, force_cpu=force_cpu)
     if not plan.distributed:
-        from ft_tui.core.training.runner import TrainingRunner, resume_runner
+        from ft_tui.core.training.runner import STOP_FILE, TrainingRunner, resume_runner
 
         if resume is not None:
             runner = resume_runner(resume, on_event=on_event, moved_data=moved_data)
         else:
-            runner = TrainingRunner(cfg, on_event=on_event)
+            runner = TrainingRunner(cfg, run_dir, on_event=on_event)
+        if run_dir is None:   # (a detached trainer's starter cleared it, and may stop it now)
+            # A STOP an earlier session left must not end this one at once.
+            (runner.run_dir.path / STOP_FILE).unlink(missing_ok=True)
         return Session(runner.run_dir, plan, runner=runner)
-    return _launched(cfg, resume, plan, device, on_event, moved_data)
+    return _launched(cfg, resume, plan, device, on_event, moved_data, run_dir)
+
+
+def prepare_run_dir(cfg, *, resume: str | Path | None = None,
+                    moved_data: dict[str, str] | None = None) -> RunDir:
+    """What ``start_run`` checks and makes before training, for a trainer that another
+    process runs (core/training/detach.py): a new run directory with ``cfg`` saved, or
+    ``resume``'s, checked (not finished, its data there) under its lock, released after."""
+    from ft_tui.core.run.lock import RunLock
+    from ft_tui.core.run.rundir import default_run_name
+    from ft_tui.core.training.runner import resume_runner
+
+    if resume is not None:
+        holder = resume_runner(resume, moved_data=moved_data)
+        holder._lock.release()
+        return holder.run_dir
+    check_model(cfg)
+    run_dir = RunDir.create(cfg.output_dir, cfg.run_name or default_run_name(cfg))
+    with RunLock(run_dir.path, "starting"):
+        run_dir.save_config(cfg)
+    return run_dir
 
 
 def check_model(cfg) -> None:
@@ -93,7 +117,7 @@ def check_model(cfg) -> None:
         raise SetupError(f"model.name: {exc}") from None
 
 
-def _launched(cfg, resume, plan, device, on_event, moved_data=None) -> Session:
+def _launched(cfg, resume, plan, device, on_event, moved_data=None, made=None) -> Session:
     from ft_tui.core.run.lock import RunLock
     from ft_tui.core.run.rundir import default_run_name
     from ft_tui.core.training.device import resolve_precision
@@ -107,7 +131,7 @@ def _launched(cfg, resume, plan, device, on_event, moved_data=None) -> Session:
         checkpoint = usable_checkpoint(run_dir)
         truncate_metrics(run_dir, checkpoint_step(checkpoint) if checkpoint else 0)
     else:
-        run_dir = RunDir.create(cfg.output_dir, cfg.run_name or default_run_name(cfg))
+        run_dir = made or RunDir.create(cfg.output_dir, cfg.run_name or default_run_name(cfg))
         lock = RunLock(run_dir.path, "training").acquire()   # the workers do not lock
         run_dir.save_config(cfg)
     try:

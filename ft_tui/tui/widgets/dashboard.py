@@ -35,7 +35,10 @@ from ft_tui.tui.widgets.dashboard_text import (MAX_PLOTTED_POINTS, _thin, format
 from ft_tui.tui.widgets.preference_panel import PreferencePanel
 
 REDRAW_EVERY_S = 0.5        # the widgets follow the state at most this often
-PLOT_EVERY_S = 2.0          # and the plots (plotext's drawing is the costly part) this often
+# and the plots this often: plotext's drawing is the costly part, and each redraw sends the
+# whole plot area to the terminal (at 2 s the wizard wrote 2.8 KB/s at 80x24 while training,
+# too much for a slow SSH link: tests/bench/terminal_bytes.py, RESULTS.md)
+PLOT_EVERY_S = 5.0
 BULK_LOG_LINES = 200        # more new log lines than this are written to the pane at once
 TICK_EVERY_S = 1.0          # elapsed and ETA move on between step logs
 # The panes `z` shows full screen in turn; at 80x24 (more so with the DPO panel) some are
