@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from ft_tui.commands.common import ExitCode, fail, number_in
@@ -67,7 +66,6 @@ def run(args) -> int:
     from ft_tui.core.models.resolve import ModelNotFound
     from ft_tui.core.plan.recommend import recommend
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         cfg = RunConfig.load(args.config) if args.config else RunConfig()
         cfg = cfg.with_overrides({"model.name": args.model, "training.batch_size": args.batch,

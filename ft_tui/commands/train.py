@@ -44,7 +44,8 @@ EXIT_FOR_STATE = {"done": ExitCode.OK, "failed": ExitCode.ERROR, "stopped": Exit
 
 def add_arguments(parser) -> None:
     parser.add_argument("config", nargs="?", metavar="CONFIG.yaml", help="run config (default: built-in defaults)")
-    parser.add_argument("--model", help="'default', a model folder, a .gguf file or a cached hub id")
+    parser.add_argument("--model", help="'default', a model folder, a .gguf file or a Hugging Face "
+                                        "hub id (org/name; downloaded first, with progress)")
     parser.add_argument("--data", metavar="PATH", help="training data file")
     parser.add_argument("--eval-data", metavar="PATH", help="held-out data file (default: split off the training data)")
     parser.add_argument("--method", choices=("lora", "qlora", "full", "sft", "dpo", "kto"),
@@ -72,19 +73,21 @@ def add_arguments(parser) -> None:
     parser.add_argument("--cpu", action="store_true", help="train on CPU even when GPUs are visible")
     parser.add_argument("--yes", "-y", action="store_true",
                         help="never ask; go ahead with the settings as given (for scripts)")
+    _add_hub_arguments(parser)
 
 
 def run(args) -> int:
     from ft_tui.core.config.settings import ConfigError
     from ft_tui.core.run.rundir import RunDirError
     from ft_tui.core.errors import SetupError
+    from ft_tui.core.models.resolve import ModelNotFound
 
     if args.help_config:
         print(help_config())
         return int(ExitCode.OK)
     if args.cpu:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch is imported
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    _apply_hub_arguments(args)
     if args.num_processes is not None and args.num_processes < 1:
         return fail("--num-processes: must be 1 or more", ExitCode.USAGE)
     try:
@@ -95,6 +98,11 @@ def run(args) -> int:
         return int(ExitCode.USAGE)
     except (RunDirError, SetupError) as exc:
         return fail(str(exc), ExitCode.USAGE)
+
+    try:
+        cfg = _fetch_hub_model(cfg)
+    except ModelNotFound as exc:
+        return fail(f"model.name: {exc}", ExitCode.USAGE)
 
     from ft_tui.core.run.lock import RunInUse
     from ft_tui.core.training.device import detect_device
@@ -251,6 +259,33 @@ def _offer_lora(cfg, args, resuming: bool):
     if answer in ("", "y", "yes"):
         return cfg.with_overrides({"method": "lora"}), False
     return cfg, True
+
+
+# ----- a model from the Hugging Face Hub ---------------------------------------------------
+
+def _add_hub_arguments(parser) -> None:
+    from ft_tui.commands.download import add_offline_flag
+
+    add_offline_flag(parser)
+
+
+def _apply_hub_arguments(args) -> None:
+    from ft_tui.commands.download import apply_offline
+
+    apply_offline(args)
+
+
+def _fetch_hub_model(cfg):
+    """A hub model is downloaded before the run starts, visibly (what it is, then bytes, speed
+    and ETA), and a new run records the commit it trains on in model.revision, so --resume,
+    eval and export use the same weights. A resumed run's pinned commit, complete in the
+    cache, is used without network."""
+    from ft_tui.commands.download import download_for
+
+    snap = download_for(cfg)
+    if snap is None or cfg.model.revision == snap.commit:
+        return cfg
+    return cfg.with_overrides({"model.revision": snap.commit})
 
 
 # ----- the run: here or in launched workers (core/training/session.py decides) ------------

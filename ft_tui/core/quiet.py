@@ -3,7 +3,8 @@
 One function for the trainer, the evaluator, the chat and the export: environment defaults
 that take effect when a library is first imported, plus the loggers of libraries that talk
 on import (bitsandbytes on a CPU with AVX512-BF16 asks the `kernels` package for a hub
-kernel and logs that it could not verify or fetch it; ft-tui never downloads at run time).
+kernel and logs that it could not verify or fetch it; model downloads are core/models/hub.py's,
+with their own progress).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import warnings
 
 
 def quiet_libraries() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
