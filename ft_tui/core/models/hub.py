@@ -316,8 +316,6 @@ def cached_snapshot(repo_id: str, revision: str = "") -> Snapshot:
 
 
 def _download(model: HubModel, on_progress, cancel) -> Snapshot:
-    from huggingface_hub import hf_hub_download
-
     folder = snapshot_folder(model.repo_id, model.commit)
     todo = {n: s for n, s in model.files.items() if not (folder / n).exists()}
     partial = _partial_bytes(model.repo_id)
@@ -337,8 +335,7 @@ def _download(model: HubModel, on_progress, cancel) -> Snapshot:
         if on_progress:
             on_progress(progress)
         try:
-            hf_hub_download(model.repo_id, name, revision=model.commit, cache_dir=str(hub_cache()),
-                            endpoint=endpoint(), tqdm_class=bar, etag_timeout=INFO_TIMEOUT_S)
+            _fetch_file(model, name, bar)
         except DownloadCancelled:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -356,6 +353,52 @@ def _download(model: HubModel, on_progress, cancel) -> Snapshot:
     return Snapshot(model.repo_id, model.commit, folder, sum(todo.values()))
 
 
+def _fetch_file(model: HubModel, name: str, bar) -> None:
+    """One file into the cache's layout (blobs/<etag>, snapshots/<commit>/<name> linking to
+    it). huggingface_hub 2.5 resumes a dropped connection within one call but deletes its
+    partial file when the call ends (file_download.py, _download_to_tmp_and_move), so a Ctrl+C
+    would lose a half-fetched 5 GB shard. Here the partial bytes stay in blobs/<etag>.part and
+    the next call asks for the rest with a Range request, through the client's own http_get."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
+    from huggingface_hub.file_download import http_get
+    from huggingface_hub.utils import build_hf_headers
+
+    url = hf_hub_url(model.repo_id, name, revision=model.commit, endpoint=endpoint())
+    meta = get_hf_file_metadata(url, timeout=INFO_TIMEOUT_S, endpoint=endpoint())
+    if meta.xet_file_data is not None and not os.environ.get("HF_HUB_DISABLE_XET"):
+        # Xet storage: the client's own transfer (it keeps its chunk cache across calls)
+        hf_hub_download(model.repo_id, name, revision=model.commit, cache_dir=str(hub_cache()),
+                        endpoint=endpoint(), tqdm_class=bar, etag_timeout=INFO_TIMEOUT_S)
+        return
+    repo = _repo_folder(model.repo_id)
+    blob = repo / "blobs" / str(meta.etag)
+    if not blob.exists():
+        part = blob.with_name(blob.name + ".part")
+        part.parent.mkdir(parents=True, exist_ok=True)
+        start = part.stat().st_size if part.exists() else 0
+        if meta.size is not None and start > meta.size:
+            part.unlink()
+            start = 0
+        headers = build_hf_headers()
+        if meta.location != url and urlparse_host(meta.location) != urlparse_host(url):
+            headers.pop("authorization", None)   # a signed CDN address: no token to a third party
+        with open(part, "ab") as fh:
+            http_get(meta.location, fh, resume_size=start, headers=headers,
+                     expected_size=meta.size, displayed_filename=name, tqdm_class=bar)
+        os.replace(part, blob)
+    link = repo / "snapshots" / model.commit / name
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.exists():
+        link.unlink(missing_ok=True)   # a link to a blob that is gone
+        os.symlink(os.path.relpath(blob, link.parent), link)
+
+
+def urlparse_host(url: str) -> str:
+    from urllib.parse import urlparse
+
+    return urlparse(url).netloc
+
+
 def _write_ref(repo_id: str, revision: str, commit: str) -> None:
     """Record which commit a branch name means, as the client does (refs/<branch>), so an
     offline run later finds it; files fetched by commit do not write it themselves."""
@@ -366,9 +409,9 @@ def _write_ref(repo_id: str, revision: str, commit: str) -> None:
 
 
 def _partial_bytes(repo_id: str) -> int:
-    """Bytes already in ``.incomplete`` files of this repo (the client resumes them)."""
+    """Bytes already in partial files of this repo (the next download resumes them)."""
     blobs = _repo_folder(repo_id) / "blobs"
-    return sum(p.stat().st_size for p in blobs.glob("*.incomplete")) if blobs.is_dir() else 0
+    return sum(p.stat().st_size for p in blobs.glob("*.part")) if blobs.is_dir() else 0
 
 
 def _bar_class(progress: Progress, on_progress, cancel):
