@@ -271,20 +271,28 @@ def test_a_gated_model_with_hf_token_downloads_trains_and_the_token_is_written_n
 
 # ----- bundled and local models never touch the network --------------------------------------
 
+@pytest.mark.slow   # a fresh process that imports transformers, peft and bitsandbytes and trains
 def test_the_default_model_and_local_folders_load_without_any_hub_request(tiny_model_dir, tmp_path):
     """In a fresh process (the client reads its settings at import), with no HF_HUB_OFFLINE
-    and HF_ENDPOINT pointing at a server that counts requests: none is made."""
+    and HF_ENDPOINT pointing at a server that counts requests: the default model's tokenizer
+    and a training run on a local folder make none (bitsandbytes' kernel look-up and the
+    libraries' usage pings included)."""
+    from tests.test_training_runner import write_data
+
+    data = write_data(tmp_path / "train.jsonl")
     script = (
+        "import sys\n"
         "from ft_tui.core.models.resolve import prepare_model, load_tokenizer\n"
-        "from ft_tui.core.models.generation import load_for_inference\n"
         "load_tokenizer(prepare_model('default'))\n"
-        f"load_tokenizer(prepare_model({str(tiny_model_dir)!r}))\n"
-        f"load_for_inference(prepare_model({str(tiny_model_dir)!r}), device='cpu')\n"
-        "print('loaded')\n")
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+        "from ft_tui.cli import main\n"
+        f"sys.exit(main(['train', '--model', {str(tiny_model_dir)!r}, '--data', {str(data)!r},\n"
+        f"               '--max-steps', '1', '--output-dir', {str(tmp_path / 'runs')!r}, '--yes']))\n")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY")}
     with HubServer({}) as server:
         env.update(HF_ENDPOINT=server.url, PYTHONPATH=str(ROOT), HF_HOME=str(tmp_path / "hf"))
         proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
-                              timeout=300)
-    assert proc.returncode == 0 and "loaded" in proc.stdout, proc.stderr[-2000:]
+                              timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Done: finished 1 steps" in proc.stdout
     assert server.requests == []

@@ -104,6 +104,30 @@ def download_for(cfg) -> "object | None":
     return download_visibly(cfg.model.name, cfg.model.revision, offline=cfg.model.offline)
 
 
+def fetch_or_fail(cfg, label: str = "model.name"):
+    """``download_for`` for a command: (cfg with the commit pinned, None) or (cfg, exit code)
+    after one line, starting with ``label``, saying why the model cannot be had."""
+    from ft_tui.core.models.resolve import ModelNotFound
+
+    try:
+        snap = download_for(cfg)
+    except ModelNotFound as exc:
+        return cfg, fail(f"{label}: {exc}", ExitCode.USAGE)
+    if snap is None or cfg.model.revision == snap.commit:
+        return cfg, None
+    return cfg.with_overrides({"model.revision": snap.commit}), None
+
+
+def run_config_or_none(run_dir):
+    """A run directory's config, or None (the command itself then says what is wrong)."""
+    try:
+        from ft_tui.core.run.rundir import RunDir
+
+        return RunDir.open(run_dir).load_config()
+    except Exception:  # noqa: BLE001
+        return None
+
+
 class ProgressPrinter:
     """Download progress on stderr: one line rewritten in place on a terminal, a line every
     10 s (and at the end) in a log file."""

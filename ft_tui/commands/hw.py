@@ -55,7 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", default=".", help="Where runs go, for the free-disk figure")
     parser.add_argument("--json", action="store_true",
                         help="Print one JSON object on stdout (diagnostics go to stderr)")
+    from ft_tui.commands.download import add_offline_flag
 
+    add_offline_flag(parser)
 
 
 def run(args) -> int:
@@ -73,6 +75,12 @@ def run(args) -> int:
     except ConfigError as exc:
         return fail("; ".join(exc.problems), ExitCode.USAGE)
     args.model = cfg.model.name
+    from ft_tui.commands.download import apply_offline
+
+    apply_offline(args)
+    failed = _fetch_hub_model(cfg, needs_files=bool(args.data))
+    if failed is not None:
+        return failed
     try:
         profile = model_profile(args.model)
     except ModelNotFound as exc:
@@ -107,6 +115,23 @@ def run(args) -> int:
     else:
         render(result)
     return int(ExitCode.OK if rec.fits else ExitCode.ERROR)
+
+
+def _fetch_hub_model(cfg, needs_files: bool):
+    """A hub id that is not cached is downloaded first, visibly, unless ft-tui's table of
+    known models can plan for it without the files (then nothing is fetched, so `hw --model
+    meta-llama/Llama-3.1-70B` stays instant). Returns an exit code after a failure, else None."""
+    from ft_tui.commands.download import fetch_or_fail
+    from ft_tui.core.models.resolve import ModelNotFound, resolve_model
+    from ft_tui.core.plan.model_profile import known_model
+
+    try:
+        resolved = resolve_model(cfg.model.name)
+    except ModelNotFound:
+        return None   # model_profile says what is wrong
+    if resolved.kind != "hub" or resolved.path is not None or (known_model(cfg.model.name) and not needs_files):
+        return None
+    return fetch_or_fail(cfg, "--model")[1]
 
 
 def _token_stats(model: str, data: str):

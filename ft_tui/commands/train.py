@@ -80,7 +80,6 @@ def run(args) -> int:
     from ft_tui.core.config.settings import ConfigError
     from ft_tui.core.run.rundir import RunDirError
     from ft_tui.core.errors import SetupError
-    from ft_tui.core.models.resolve import ModelNotFound
 
     if args.help_config:
         print(help_config())
@@ -99,10 +98,9 @@ def run(args) -> int:
     except (RunDirError, SetupError) as exc:
         return fail(str(exc), ExitCode.USAGE)
 
-    try:
-        cfg = _fetch_hub_model(cfg)
-    except ModelNotFound as exc:
-        return fail(f"model.name: {exc}", ExitCode.USAGE)
+    cfg, failed = _fetch_hub_model(cfg)
+    if failed is not None:
+        return failed
 
     from ft_tui.core.run.lock import RunInUse
     from ft_tui.core.training.device import detect_device
@@ -279,13 +277,10 @@ def _fetch_hub_model(cfg):
     """A hub model is downloaded before the run starts, visibly (what it is, then bytes, speed
     and ETA), and a new run records the commit it trains on in model.revision, so --resume,
     eval and export use the same weights. A resumed run's pinned commit, complete in the
-    cache, is used without network."""
-    from ft_tui.commands.download import download_for
+    cache, is used without network. Returns (cfg, exit code or None)."""
+    from ft_tui.commands.download import fetch_or_fail
 
-    snap = download_for(cfg)
-    if snap is None or cfg.model.revision == snap.commit:
-        return cfg
-    return cfg.with_overrides({"model.revision": snap.commit})
+    return fetch_or_fail(cfg)
 
 
 # ----- the run: here or in launched workers (core/training/session.py decides) ------------
