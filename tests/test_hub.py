@@ -141,6 +141,13 @@ def test_a_typo_says_no_such_model_and_suggests_known_names(online, sharded_mode
     assert "did you mean Qwen2.5-7B" in line
 
 
+def test_a_wrong_organisation_is_answered_with_the_hub_search(online, sharded_model, monkeypatch, capsys):
+    with _serve(monkeypatch, HubServer({"HuggingFaceTB/tiny-chat": sharded_model})):
+        code, _, err = _cli(capsys, "download", "someone/tiny-chat")
+    line = _one_line_error(code, err)
+    assert "no model someone/tiny-chat" in line and "did you mean HuggingFaceTB/tiny-chat" in line
+
+
 def test_an_unreachable_hub_says_so_and_how_to_work_without_it(online, monkeypatch, capsys, tiny_model_dir):
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
     code, _, err = _cli(capsys, "train", "--model", "org/tiny", "--max-steps", 1,

@@ -518,7 +518,8 @@ def _token_given() -> bool:
 
 
 def suggestions(repo_id: str, limit: int = 3) -> list[str]:
-    """Close names: models already in the cache and ft-tui's known models."""
+    """Close names: the hub's own search for the name (most downloaded first, when it
+    answers), models already in the cache, and ft-tui's known models."""
     import difflib
 
     from ft_tui.core.plan.model_profile import known_models
@@ -532,7 +533,8 @@ def suggestions(repo_id: str, limit: int = 3) -> list[str]:
     key = repo_id.lower()
     close = difflib.get_close_matches(key, list(names), n=limit, cutoff=0.5)
     close += difflib.get_close_matches(key.split("/")[-1], list(names), n=limit, cutoff=0.5)
-    return list(dict.fromkeys(names[c] for c in close))[:limit]
+    found = [m for m in search(repo_id.split("/")[-1], limit) if m.lower() != key]
+    return list(dict.fromkeys(found + [names[c] for c in close]))[:limit]
 
 
 def search(text: str, limit: int = 5) -> list[str]:
