@@ -145,6 +145,8 @@ def _config(args):
         run_dir = RunDir.open(args.resume)
         return run_dir.load_config(), run_dir
     cfg = RunConfig.load(args.config) if args.config else RunConfig()
+    if args.model and args.model != cfg.model.name and "model.revision" not in overrides:
+        overrides["model.revision"] = ""   # the YAML's pinned commit belongs to its own model
     cfg = cfg.with_overrides(overrides)
     cfg = _preference_sample_by_default(cfg)
     _check_inputs_exist(cfg)
