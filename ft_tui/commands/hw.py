@@ -1,7 +1,7 @@
 """`ft-tui hw`: GPUs and memory, what each training method needs, and settings that fit.
 
     ft-tui hw                                   this machine, the default model
-    ft-tui hw --model Qwen/Qwen2.5-7B-Instruct  a cached hub model, or a known name
+    ft-tui hw --model Qwen/Qwen2.5-7B-Instruct  a hub model (a known name plans without download)
     ft-tui hw --model llama-3.1-70b --gpu-memory 80 --gpus 2    what would I need to rent?
     ft-tui hw --data train.jsonl                max_length from your examples' token lengths
     ft-tui hw --json | jq .recommendation       one JSON object on stdout
@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Estimate for this run config's settings (optimizer, precision, dtype, LoRA "
                              "rank...); the flags below override it")
     parser.add_argument("--model",
-                        help="'default' (SmolLM2-135M), a folder, a .gguf file, a cached hub id, or a "
+                        help="'default' (SmolLM2-135M), a folder, a .gguf file, a hub id, or a "
                              "common model's name such as llama-3.1-8b (default: the config's, "
                              "else 'default')")
     parser.add_argument("--seq", type=number_in(int, 32, 32768), metavar="N",
