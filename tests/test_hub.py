@@ -158,6 +158,17 @@ def test_an_unreachable_hub_says_so_and_how_to_work_without_it(online, monkeypat
     assert not (online / "runs").exists()   # said before any run directory
 
 
+def test_an_unreachable_hub_falls_back_to_a_complete_cached_copy(online, sharded_model, monkeypatch):
+    with _serve(monkeypatch, HubServer({"org/tiny": sharded_model})):
+        first = hub.fetch_model("org/tiny", log=lambda _: None)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
+    said = []
+    again = hub.fetch_model("org/tiny", log=said.append)
+    assert again.path == first.path and again.downloaded == 0
+    assert said == [f"cannot reach the Hugging Face Hub at {hub.endpoint()}; using the cached "
+                    f"snapshot {first.commit[:12]} of org/tiny"]
+
+
 def test_a_disk_too_small_says_needed_free_and_where(online, sharded_model, monkeypatch, capsys):
     monkeypatch.setattr(hub, "free_bytes", lambda folder: 1000)
     with _serve(monkeypatch, HubServer({"org/tiny": sharded_model})) as server:

@@ -289,7 +289,8 @@ def fetch_model(repo_id: str, revision: str = "", *, offline: bool = False,
         if getattr(exc, "unreachable", False) and cached:
             folder = snapshot_folder(repo_id, cached)
             if not missing_files(folder):
-                log(f"{exc}; using the cached snapshot {cached[:12]} instead")
+                log(f"cannot reach the Hugging Face Hub at {endpoint()}; using the cached "
+                    f"snapshot {cached[:12]} of {repo_id}")
                 return Snapshot(repo_id, cached, folder, 0)
         raise
     if on_info:
