@@ -156,7 +156,10 @@ class ProgressPrinter:
         self._print(progress.line(), final=progress.finished)
 
     def _print(self, line: str, final: bool) -> None:
-        if self.tty:
+        if self.tty:   # one screen line, or "\r" cannot rewrite it
+            import shutil
+
+            line = line[:max(20, shutil.get_terminal_size().columns - 1)]
             pad = " " * max(0, len(self.shown) - len(line))
             self.stream.write("\r" + line + pad + ("\n" if final else ""))
             self.shown = "" if final else line
