@@ -314,3 +314,22 @@ def test_the_default_model_and_local_folders_load_without_any_hub_request(tiny_m
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Done: finished 1 steps" in proc.stdout
     assert server.requests == []
+
+
+@pytest.mark.slow
+def test_the_converted_default_model_served_by_the_hub_downloads_and_trains(online, monkeypatch, capsys):
+    """The real 135M model (ft-tui's converted copy of the default, ~260 MB) as a hub repo."""
+    from ft_tui.core.models.resolve import converted_dir, prepare_model, resolve_model
+    from tests.test_training_runner import write_data
+
+    folder = converted_dir(resolve_model("default"))
+    if not (folder / "config.json").is_file():
+        prepare_model("default")   # converts once (~20 s)
+    data = write_data(online / "train.jsonl")
+    with _serve(monkeypatch, HubServer({"someorg/SmolLM2-copy": folder})):
+        code, out, err = _cli(capsys, "train", "--model", "someorg/SmolLM2-copy", "--data", data,
+                              "--max-steps", 1, "--output-dir", online / "runs", "--run-name", "r",
+                              "--yes")
+    assert code == 0, err
+    assert "someorg/SmolLM2-copy: 134.5M parameters" in err and "Downloading someorg/SmolLM2-copy" in err
+    assert "Done: finished 1 steps" in out
