@@ -45,6 +45,8 @@ def apply_offline(args) -> None:
     """``--offline``: the user's own choice, for this process and the workers it starts."""
     if getattr(args, "offline", False):
         os.environ["HF_HUB_OFFLINE"] = "1"
+        if "huggingface_hub.constants" in sys.modules:   # it read the environment at import
+            sys.modules["huggingface_hub.constants"].HF_HUB_OFFLINE = True
 
 
 def run(args) -> int:

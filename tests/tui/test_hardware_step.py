@@ -187,6 +187,7 @@ async def test_a_hub_id_is_described_then_downloaded_with_a_progress_bar(
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf" / "token"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", constants.HF_HUB_OFFLINE)   # restored after
     monkeypatch.chdir(tmp_path)
     app = FtTuiApp(config_path=str(tmp_path / "ft-tui.yaml"))
     seen = []
