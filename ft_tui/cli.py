@@ -4,6 +4,7 @@
     ft-tui inspect data.jsonl        check a data set; --json for machines
     ft-tui hw --model default        GPUs, memory plan, recommended settings
     ft-tui baseline data.jsonl       the prompted base model's score, before training
+    ft-tui download ORG/NAME         fetch a Hugging Face Hub model (progress, resumable)
     ft-tui train [config.yaml]       headless training into a run directory
     ft-tui eval RUN_DIR              base vs fine-tuned on held-out data
     ft-tui export RUN_DIR --merge    adapter, merged model, config, script
@@ -30,6 +31,7 @@ COMMANDS = {
     "inspect": "Check a fine-tuning data set and report every problem with its line number.",
     "hw": "Show GPUs and memory; estimate full / LoRA / QLoRA memory and recommend settings.",
     "baseline": "Score the prompted base model on your data before training (zero- and few-shot).",
+    "download": "Fetch a Hugging Face Hub model into the cache, with progress (resumable).",
     "train": "Train headless into a run directory (resumable).",
     "eval": "Compare the base model and the fine-tuned model on held-out data.",
     "export": "Write the adapter, a merged model, the config and a standalone script.",

@@ -34,7 +34,7 @@ def test_uncached_hub_id_fails_fast_offline(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     r = resolve_model("some-org/some-model")
     assert r.kind == "hub" and r.path is None
-    with pytest.raises(ModelNotFound, match="not in the local Hugging Face cache"):
+    with pytest.raises(ModelNotFound, match="not in the Hugging Face cache"):
         prepare_model("some-org/some-model")
 
 

@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="YAML", default=None,
                         help="a run config whose model, split, system prompt and eval settings to use")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    from ft_tui.commands.download import add_offline_flag
+
+    add_offline_flag(parser)
 
 
 def run(args) -> int:
@@ -61,6 +64,12 @@ def run(args) -> int:
     except OSError as exc:
         return fail(f"{args.config}: cannot read the config ({exc})", ExitCode.USAGE)
 
+    from ft_tui.commands.download import apply_offline, fetch_or_fail
+
+    apply_offline(args)
+    cfg, failed = fetch_or_fail(cfg)   # a hub model: downloaded first, with progress
+    if failed is not None:
+        return failed
     err = Console(stderr=True)
     progress = Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=err, transient=True)

@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the general-ability check (40 probes + perplexity on general text)")
     parser.add_argument("--json", action="store_true",
                         help="print eval.json's summary object instead of the table")
+    from ft_tui.commands.download import add_offline_flag
+
+    add_offline_flag(parser)
 
 
 def run_error_code(exc: Exception) -> ExitCode:
@@ -58,6 +61,14 @@ def run(args) -> int:
     from ft_tui.core.evaluate.run import evaluate_run
     from ft_tui.core.run.artifacts import RunError
 
+    from ft_tui.commands.download import apply_offline, fetch_or_fail, run_config_or_none
+
+    apply_offline(args)
+    run_cfg = run_config_or_none(args.run_dir)
+    if run_cfg is not None:   # a hub model missing from the cache: fetched first, at its commit
+        _, failed = fetch_or_fail(run_cfg)
+        if failed is not None:
+            return failed
     err = Console(stderr=True)
     progress = Progress(TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), TextColumn("{task.fields[speed]}"), console=err,

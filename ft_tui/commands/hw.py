@@ -1,7 +1,7 @@
 """`ft-tui hw`: GPUs and memory, what each training method needs, and settings that fit.
 
     ft-tui hw                                   this machine, the default model
-    ft-tui hw --model Qwen/Qwen2.5-7B-Instruct  a cached hub model, or a known name
+    ft-tui hw --model Qwen/Qwen2.5-7B-Instruct  a hub model (a known name plans without download)
     ft-tui hw --model llama-3.1-70b --gpu-memory 80 --gpus 2    what would I need to rent?
     ft-tui hw --data train.jsonl                max_length from your examples' token lengths
     ft-tui hw --json | jq .recommendation       one JSON object on stdout
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from ft_tui.commands.common import ExitCode, fail, number_in
@@ -33,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Estimate for this run config's settings (optimizer, precision, dtype, LoRA "
                              "rank...); the flags below override it")
     parser.add_argument("--model",
-                        help="'default' (SmolLM2-135M), a folder, a .gguf file, a cached hub id, or a "
+                        help="'default' (SmolLM2-135M), a folder, a .gguf file, a hub id, or a "
                              "common model's name such as llama-3.1-8b (default: the config's, "
                              "else 'default')")
     parser.add_argument("--seq", type=number_in(int, 32, 32768), metavar="N",
@@ -57,7 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", default=".", help="Where runs go, for the free-disk figure")
     parser.add_argument("--json", action="store_true",
                         help="Print one JSON object on stdout (diagnostics go to stderr)")
+    from ft_tui.commands.download import add_offline_flag
 
+    add_offline_flag(parser)
 
 
 def run(args) -> int:
@@ -68,7 +69,6 @@ def run(args) -> int:
     from ft_tui.core.models.resolve import ModelNotFound
     from ft_tui.core.plan.recommend import recommend
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         cfg = RunConfig.load(args.config) if args.config else RunConfig()
         cfg = cfg.with_overrides({"model.name": args.model, "training.batch_size": args.batch,
@@ -76,6 +76,12 @@ def run(args) -> int:
     except ConfigError as exc:
         return fail("; ".join(exc.problems), ExitCode.USAGE)
     args.model = cfg.model.name
+    from ft_tui.commands.download import apply_offline
+
+    apply_offline(args)
+    failed = _fetch_hub_model(cfg, needs_files=bool(args.data))
+    if failed is not None:
+        return failed
     try:
         profile = model_profile(args.model)
     except ModelNotFound as exc:
@@ -110,6 +116,23 @@ def run(args) -> int:
     else:
         render(result)
     return int(ExitCode.OK if rec.fits else ExitCode.ERROR)
+
+
+def _fetch_hub_model(cfg, needs_files: bool):
+    """A hub id that is not cached is downloaded first, visibly, unless ft-tui's table of
+    known models can plan for it without the files (then nothing is fetched, so `hw --model
+    meta-llama/Llama-3.1-70B` stays instant). Returns an exit code after a failure, else None."""
+    from ft_tui.commands.download import fetch_or_fail
+    from ft_tui.core.models.resolve import ModelNotFound, resolve_model
+    from ft_tui.core.plan.model_profile import known_model
+
+    try:
+        resolved = resolve_model(cfg.model.name)
+    except ModelNotFound:
+        return None   # model_profile says what is wrong
+    if resolved.kind != "hub" or resolved.path is not None or (known_model(cfg.model.name) and not needs_files):
+        return None
+    return fetch_or_fail(cfg, "--model")[1]
 
 
 def _token_stats(model: str, data: str):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -161,7 +160,6 @@ def _load_tokenizer(model: str):
     """The model's tokenizer, or an exit code after saying why it cannot be had."""
     from ft_tui.core.models.resolve import ModelNotFound, load_tokenizer, prepare_model
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         folder = prepare_model(model, log=_diag)
         return load_tokenizer(folder)

@@ -49,7 +49,8 @@ EXIT_FOR_STATE = {"done": ExitCode.OK, "failed": ExitCode.ERROR, "stopped": Exit
 
 def add_arguments(parser) -> None:
     parser.add_argument("config", nargs="?", metavar="CONFIG.yaml", help="run config (default: built-in defaults)")
-    parser.add_argument("--model", help="'default', a model folder, a .gguf file or a cached hub id")
+    parser.add_argument("--model", help="'default', a model folder, a .gguf file or a Hugging Face "
+                                        "hub id (org/name; downloaded first, with progress)")
     parser.add_argument("--data", metavar="PATH", help="training data file")
     parser.add_argument("--eval-data", metavar="PATH", help="held-out data file (default: split off the training data)")
     parser.add_argument("--method", choices=("lora", "qlora", "full", "sft", "dpo", "kto"),
@@ -89,6 +90,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--detach", action="store_true",
                         help="train in the background, in its own session (a closed terminal "
                              "does not stop it); prints how to follow and stop it")
+    _add_hub_arguments(parser)
 
 
 def run(args) -> int:
@@ -101,7 +103,7 @@ def run(args) -> int:
         return int(ExitCode.OK)
     if args.cpu:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch is imported
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    _apply_hub_arguments(args)
     if args.num_processes is not None and args.num_processes < 1:
         return fail("--num-processes: must be 1 or more", ExitCode.USAGE)
     try:
@@ -112,6 +114,11 @@ def run(args) -> int:
         return int(ExitCode.USAGE)
     except (RunDirError, SetupError) as exc:
         return fail(str(exc), ExitCode.USAGE)
+
+    if not args.dry_run:   # a dry run loads nothing, so it downloads nothing either
+        cfg, failed = _fetch_hub_model(cfg)
+        if failed is not None:
+            return failed
 
     if args.cluster is not None:
         return prepare_cluster(cfg, resume_dir, args.cluster)
@@ -165,6 +172,8 @@ def _config(args):
         run_dir = RunDir.open(args.resume)
         return run_dir.load_config(), run_dir
     cfg = RunConfig.load(args.config) if args.config else RunConfig()
+    if args.model and args.model != cfg.model.name and "model.revision" not in overrides:
+        overrides["model.revision"] = ""   # the YAML's pinned commit belongs to its own model
     cfg = cfg.with_overrides(overrides)
     cfg = _qlora_checkpointing_by_default(cfg, args, overrides)
     cfg = _preference_sample_by_default(cfg)
@@ -329,6 +338,30 @@ def _offer_lora(cfg, args, resuming: bool):
     if answer in ("", "y", "yes"):
         return cfg.with_overrides({"method": "lora"}), False
     return cfg, True
+
+
+# ----- a model from the Hugging Face Hub ---------------------------------------------------
+
+def _add_hub_arguments(parser) -> None:
+    from ft_tui.commands.download import add_offline_flag
+
+    add_offline_flag(parser)
+
+
+def _apply_hub_arguments(args) -> None:
+    from ft_tui.commands.download import apply_offline
+
+    apply_offline(args)
+
+
+def _fetch_hub_model(cfg):
+    """A hub model is downloaded before the run starts, visibly (what it is, then bytes, speed
+    and ETA), and a new run records the commit it trains on in model.revision, so --resume,
+    eval and export use the same weights. A resumed run's pinned commit, complete in the
+    cache, is used without network. Returns (cfg, exit code or None)."""
+    from ft_tui.commands.download import fetch_or_fail
+
+    return fetch_or_fail(cfg)
 
 
 # ----- the run: here or in launched workers (core/training/session.py decides) ------------

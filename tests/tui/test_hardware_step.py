@@ -171,3 +171,44 @@ async def test_dpo_objective_shows_cores_dpo_estimate_and_replans_when_it_change
         assert "for DPO" not in bars and "reference forward" not in bars
         sft = estimate_for(app.state.cfg, profile, "cpu", method="lora")
         assert sft.total_gb < dpo.total_gb and _gb(sft.total_gb) in bars
+
+
+async def test_a_hub_id_is_described_then_downloaded_with_a_progress_bar(
+        tmp_path, monkeypatch, tiny_model_dir, machine):
+    """The model field takes org/name: the step says what the model is, shows the download's
+    bytes, speed and ETA with a bar, then plans for the downloaded model."""
+    import huggingface_hub.constants as constants
+    from textual.widgets import ProgressBar
+
+    from tests.fixtures.hub_server import HubServer
+
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf" / "token"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", constants.HF_HUB_OFFLINE)   # restored after
+    monkeypatch.chdir(tmp_path)
+    app = FtTuiApp(config_path=str(tmp_path / "ft-tui.yaml"))
+    seen = []
+    with HubServer({"org/tiny": tiny_model_dir}, throttle=200_000) as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        async with app.run_test(size=(120, 36), message_hook=seen.append) as pilot:
+            await pilot.press("3")
+            await _settle(app, pilot)
+            step = app.query_one(HardwareStep)
+            step.query_one("#model-kind", Select).value = "hub"
+            await pilot.pause()
+            name = step.query_one("#model-name", Input)
+            name.value = "org/tiny"
+            await name.action_submit()
+            await _settle(app, pilot)
+            info = plain(step.query_one("#model-info", Static))
+            bar = step.query_one("#download", ProgressBar)
+    fetching = [m for m in seen if isinstance(m, HardwareStep.Fetching)]
+    assert fetching[0].total is None and "org/tiny: 99,648 parameters" in fetching[0].line
+    assert "not gated" in fetching[0].line and "licence apache-2.0" in fetching[0].line
+    assert any("Downloading org/tiny:" in m.line and "ETA" in m.line for m in fetching[1:])
+    assert bar.total == bar.progress == fetching[-1].total   # the bar reached the end
+    assert app.state.cfg.model.name == "org/tiny"
+    assert "at " in info and "models--org--tiny" in info     # planned from the downloaded files

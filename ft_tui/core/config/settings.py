@@ -53,7 +53,12 @@ class ConfigError(ValueError):
 @dataclass
 class ModelConfig:
     name: str = opt("default", "Model to fine-tune: 'default' (the embedded SmolLM2-135M-Instruct), "
-                    "a local folder, a .gguf file or a Hugging Face hub id already in your cache.")
+                    "a local folder, a .gguf file or a Hugging Face hub id (org/name; downloaded "
+                    "once into the Hugging Face cache).")
+    revision: str = opt("", "Hub models: the commit (or branch) to use. Empty: the latest; a run "
+                        "records the commit it trained on here, so resume, eval and export use it.")
+    offline: bool = opt(False, "Never contact the Hugging Face Hub: hub models must already be in "
+                        "the cache (as with HF_HUB_OFFLINE=1).")
     trust_remote_code: bool = opt(False, "Run Python code shipped with the model. Leave off unless "
                                   "you trust the model's authors.")
     attention: str = opt("auto", "Attention kernel. 'auto': FlashAttention-2 on Ampere or newer GPUs "

@@ -10,7 +10,6 @@ does not compute these base answers again.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -66,9 +65,8 @@ def measure_baseline(cfg, *, max_examples: int = DEFAULT_EXAMPLES, few_shot: int
     from ft_tui.core.models.generation import (GenerationStopped, ensure_chat_template, free_memory,
                                                generation_batch_size, inference_device_and_dtype,
                                                load_for_inference, render_prompt)
-    from ft_tui.core.models.resolve import ModelNotFound, load_tokenizer, prepare_model
+    from ft_tui.core.models.resolve import ModelNotFound, load_tokenizer, prepare_run_model
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if max_examples < 1:
         raise EvalError("the baseline needs at least 1 example (--max-examples)")
     k = (cfg.eval.few_shot or 3) if few_shot is None else few_shot
@@ -80,7 +78,7 @@ def measure_baseline(cfg, *, max_examples: int = DEFAULT_EXAMPLES, few_shot: int
     train, held_out = load_split(cfg)
     held_out = held_out[:max_examples]
     try:
-        base_path = prepare_model(cfg.model.name, log=lambda msg: None)
+        base_path = prepare_run_model(cfg, log=lambda msg: None)
     except ModelNotFound as exc:
         raise EvalError(f"base model: {exc}") from None
     tokenizer = load_tokenizer(base_path, cfg.model.trust_remote_code)

@@ -169,10 +169,10 @@ def finetuned_answer_cache(run: RunDir, trained: Path, base_path: Path, max_new_
 def base_and_tokenizer(cfg, trained: Path):
     """(base model folder, tokenizer, whether the ChatML fallback template was used): the
     trained run's tokenizer where it saved one, else the base model's."""
-    from ft_tui.core.models.resolve import ModelNotFound, load_tokenizer, prepare_model
+    from ft_tui.core.models.resolve import ModelNotFound, load_tokenizer, prepare_run_model
 
     try:
-        base_path = prepare_model(cfg.model.name, log=lambda msg: None)
+        base_path = prepare_run_model(cfg, log=lambda msg: None)
     except ModelNotFound as exc:
         raise EvalError(f"base model: {exc}") from None
     tokenizer = load_tokenizer(trained if has_tokenizer(trained) else base_path,

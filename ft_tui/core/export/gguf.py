@@ -102,7 +102,7 @@ def convert(merged_dir: str | os.PathLike, target: str | os.PathLike, outtype: s
     partial.unlink(missing_ok=True)
     argv = [sys.executable, str(converter), str(merged_dir), "--outfile", str(partial),
             "--outtype", outtype]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONNOUSERSITE": "1"}
+    env = {**os.environ, "PYTHONNOUSERSITE": "1"}   # a local folder: no hub access needed
     env.pop("PYTHONPATH", None)  # the converter must see its own gguf, not ft-tui's path
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, env=env)

@@ -100,10 +100,10 @@ def _stored_dtype(model_dir: Path):
 
 
 def base_model_path(cfg) -> Path:
-    from ft_tui.core.models.resolve import ModelNotFound, prepare_model
+    from ft_tui.core.models.resolve import ModelNotFound, prepare_run_model
 
     try:
-        return prepare_model(cfg.model.name, log=lambda msg: None)
+        return prepare_run_model(cfg, log=lambda msg: None)
     except ModelNotFound as exc:
         raise ExportError(f"base model: {exc}") from None
 
@@ -122,7 +122,6 @@ def merge_adapter(run_dir, out: str | os.PathLike, dtype: str = "auto") -> Path:
     exact at twice the size of bf16. A full fine-tune is already a whole model and is copied."""
     if dtype not in MERGE_DTYPES:
         raise ExportError(f"merge dtype {dtype!r}: choose one of {', '.join(MERGE_DTYPES)}")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     run = open_run(run_dir)
     trained = trained_model_dir(run)
     target = Path(out) / "merged"
@@ -227,7 +226,8 @@ def _script_model_reference(cfg) -> tuple[str, str]:
     if resolved.kind == "local":
         return str(resolved.path), "The base model folder the run used."
     if resolved.kind == "hub":
-        return resolved.name, "Hugging Face hub id (downloaded if not cached)."
+        pinned = f"; the run trained on commit {cfg.model.revision}" if cfg.model.revision else ""
+        return resolved.name, f"Hugging Face hub id (downloaded if not cached){pinned}."
     note = (f"ft-tui's safetensors copy of {resolved.path.name}"
             + (f"; elsewhere use the hub id HuggingFaceTB/{DEFAULT_MODEL_NAME}"
                if resolved.kind == "default" else "") + ".")

@@ -49,14 +49,14 @@ def open_chat(run_dir, log: Callable[[str], None] = lambda msg: None) -> ChatSes
     from ft_tui.core.export.run import run_system_prompt
     from ft_tui.core.models.generation import (ensure_chat_template, has_tokenizer,
                                                inference_device_and_dtype, load_for_inference)
-    from ft_tui.core.models.resolve import ModelNotFound, load_tokenizer, prepare_model
+    from ft_tui.core.models.resolve import ModelNotFound, load_tokenizer, prepare_run_model
     from ft_tui.core.run.artifacts import open_run, trained_model_dir
 
     run = open_run(run_dir)
     trained = trained_model_dir(run)
     cfg = run.load_config()
     try:
-        base_path = prepare_model(cfg.model.name, log=log)
+        base_path = prepare_run_model(cfg, log=log)
     except ModelNotFound as exc:
         raise EvalError(f"base model: {exc}") from None
     trust = cfg.model.trust_remote_code

@@ -60,7 +60,6 @@ def load_for_inference(model_path: str | os.PathLike, adapter_path: str | os.Pat
                        trust_remote_code: bool = False):
     """A model in eval mode on ``device``: the plain model at ``model_path``, or that base
     with the PEFT adapter at ``adapter_path`` on top."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers import AutoModelForCausalLM
 
     if device is None or dtype is None:

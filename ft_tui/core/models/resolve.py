@@ -86,28 +86,29 @@ def resolve_model(name: str) -> ResolvedModel:
         f"{raw!r} is not 'default', an existing folder, a .gguf file or a hub id like 'org/name'")
 
 
-def available_model(name: str) -> ResolvedModel:
-    """``resolve_model``, and a hub id that cannot be had (not cached, HF_HUB_OFFLINE=1)
-    refused with ModelNotFound; loads and downloads nothing."""
+def available_model(name: str, *, revision: str = "", offline: bool = False) -> ResolvedModel:
+    """``resolve_model``, and a hub id that cannot be had offline (not in the cache, or a
+    snapshot with a shard missing) refused with ModelNotFound; loads and downloads nothing.
+    Online, a hub id that is not cached is fine: ``prepare_model`` downloads it."""
     resolved = resolve_model(name)
-    if (resolved.kind == "hub" and resolved.path is None
-            and os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")):
-        raise ModelNotFound(
-            f"{resolved.name} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1: "
-            "download it first or pass a local folder")
+    if resolved.kind == "hub":
+        from ft_tui.core.models import hub
+
+        if hub.is_offline(offline):
+            hub.cached_snapshot(resolved.name, revision)   # raises HubError, a ModelNotFound
     return resolved
 
 
-def hub_cache_folder(repo_id: str) -> Path | None:
-    """The snapshot folder of a hub model already in the local cache, or None."""
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:  # pragma: no cover - huggingface_hub comes with transformers
+def hub_cache_folder(repo_id: str, revision: str = "") -> Path | None:
+    """The complete snapshot folder of a hub model already in the local cache, or None.
+    Reads the disk only."""
+    from ft_tui.core.models import hub
+
+    commit = hub.cached_commit(repo_id, revision)
+    if commit is None:
         return None
-    found = try_to_load_from_cache(repo_id, "config.json")
-    if isinstance(found, str):
-        return Path(found).parent
-    return None
+    folder = hub.snapshot_folder(repo_id, commit)
+    return None if hub.missing_files(folder) else folder
 
 
 def converted_dir(resolved: ResolvedModel) -> Path:
@@ -118,15 +119,19 @@ def converted_dir(resolved: ResolvedModel) -> Path:
     return cache_dir() / "models" / f"{resolved.display}-{key}"
 
 
-def prepare_model(name: str, log=print) -> Path:
-    """A folder that ``AutoModelForCausalLM.from_pretrained`` loads, converting a GGUF file
-    once if needed. Hub ids must already be cached (no downloads at run time)."""
-    resolved = available_model(name)
+def prepare_model(name: str, log=print, *, revision: str = "", offline: bool = False,
+                  on_progress=None, cancel=None) -> Path:
+    """A folder that ``AutoModelForCausalLM.from_pretrained`` loads: a local folder as is, a
+    GGUF file converted once, a hub id downloaded once into the Hugging Face cache (with
+    ``on_progress``; core/models/hub.py). Transformers then only ever reads a local folder."""
+    resolved = available_model(name, revision=revision, offline=offline)
     if resolved.kind == "local":
         return resolved.path  # type: ignore[return-value]
     if resolved.kind == "hub":
-        # not cached (and online): let transformers download it
-        return resolved.path or Path(resolved.name)
+        from ft_tui.core.models.hub import fetch_model
+
+        return fetch_model(resolved.name, revision, offline=offline, on_progress=on_progress,
+                           cancel=cancel, log=log).path
     target = converted_dir(resolved)
     if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
         return target
@@ -135,8 +140,13 @@ def prepare_model(name: str, log=print) -> Path:
     return target
 
 
+def prepare_run_model(cfg, log=print, **kwargs) -> Path:
+    """``prepare_model`` for a run's config: its model, pinned revision and offline choice."""
+    return prepare_model(cfg.model.name, log=log, revision=cfg.model.revision,
+                         offline=cfg.model.offline, **kwargs)
+
+
 def _convert_gguf(gguf: Path, target: Path) -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 

@@ -98,7 +98,7 @@ def model_profile(name: str) -> ModelProfile:
         return known
     raise ModelNotFound(
         f"{name} is not in the local Hugging Face cache and not one of the models ft-tui knows "
-        f"by name. Download it first (`huggingface-cli download {name}`) or pass a local folder "
+        f"by name. Download it first (`ft-tui download {name}`) or pass a local folder "
         f"or .gguf file. {_known_hint()}")
 
 

@@ -19,10 +19,10 @@ from ft_tui.core.training.device import DeviceInfo, Precision, check_liger, pick
 def load_run_tokenizer(cfg, log=print):
     """(tokenizer, model folder) of the run's model, without the model: the data is
     tokenised (and its problems said) before the slow weight load."""
-    from ft_tui.core.models.resolve import ModelNotFound, load_tokenizer, prepare_model
+    from ft_tui.core.models.resolve import ModelNotFound, load_tokenizer, prepare_run_model
 
     try:
-        path = prepare_model(cfg.model.name, log=log)
+        path = prepare_run_model(cfg, log=log)
     except ModelNotFound as exc:
         raise SetupError(f"model.name: {exc}") from None
     tokenizer = load_tokenizer(path, trust_remote_code=cfg.model.trust_remote_code)
@@ -37,7 +37,6 @@ def load_model_and_tokenizer(cfg, precision: Precision, device: DeviceInfo, log=
     """(model with adapters applied, tokenizer, base model folder). ``adapters=False``
     returns the (possibly 4-bit) base for a trainer that adds the adapter itself;
     ``loaded``, ``load_run_tokenizer``'s answer, is used as is."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from transformers import AutoModelForCausalLM, set_seed
 

@@ -178,7 +178,8 @@ export NCCL_DEBUG="${NCCL_DEBUG:-WARN}"
 # A failed NCCL collective ends its process instead of leaving it waiting (torchrun's own
 # default, said here so that an environment that turns it off is overruled only by choice).
 export TORCH_NCCL_ASYNC_ERROR_HANDLING="${TORCH_NCCL_ASYNC_ERROR_HANDLING:-1}"
-export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
+# The model is the commit the run recorded (model.revision): a node without it in its Hugging
+# Face cache downloads that commit; set HF_HUB_OFFLINE=1 yourself on nodes with no internet.
 
 EXTRA=()
 if [ "${FT_TUI_CPU:-@CPU@}" = 1 ]; then EXTRA+=(--cpu); fi

@@ -128,6 +128,9 @@ class TrainingRunner:
                 self._emit(TrainWarning(0, "no_checkpoint", "no checkpoint was saved before the run "
                                         "ended, so it starts again from step 0"))
         elif self.main:
+            from ft_tui.core.models.hub import pinned
+
+            self.cfg = cfg = pinned(cfg)   # a hub model: the commit it trains on, for resume/eval/export
             self.run_dir.save_config(cfg)
 
         data = load_training_data(cfg)   # bad data fails here, before the slow model load

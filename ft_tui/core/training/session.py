@@ -112,7 +112,7 @@ def check_model(cfg) -> None:
     from ft_tui.core.errors import SetupError
 
     try:
-        available_model(cfg.model.name)
+        available_model(cfg.model.name, revision=cfg.model.revision, offline=cfg.model.offline)
     except ModelNotFound as exc:
         raise SetupError(f"model.name: {exc}") from None
 

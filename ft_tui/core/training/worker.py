@@ -26,7 +26,6 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     if args.cpu:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before torch is imported
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     from ft_tui.core.run.rundir import RunDir
     from ft_tui.core.training.runner import TrainingRunner

@@ -8,6 +8,7 @@ settings; Apply writes them into the run config.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from rich.text import Text
@@ -16,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Input, Select, Static
+from textual.widgets import Button, Input, ProgressBar, Select, Static
 
 from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
 from ft_tui.tui.steps import hardware_work
@@ -25,7 +26,7 @@ from ft_tui.tui.widgets.memory_bars import MemoryBars
 
 MODEL_KINDS = (("Default: SmolLM2-135M-Instruct", "default"),
                ("Local folder or .gguf file", "local"),
-               ("Hub id already in your cache", "hub"))
+               ("Hugging Face hub id (org/name)", "hub"))
 
 
 class HardwareStep(Container):
@@ -36,7 +37,9 @@ What this machine has, and what each training method needs on it.
   second, plus RAM. Without a GPU it says why (no driver, no NVML); training then runs
   on the CPU, which is fine for small models such as the default one.
 - **Model:** the embedded default (SmolLM2-135M-Instruct), a local folder or `.gguf`
-  file, or a hub id already in your Hugging Face cache (nothing is downloaded).
+  file, or a Hugging Face hub id (org/name). A hub model not yet in your cache is
+  described first (parameters, size, gated, licence, chat template), then downloaded
+  once with a progress bar; *Cancel download* stops it and the next try resumes.
 - **Memory:** peak training memory for full fine-tuning, LoRA and QLoRA, split into
   its parts, as bars against the memory there is. Type a size in *Plan for GB* to ask
   "what would I need to rent?".
@@ -56,6 +59,9 @@ What this machine has, and what each training method needs on it.
     HardwareStep #gpu-gb { width: 12; }
     HardwareStep #model-row Button, HardwareStep #plan-row Button { margin: 0 0 0 1; }
     HardwareStep #model-info { height: auto; color: $text-muted; }
+    HardwareStep #download-row { height: auto; display: none; }
+    HardwareStep #download-row.active { display: block; }
+    HardwareStep #download-row ProgressBar { width: 1fr; }
     HardwareStep #recommendation { height: auto; }
     """
 
@@ -82,6 +88,7 @@ What this machine has, and what each training method needs on it.
         self.plan: dict[str, Any] | None = None
         self.planned_key: tuple | None = None
         self.hardware = None
+        self.cancel_download = threading.Event()
 
     def compose(self) -> ComposeResult:
         name = self.state.cfg.model.name
@@ -99,6 +106,9 @@ What this machine has, and what each training method needs on it.
                             disabled=kind == "default")
                 yield Button("Use model", id="use-model", compact=True)
             yield Static(id="model-info")
+            with Horizontal(id="download-row"):
+                yield ProgressBar(id="download", show_eta=False)
+                yield Button("Cancel download", id="cancel-download", compact=True)
             yield Static("Memory needed to train", classes="section-title")
             with Horizontal(id="plan-row"):
                 yield Static("Plan for GB (empty: this machine): ", classes="muted")
@@ -181,10 +191,13 @@ What this machine has, and what each training method needs on it.
     def replan(self, name: str | None = None) -> None:
         name = name or self.state.cfg.model.name
         self.generation += 1
+        self.cancel_download.set()   # a download for the model chosen before stops (and resumes later)
+        self.cancel_download = threading.Event()
         self.planned_key = self._plan_key(name)
         self.query_one("#memory", MemoryBars).show_message(f"Estimating memory for {name} …")
         cfg = self.state.cfg
-        self._plan_worker(self.generation, name, self._gpu_gb(), cfg, self._token_stats())
+        self._plan_worker(self.generation, name, self._gpu_gb(), cfg, self._token_stats(),
+                          self.cancel_download)
 
     def _token_stats(self) -> dict | None:
         """Token lengths from the Data step's last report, when it has them."""
@@ -197,19 +210,54 @@ What this machine has, and what each training method needs on it.
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan",
           description="estimating memory")
     def _plan_worker(self, generation: int, name: str, gpu_gb: float | None, cfg,
-                     token_stats: dict | None) -> None:
+                     token_stats: dict | None, cancel: threading.Event) -> None:
+        from ft_tui.core.models.hub import DownloadCancelled
+
         try:
+            hardware_work.fetch_hub_model(
+                name, cfg, cancel=cancel,
+                on_info=lambda line: self.post_message(self.Fetching(generation, line)),
+                on_progress=lambda done, total, line: self.post_message(
+                    self.Fetching(generation, line, done, total)))
             result = hardware_work.plan(name, cfg, gpu_gb, token_stats)
+        except DownloadCancelled as exc:
+            self.post_message(self.Planned(generation, name, error=str(exc)))
+            return
         except hardware_work.PLAN_ERRORS as exc:
             self.post_message(self.Planned(generation, name, error=str(exc)))
             return
         self.post_message(self.Planned(generation, name, result=result))
+
+    class Fetching(Message):
+        """A hub model being fetched: what it is (no total yet), then its progress."""
+
+        def __init__(self, generation: int, line: str, done: int = 0, total: int | None = None):
+            super().__init__()
+            self.generation, self.line, self.done, self.total = generation, line, done, total
+
+    @on(Fetching)
+    def _fetching(self, message: Fetching) -> None:
+        message.stop()
+        if message.generation != self.generation:
+            return
+        info = self.query_one("#model-info", Static)
+        if message.total is None:   # what the model is, before any byte is fetched
+            self.fetch_summary = message.line
+            info.update(Text(message.line))
+            return
+        info.update(Text(f"{self.fetch_summary}\n{message.line}"))
+        self.query_one("#download-row").add_class("active")
+        self.query_one("#download", ProgressBar).update(total=max(message.total, 1),
+                                                        progress=message.done)
+
+    fetch_summary = ""
 
     @on(Planned)
     def _planned(self, message: Planned) -> None:
         message.stop()
         if message.generation != self.generation:
             return
+        self.query_one("#download-row").remove_class("active")
         info = self.query_one("#model-info", Static)
         if message.error:
             info.update(Text(f"✗ {message.error}", style="bold"))
@@ -241,6 +289,7 @@ What this machine has, and what each training method needs on it.
         actions = {
             "use-model": lambda: self.use_model(self.query_one("#model-name", Input).value.strip()),
             "replan": lambda: self.replan(),
+            "cancel-download": self.cancel_download.set,
             "apply": self.action_apply,
             "continue": self.action_continue,
         }

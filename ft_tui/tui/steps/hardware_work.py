@@ -34,6 +34,33 @@ def model_kind(name: str) -> str:
     return {"default": "default", "hub": "hub"}.get(kind, "local")
 
 
+def fetch_hub_model(name: str, cfg: RunConfig, *, on_info, on_progress, cancel) -> None:
+    """A hub id not in the cache: what it is (``on_info``, a line), then the download with
+    ``on_progress(done, total, line)``; core/models/hub.py does the work. Offline, nothing
+    is fetched (planning then uses the table of known models, and training says what is
+    missing). Blocking: call from a worker thread. Raises ModelNotFound / DownloadCancelled."""
+    import time
+
+    from ft_tui.core.models.hub import fetch_model, is_offline
+
+    try:
+        resolved = resolve_model(name)
+    except ModelNotFound:
+        return
+    if resolved.kind != "hub" or resolved.path is not None or is_offline(cfg.model.offline):
+        return
+    last = [0.0]
+
+    def progress(p) -> None:
+        now = time.monotonic()
+        if p.finished or now - last[0] >= 0.25:   # a few screen updates a second
+            last[0] = now
+            on_progress(p.done, p.total, p.line())
+
+    fetch_model(name, offline=cfg.model.offline, on_info=lambda model: on_info(model.summary()),
+                on_progress=progress, cancel=cancel, log=lambda _text: None)
+
+
 def plan(name: str, cfg: RunConfig, gpu_gb: float | None, token_stats: dict | None) -> dict:
     """Profile the model, estimate memory for every method and recommend settings.
     Blocking (may read a GGUF header): call from a worker thread."""
@@ -65,8 +92,8 @@ def model_location(name: str) -> tuple[bool, str]:
     if resolved.kind == "default":
         return True, "the embedded default model (converted once into ft-tui's cache)"
     if resolved.kind == "hub" and resolved.path is None:
-        return False, ("not in the local Hugging Face cache: download it before training "
-                       "(nothing is downloaded at run time)")
+        return False, ("not in the local Hugging Face cache (offline): `ft-tui download "
+                       f"{name}` where there is network, then copy the cache here")
     return True, f"at {resolved.path}"
 
 
