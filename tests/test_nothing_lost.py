@@ -62,3 +62,67 @@ def test_split_never_replaces_an_existing_train_or_eval_file(tmp_path, capsys):
     train, held = tmp_path / "data.train-2.jsonl", tmp_path / "data.eval-2.jsonl"
     assert str(train) in err and str(held) in err
     assert len(train.read_text().splitlines()) + len(held.read_text().splitlines()) == 10
+
+
+def _torch_disk_full_error():
+    """What torch.save raises on a full disk (measured on a 600 KB tmpfs, torch 2.13)."""
+    try:
+        raise RuntimeError("basic_ios::clear: iostream error")
+    except RuntimeError:
+        try:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534")
+        except RuntimeError as exc:
+            return exc
+
+
+def test_full_disk_errors_from_torch_and_safetensors_are_recognised():
+    from safetensors import SafetensorError
+
+    from ft_tui.core.space import is_disk_full
+
+    assert is_disk_full(_torch_disk_full_error())
+    assert is_disk_full(SafetensorError(
+        "Error while serializing: I/O error: No space left on device (os error 28)"))
+    assert not is_disk_full(RuntimeError("shape mismatch"))
+    assert not is_disk_full(ValueError("bad value"))
+
+
+def test_disk_full_during_a_checkpoint_save_fails_cleanly_and_keeps_the_last_one(
+        tiny_model_dir, tmp_path, monkeypatch):
+    import errno
+
+    import torch
+
+    from ft_tui.core.run import rundir
+    from ft_tui.core.space import RESERVE_FILE
+    from ft_tui.core.training import TrainingRunner
+    from tests.test_training_runner import tiny_cfg
+
+    cfg = tiny_cfg(tiny_model_dir, tmp_path, **{"training.sample_every_steps": 0, "training.max_steps": 4,
+                                                "training.save_steps": 2, "training.eval_steps": 50})
+    real_save, real_status_write = torch.save, rundir.atomic_write_json
+    full = []
+
+    def save(obj, f, *a, **kw):   # the second checkpoint's optimizer state hits a full disk
+        if "checkpoint-4" in str(f):
+            Path(f).write_bytes(b"PK\x03\x04 half")
+            full.append(True)
+            raise _torch_disk_full_error()
+        return real_save(obj, f, *a, **kw)
+
+    def status_write(path, data, *a, **kw):   # on the full disk only the reserve makes room
+        if full and (Path(path).parent / RESERVE_FILE).exists():
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_status_write(path, data, *a, **kw)
+
+    monkeypatch.setattr(torch, "save", save)
+    monkeypatch.setattr(rundir, "atomic_write_json", status_write)
+    finished = TrainingRunner(cfg).run()
+    run = tmp_path / "runs" / "run"
+    status = json.loads((run / "status.json").read_text())
+    assert finished.state == status["state"] == "failed"
+    assert "disk is full" in status["message"] and "needs about" in status["message"]
+    assert "checkpoint-2 is kept" in status["message"] and "--resume" in status["message"]
+    assert "unexpected error" not in status["message"]
+    assert sorted(p.name for p in (run / "checkpoints").glob("checkpoint-*")) == ["checkpoint-2"]
+    assert not (run / "adapter").exists()

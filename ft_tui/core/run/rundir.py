@@ -241,7 +241,14 @@ class RunDir:
         if state not in STATES:
             raise ValueError(f"unknown state {state!r}")
         data = {**self.read_status(), **extra, "state": state, "updated": time.time(), "pid": os.getpid()}
-        atomic_write_json(self.status_path, data)
+        try:
+            atomic_write_json(self.status_path, data)
+        except OSError as exc:   # a full disk: the run's reserve makes room for this small file
+            from ft_tui.core.space import give_back_reserve, is_disk_full
+
+            if not (is_disk_full(exc) and give_back_reserve(self.path)):
+                raise
+            atomic_write_json(self.status_path, data)
 
     # --- metrics ---
     def append_event(self, event: Event | dict[str, Any]) -> None:

@@ -64,6 +64,11 @@ class TrainingRunner:
         self._last_status = 0.0
         self._finished: RunFinished | None = None
         self._metrics = _MetricsLog(run_dir)
+        self._trainable = 0
+        if self.main:
+            from ft_tui.core.space import keep_reserve
+
+            keep_reserve(run_dir.path)   # room for status.json if the disk fills up
 
     # ----- public ----------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -161,6 +166,7 @@ class TrainingRunner:
                                     has_eval=bool(data.eval_rows), completion_only=answers_only,
                                     world_size=self.world_size)
         trainable, total = count_params(model)
+        self._trainable = trainable
         # Samples come from rank 0's copy of the model; FSDP shards it, so none there.
         sharded = os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true")
         sample_every = cfg.training.sample_every_steps if self.main and not sharded else 0
@@ -241,12 +247,17 @@ class TrainingRunner:
     def _checkpoint_space(self, step: int, trainable: int) -> str | None:
         """Why a checkpoint at ``step`` would not fit on the disk, or None. Its size: the last
         checkpoint's, else the trained weights with Adam's two moments (fp32)."""
-        from ft_tui.core.space import folder_size, space_problem
+        from ft_tui.core.space import space_problem
+
+        problem = space_problem(self.run_dir.checkpoints_dir, self._checkpoint_bytes(trainable),
+                                f"the checkpoint at step {step}")
+        return problem and problem + self._keep_hint(self.run_dir.latest_checkpoint())
+
+    def _checkpoint_bytes(self, trainable: int) -> int:
+        from ft_tui.core.space import folder_size
 
         last = self.run_dir.latest_checkpoint()
-        needed = folder_size(last) if last is not None else trainable * 4 * 3
-        problem = space_problem(self.run_dir.checkpoints_dir, needed, f"the checkpoint at step {step}")
-        return problem and problem + self._keep_hint(last)
+        return folder_size(last) if last is not None else trainable * 4 * 3
 
     def _keep_hint(self, last: Path | None) -> str:
         kept = f"{last.name} is kept" if last is not None else "no checkpoint was saved yet"
@@ -257,14 +268,21 @@ class TrainingRunner:
         from ft_tui.core.training.failures import is_out_of_memory, log_traceback, one_line, oom_advice
 
         if is_disk_full(exc):
+            from ft_tui.core.space import MARGIN, MIN_FREE, free_bytes, human
+
             _drop_partial_checkpoints(self.run_dir)   # frees space for the status and the log
             last = self.run_dir.latest_checkpoint()
             try:
                 log_traceback(self.run_dir, exc)
             except OSError:
                 pass
-            return RunFinished("failed", self._step, f"the disk is full (at step {self._step}: "
-                               f"{one_line(exc)})" + self._keep_hint(last))
+            needed = self._checkpoint_bytes(self._trainable) * MARGIN + MIN_FREE
+            return RunFinished(
+                "failed", self._step,
+                f"the disk is full (at step {self._step}: {one_line(exc, 160)}); a checkpoint "
+                f"needs about {human(needed)}, {human(free_bytes(self.run_dir.path))} is free on "
+                f"{self.run_dir.path.resolve()}; the partial checkpoint was removed"
+                + self._keep_hint(last))
         if self.main:
             log_traceback(self.run_dir, exc)
         where = f" (traceback in {self.run_dir.path / 'error.log'})"
@@ -277,8 +295,14 @@ class TrainingRunner:
         self._finished = finished
         if not self.main:
             return
-        self._emit(finished)
-        self._metrics.close()
+        from ft_tui.core.space import is_disk_full
+
+        try:
+            self._emit(finished)
+            self._metrics.close()
+        except OSError as exc:   # a full disk: the end still reaches status.json, below
+            if not is_disk_full(exc):
+                raise
         self.run_dir.write_status(finished.state, step=finished.step, total_steps=self._total,
                                   message=finished.message, advice=finished.advice)
         try:
