@@ -27,7 +27,7 @@ from ft_tui.core.models.generation import (ensure_chat_template, free_memory, ge
                                            generation_batch_size, has_tokenizer,
                                            inference_device_and_dtype, load_for_inference,
                                            render_prompt)
-from ft_tui.core.evaluate.judge import JudgeError, LLMJudge, judge_from_config, plain_http_warning
+from ft_tui.core.evaluate.judge import JudgeError, LLMJudge, configured_judge, plain_http_warning
 from ft_tui.core.evaluate.metrics import (MAIN_METRIC, detect_task_kind, main_change_interval,
                                           metric_names, score_example, summarize)
 from ft_tui.core.paths import resolve_data_path
@@ -216,9 +216,10 @@ def _evaluate(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None =
     shots_k = cfg.eval.few_shot if few_shot is None else few_shot
     if limit < 0 or shots_k < 0:
         raise EvalError("--max-examples and --few-shot must be 0 or more")
-    if judge is None:
+    judge_note = None
+    if judge is None:   # the config's judge is used only with consent (judge.py)
         try:
-            judge = judge_from_config(cfg.eval)
+            judge, judge_note = configured_judge(cfg.eval, str(run.path))
         except JudgeError as exc:
             raise EvalError(str(exc)) from None
     progress = on_progress or (lambda done, total, phase, tokens_per_s=None: None)
@@ -275,6 +276,8 @@ def _evaluate(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None =
                            })
     if judge:
         _add_judge_scores(report, judge, progress)
+    elif judge_note:
+        report.settings["judge_error"] = judge_note
     section = render_section(report.to_dict())
     if general:
         section += "\n" + _add_general_check(report, base_path, trained, tokenizer, load, progress)
@@ -406,6 +409,9 @@ def _add_judge_scores(report: EvalReport, judge: LLMJudge, progress: ProgressFn)
     """Grade both answers of every example; a judge failure is recorded, not fatal (the
     generations are the expensive part and are kept)."""
     report.settings["judge"] = {"url": judge.url, "model": judge.model}
+    if judge.refusal():   # before anything is sent
+        report.settings["judge_error"] = judge.refusal()
+        return
     warning = plain_http_warning(judge.url)
     if warning:
         report.settings["judge_warning"] = warning
