@@ -153,13 +153,13 @@ def judge_from_config(eval_cfg, *, consent: bool = False, allow_plain_http: bool
     if not eval_cfg.judge_model.strip():
         raise JudgeError("eval.judge_url is set but eval.judge_model is empty: name the judge model")
     if not consent:
-        import shlex
+        from ft_tui.core.config.names import shell_quote
 
         host = urllib.parse.urlsplit(eval_cfg.judge_url.strip()).hostname or eval_cfg.judge_url
         raise JudgeNotConsented(
             f"the run's config names an LLM judge at {host}; nothing was sent to it. To send it the "
             "held-out prompts, references and answers (and FT_TUI_JUDGE_API_KEY) for grading, "
-            f"run `ft-tui eval {shlex.quote(str(run_path))} --judge`")
+            f"run `ft-tui eval {shell_quote(run_path)} --judge`")
     return LLMJudge(eval_cfg.judge_url, eval_cfg.judge_model, allow_plain_http=allow_plain_http)
 
 

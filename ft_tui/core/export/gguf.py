@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -152,6 +153,25 @@ def _go_string(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
+# Ollama's Modelfile parser (ollama/ollama parser/parser.go) has no escapes: a value in
+# """…""" ends at the first """ followed by a space or a line end, so a prompt holding """
+# would end early and its rest would be read as new commands (a second FROM, a PARAMETER).
+# Such runs of quotes get a zero-width space between the quotes, and the file says so.
+_ZWSP = "\u200b"
+
+
+def modelfile_block(text: str) -> tuple[str, bool]:
+    """``text`` as a triple-quoted Modelfile value that ends where it should; True when
+    it had to be changed (quotes split by zero-width spaces)."""
+    safe = re.sub(r'"(?=")', '"' + _ZWSP, text) if '"""' in text else text
+    return f'"""{safe}"""', safe != text
+
+
+def _modelfile_word(text: str) -> str:
+    """A FROM path: quoted when it holds a space (the parser splits words there)."""
+    return f'"{text}"' if any(c.isspace() for c in text) else text
+
+
 def stop_tokens(tokenizer, generation_config: dict | None, layout: ChatLayout) -> list[str]:
     """End-of-turn / end-of-text tokens to stop on."""
     stops: list[str] = []
@@ -174,13 +194,19 @@ def modelfile_text(gguf_name: str, tokenizer, system_prompt: str,
     layout = chat_layout(tokenizer)
     template = (f"{layout.head}{{{{ .System }}}}{layout.system_end}{{{{ .Prompt }}}}"
                 f"{layout.user_end}{{{{ .Response }}}}{layout.answer_end}")
+    template_block, _ = modelfile_block(template)
     lines = [f"# Ollama: ollama create my-model -f Modelfile && ollama run my-model",
-             f"FROM ./{gguf_name}", "", f'TEMPLATE """{template}"""', ""]
+             f"FROM {_modelfile_word('./' + gguf_name)}", "", f"TEMPLATE {template_block}", ""]
     for stop in stop_tokens(tokenizer, generation_config, layout):
         lines.append(f'PARAMETER stop "{_go_string(stop)}"')
     lines.append("PARAMETER temperature 0")
     if system_prompt.strip():
-        lines += ["", f'SYSTEM """{system_prompt.strip()}"""']
+        block, changed = modelfile_block(system_prompt.strip())
+        lines.append("")
+        if changed:
+            lines.append('# The system prompt holds """, which a Modelfile cannot escape: zero-width '
+                         "spaces (U+200B) were put between those quotes.")
+        lines.append(f"SYSTEM {block}")
     return "\n".join(lines) + "\n"
 
 

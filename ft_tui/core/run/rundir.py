@@ -180,6 +180,7 @@ class RunDir:
         """The config to resume with: ``moved`` ({"data.train_path": new path}) replaces a
         data path after checking the file holds the same bytes the run started on. Raises
         RunDirError (one line) when a file differs, cannot be checked, or is gone."""
+        from ft_tui.core.config.names import shell_quote
         from ft_tui.core.paths import resolve_data_path, shown_path
 
         moved = {k: v for k, v in (moved or {}).items() if v}
@@ -206,7 +207,7 @@ class RunDir:
             if not resolve_data_path(value).is_file():
                 raise RunDirError(
                     f"{key}: {value} is not there any more (moved or deleted?); resume with "
-                    f"`ft-tui train --resume {shown_path(self.path)} {flags[key]} NEW_PATH`, "
+                    f"`ft-tui train --resume {shell_quote(shown_path(self.path))} {flags[key]} NEW_PATH`, "
                     "the same file from its new place")
         return cfg
 

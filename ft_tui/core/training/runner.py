@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from ft_tui.core.atomic import replace_dir
+from ft_tui.core.config.names import shell_quote
 from ft_tui.core.config.settings import RunConfig
 from ft_tui.core.run.events import Event, RunFinished, TrainWarning
 from ft_tui.core.run.lock import RunInUse, RunLock
@@ -195,7 +196,7 @@ class TrainingRunner:
             return RunFinished("failed", step, callback.failure)
         if callback.stopped_at is not None and step < trainer.state.max_steps:
             return RunFinished("stopped", step, f"stopped at step {step}; a checkpoint was saved: "
-                               f"resume with `ft-tui train --resume {self.run_dir.path}`")
+                               f"resume with `ft-tui train --resume {shell_quote(self.run_dir.path)}`")
         self._status("running", "saving the adapter")
         if preference:
             from ft_tui.core.training.preference import drop_reference_adapter
@@ -261,7 +262,7 @@ class TrainingRunner:
 
     def _keep_hint(self, last: Path | None) -> str:
         kept = f"{last.name} is kept" if last is not None else "no checkpoint was saved yet"
-        return (f"; {kept}: free some space, then `ft-tui train --resume {self.run_dir.path}`")
+        return (f"; {kept}: free some space, then `ft-tui train --resume {shell_quote(self.run_dir.path)}`")
 
     def _failure(self, exc: BaseException) -> RunFinished:
         from ft_tui.core.space import is_disk_full
