@@ -261,8 +261,12 @@ class RunConfig:
             raise ConfigError([f"{path}: no such config file"]) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError([f"{path}: cannot read ({exc})"]) from None
+        from ft_tui.core.config.safe_yaml import YamlTooBig, load_yaml
+
         try:
-            data = yaml.safe_load(text)
+            data = load_yaml(text, str(path))
+        except YamlTooBig as exc:
+            raise ConfigError([str(exc)]) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark else ""
