@@ -176,6 +176,8 @@ def print_report(data: dict, console) -> None:
     console.print(f"[{colour}]{verdict['text']}[/]", highlight=False)
     if data.get("general"):
         print_general(data["general"], console)
+    if settings.get("data_changed"):
+        console.print(f"[yellow]warning: {settings['data_changed']}[/]", highlight=False)
     if settings.get("judge_warning"):
         console.print(f"[yellow]warning: {settings['judge_warning']}[/]", highlight=False)
     if settings.get("judge_error"):

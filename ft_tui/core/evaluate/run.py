@@ -274,6 +274,7 @@ def _evaluate(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None =
                                "chat_template_fallback": template_fallback,
                                "judge": None, "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
                            })
+    _note_data_changes(report, run, cfg)
     if judge:
         _add_judge_scores(report, judge, progress)
     elif judge_note:
@@ -403,6 +404,18 @@ def _build_report(run: RunDir, cfg, kind: str, held_out: list, references: list[
                            interval=main_change_interval(kind, base, finetuned, references,
                                                          [ex["scores"] for ex in examples]))
     return EvalReport(kind, main, len(held_out), summary, verdict, examples, settings)
+
+
+def _note_data_changes(report: EvalReport, run: RunDir, cfg) -> None:
+    """A data file rewritten since training is scored with a warning, and the hashes of what
+    was scored are kept in eval.json (data_hashes.json keeps what was trained on)."""
+    from ft_tui.core.run.rundir import data_record
+
+    changed = run.data_changes(cfg)
+    if changed:
+        report.settings["data_changed"] = "; ".join(changed) + (
+            ": the scores are for the files as they are now, not as the run was trained with them")
+    report.settings["data_sha256"] = {k: v["sha256"] for k, v in data_record(cfg).items()}
 
 
 def _add_judge_scores(report: EvalReport, judge: LLMJudge, progress: ProgressFn) -> None:
