@@ -176,8 +176,9 @@ def print_report(data: dict, console) -> None:
     console.print(f"[{colour}]{verdict['text']}[/]", highlight=False)
     if data.get("general"):
         print_general(data["general"], console)
-    if settings.get("data_changed"):
-        console.print(f"[yellow]warning: {settings['data_changed']}[/]", highlight=False)
+    for key in ("data_changed", "eval_overlap"):
+        if settings.get(key):
+            console.print(f"[yellow]warning: {settings[key]}[/]", highlight=False)
     if settings.get("judge_warning"):
         console.print(f"[yellow]warning: {settings['judge_warning']}[/]", highlight=False)
     if settings.get("judge_error"):

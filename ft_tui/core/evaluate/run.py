@@ -275,6 +275,7 @@ def _evaluate(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None =
                                "judge": None, "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
                            })
     _note_data_changes(report, run, cfg)
+    _note_overlap(report, cfg, train, held_out)
     if judge:
         _add_judge_scores(report, judge, progress)
     elif judge_note:
@@ -416,6 +417,15 @@ def _note_data_changes(report: EvalReport, run: RunDir, cfg) -> None:
         report.settings["data_changed"] = "; ".join(changed) + (
             ": the scores are for the files as they are now, not as the run was trained with them")
     report.settings["data_sha256"] = {k: v["sha256"] for k, v in data_record(cfg).items()}
+
+
+def _note_overlap(report: EvalReport, cfg, train: list, held_out: list) -> None:
+    from ft_tui.core.data.overlap import eval_file_is_train_file, overlap_message
+
+    note = overlap_message(((ex.line, ex.messages) for ex in train),
+                           ((ex.line, ex.messages) for ex in held_out), eval_file_is_train_file(cfg))
+    if note:
+        report.settings["eval_overlap"] = note
 
 
 def _add_judge_scores(report: EvalReport, judge: LLMJudge, progress: ProgressFn) -> None:

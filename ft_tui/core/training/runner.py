@@ -127,6 +127,9 @@ class TrainingRunner:
             self.run_dir.save_config(cfg)
 
         data = load_training_data(cfg)   # bad data fails here, before the slow model load
+        overlap = _eval_overlap(cfg, data)
+        if overlap:
+            self._emit(TrainWarning(0, "eval_overlap", overlap))
         device = detect_device()
         precision = resolve_precision(cfg, device)
         check_liger(cfg, device)   # before the slow model load
@@ -360,6 +363,17 @@ def resume_runner(run_dir_path, on_event: Callable[[Event], None] | None = None,
     except BaseException:
         lock.release()
         raise
+
+
+def _eval_overlap(cfg, data) -> str | None:
+    """Held-out rows that are also training rows (core/data/overlap.py), or None."""
+    from ft_tui.core.data.overlap import eval_file_is_train_file, overlap_message
+
+    train, held = data.conversations
+    if not held:
+        return None
+    return overlap_message(((c[0], c[1]) for c in train), ((c[0], c[1]) for c in held),
+                           eval_file_is_train_file(cfg))
 
 
 def _drop_partial_checkpoints(run_dir: RunDir) -> None:
