@@ -53,7 +53,7 @@ def test_overlap_counts_exact_and_near_duplicate_held_out_rows():
     assert overlap_message(train, held[4:]) is None
 
 
-def test_training_on_the_held_out_file_is_warned_before_the_model_loads(tiny_model_dir, tmp_path):
+def test_training_on_the_held_out_file_is_warned_when_the_run_starts(tiny_model_dir, tmp_path):
     from ft_tui.core.run.events import TrainWarning
     from ft_tui.core.training import TrainingRunner
     from tests.test_training_runner import tiny_cfg

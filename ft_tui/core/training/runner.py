@@ -107,29 +107,33 @@ class TrainingRunner:
     def _run(self) -> RunFinished:
         from ft_tui.core.training.dataset import load_training_data
         from ft_tui.core.training.device import check_liger, detect_device, resolve_precision
+        from ft_tui.core.training.checkpoint_files import is_final_checkpoint
         from ft_tui.core.training.resume import (Carried, carried_from_metrics, checkpoint_step,
                                                  truncate_metrics, usable_checkpoint)
 
         cfg = self.cfg
-        checkpoint, carried = None, Carried()
+        checkpoint, carried, torn = None, Carried(), []
         if self.resume:
-            checkpoint = usable_checkpoint(self.run_dir)
+            checkpoint = usable_checkpoint(self.run_dir, skipped=torn)
             step = self._step = checkpoint_step(checkpoint) if checkpoint else 0
         self._status("running", "loading data")
         if self.resume:
             if self.main:
                 truncate_metrics(self.run_dir, step)
             carried = carried_from_metrics(self.run_dir)
+            for line in torn:
+                self._emit(TrainWarning(step, "torn_checkpoint", f"{line}: skipped, resuming from "
+                                        f"{checkpoint.name if checkpoint else 'step 0'}"))
             if checkpoint is None:
                 self._emit(TrainWarning(0, "no_checkpoint", "no checkpoint was saved before the run "
                                         "ended, so it starts again from step 0"))
+            elif is_final_checkpoint(checkpoint):   # killed after its last step: nothing to train
+                return self._final_from_checkpoint(checkpoint)
         elif self.main:
             self.run_dir.save_config(cfg)
 
         data = load_training_data(cfg)   # bad data fails here, before the slow model load
         overlap = _eval_overlap(cfg, data)
-        if overlap:
-            self._emit(TrainWarning(0, "eval_overlap", overlap))
         device = detect_device()
         precision = resolve_precision(cfg, device)
         check_liger(cfg, device)   # before the slow model load
@@ -182,6 +186,8 @@ class TrainingRunner:
             carried=carried, world_size=self.world_size, on_progress=self._progress,
             space_check=lambda step: self._checkpoint_space(step, trainable),
             eval_rows=len(eval_subset(data.eval_rows, cfg.training.max_eval_rows)))
+        if overlap:
+            callback.start_warnings.append(TrainWarning(0, "eval_overlap", overlap))
         if preference:
             from ft_tui.core.training.preference import make_preference_trainer
 
@@ -210,6 +216,26 @@ class TrainingRunner:
         if step < trainer.state.max_steps:
             message = f"stopped early at step {step}: the held-out loss stopped improving"
         return RunFinished("done", step, f"{message}; saved to {self.run_dir.adapter_dir}")
+
+    def _final_from_checkpoint(self, checkpoint: Path) -> RunFinished:
+        """A resume whose checkpoint is the run's last step: never trains past max_steps.
+        The final adapter is kept when it was saved, else written from that checkpoint."""
+        from ft_tui.core.atomic import atomic_dir
+        from ft_tui.core.run.artifacts import is_peft_adapter
+        from ft_tui.core.training.checkpoint_files import model_files
+        from ft_tui.core.training.resume import checkpoint_step
+
+        step = self._step = self._total = checkpoint_step(checkpoint)
+        adapter = self.run_dir.adapter_dir
+        if is_peft_adapter(adapter) or (adapter / "config.json").is_file():
+            return RunFinished("done", step, f"already trained to step {step}, its last; the "
+                               f"final adapter in {adapter} is kept")
+        if self.main:
+            with atomic_dir(adapter) as tmp:
+                for path in model_files(checkpoint):
+                    shutil.copy2(path, tmp / path.name)
+        return RunFinished("done", step, f"already trained to step {step}, its last (the process "
+                           f"ended before the final save); saved to {adapter} from {checkpoint.name}")
 
     # ----- plumbing --------------------------------------------------------------------
     def _emit(self, event: Event) -> None:
@@ -353,7 +379,9 @@ def resume_runner(run_dir_path, on_event: Callable[[Event], None] | None = None,
     # both read "stopped", but only one of them gets the lock.
     lock = RunLock(run_dir.path, "training").acquire()
     try:
-        if run_dir.read_status().get("state") == "done":
+        from ft_tui.core.training.resume import finished_before
+
+        if run_dir.read_status().get("state") == "done" or finished_before(run_dir):
             raise SetupError(f"{run_dir.path}: this run already finished; nothing to resume "
                              f"(evaluate it with `ft-tui eval {run_dir.path}`)")
         cfg = run_dir.check_data(run_dir.load_config(), moved_data)
