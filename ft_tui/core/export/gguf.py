@@ -105,17 +105,48 @@ def convert(merged_dir: str | os.PathLike, target: str | os.PathLike, outtype: s
             "--outtype", outtype]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONNOUSERSITE": "1"}
     env.pop("PYTHONPATH", None)  # the converter must see its own gguf, not ft-tui's path
+    proc = None
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, env=env)
+        proc = _start_converter(argv, env)
+        out, err = proc.communicate()
         if proc.returncode != 0 or not partial.is_file():
-            raise GgufError(f"GGUF not written: {_explain_failure(proc.stderr + proc.stdout, proc.returncode)}")
+            raise GgufError(f"GGUF not written: {_explain_failure(err + out, proc.returncode)}")
         read_back(partial)
         os.replace(partial, target)
     except OSError as exc:
         raise GgufError(f"GGUF not written: {exc}") from None
     finally:
+        if proc is not None and proc.poll() is None:   # Ctrl+C or an error here: not left running
+            _kill_group(proc)
         partial.unlink(missing_ok=True)
     return target
+
+
+def _start_converter(argv: list[str], env: dict) -> subprocess.Popen:
+    """The converter in a process group of its own, which ends with ft-tui: killed as a group
+    when ft-tui stops it, and (Linux) sent SIGKILL by the kernel when ft-tui itself dies,
+    even by kill -9, rather than running on as an orphan for minutes."""
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True, preexec_fn=_die_with_parent)
+
+
+def _die_with_parent() -> None:   # runs in the child, before the converter starts
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    proc.wait()
 
 
 # ----- Ollama Modelfile ------------------------------------------------------------------
