@@ -80,3 +80,17 @@ def test_eval_says_when_the_held_out_rows_were_trained_on(tmp_path, tiny_model_d
     report = evaluate_run(run, max_examples=2, judge=False)
     assert "the held-out file is the training file" in report.settings["eval_overlap"]
     assert "2 of 2 held-out examples" in report.settings["eval_overlap"]
+
+
+def test_a_one_row_data_set_says_there_is_no_held_out_data(tiny_model_dir, tmp_path):
+    from ft_tui.core.run.events import TrainWarning
+    from ft_tui.core.training import TrainingRunner
+    from tests.test_training_runner import tiny_cfg, write_data
+
+    cfg = tiny_cfg(tiny_model_dir, tmp_path, **{"training.max_steps": 1, "training.batch_size": 1,
+                                                "training.sample_every_steps": 0})
+    write_data(tmp_path / "train.jsonl", n=1)
+    seen = []
+    finished = TrainingRunner(cfg, on_event=seen.append).run()
+    codes = [e.code for e in seen if isinstance(e, TrainWarning)]
+    assert "no_held_out" in codes, (codes, finished.message)

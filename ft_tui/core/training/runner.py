@@ -188,6 +188,12 @@ class TrainingRunner:
             eval_rows=len(eval_subset(data.eval_rows, cfg.training.max_eval_rows)))
         if overlap:
             callback.start_warnings.append(TrainWarning(0, "eval_overlap", overlap))
+        if not data.eval_rows and cfg.data.eval_fraction > 0 and not cfg.data.eval_path.strip():
+            callback.start_warnings.append(TrainWarning(0, "no_held_out", (
+                f"{len(data.train_rows)} training example(s) are too few to hold out "
+                f"{cfg.data.eval_fraction:.0%}, so there is no held-out data: no eval loss, no "
+                "early stopping, nothing for `ft-tui eval` to score; add examples or give "
+                "--eval-data")))
         if preference:
             from ft_tui.core.training.preference import make_preference_trainer
 
