@@ -126,3 +126,15 @@ def test_disk_full_during_a_checkpoint_save_fails_cleanly_and_keeps_the_last_one
     assert "unexpected error" not in status["message"]
     assert sorted(p.name for p in (run / "checkpoints").glob("checkpoint-*")) == ["checkpoint-2"]
     assert not (run / "adapter").exists()
+
+
+@pytest.mark.parametrize("damage", [b"\xff\xfe\x00garbage", b'{"completed": 5}', b"[1, 2]"])
+def test_a_damaged_wizard_progress_file_is_ignored_with_a_note(tmp_path, damage):
+    from ft_tui.tui.state import WizardState
+
+    config = tmp_path / "ft-tui.yaml"
+    config.write_text("training:\n  max_steps: 7\n")
+    (tmp_path / "ft-tui.wizard.json").write_bytes(damage)
+    state = WizardState.load(config)
+    assert state.cfg.training.max_steps == 7 and state.current_step == "decide"
+    assert "damaged" in state.progress_note and state.load_problem is None
