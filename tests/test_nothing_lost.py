@@ -138,3 +138,18 @@ def test_a_damaged_wizard_progress_file_is_ignored_with_a_note(tmp_path, damage)
     state = WizardState.load(config)
     assert state.cfg.training.max_steps == 7 and state.current_step == "decide"
     assert "damaged" in state.progress_note and state.load_problem is None
+
+
+def test_a_block_of_nuls_before_good_rows_is_not_called_utf16(tmp_path):
+    from ft_tui.core.data import load_examples
+
+    row = json.dumps({"messages": [{"role": "user", "content": "q"},
+                                   {"role": "assistant", "content": "a"}]})
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b"\0" * 4096 + b"\n" + (row + "\n").encode() * 5)
+    result = load_examples(path)
+    assert len(result.examples) == 5
+    assert not any("UTF-16" in str(e) for e in result.errors)
+    utf16 = tmp_path / "utf16.jsonl"   # real UTF-16 without a BOM is still named
+    utf16.write_bytes(((row + "\n") * 5).encode("utf-16-le"))
+    assert any("UTF-16" in str(e) for e in load_examples(utf16).errors)
