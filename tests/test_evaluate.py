@@ -291,11 +291,29 @@ def _enable_judge(run_path, server):
     cfg.save(run_path / "config.yaml")
 
 
-def test_judge_scores_both_answers_and_never_stores_the_key(run_path, judge_server, monkeypatch):
+def _consented(run_path):
+    from ft_tui.core.evaluate.judge import judge_from_config
+
+    return judge_from_config(RunConfig.load(run_path / "config.yaml").eval, consent=True)
+
+
+def test_a_judge_named_only_in_the_config_gets_nothing_without_consent(run_path, judge_server,
+                                                                       monkeypatch):
     server, handler = judge_server
     _enable_judge(run_path, server)
     monkeypatch.setenv("FT_TUI_JUDGE_API_KEY", "sk-secret-123")
     report = ev.evaluate_run(run_path)
+    assert handler.requests == []
+    assert "nothing was sent" in report.settings["judge_error"]
+    assert "--judge" in report.settings["judge_error"]
+    assert "judge_score" not in report.summary
+
+
+def test_judge_scores_both_answers_and_never_stores_the_key(run_path, judge_server, monkeypatch):
+    server, handler = judge_server
+    _enable_judge(run_path, server)
+    monkeypatch.setenv("FT_TUI_JUDGE_API_KEY", "sk-secret-123")
+    report = ev.evaluate_run(run_path, judge=_consented(run_path))
     assert len(handler.requests) == 6  # 3 examples x 2 answers
     assert {r["path"] for r in handler.requests} == {"/v1/chat/completions"}
     assert {r["auth"] for r in handler.requests} == {"Bearer sk-secret-123"}
@@ -309,7 +327,7 @@ def test_judge_failure_keeps_the_evaluation(run_path, judge_server):
     server, handler = judge_server
     handler.status = 500
     _enable_judge(run_path, server)
-    report = ev.evaluate_run(run_path)
+    report = ev.evaluate_run(run_path, judge=_consented(run_path))
     assert "HTTP 500" in report.settings["judge_error"]
     assert "judge_score" not in report.summary
     assert json.loads((run_path / "eval.json").read_text())["n_examples"] == 3

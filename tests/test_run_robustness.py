@@ -405,8 +405,13 @@ def test_judge_key_over_plain_http_to_another_host_is_warned_about(finished_run,
             return 1.0
 
     monkeypatch.setenv(API_KEY_ENV, "sk-test-not-real")
+    refused = evaluate_run(finished_run, max_examples=1,
+                           judge=OfflineJudge("http://judge.example:8000/v1", "j"))
+    assert "not sent" in refused.settings["judge_error"] and "--judge-allow-http" in \
+        refused.settings["judge_error"]
+    assert "judge_score" not in refused.summary
     report = evaluate_run(finished_run, max_examples=1,
-                          judge=OfflineJudge("http://judge.example:8000/v1", "j"))
+                          judge=OfflineJudge("http://judge.example:8000/v1", "j", allow_plain_http=True))
     warning = report.settings["judge_warning"]
     assert "judge.example over plain http" in warning and "https" in warning
     assert "sk-test-not-real" not in RunDir(finished_run).eval_path.read_text()

@@ -192,7 +192,9 @@ def test_nan_loss_fails_the_run_with_its_cause(tiny_model_dir, tmp_path, monkeyp
     finished = runner.run()
     assert finished.state == "failed" and finished.step == 3
     assert "NaN at step 3" in finished.message and "learning rate" in finished.message
-    assert [e.code for e in seen if isinstance(e, TrainWarning)] == ["nan_loss"]
+    # (tiny_cfg's rows repeat, so its held-out split also gets the eval_overlap warning)
+    assert [e.code for e in seen if isinstance(e, TrainWarning)
+            and e.code != "eval_overlap"] == ["nan_loss"]
     assert runner.run_dir.read_status()["state"] == "failed"
     assert runner.run_dir.latest_checkpoint() is None      # broken weights are not saved
 

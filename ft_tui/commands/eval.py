@@ -4,6 +4,7 @@
     ft-tui eval runs/lora-SmolLM2-... --few-shot 3    a stronger (few-shot) baseline
     ft-tui eval runs/lora-SmolLM2-... --json          the summary object, for scripts
     ft-tui eval runs/lora-SmolLM2-... --gate          exit 3 when the verdict is "don't ship"
+    ft-tui eval runs/lora-SmolLM2-... --judge         also grade with the LLM judge in the config
 """
 
 from __future__ import annotations
@@ -30,9 +31,56 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the general-ability check (40 probes + perplexity on general text)")
     parser.add_argument("--json", action="store_true",
                         help="print eval.json's summary object instead of the table")
+    parser.add_argument("--judge", nargs="?", const=_CONFIG_JUDGE, default=None, metavar="URL",
+                        help="send the held-out prompts, references and answers (and "
+                             "FT_TUI_JUDGE_API_KEY) to the LLM judge for grading: the one in the "
+                             "run's eval.judge_url, or URL. Without it a judge named only in the "
+                             "config is asked about at a terminal, otherwise skipped")
+    parser.add_argument("--judge-model", metavar="NAME", default=None,
+                        help="the judge's model name (default: the run's eval.judge_model)")
+    parser.add_argument("--judge-allow-http", action="store_true",
+                        help="allow a plain http:// judge on another machine (unencrypted)")
+
     from ft_tui.commands.download import add_offline_flag
 
     add_offline_flag(parser)
+
+
+_CONFIG_JUDGE = "\0config"
+
+
+def consented_judge(args, run_dir: str):
+    """The LLMJudge this command may use, or None (the core then notes why none was used):
+    named on this command line (``--judge``), or agreed to at the terminal."""
+    from ft_tui.core.evaluate.judge import JudgeError, judge_from_config
+    from ft_tui.core.run.artifacts import open_run
+
+    eval_cfg = open_run(run_dir).load_config().eval
+    overrides = {"judge_url": args.judge if args.judge not in (None, _CONFIG_JUDGE) else None,
+                 "judge_model": args.judge_model}
+    for key, value in overrides.items():
+        if value:
+            setattr(eval_cfg, key, value)
+    if not eval_cfg.judge_url.strip():
+        if args.judge is not None:
+            raise JudgeError("the run's config names no judge (eval.judge_url); pass --judge URL")
+        return None
+    consent = args.judge is not None or _ask(eval_cfg.judge_url)
+    if not consent:
+        return None
+    return judge_from_config(eval_cfg, consent=True, allow_plain_http=args.judge_allow_http)
+
+
+def _ask(url: str) -> bool:
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return False
+    print(f"The run's config names an LLM judge at {url}. Send it the held-out prompts, "
+          "references and both models' answers (and FT_TUI_JUDGE_API_KEY) for grading? [y/N] ",
+          end="", file=sys.stderr, flush=True)
+    try:
+        return input().strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
 
 
 def run_error_code(exc: Exception) -> ExitCode:
@@ -58,6 +106,7 @@ def run(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ft_tui.core.config.settings import ConfigError
+    from ft_tui.core.evaluate.judge import JudgeError
     from ft_tui.core.evaluate.run import evaluate_run
     from ft_tui.core.run.artifacts import RunError
 
@@ -82,10 +131,13 @@ def run(args) -> int:
         progress.update(tasks[phase], completed=done, total=total, speed=speed)
 
     try:
+        judge = consented_judge(args, args.run_dir)
         with progress:
             report = evaluate_run(args.run_dir, max_examples=args.max_examples,
                                   few_shot=args.few_shot, on_progress=on_progress,
-                                  general=not args.no_general)
+                                  general=not args.no_general, judge=judge)
+    except JudgeError as exc:
+        return fail(f"--judge: {exc}", ExitCode.USAGE)
     except RunError as exc:
         return fail(str(exc), run_error_code(exc))
     except ConfigError as exc:
@@ -136,6 +188,9 @@ def print_report(data: dict, console) -> None:
     console.print(f"[{colour}]{verdict['text']}[/]", highlight=False)
     if data.get("general"):
         print_general(data["general"], console)
+    for key in ("data_changed", "eval_overlap"):
+        if settings.get(key):
+            console.print(f"[yellow]warning: {settings[key]}[/]", highlight=False)
     if settings.get("judge_warning"):
         console.print(f"[yellow]warning: {settings['judge_warning']}[/]", highlight=False)
     if settings.get("judge_error"):

@@ -51,6 +51,7 @@ def run(args) -> int:
     if args.cluster is not None:
         return export_cluster(args.run_dir, args.cluster)
     quiet_libraries()
+    from ft_tui.core.config.names import shell_quote
     from ft_tui.core.config.settings import ConfigError
     from ft_tui.core.export.run import export_run
     from ft_tui.core.run.artifacts import RunError
@@ -74,7 +75,7 @@ def run(args) -> int:
     if "gguf_message" in written:
         print(written["gguf_message"])
     if written.get("modelfile"):
-        print(f"Ollama: cd {os.path.dirname(written['modelfile'])} && ollama create my-model -f Modelfile "
+        print(f"Ollama: cd {shell_quote(os.path.dirname(written['modelfile']))} && ollama create my-model -f Modelfile "
               "&& ollama run my-model")
     return int(ExitCode.OK)
 

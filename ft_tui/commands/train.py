@@ -528,16 +528,18 @@ def _detach(cfg, resume_dir, args) -> int:
 # ----- outcome -----------------------------------------------------------------------------
 
 def _report(finished, run_dir) -> int:
+    from ft_tui.core.config.names import shell_quote
+
     path = run_dir.path
     if finished.state == "done":
         print(f"Done: {finished.message}")
         print(f"Run directory: {path}")
-        print(f"Next: ft-tui eval {path}")
+        print(f"Next: ft-tui eval {shell_quote(path)}")
     elif finished.state == "stopped":
         print(f"Stopped: {finished.message}")
         print(f"Run directory: {path}")
         if run_dir.latest_checkpoint() is not None:
-            print(f"Resume: ft-tui train --resume {path}")
+            print(f"Resume: ft-tui train --resume {shell_quote(path)}")
     else:
         print(f"Run directory: {path}")
         fail(f"training failed: {finished.message}")

@@ -3,6 +3,7 @@ half-written file or folder where a reader looks."""
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -43,7 +44,8 @@ def atomic_dir(target: str | os.PathLike, *, replace: bool = True) -> Iterator[P
     folder is then kept); when the block fails it is removed."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    sweep_debris(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", dir=target.parent))
     try:
         yield tmp
         if target.exists() and not replace:
@@ -53,6 +55,33 @@ def atomic_dir(target: str | os.PathLike, *, replace: bool = True) -> Iterator[P
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def sweep_debris(target: str | os.PathLike) -> list[Path]:
+    """Remove the temp folders an interrupted :func:`atomic_dir` or :func:`replace_dir` for
+    ``target`` left beside it (``.<name>.<pid>.<random>``, ``.<name>.old-<pid>``) whose
+    process is gone: a kill -9 during a merge leaves a whole model's worth of them, and
+    a cut-off model conversion one in the cache. Folders of live processes are kept.
+    Returns what was removed."""
+    from ft_tui.core.run.follow import process_alive
+
+    target = Path(target)
+    prefix = f".{target.name}."
+    removed = []
+    try:
+        children = list(target.parent.glob(glob.escape(prefix) + "*"))
+    except OSError:
+        return removed
+    for child in children:
+        rest = child.name[len(prefix):]
+        pid_text = rest[4:] if rest.startswith("old-") else rest.split(".", 1)[0]
+        if not pid_text.isdigit() or not child.is_dir() or child.is_symlink():
+            continue
+        if int(pid_text) == os.getpid() or process_alive(int(pid_text)):
+            continue
+        shutil.rmtree(child, ignore_errors=True)
+        removed.append(child)
+    return removed
 
 
 def replace_dir(tmp: Path, target: Path) -> None:

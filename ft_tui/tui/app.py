@@ -110,6 +110,8 @@ class FtTuiApp(App[int]):
             self.notify(f"{self.state.config_path} could not be read: {self.state.load_problem}. "
                         "Fix it by hand; the wizard will not overwrite it.",
                         title="Config not loaded", severity="error", timeout=30)
+        if self.state.progress_note:
+            self.notify(self.state.progress_note, title="Wizard progress not loaded", timeout=15)
         self.call_after_refresh(self._show_step, self.state.current_step)
 
     # ----- navigation -------------------------------------------------------------------

@@ -24,6 +24,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header, Static
 
+from ft_tui.core.config.names import shell_quote
 from ft_tui.core.run.events import BadEvent, decode_event
 from ft_tui.core.run.follow import JsonlFollower, process_alive
 from ft_tui.core.run.rundir import RunDir, RunDirError
@@ -47,9 +48,9 @@ def describe_status(status: dict[str, Any], run_path: Path, now: float | None = 
         line += f" · updated {format_duration((now or time.time()) - updated)} ago"
     if gone:
         line += (f" · the training process ({pid}) is gone: resume it with "
-                 f"`ft-tui train --resume {run_path}`")
+                 f"`ft-tui train --resume {shell_quote(run_path)}`")
     elif state in ("stopped", "failed"):
-        line += f" · resume with `ft-tui train --resume {run_path}`"
+        line += f" · resume with `ft-tui train --resume {shell_quote(run_path)}`"
     return line
 
 

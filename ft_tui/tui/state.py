@@ -33,6 +33,7 @@ class WizardState:
     completed: set[str] = field(default_factory=set)
     run_dir: str | None = None          # the current or last training run
     load_problem: str | None = None     # set when the saved config could not be read
+    progress_note: str | None = None    # set when ft-tui.wizard.json was damaged and ignored
 
     @property
     def progress_path(self) -> Path:
@@ -54,9 +55,15 @@ class WizardState:
             if data.get("current_step") in STEP_IDS:
                 state.current_step = data["current_step"]
             state.completed = {s for s in data.get("completed", []) if s in STEP_IDS}
-            state.run_dir = data.get("run_dir")
-        except (FileNotFoundError, json.JSONDecodeError, AttributeError):
+            run_dir = data.get("run_dir")
+            state.run_dir = run_dir if isinstance(run_dir, str) else None
+        except FileNotFoundError:
             pass
+        except (OSError, ValueError, TypeError, AttributeError) as exc:   # damaged: start afresh
+            state.current_step, state.completed, state.run_dir = "decide", set(), None
+            state.progress_note = (f"{state.progress_path} is damaged ({type(exc).__name__}) and was "
+                                   "ignored: the wizard starts at the first step; your settings "
+                                   f"in {path} are kept")
         return state
 
     def save(self) -> None:

@@ -266,8 +266,12 @@ class RunConfig:
             raise ConfigError([f"{path}: no such config file"]) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError([f"{path}: cannot read ({exc})"]) from None
+        from ft_tui.core.config.safe_yaml import YamlTooBig, load_yaml
+
         try:
-            data = yaml.safe_load(text)
+            data = load_yaml(text, str(path))
+        except YamlTooBig as exc:
+            raise ConfigError([str(exc)]) from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark else ""
@@ -429,12 +433,11 @@ def _check(obj: Any, prefix: str):
 
 
 def _check_run_name(cfg: "RunConfig") -> list[str]:
-    """run_name names one folder inside output_dir: no path separators, no '..'."""
-    name = cfg.run_name
-    if name and (name in (".", "..") or "/" in name or "\\" in name or "\0" in name):
-        return [f"run_name: {name!r} is not a plain folder name; use letters, digits, '-', '_' "
-                "or '.' without '/' (the run goes to output_dir/run_name)"]
-    return []
+    """run_name names one folder inside output_dir (core/config/names.py)."""
+    from ft_tui.core.config.names import run_name_problem
+
+    problem = run_name_problem(cfg.run_name)
+    return [problem] if problem else []
 
 
 def _check_preference(cfg: "RunConfig") -> list[str]:

@@ -72,16 +72,27 @@ def write_cleaned(path: str | os.PathLike, out: str | os.PathLike | None = None,
 def write_split(path: str | os.PathLike, eval_fraction: float = 0.1, seed: int = 42,
                 ) -> tuple[Path, Path]:
     """Split the valid examples (see ``split_examples``) into ``<name>.train<suffix>`` and
-    ``<name>.eval<suffix>`` beside the original; rows with errors go to neither."""
+    ``<name>.eval<suffix>`` beside the original; rows with errors go to neither. When
+    either name is taken (an earlier split, the user's own eval file), the pair becomes
+    ``<name>.train-2<suffix>`` / ``<name>.eval-2<suffix>`` (or the next free number):
+    an existing file is never replaced."""
     path = Path(path)
     examples = [item for item in ExampleStream(path) if isinstance(item, Example)]
     train, held_out = split_examples(examples, eval_fraction, seed)
-    outputs = []
-    for part, name in ((train, "train"), (held_out, "eval")):
-        target = _beside(path, name)
+    targets = _free_split_names(path)
+    for part, target in zip((train, held_out), targets):
         _copy_rows(path, {ex.line for ex in part}, part, target)
-        outputs.append(target)
-    return outputs[0], outputs[1]
+    return targets
+
+
+def _free_split_names(path: Path) -> tuple[Path, Path]:
+    number = 1
+    while True:
+        tag = "" if number == 1 else f"-{number}"
+        pair = (_beside(path, f"train{tag}"), _beside(path, f"eval{tag}"))
+        if not any(os.path.lexists(p) for p in pair):
+            return pair
+        number += 1
 
 
 def _beside(path: Path, tag: str) -> Path:

@@ -119,10 +119,21 @@ def _wrong_encoding(path: Path) -> str | None:
     if head[:2] == b"\x1f\x8b":
         return (f"the file is gzip-compressed; unpack it first (gunzip -k {path.name}) and "
                 "give the unpacked file")
-    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(head) >= 4 and head.count(b"\0") > len(head) // 4):
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or _looks_utf16(head):
         return (f"the file is UTF-16 (or UTF-32) text; re-save it as UTF-8, e.g. "
                 f"iconv -f UTF-16 -t UTF-8 {path.name} > {path.stem}.utf8{path.suffix}")
     return None
+
+
+def _looks_utf16(head: bytes) -> bool:
+    """UTF-16/32 text without a BOM: NULs on one byte parity beside text on the other. A
+    run of NULs (a block a crash never wrote) has them on both, and is not UTF-16: its
+    lines are reported as bad rows instead."""
+    if len(head) < 4:
+        return False
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    half = len(head) // 2
+    return max(even, odd) > half // 2 and min(even, odd) < half // 10
 
 
 def load_examples(path: str | os.PathLike) -> LoadResult:

@@ -4,6 +4,13 @@ against the reference. Off unless ``eval.judge_url`` is set.
 The API key comes only from the ``FT_TUI_JUDGE_API_KEY`` environment variable; it is sent
 in the Authorization header and never written to a config, report or log. Standard library
 only (urllib), so the judge adds no dependency.
+
+Consent: the judge receives the held-out prompts, references and both models' answers (and
+the key). A judge named only in a config file (which may have come from someone else) is
+not used until the person running ``eval`` agrees (``--judge``, or yes at the prompt).
+Plain http to another machine is refused unless allowed (``--judge-allow-http``), and the
+key is an unredirected header: urllib does not carry it across a redirect, where it would
+otherwise follow a 302 to any host.
 """
 
 from __future__ import annotations
@@ -39,6 +46,10 @@ class JudgeError(RuntimeError):
     """The judge could not be reached or gave no usable score."""
 
 
+class JudgeNotConsented(JudgeError):
+    """A config names a judge, but nobody running this evaluation agreed to send it data."""
+
+
 def chat_completions_url(url: str) -> str:
     """``http://host/v1`` or a full ``.../chat/completions`` URL -> the endpoint to POST."""
     parsed = urllib.parse.urlparse(url.strip())
@@ -69,18 +80,30 @@ class LLMJudge:
     url: str
     model: str
     timeout_s: float = 60.0
+    allow_plain_http: bool = False
+
+    def refusal(self) -> str | None:
+        """Why nothing may be sent to this judge (plain http to another machine), or None."""
+        parts = urllib.parse.urlsplit(self.url.strip())
+        if parts.scheme != "http" or parts.hostname in LOCAL_HOSTS or self.allow_plain_http:
+            return None
+        return (f"not sent: the judge at {parts.hostname} is plain http, so the held-out data "
+                f"(and {API_KEY_ENV}) would cross the network unencrypted; use an https:// URL, "
+                "or pass --judge-allow-http to send it anyway")
 
     @property
     def endpoint(self) -> str:
         return chat_completions_url(self.url)
 
     def _post(self, payload: dict) -> dict:
-        headers = {"Content-Type": "application/json"}
-        key = os.environ.get(API_KEY_ENV)
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
+        refused = self.refusal()
+        if refused:
+            raise JudgeError(refused)
         request = urllib.request.Request(self.endpoint, data=json.dumps(payload).encode(),
-                                         headers=headers, method="POST")
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        key = os.environ.get(API_KEY_ENV)
+        if key:   # unredirected: never copied onto a redirected request (another host)
+            request.add_unredirected_header("Authorization", f"Bearer {key}")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 return json.loads(response.read().decode("utf-8"))
@@ -121,10 +144,29 @@ def plain_http_warning(url: str) -> str | None:
             "unencrypted; use an https:// judge_url")
 
 
-def judge_from_config(eval_cfg) -> LLMJudge | None:
-    """The judge configured in ``cfg.eval``, or None when it is off."""
+def judge_from_config(eval_cfg, *, consent: bool = False, allow_plain_http: bool = False,
+                      run_path: str = "RUN_DIR") -> LLMJudge | None:
+    """The judge configured in ``cfg.eval``, or None when it is off. Raises JudgeNotConsented
+    (nothing sent) unless ``consent``: the person running the evaluation agreed to it."""
     if not eval_cfg.judge_url.strip():
         return None
     if not eval_cfg.judge_model.strip():
         raise JudgeError("eval.judge_url is set but eval.judge_model is empty: name the judge model")
-    return LLMJudge(eval_cfg.judge_url, eval_cfg.judge_model)
+    if not consent:
+        from ft_tui.core.config.names import shell_quote
+
+        host = urllib.parse.urlsplit(eval_cfg.judge_url.strip()).hostname or eval_cfg.judge_url
+        raise JudgeNotConsented(
+            f"the run's config names an LLM judge at {host}; nothing was sent to it. To send it the "
+            "held-out prompts, references and answers (and FT_TUI_JUDGE_API_KEY) for grading, "
+            f"run `ft-tui eval {shell_quote(run_path)} --judge`")
+    return LLMJudge(eval_cfg.judge_url, eval_cfg.judge_model, allow_plain_http=allow_plain_http)
+
+
+def configured_judge(eval_cfg, run_path: str = "RUN_DIR") -> tuple[LLMJudge | None, str | None]:
+    """The config's judge when there is no consent to use it: (None, why it was not used).
+    A judge that is set up wrong still raises JudgeError."""
+    try:
+        return judge_from_config(eval_cfg, run_path=run_path), None
+    except JudgeNotConsented as exc:
+        return None, str(exc)

@@ -27,7 +27,7 @@ from ft_tui.core.models.generation import (ensure_chat_template, free_memory, ge
                                            generation_batch_size, has_tokenizer,
                                            inference_device_and_dtype, load_for_inference,
                                            render_prompt)
-from ft_tui.core.evaluate.judge import JudgeError, LLMJudge, judge_from_config, plain_http_warning
+from ft_tui.core.evaluate.judge import JudgeError, LLMJudge, configured_judge, plain_http_warning
 from ft_tui.core.evaluate.metrics import (MAIN_METRIC, detect_task_kind, main_change_interval,
                                           metric_names, score_example, summarize)
 from ft_tui.core.paths import resolve_data_path
@@ -216,9 +216,10 @@ def _evaluate(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None =
     shots_k = cfg.eval.few_shot if few_shot is None else few_shot
     if limit < 0 or shots_k < 0:
         raise EvalError("--max-examples and --few-shot must be 0 or more")
-    if judge is None:
+    judge_note = None
+    if judge is None:   # the config's judge is used only with consent (judge.py)
         try:
-            judge = judge_from_config(cfg.eval)
+            judge, judge_note = configured_judge(cfg.eval, str(run.path))
         except JudgeError as exc:
             raise EvalError(str(exc)) from None
     progress = on_progress or (lambda done, total, phase, tokens_per_s=None: None)
@@ -273,8 +274,12 @@ def _evaluate(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None =
                                "chat_template_fallback": template_fallback,
                                "judge": None, "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
                            })
+    _note_data_changes(report, run, cfg)
+    _note_overlap(report, cfg, train, held_out)
     if judge:
         _add_judge_scores(report, judge, progress)
+    elif judge_note:
+        report.settings["judge_error"] = judge_note
     section = render_section(report.to_dict())
     if general:
         section += "\n" + _add_general_check(report, base_path, trained, tokenizer, load, progress)
@@ -402,10 +407,34 @@ def _build_report(run: RunDir, cfg, kind: str, held_out: list, references: list[
     return EvalReport(kind, main, len(held_out), summary, verdict, examples, settings)
 
 
+def _note_data_changes(report: EvalReport, run: RunDir, cfg) -> None:
+    """A data file rewritten since training is scored with a warning, and the hashes of what
+    was scored are kept in eval.json (data_hashes.json keeps what was trained on)."""
+    from ft_tui.core.run.rundir import data_record
+
+    changed = run.data_changes(cfg)
+    if changed:
+        report.settings["data_changed"] = "; ".join(changed) + (
+            ": the scores are for the files as they are now, not as the run was trained with them")
+    report.settings["data_sha256"] = {k: v["sha256"] for k, v in data_record(cfg).items()}
+
+
+def _note_overlap(report: EvalReport, cfg, train: list, held_out: list) -> None:
+    from ft_tui.core.data.overlap import eval_file_is_train_file, overlap_message
+
+    note = overlap_message(((ex.line, ex.messages) for ex in train),
+                           ((ex.line, ex.messages) for ex in held_out), eval_file_is_train_file(cfg))
+    if note:
+        report.settings["eval_overlap"] = note
+
+
 def _add_judge_scores(report: EvalReport, judge: LLMJudge, progress: ProgressFn) -> None:
     """Grade both answers of every example; a judge failure is recorded, not fatal (the
     generations are the expensive part and are kept)."""
     report.settings["judge"] = {"url": judge.url, "model": judge.model}
+    if judge.refusal():   # before anything is sent
+        report.settings["judge_error"] = judge.refusal()
+        return
     warning = plain_http_warning(judge.url)
     if warning:
         report.settings["judge_warning"] = warning

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -104,17 +105,48 @@ def convert(merged_dir: str | os.PathLike, target: str | os.PathLike, outtype: s
             "--outtype", outtype]
     env = {**os.environ, "PYTHONNOUSERSITE": "1"}   # a local folder: no hub access needed
     env.pop("PYTHONPATH", None)  # the converter must see its own gguf, not ft-tui's path
+    proc = None
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, env=env)
+        proc = _start_converter(argv, env)
+        out, err = proc.communicate()
         if proc.returncode != 0 or not partial.is_file():
-            raise GgufError(f"GGUF not written: {_explain_failure(proc.stderr + proc.stdout, proc.returncode)}")
+            raise GgufError(f"GGUF not written: {_explain_failure(err + out, proc.returncode)}")
         read_back(partial)
         os.replace(partial, target)
     except OSError as exc:
         raise GgufError(f"GGUF not written: {exc}") from None
     finally:
+        if proc is not None and proc.poll() is None:   # Ctrl+C or an error here: not left running
+            _kill_group(proc)
         partial.unlink(missing_ok=True)
     return target
+
+
+def _start_converter(argv: list[str], env: dict) -> subprocess.Popen:
+    """The converter in a process group of its own, which ends with ft-tui: killed as a group
+    when ft-tui stops it, and (Linux) sent SIGKILL by the kernel when ft-tui itself dies,
+    even by kill -9, rather than running on as an orphan for minutes."""
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True, preexec_fn=_die_with_parent)
+
+
+def _die_with_parent() -> None:   # runs in the child, before the converter starts
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    proc.wait()
 
 
 # ----- Ollama Modelfile ------------------------------------------------------------------
@@ -152,6 +184,25 @@ def _go_string(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
+# Ollama's Modelfile parser (ollama/ollama parser/parser.go) has no escapes: a value in
+# """…""" ends at the first """ followed by a space or a line end, so a prompt holding """
+# would end early and its rest would be read as new commands (a second FROM, a PARAMETER).
+# Such runs of quotes get a zero-width space between the quotes, and the file says so.
+_ZWSP = "\u200b"
+
+
+def modelfile_block(text: str) -> tuple[str, bool]:
+    """``text`` as a triple-quoted Modelfile value that ends where it should; True when
+    it had to be changed (quotes split by zero-width spaces)."""
+    safe = re.sub(r'"(?=")', '"' + _ZWSP, text) if '"""' in text else text
+    return f'"""{safe}"""', safe != text
+
+
+def _modelfile_word(text: str) -> str:
+    """A FROM path: quoted when it holds a space (the parser splits words there)."""
+    return f'"{text}"' if any(c.isspace() for c in text) else text
+
+
 def stop_tokens(tokenizer, generation_config: dict | None, layout: ChatLayout) -> list[str]:
     """End-of-turn / end-of-text tokens to stop on."""
     stops: list[str] = []
@@ -174,13 +225,19 @@ def modelfile_text(gguf_name: str, tokenizer, system_prompt: str,
     layout = chat_layout(tokenizer)
     template = (f"{layout.head}{{{{ .System }}}}{layout.system_end}{{{{ .Prompt }}}}"
                 f"{layout.user_end}{{{{ .Response }}}}{layout.answer_end}")
+    template_block, _ = modelfile_block(template)
     lines = [f"# Ollama: ollama create my-model -f Modelfile && ollama run my-model",
-             f"FROM ./{gguf_name}", "", f'TEMPLATE """{template}"""', ""]
+             f"FROM {_modelfile_word('./' + gguf_name)}", "", f"TEMPLATE {template_block}", ""]
     for stop in stop_tokens(tokenizer, generation_config, layout):
         lines.append(f'PARAMETER stop "{_go_string(stop)}"')
     lines.append("PARAMETER temperature 0")
     if system_prompt.strip():
-        lines += ["", f'SYSTEM """{system_prompt.strip()}"""']
+        block, changed = modelfile_block(system_prompt.strip())
+        lines.append("")
+        if changed:
+            lines.append('# The system prompt holds """, which a Modelfile cannot escape: zero-width '
+                         "spaces (U+200B) were put between those quotes.")
+        lines.append(f"SYSTEM {block}")
     return "\n".join(lines) + "\n"
 
 

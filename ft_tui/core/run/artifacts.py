@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ft_tui.core.config.names import shell_quote
 from ft_tui.core.run.rundir import RunDir, RunDirError
 
 
@@ -44,7 +45,7 @@ def trained_model_dir(run: RunDir) -> Path:
         hint = "it is still training: wait for it to finish"
     elif state in ("stopped", "failed", "interrupted"):
         how = {"interrupted": "its process was killed (it is interrupted)"}.get(state, f"it {state}")
-        hint = f"{how} before saving one: finish it with `ft-tui train --resume {run.path}`"
+        hint = f"{how} before saving one: finish it with `ft-tui train --resume {shell_quote(run.path)}`"
     else:
-        hint = f"train first: `ft-tui train {run.config_path}`"
+        hint = f"train first: `ft-tui train {shell_quote(run.config_path)}`"
     raise NotTrained(f"{run.path}: no trained adapter yet (adapter/ is missing); {hint}")

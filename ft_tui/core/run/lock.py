@@ -8,17 +8,23 @@ pid has to be guessed about. A second process that wants the same run is refused
     run runs/x is in use by process 4242 (training); wait for it or stop it first
 
 The lock file also names its holder (pid and what it is doing) for that message.
+
+The lock is opened with ``O_NOFOLLOW`` and must be a regular file with one link, and it is
+never truncated (the holder line is written over a fixed-width field): a ``.lock`` planted
+as a symlink or hard link to another file must not empty that file, whoever runs ft-tui.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import stat
 from pathlib import Path
 
 from ft_tui.core.run.artifacts import RunError
 
 LOCK_FILE = ".lock"
+_FIELD = 128   # bytes of the holder line; written over, never truncated
 
 
 class RunInUse(RunError):
@@ -29,6 +35,15 @@ class RunInUse(RunError):
         what = f" ({doing})" if doing else ""
         super().__init__(f"run {path} is in use by {who}{what}; wait for it to finish or stop it first")
         self.pid = pid
+
+
+class BadLockFile(RunInUse):
+    """``RUN_DIR/.lock`` is a link or not a regular file: refused, nothing written to it.
+    A RunInUse, so every caller that reports a busy run reports this too."""
+
+    def __init__(self, message: str):
+        RunError.__init__(self, message)
+        self.pid = None
 
 
 class RunLock:
@@ -48,15 +63,14 @@ class RunLock:
         """Take the lock now or raise :class:`RunInUse`; never waits."""
         if self._fd is not None:
             return self
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_lock_file(self.path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             pid, doing = _read_holder(fd)
             os.close(fd)
             raise RunInUse(self.run_path, pid, doing) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {self.doing}\n".encode(), 0)
+        _write_field(fd, f"{os.getpid()} {self.doing}")
         self._fd = fd
         return self
 
@@ -65,7 +79,7 @@ class RunLock:
             return
         fd, self._fd = self._fd, None
         try:
-            os.ftruncate(fd, 0)
+            _write_field(fd, "")
         except OSError:
             pass
         os.close(fd)   # closing the descriptor drops the lock
@@ -83,9 +97,34 @@ class RunLock:
             pass
 
 
+def _open_lock_file(path: Path) -> int:
+    """The run's own lock file, created if missing; never through a link."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if path.is_symlink():
+            raise BadLockFile(f"{path} is a symbolic link, not ft-tui's lock file; remove it "
+                           f"(nothing was written through it) and try again") from None
+        raise BadLockFile(f"cannot open the run lock {path}: {exc.strerror or exc}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(fd)
+        kind = "not a regular file" if not stat.S_ISREG(info.st_mode) else \
+            f"a hard link shared with {info.st_nlink - 1} other name(s)"
+        raise BadLockFile(f"{path} is {kind}, not ft-tui's lock file; remove it "
+                       f"(nothing was written to it) and try again")
+    return fd
+
+
+def _write_field(fd: int, text: str) -> None:
+    """Write the holder line over the fixed-width field, padded with spaces."""
+    data = text.encode()[:_FIELD - 1].ljust(_FIELD - 1) + b"\n"
+    os.pwrite(fd, data, 0)
+
+
 def _read_holder(fd: int) -> tuple[int | None, str]:
     try:
-        text = os.pread(fd, 200, 0).decode("utf-8", errors="replace").strip()
+        text = os.pread(fd, _FIELD, 0).decode("utf-8", errors="replace").split("\n")[0].strip()
     except OSError:
         return None, ""
     pid_text, _, doing = text.partition(" ")

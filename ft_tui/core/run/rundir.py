@@ -52,6 +52,19 @@ def _data_keys(cfg):
             if value.strip()]
 
 
+def data_record(cfg) -> dict[str, dict[str, Any]]:
+    """{key: {"path", "sha256", "bytes"}} of each data file of ``cfg`` as it is now."""
+    from ft_tui.core.paths import resolve_data_path
+
+    record = {}
+    for key, value in _data_keys(cfg):
+        path = resolve_data_path(value)
+        if path.is_file():
+            record[key] = {"path": str(path.resolve()), "sha256": file_sha256(path),
+                           "bytes": path.stat().st_size}
+    return record
+
+
 def check_writable_folder(folder: str | os.PathLike, key: str) -> None:
     """RunDirError when ``folder`` (or the folder it would be made in) is a file or cannot be
     written to: said before anything is created there."""
@@ -158,15 +171,7 @@ class RunDir:
     def _record_data(self, cfg) -> None:
         """``data_hashes.json``: {key: {"path", "sha256", "bytes"}} of each data file, so a
         resume from a moved file can check it is the same data."""
-        from ft_tui.core.paths import resolve_data_path
-
-        record = {}
-        for key, value in _data_keys(cfg):
-            path = resolve_data_path(value)
-            if path.is_file():
-                record[key] = {"path": str(path.resolve()), "sha256": file_sha256(path),
-                               "bytes": path.stat().st_size}
-        atomic_write_json(self.data_hashes_path, record)
+        atomic_write_json(self.data_hashes_path, data_record(cfg))
 
     def data_hashes(self) -> dict[str, dict[str, Any]]:
         try:
@@ -180,6 +185,7 @@ class RunDir:
         """The config to resume with: ``moved`` ({"data.train_path": new path}) replaces a
         data path after checking the file holds the same bytes the run started on. Raises
         RunDirError (one line) when a file differs, cannot be checked, or is gone."""
+        from ft_tui.core.config.names import shell_quote
         from ft_tui.core.paths import resolve_data_path, shown_path
 
         moved = {k: v for k, v in (moved or {}).items() if v}
@@ -206,9 +212,31 @@ class RunDir:
             if not resolve_data_path(value).is_file():
                 raise RunDirError(
                     f"{key}: {value} is not there any more (moved or deleted?); resume with "
-                    f"`ft-tui train --resume {shown_path(self.path)} {flags[key]} NEW_PATH`, "
+                    f"`ft-tui train --resume {shell_quote(shown_path(self.path))} {flags[key]} NEW_PATH`, "
                     "the same file from its new place")
+        changed = self.data_changes(cfg)
+        if changed:
+            raise RunDirError(
+                "; ".join(changed) + ": resuming would train on other data than the checkpoint "
+                "saw. Put the original file back, or start a new run with this one")
         return cfg
+
+    def data_changes(self, cfg) -> list[str]:
+        """One line per data file whose bytes differ from what data_hashes.json recorded
+        at the start (rewritten in place); files without a record or gone are not named."""
+        from ft_tui.core.paths import resolve_data_path, shown_path
+
+        recorded = self.data_hashes()
+        lines = []
+        for key, value in _data_keys(cfg):
+            path, was = resolve_data_path(value), recorded.get(key)
+            if was is None or not path.is_file():
+                continue
+            if path.stat().st_size != was.get("bytes") or file_sha256(path) != was["sha256"]:
+                lines.append(f"{key}: {shown_path(path)} changed since the run started "
+                             f"({was.get('bytes')} bytes, sha256 {was['sha256'][:12]}… then; "
+                             f"{path.stat().st_size} bytes now)")
+        return lines
 
     # --- status ---
     def read_status(self) -> dict[str, Any]:
@@ -241,7 +269,14 @@ class RunDir:
         if state not in STATES:
             raise ValueError(f"unknown state {state!r}")
         data = {**self.read_status(), **extra, "state": state, "updated": time.time(), "pid": os.getpid()}
-        atomic_write_json(self.status_path, data)
+        try:
+            atomic_write_json(self.status_path, data)
+        except OSError as exc:   # a full disk: the run's reserve makes room for this small file
+            from ft_tui.core.space import give_back_reserve, is_disk_full
+
+            if not (is_disk_full(exc) and give_back_reserve(self.path)):
+                raise
+            atomic_write_json(self.status_path, data)
 
     # --- metrics ---
     def append_event(self, event: Event | dict[str, Any]) -> None:

@@ -36,6 +36,7 @@ class EventCallback(TrainerCallback):
                  space_check: Callable[[int], str | None] | None = None, eval_rows: int = 0):
         self.emit = emit
         self.space_check = space_check   # step -> why a checkpoint would not fit, or None
+        self.start_warnings: list = []
         self.stop_requested = stop_requested
         self.start_info = start_info
         self.tokenizer = tokenizer
@@ -89,6 +90,8 @@ class EventCallback(TrainerCallback):
                                elapsed_before=self.carried.elapsed_s)
         self.emit(RunStarted(total_steps=state.max_steps, start_step=state.global_step,
                              time=time.time(), **self.start_info))
+        for warning in self.start_warnings:   # about the whole run: shown with its start
+            self.emit(warning)
         if self.on_progress:
             self.on_progress(state.global_step, state.max_steps)
 
@@ -158,6 +161,10 @@ class EventCallback(TrainerCallback):
 
     def on_save(self, args, state, control, **kwargs):
         path = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if state.is_world_process_zero and path.is_dir():
+            from ft_tui.core.training.checkpoint_files import seal_checkpoint
+
+            seal_checkpoint(path)   # on disk, every file, before the save counts as done
         self.emit(Checkpoint(step=state.global_step, path=str(path)))
         self._saved_step = state.global_step
         if self.stopped_at is None:

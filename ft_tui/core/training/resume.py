@@ -28,10 +28,12 @@ def checkpoint_step(path: Path) -> int:
     return int(m.group(1))
 
 
-def usable_checkpoint(run_dir: RunDir) -> Path | None:
-    """The newest checkpoint that was completely written. The Trainer writes
-    ``trainer_state.json`` last, so a kill -9 during a save leaves it missing or cut short;
-    then the previous checkpoint is the one to resume from."""
+def usable_checkpoint(run_dir: RunDir, skipped: list[str] | None = None) -> Path | None:
+    """The newest checkpoint whose every file is whole (checkpoint_files.py): a kill -9 or
+    a power cut during a save leaves the newest one torn; then the one before it is used.
+    ``skipped`` gets one line per torn checkpoint passed over."""
+    from ft_tui.core.training.checkpoint_files import checkpoint_problem
+
     if not run_dir.checkpoints_dir.is_dir():
         return None
     found = []
@@ -41,12 +43,22 @@ def usable_checkpoint(run_dir: RunDir) -> Path | None:
         except ValueError:
             continue
     for _, path in sorted(found, reverse=True):
-        try:
-            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        return path
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return path
+        if skipped is not None:
+            skipped.append(f"{path.name}: {problem}")
     return None
+
+
+def finished_before(run_dir: RunDir) -> bool:
+    """metrics.jsonl's last session ended "done": a finished run, whatever status.json says
+    (a damaged one reads as "created")."""
+    last = None
+    for data in run_dir.iter_metric_dicts():
+        if data.get("type") == "end":
+            last = data.get("state")
+    return last == "done"
 
 
 def truncate_metrics(run_dir: RunDir, step: int) -> int:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from ft_tui.core.atomic import replace_dir
+from ft_tui.core.config.names import shell_quote
 from ft_tui.core.config.settings import RunConfig
 from ft_tui.core.run.events import Event, RunFinished, TrainWarning
 from ft_tui.core.run.lock import RunInUse, RunLock
@@ -66,6 +67,11 @@ class TrainingRunner:
         self._last_status = 0.0
         self._finished: RunFinished | None = None
         self._metrics = _MetricsLog(run_dir)
+        self._trainable = 0
+        if self.main:
+            from ft_tui.core.space import keep_reserve
+
+            keep_reserve(run_dir.path)   # room for status.json if the disk fills up
 
     # ----- public ----------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -111,22 +117,28 @@ class TrainingRunner:
     def _run(self) -> RunFinished:
         from ft_tui.core.training.dataset import load_training_data
         from ft_tui.core.training.device import check_liger, detect_device, resolve_precision
+        from ft_tui.core.training.checkpoint_files import is_final_checkpoint
         from ft_tui.core.training.resume import (Carried, carried_from_metrics, checkpoint_step,
                                                  truncate_metrics, usable_checkpoint)
 
         cfg = self.cfg
-        checkpoint, carried = None, Carried()
+        checkpoint, carried, torn = None, Carried(), []
         if self.resume:
-            checkpoint = usable_checkpoint(self.run_dir)
+            checkpoint = usable_checkpoint(self.run_dir, skipped=torn)
             step = self._step = checkpoint_step(checkpoint) if checkpoint else 0
         self._status("running", "loading data")
         if self.resume:
             if self.main:
                 truncate_metrics(self.run_dir, step)
             carried = carried_from_metrics(self.run_dir)
+            for line in torn:
+                self._emit(TrainWarning(step, "torn_checkpoint", f"{line}: skipped, resuming from "
+                                        f"{checkpoint.name if checkpoint else 'step 0'}"))
             if checkpoint is None:
                 self._emit(TrainWarning(0, "no_checkpoint", "no checkpoint was saved before the run "
                                         "ended, so it starts again from step 0"))
+            elif is_final_checkpoint(checkpoint):   # killed after its last step: nothing to train
+                return self._final_from_checkpoint(checkpoint)
         elif self.main:
             from ft_tui.core.models.hub import pinned
 
@@ -134,6 +146,7 @@ class TrainingRunner:
             self.run_dir.save_config(cfg)
 
         data = load_training_data(cfg)   # bad data fails here, before the slow model load
+        overlap = _eval_overlap(cfg, data)
         device = detect_device()
         precision = resolve_precision(cfg, device)
         check_liger(cfg, device)   # before the slow model load
@@ -179,6 +192,7 @@ class TrainingRunner:
                                     has_eval=bool(data.eval_rows), completion_only=answers_only,
                                     world_size=self.world_size)
         trainable, total = count_params(model)
+        self._trainable = trainable
         # Samples come from rank 0's copy of the model; FSDP shards it, so none there.
         sharded = os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true")
         sample_every = cfg.training.sample_every_steps if self.main and not sharded else 0
@@ -190,6 +204,14 @@ class TrainingRunner:
             carried=carried, world_size=self.world_size, on_progress=self._progress,
             space_check=lambda step: self._checkpoint_space(step, trainable),
             eval_rows=len(eval_subset(data.eval_rows, cfg.training.max_eval_rows)))
+        if overlap:
+            callback.start_warnings.append(TrainWarning(0, "eval_overlap", overlap))
+        if not data.eval_rows and cfg.data.eval_fraction > 0 and not cfg.data.eval_path.strip():
+            callback.start_warnings.append(TrainWarning(0, "no_held_out", (
+                f"{len(data.train_rows)} training example(s) are too few to hold out "
+                f"{cfg.data.eval_fraction:.0%}, so there is no held-out data: no eval loss, no "
+                "early stopping, nothing for `ft-tui eval` to score; add examples or give "
+                "--eval-data")))
         if preference:
             from ft_tui.core.training.preference import make_preference_trainer
 
@@ -210,7 +232,7 @@ class TrainingRunner:
             return RunFinished("failed", step, callback.failure)
         if callback.stopped_at is not None and step < trainer.state.max_steps:
             return RunFinished("stopped", step, f"stopped at step {step}; a checkpoint was saved: "
-                               f"resume with `ft-tui train --resume {self.run_dir.path}`")
+                               f"resume with `ft-tui train --resume {shell_quote(self.run_dir.path)}`")
         self._status("running", "saving the adapter")
         if preference:
             from ft_tui.core.training.preference import drop_reference_adapter
@@ -221,6 +243,26 @@ class TrainingRunner:
         if step < trainer.state.max_steps:
             message = f"stopped early at step {step}: the held-out loss stopped improving"
         return RunFinished("done", step, f"{message}; saved to {self.run_dir.adapter_dir}")
+
+    def _final_from_checkpoint(self, checkpoint: Path) -> RunFinished:
+        """A resume whose checkpoint is the run's last step: never trains past max_steps.
+        The final adapter is kept when it was saved, else written from that checkpoint."""
+        from ft_tui.core.atomic import atomic_dir
+        from ft_tui.core.run.artifacts import is_peft_adapter
+        from ft_tui.core.training.checkpoint_files import model_files
+        from ft_tui.core.training.resume import checkpoint_step
+
+        step = self._step = self._total = checkpoint_step(checkpoint)
+        adapter = self.run_dir.adapter_dir
+        if is_peft_adapter(adapter) or (adapter / "config.json").is_file():
+            return RunFinished("done", step, f"already trained to step {step}, its last; the "
+                               f"final adapter in {adapter} is kept")
+        if self.main:
+            with atomic_dir(adapter) as tmp:
+                for path in model_files(checkpoint):
+                    shutil.copy2(path, tmp / path.name)
+        return RunFinished("done", step, f"already trained to step {step}, its last (the process "
+                           f"ended before the final save); saved to {adapter} from {checkpoint.name}")
 
     # ----- plumbing --------------------------------------------------------------------
     def _emit(self, event: Event) -> None:
@@ -262,30 +304,42 @@ class TrainingRunner:
     def _checkpoint_space(self, step: int, trainable: int) -> str | None:
         """Why a checkpoint at ``step`` would not fit on the disk, or None. Its size: the last
         checkpoint's, else the trained weights with Adam's two moments (fp32)."""
-        from ft_tui.core.space import folder_size, space_problem
+        from ft_tui.core.space import space_problem
+
+        problem = space_problem(self.run_dir.checkpoints_dir, self._checkpoint_bytes(trainable),
+                                f"the checkpoint at step {step}")
+        return problem and problem + self._keep_hint(self.run_dir.latest_checkpoint())
+
+    def _checkpoint_bytes(self, trainable: int) -> int:
+        from ft_tui.core.space import folder_size
 
         last = self.run_dir.latest_checkpoint()
-        needed = folder_size(last) if last is not None else trainable * 4 * 3
-        problem = space_problem(self.run_dir.checkpoints_dir, needed, f"the checkpoint at step {step}")
-        return problem and problem + self._keep_hint(last)
+        return folder_size(last) if last is not None else trainable * 4 * 3
 
     def _keep_hint(self, last: Path | None) -> str:
         kept = f"{last.name} is kept" if last is not None else "no checkpoint was saved yet"
-        return (f"; {kept}: free some space, then `ft-tui train --resume {self.run_dir.path}`")
+        return (f"; {kept}: free some space, then `ft-tui train --resume {shell_quote(self.run_dir.path)}`")
 
     def _failure(self, exc: BaseException) -> RunFinished:
         from ft_tui.core.space import is_disk_full
         from ft_tui.core.training.failures import is_out_of_memory, log_traceback, one_line, oom_advice
 
         if is_disk_full(exc):
+            from ft_tui.core.space import MARGIN, MIN_FREE, free_bytes, human
+
             _drop_partial_checkpoints(self.run_dir)   # frees space for the status and the log
             last = self.run_dir.latest_checkpoint()
             try:
                 log_traceback(self.run_dir, exc)
             except OSError:
                 pass
-            return RunFinished("failed", self._step, f"the disk is full (at step {self._step}: "
-                               f"{one_line(exc)})" + self._keep_hint(last))
+            needed = self._checkpoint_bytes(self._trainable) * MARGIN + MIN_FREE
+            return RunFinished(
+                "failed", self._step,
+                f"the disk is full (at step {self._step}: {one_line(exc, 160)}); a checkpoint "
+                f"needs about {human(needed)}, {human(free_bytes(self.run_dir.path))} is free on "
+                f"{self.run_dir.path.resolve()}; the partial checkpoint was removed"
+                + self._keep_hint(last))
         if self.main:
             log_traceback(self.run_dir, exc)
         log = self.run_dir.path / "error.log"
@@ -303,8 +357,14 @@ class TrainingRunner:
         self._finished = finished
         if not self.main:
             return
-        self._emit(finished)
-        self._metrics.close()
+        from ft_tui.core.space import is_disk_full
+
+        try:
+            self._emit(finished)
+            self._metrics.close()
+        except OSError as exc:   # a full disk: the end still reaches status.json, below
+            if not is_disk_full(exc):
+                raise
         self.run_dir.write_status(finished.state, step=finished.step, total_steps=self._total,
                                   message=finished.message, advice=finished.advice)
         try:
@@ -351,7 +411,9 @@ def resume_runner(run_dir_path, on_event: Callable[[Event], None] | None = None,
     # both read "stopped", but only one of them gets the lock.
     lock = RunLock(run_dir.path, "training").acquire()
     try:
-        if run_dir.read_status().get("state") == "done":
+        from ft_tui.core.training.resume import finished_before
+
+        if run_dir.read_status().get("state") == "done" or finished_before(run_dir):
             raise SetupError(f"{run_dir.path}: this run already finished; nothing to resume "
                              f"(evaluate it with `ft-tui eval {run_dir.path}`)")
         cfg = run_dir.check_data(run_dir.load_config(), moved_data)
@@ -361,6 +423,17 @@ def resume_runner(run_dir_path, on_event: Callable[[Event], None] | None = None,
     except BaseException:
         lock.release()
         raise
+
+
+def _eval_overlap(cfg, data) -> str | None:
+    """Held-out rows that are also training rows (core/data/overlap.py), or None."""
+    from ft_tui.core.data.overlap import eval_file_is_train_file, overlap_message
+
+    train, held = data.conversations
+    if not held:
+        return None
+    return overlap_message(((c[0], c[1]) for c in train), ((c[0], c[1]) for c in held),
+                           eval_file_is_train_file(cfg))
 
 
 def _drop_partial_checkpoints(run_dir: RunDir) -> None:

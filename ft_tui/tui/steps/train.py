@@ -28,6 +28,7 @@ from textual.message import Message
 from textual.widgets import Button, Static
 from textual.worker import Worker, WorkerState
 
+from ft_tui.core.config.names import shell_quote
 from ft_tui.core.config.settings import ConfigError, RunConfig
 from ft_tui.core.paths import resolve_data_path, shown_path
 from ft_tui.core.run.follow import JsonlFollower
@@ -501,7 +502,7 @@ lower learning rate, more dropout or more data.
         if self._last_checkpoint:
             run = self.runner.run_dir.path if self.runner is not None else "RUN_DIR"
             return (f"the steps after {Path(self._last_checkpoint).name} (up to step {step}) are "
-                    f"lost; ft-tui train --resume {run} continues from it")
+                    f"lost; ft-tui train --resume {shell_quote(run)} continues from it")
         return f"no checkpoint was saved yet, so all {step} steps are lost"
 
     def action_zoom(self) -> None:
