@@ -75,7 +75,9 @@ class EvalReport:
 
 def load_split(cfg) -> tuple[list, list]:
     """(training examples, held-out examples), exactly as the trainer splits them."""
-    from ft_tui.core.data import load_examples, split_examples
+    from ft_tui.core.data import load_examples
+    from ft_tui.core.errors import SetupError
+    from ft_tui.core.objectives.split import held_out_for_eval
 
     def load(path_text: str, key: str) -> list:
         path = resolve_data_path(path_text)
@@ -88,15 +90,10 @@ def load_split(cfg) -> tuple[list, list]:
             raise EvalError(f"{path}: no usable examples" + (f" ({first})" if first else ""))
         return list(result.examples)
 
-    train = load(cfg.data.train_path, "data.train_path")
-    if cfg.data.eval_path.strip():
-        held_out = load(cfg.data.eval_path, "data.eval_path")
-    else:
-        train, held_out = split_examples(train, cfg.data.eval_fraction, cfg.training.seed)
-        train, held_out = list(train), list(held_out)
-    if not held_out:
-        raise EvalError("no held-out examples: set data.eval_path, or data.eval_fraction above 0, "
-                        "in the run's config.yaml")
+    try:
+        train, held_out = held_out_for_eval(cfg, load)
+    except SetupError as exc:
+        raise EvalError(str(exc)) from None
     # Scoring needs a question and its answer; plain-text examples have no such split.
     answerable = [ex for ex in held_out if ex.prompt_messages() and ex.completion_messages()]
     if not answerable:

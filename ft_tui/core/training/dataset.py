@@ -104,24 +104,13 @@ def _lines(lines: list[int], shown: int = 10) -> str:
 
 def load_training_data(cfg) -> TrainData:
     """Load, check and split the configured data; SetupError names every bad line."""
-    from ft_tui.core.data import split_examples
-
     if getattr(cfg, "objective", "sft") != "sft":
         from ft_tui.core.training.preference_data import load_preference_data
 
         return load_preference_data(cfg)
-    train = _load(cfg.data.train_path, "data.train_path")
-    if cfg.data.eval_path.strip():
-        held_out = _load(cfg.data.eval_path, "data.eval_path")
-    elif cfg.data.eval_fraction > 0:
-        # The same seeded split the evaluator makes, so it scores examples we never trained on.
-        train, held_out = split_examples(train, cfg.data.eval_fraction, cfg.training.seed)
-        train, held_out = list(train), list(held_out)
-    else:
-        held_out = []
-    if not train:
-        raise SetupError(f"{cfg.data.train_path}: no training examples left after holding out "
-                         f"{cfg.data.eval_fraction:.0%}; add data or lower data.eval_fraction")
+    from ft_tui.core.objectives.split import split_held_out
+
+    train, held_out = split_held_out(cfg, _load)
     return build_train_data(train, held_out, completion_only=cfg.training.completion_only_loss,
                             system_prompt=cfg.data.system_prompt,
                             train_on=getattr(cfg.data, "train_on", "all_assistant"),

@@ -118,22 +118,12 @@ def _text(messages) -> str:
 
 def load_preference_data(cfg):
     """TrainData for a DPO/KTO run: the same seeded split as SFT, rows in TRL's shape."""
-    from ft_tui.core.data import split_examples
-    from ft_tui.core.paths import resolve_data_path
+    from ft_tui.core.objectives.split import split_held_out
     from ft_tui.core.training.dataset import TrainData
 
     objective = cfg.objective
-    train = load_pairs(_existing(cfg.data.train_path, "data.train_path"), objective)
-    if cfg.data.eval_path.strip():
-        held_out = load_pairs(_existing(cfg.data.eval_path, "data.eval_path"), objective,
-                              "data.eval_path")
-    elif cfg.data.eval_fraction > 0:
-        train, held_out = split_examples(train, cfg.data.eval_fraction, cfg.training.seed)
-    else:
-        held_out = []
-    if not train:
-        raise SetupError(f"{resolve_data_path(cfg.data.train_path)}: no training rows left after "
-                         f"holding out {cfg.data.eval_fraction:.0%}")
+    train, held_out = split_held_out(cfg, lambda text, key: load_pairs(_existing(text, key),
+                                                                        objective, key))
     if objective == "kto":   # trained in a fixed order (see preference.py): shuffle once, seeded
         import random
 
@@ -148,15 +138,12 @@ def load_preference_data(cfg):
 
 
 def load_eval_pairs(cfg) -> list:
-    """The held-out pairs of a run: its eval file, or the same seeded split it trained with."""
-    from ft_tui.core.data import split_examples
+    """The held-out pairs of a run: its eval file, or the same seeded split it trained with;
+    SetupError when it held nothing out (never its training pairs)."""
+    from ft_tui.core.objectives.split import held_out_for_eval
 
-    if cfg.data.eval_path.strip():
-        return load_pairs(_existing(cfg.data.eval_path, "data.eval_path"), cfg.objective,
-                          "data.eval_path")
-    pairs = load_pairs(_existing(cfg.data.train_path, "data.train_path"), cfg.objective)
-    fraction = cfg.data.eval_fraction if cfg.data.eval_fraction > 0 else 0.1
-    return split_examples(pairs, fraction, cfg.training.seed)[1]
+    return held_out_for_eval(cfg, lambda text, key: load_pairs(_existing(text, key),
+                                                               cfg.objective, key))[1]
 
 
 def _existing(path_text: str, key: str) -> Path:

@@ -1,0 +1,1 @@
+"""Training objectives (SFT, DPO, KTO, ORPO): one module each behind one interface."""
