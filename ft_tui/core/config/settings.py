@@ -23,9 +23,10 @@ from ft_tui.core.atomic import atomic_write_text
 METHODS = ("lora", "qlora", "full")
 # What the model learns from: sft = demonstrations (one answer per prompt); dpo = pairs of a
 # better and a worse answer (Rafailov et al. 2023, arXiv:2305.18290); kto = single answers
-# marked good or bad (Ethayarajh et al. 2024, arXiv:2402.01306).
-OBJECTIVES = ("sft", "dpo", "kto")
-PREFERENCE_OBJECTIVES = ("dpo", "kto")
+# marked good or bad (Ethayarajh et al. 2024, arXiv:2402.01306); orpo = pairs with no
+# reference model (Hong et al. 2024, arXiv:2403.07691). Each is a module in core/objectives/.
+OBJECTIVES = ("sft", "dpo", "kto", "orpo")
+PREFERENCE_OBJECTIVES = ("dpo", "kto", "orpo")
 # The loss types of TRL 1.16's DPOConfig (trl/trainer/dpo_config.py) offered here.
 DPO_LOSSES = ("sigmoid", "ipo", "hinge", "robust", "bco_pair", "sppo_hard", "nca_pair",
               "apo_zero", "apo_down", "sigmoid_norm")
@@ -185,13 +186,14 @@ class RunConfig:
     model: ModelConfig = opt(None, "Which model to fine-tune.", factory=ModelConfig)
     data: DataConfig = opt(None, "Training and held-out data.", factory=DataConfig)
     objective: str = opt("sft", "What the model learns from. sft: example answers; dpo: pairs of a "
-                         "chosen and a rejected answer per prompt; kto: answers labelled good or bad.",
+                         "chosen and a rejected answer per prompt; kto: answers labelled good or "
+                         "bad; orpo: pairs like dpo, with no reference model (less memory).",
                          choices=OBJECTIVES)
     method: str = opt("lora", "full: all weights (most memory); lora: small adapters on a frozen "
                       "base; qlora: LoRA on a 4-bit base (least memory, CUDA).", choices=METHODS)
     lora: LoraConfig = opt(None, "Adapter settings (lora and qlora).", factory=LoraConfig)
     qlora: QLoraConfig = opt(None, "4-bit quantisation settings (qlora only).", factory=QLoraConfig)
-    preference: PreferenceConfig = opt(None, "DPO / KTO settings (objective dpo or kto).",
+    preference: PreferenceConfig = opt(None, "DPO / KTO / ORPO settings (objective dpo, kto or orpo).",
                                        factory=PreferenceConfig)
     training: TrainingConfig = opt(None, "Optimizer and schedule.", factory=TrainingConfig)
     eval: EvalConfig = opt(None, "Base vs fine-tuned comparison.", factory=EvalConfig)

@@ -99,7 +99,7 @@ class TrainingRunner:
 
     # ----- the run ---------------------------------------------------------------------
     def _run(self) -> RunFinished:
-        from ft_tui.core.training.dataset import load_training_data
+        from ft_tui.core.objectives import load_training_data
         from ft_tui.core.training.device import check_liger, detect_device, resolve_precision
         from ft_tui.core.training.resume import (Carried, carried_from_metrics, checkpoint_step,
                                                  truncate_metrics, usable_checkpoint)
@@ -129,37 +129,21 @@ class TrainingRunner:
         if self.stop_requested():
             return RunFinished("stopped", 0, "stopped before training started")
 
+        from ft_tui.core.objectives import objective_of
         from ft_tui.core.quiet import quiet_libraries
-        from ft_tui.core.training.builder import (build_sft_config, count_params,
-                                                  load_model_and_tokenizer)
+        from ft_tui.core.training.builder import count_params
 
         quiet_libraries()  # before transformers/peft import bitsandbytes, which talks on import
         from ft_tui.core.training.callbacks import EventCallback
 
         self._status("running", "loading the model")
-        preference = cfg.objective != "sft"
-        peft_config = None
-        if preference:  # DPO / KTO: core/training/preference.py
-            from ft_tui.core.training.preference import build_preference_config, load_policy
-
-            model, tokenizer, peft_config = load_policy(cfg, precision, device, log=self._log)
-            args = build_preference_config(cfg, self.run_dir.checkpoints_dir, precision, device,
-                                           has_eval=bool(data.eval_rows), world_size=self.world_size)
-        else:
-            from ft_tui.core.training.builder import load_run_tokenizer
-            from ft_tui.core.training.sft_args import completion_only
-
-            loaded = load_run_tokenizer(cfg, log=self._log)
-            answers_only = completion_only(data)   # before tokenize() changes data.shape
-            # Every assistant turn, by token-exact masks; rows truncation leaves untrained are
-            # named here, before the slow model load.
-            for note in data.tokenize(loaded[0]):
-                self._emit(TrainWarning(0, "trained_turns", note))
-            model, tokenizer, _base = load_model_and_tokenizer(cfg, precision, device, log=self._log,
-                                                               loaded=loaded)
-            args = build_sft_config(cfg, self.run_dir.checkpoints_dir, precision, device,
-                                    has_eval=bool(data.eval_rows), completion_only=answers_only,
-                                    world_size=self.world_size)
+        objective = objective_of(cfg)   # core/objectives/: sft, dpo, kto, orpo
+        model, tokenizer, peft_config = objective.prepare(
+            cfg, data, precision, device, log=self._log,
+            note=lambda text: self._emit(TrainWarning(0, "trained_turns", text)))
+        args = objective.build_config(cfg, self.run_dir.checkpoints_dir, precision, device,
+                                      has_eval=bool(data.eval_rows), data=data,
+                                      world_size=self.world_size)
         trainable, total = count_params(model)
         # Samples come from rank 0's copy of the model; FSDP shards it, so none there.
         sharded = os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true")
@@ -172,15 +156,10 @@ class TrainingRunner:
             carried=carried, world_size=self.world_size, on_progress=self._progress,
             space_check=lambda step: self._checkpoint_space(step, trainable),
             eval_rows=len(eval_subset(data.eval_rows, cfg.training.max_eval_rows)))
-        if preference:
-            from ft_tui.core.training.preference import make_preference_trainer
-
-            trainer = make_preference_trainer(model, tokenizer, args, data, callback, cfg, peft_config)
-            trainable, total = count_params(trainer.model)   # the trainer added the adapter
-            callback.start_info.update(trainable_params=trainable, total_params=total,
-                                       method=f"{cfg.objective} {cfg.method}")
-        else:
-            trainer = _make_trainer(model, tokenizer, args, data, callback, cfg)
+        trainer = objective.make_trainer(model, tokenizer, args, data, callback, cfg, peft_config)
+        trainable, total = count_params(trainer.model)   # a trainer may add the adapter itself
+        callback.start_info.update(trainable_params=trainable, total_params=total,
+                                   method=objective.method_label(cfg))
         self._status("running", "training")
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
 
@@ -191,10 +170,7 @@ class TrainingRunner:
             return RunFinished("stopped", step, f"stopped at step {step}; a checkpoint was saved: "
                                f"resume with `ft-tui train --resume {self.run_dir.path}`")
         self._status("running", "saving the adapter")
-        if preference:
-            from ft_tui.core.training.preference import drop_reference_adapter
-
-            drop_reference_adapter(trainer)
+        objective.before_save(trainer)
         _save_final(trainer, self.run_dir.adapter_dir, self.main)
         message = f"finished {step} steps"
         if step < trainer.state.max_steps:
@@ -344,27 +320,6 @@ def _drop_partial_checkpoints(run_dir: RunDir) -> None:
     for child in run_dir.checkpoints_dir.glob("checkpoint-*"):
         if child.is_dir() and not (child / "trainer_state.json").is_file():
             shutil.rmtree(child, ignore_errors=True)
-
-
-def _make_trainer(model, tokenizer, args, data, callback, cfg):
-    from datasets import Dataset
-    from transformers import EarlyStoppingCallback, PrinterCallback, ProgressCallback
-    from trl import SFTTrainer
-
-    callbacks = [callback]
-    if args.load_best_model_at_end:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.training.early_stopping_patience))
-    trainer = SFTTrainer(
-        model=model, args=args, processing_class=tokenizer,
-        train_dataset=Dataset.from_list(data.train_rows),
-        eval_dataset=(Dataset.from_list(eval_subset(data.eval_rows, cfg.training.max_eval_rows))
-                      if data.eval_rows else None),
-        callbacks=callbacks)
-    # Our events replace the Trainer's own printing (it would scribble over the TUI).
-    trainer.remove_callback(PrinterCallback)
-    trainer.remove_callback(ProgressCallback)
-    callback.watch_batches(trainer)
-    return trainer
 
 
 def _save_final(trainer, target: Path, main: bool) -> None:
