@@ -76,3 +76,94 @@ def test_preference_eval_with_nothing_held_out_refuses_instead_of_scoring_traini
     assert code != 0
     assert "data.eval_path" in err + out and "data.eval_fraction" in err + out
     assert not (tmp_path / "runs" / "r" / "eval.json").exists()
+
+
+def _train_orpo(capsys, tiny_model_dir, tmp_path):
+    """Three ORPO steps on the bundled preference set (what `--method orpo` trains on when
+    no data is given)."""
+    from ft_tui.core.run.rundir import RunDir
+
+    code, _, err = _train(capsys, "--model", tiny_model_dir, "--method", "orpo",
+                          "--output-dir", tmp_path / "runs", "--run-name", "o", "--max-steps", 3,
+                          "--batch-size", 2, "--lr", 1e-3,
+                          "--set", "training.gradient_accumulation=1",
+                          "--set", "training.sample_every_steps=0", "--set", "eval.max_examples=6")
+    assert code == 0, err
+    return RunDir(tmp_path / "runs" / "o")
+
+
+def test_orpo_trains_on_the_bundled_pairs_logs_its_signals_and_is_scored_by_preference_accuracy(
+        tiny_model_dir, tmp_path, capsys):
+    """TRL's ORPOTrainer (no reference model) logs reward margins for the dashboard, and the
+    run is evaluated like DPO; its exported script imports ORPO from where TRL keeps it."""
+    from ft_tui.core.export.run import write_standalone_script
+    from ft_tui.core.run.events import PreferenceLog, RunStarted
+
+    run = _train_orpo(capsys, tiny_model_dir, tmp_path)
+    cfg = run.load_config()
+    assert cfg.objective == "orpo" and cfg.data.train_path.endswith("preference/train.jsonl")
+    events = run.read_events()
+    start = next(e for e in events if isinstance(e, RunStarted))
+    assert start.method == "orpo lora" and 0 < start.trainable_params < start.total_params
+    prefs = [e for e in events if isinstance(e, PreferenceLog) and e.split == "train"]
+    assert [e.step for e in prefs] == [1, 2, 3]
+    assert all(e.margin is not None and e.accuracy is not None for e in prefs)
+
+    assert main(["eval", str(run.path), "--no-general"]) == 0, capsys.readouterr().err
+    report = json.loads(run.eval_path.read_text())
+    assert report["main_metric"] == "preference_accuracy" and report["n_examples"] == 6
+    assert report["settings"]["objective"] == "orpo"
+
+    text = write_standalone_script(run.path, tmp_path / "out").read_text()
+    assert "from trl.experimental.orpo import ORPOConfig, ORPOTrainer" in text
+    assert "ft_tui" not in text and "needs no reference model" in text
+
+
+@pytest.mark.slow
+def test_the_exported_orpo_script_retrains_the_same_losses(tiny_model_dir, tmp_path, capsys):
+    import os
+    import subprocess
+    import sys
+
+    from ft_tui.core.export.run import export_run
+    from ft_tui.core.run.events import StepLog
+
+    run = _train_orpo(capsys, tiny_model_dir, tmp_path)
+    ours = [e.loss for e in run.read_events() if isinstance(e, StepLog)]
+    written = export_run(run.path, tmp_path / "out")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+           "TRL_EXPERIMENTAL_SILENCE": "1"}
+    proc = subprocess.run([sys.executable, written["script"], "--output-dir", str(tmp_path / "sa")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    history = json.loads((tmp_path / "sa" / "log_history.json").read_text())
+    assert [row["loss"] for row in history if "loss" in row] == pytest.approx(ours, rel=1e-4)
+    assert (tmp_path / "sa" / "adapter" / "adapter_config.json").is_file()
+
+
+def test_orpo_needs_less_memory_than_dpo_and_says_why(capsys):
+    from ft_tui.core.plan.memory import estimate
+    from ft_tui.core.plan.model_profile import model_profile
+
+    p = model_profile("llama-3.1-8b")
+    sft = estimate(p, "lora", 4, 1024, False)
+    dpo = estimate(p, "lora", 4, 1024, False, objective="dpo")
+    orpo = estimate(p, "lora", 4, 1024, False, objective="orpo")
+    # Chosen and rejected both carry activations, as in DPO; no reference pass or copy.
+    assert orpo.components["activations"] == pytest.approx(dpo.components["activations"])
+    assert not any("reference" in name for name in orpo.components)
+    assert sft.total_gb < orpo.total_gb < dpo.total_gb
+    assert main(["hw", "--model", "llama-3.1-8b", "--gpu-memory", "24", "--method", "orpo",
+                 "--json"]) in (0, 1)
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["plan"]["objective"] == "orpo"
+    assert any("no reference model" in why for why in shown["recommendation"]["reasons"])
+
+
+def test_every_objective_is_a_config_choice_and_a_train_method():
+    from ft_tui.commands.train import OBJECTIVE_METHODS
+    from ft_tui.core.config.settings import OBJECTIVES
+    from ft_tui.core.objectives import NAMES, objective_of
+
+    assert set(NAMES) == set(OBJECTIVES) == set(OBJECTIVE_METHODS)
+    assert objective_of("orpo").evaluation == "pairs" and not objective_of("orpo").reference
