@@ -111,6 +111,23 @@ def load_held_out(cfg) -> tuple[list, list]:
     return objective_of(cfg).held_out(cfg)
 
 
-__all__ = ["Objective", "REGISTRY", "NAMES", "objective_of", "objectives_for_format",
+def default_run_name(cfg) -> str:
+    """``<what trains>-<model>-<time>``, e.g. ``lora-SmolLM2-135M-Instruct-20260101-120000``
+    or ``dpo-lora-...``: the run folder's name when the config gives none."""
+    import re
+    import time
+
+    from ft_tui.core.models.resolve import ModelNotFound, resolve_model
+
+    try:
+        model = resolve_model(cfg.model.name).display
+    except ModelNotFound:
+        model = Path(cfg.model.name).name or "model"
+    model = re.sub(r"[^A-Za-z0-9._-]+", "-", model)[:40]
+    prefix = objective_of(cfg).method_label(cfg).replace(" ", "-")
+    return f"{prefix}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+__all__ = ["default_run_name", "Objective", "REGISTRY", "NAMES", "objective_of", "objectives_for_format",
            "check_file_fits", "check_data_fits", "load_training_data", "load_held_out",
            "preference_names"]

@@ -25,7 +25,8 @@ from ft_tui.core.atomic import replace_dir
 from ft_tui.core.config.settings import RunConfig
 from ft_tui.core.run.events import Event, RunFinished, TrainWarning
 from ft_tui.core.run.lock import RunInUse, RunLock
-from ft_tui.core.run.rundir import RunDir, RunDirError, default_run_name
+from ft_tui.core.objectives import default_run_name
+from ft_tui.core.run.rundir import RunDir, RunDirError
 from ft_tui.core.training.dataset import eval_subset
 from ft_tui.core.errors import SetupError
 

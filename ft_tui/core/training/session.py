@@ -97,7 +97,7 @@ def check_model(cfg) -> None:
 
 def _launched(cfg, resume, plan, device, on_event, moved_data=None) -> Session:
     from ft_tui.core.run.lock import RunLock
-    from ft_tui.core.run.rundir import default_run_name
+    from ft_tui.core.objectives import default_run_name
     from ft_tui.core.training.device import resolve_precision
     from ft_tui.core.training.launch import LaunchedRun, launch_command
     from ft_tui.core.training.resume import checkpoint_step, truncate_metrics, usable_checkpoint
