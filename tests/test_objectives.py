@@ -167,3 +167,33 @@ def test_every_objective_is_a_config_choice_and_a_train_method():
 
     assert set(NAMES) == set(OBJECTIVES) == set(OBJECTIVE_METHODS)
     assert objective_of("orpo").evaluation == "pairs" and not objective_of("orpo").reference
+
+
+def test_a_model_without_chat_template_is_prompted_alike_in_training_and_baseline(
+        tiny_model_dir, tmp_path):
+    """One chat-template rule: a base model with no template used to be refused by training
+    while the baseline quietly gave it ChatML; now every step gives it the same fallback,
+    and training says so."""
+    import shutil
+
+    from ft_tui.core.config.settings import RunConfig
+    from ft_tui.core.models.loader import FALLBACK_NOTE, base_and_tokenizer
+    from ft_tui.core.training.builder import load_run_tokenizer
+
+    bare = tmp_path / "base-model"
+    shutil.copytree(tiny_model_dir, bare)
+    (bare / "chat_template.jinja").unlink(missing_ok=True)
+    config_file = bare / "tokenizer_config.json"
+    settings = json.loads(config_file.read_text())
+    settings.pop("chat_template", None)
+    config_file.write_text(json.dumps(settings))
+    cfg = RunConfig.from_dict({"model": {"name": str(bare)}})
+
+    notes: list[str] = []
+    training, _ = load_run_tokenizer(cfg, log=lambda msg: None, note=notes.append)
+    _, baseline = base_and_tokenizer(cfg)
+    messages = [{"role": "user", "content": "Reset my password"}]
+    assert baseline.fallback and notes == [FALLBACK_NOTE]
+    assert (training.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            == baseline.tokenizer.apply_chat_template(messages, tokenize=False,
+                                                      add_generation_prompt=True))
