@@ -12,7 +12,8 @@ instead of testing the objective's name:
   (``make_trainer``);
 - **metrics and verdict**: which evaluator scores it (``evaluation``: ``"answers"``, answers
   generated and scored against references; ``"pairs"``, preference accuracy on held-out
-  pairs) and which signals it logs for the dashboard (``signals``);
+  pairs, with its verdict). What its trainer logs (loss; the preference trainers' reward
+  margins and accuracies) reaches the dashboard through core/training/callbacks.py;
 - **exported script**: ``script``, ``"tokenized"`` (the SFT script over pre-tokenised rows)
   or ``"rows"`` (the preference script over conversational rows), and ``trl_import``.
 
@@ -65,7 +66,6 @@ def load_rows(path_text: str | Path, key: str = "data.train_path") -> list:
 class Objective:
     name: str = ""            # the config's ``objective`` and the ``--method`` choice
     label: str = ""           # as messages write it
-    summary: str = ""         # one line for the wizard's method choice
     formats: tuple[str, ...] = ()   # data-engine formats it trains on; () = any unclaimed one
     needs: str = ""           # what its rows hold, for messages
     evaluation: str = "answers"     # "answers" | "pairs"
@@ -73,7 +73,6 @@ class Objective:
     trl_import: str = ""      # the TRL import line of its config and trainer
     config_class: str = ""
     trainer_class: str = ""
-    signals: tuple[str, ...] = ()   # what its training logs, beyond the loss
     reference: bool = False   # compares the policy with a reference model
 
     # ----- rows ------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from ft_tui.core.objectives.preference import PreferenceObjective
 class DPO(PreferenceObjective):
     name = "dpo"
     label = "DPO"
-    summary = "preference pairs: a chosen and a rejected answer per prompt, against a reference"
     formats = ("preference",)
     needs = "pairs of a chosen and a rejected answer (prompt, chosen, rejected)"
     trl_import = "from trl import DPOConfig, DPOTrainer"

@@ -11,7 +11,6 @@ from ft_tui.core.objectives.preference import PreferenceObjective
 class KTO(PreferenceObjective):
     name = "kto"
     label = "KTO"
-    summary = "single answers labelled good or bad, against a reference"
     formats = ("kto",)
     needs = "single answers labelled true (imitate) or false (avoid)"
     trl_import = "from trl import KTOConfig, KTOTrainer"

@@ -21,7 +21,6 @@ from ft_tui.core.objectives.preference import PreferenceObjective
 class ORPO(PreferenceObjective):
     name = "orpo"
     label = "ORPO"
-    summary = "preference pairs in one stage, no reference model (less memory than DPO)"
     formats = ("preference",)
     needs = "pairs of a chosen and a rejected answer (prompt, chosen, rejected)"
     trl_import = "from trl.experimental.orpo import ORPOConfig, ORPOTrainer"

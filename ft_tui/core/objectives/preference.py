@@ -29,9 +29,6 @@ from ft_tui.core.errors import SetupError
 from ft_tui.core.objectives.base import Objective
 
 SFT_ONLY = ("packing", "completion_only_loss")
-# What TRL logs for the preference trainers (rewards/margins, rewards/accuracies, ...),
-# shown on the dashboard as PreferenceLog events (core/training/callbacks.py).
-PREFERENCE_SIGNALS = ("margin", "accuracy", "chosen", "rejected")
 
 
 class PreferenceObjective(Objective):
@@ -39,7 +36,6 @@ class PreferenceObjective(Objective):
 
     evaluation = "pairs"
     script = "rows"
-    signals = PREFERENCE_SIGNALS
     shape = "preference"     # TrainData.shape of its rows
 
     def to_row(self, ex, system_prompt: str = "") -> dict[str, Any]:

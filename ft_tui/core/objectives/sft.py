@@ -15,7 +15,6 @@ from ft_tui.core.objectives.base import Objective, load_rows
 class SFT(Objective):
     name = "sft"
     label = "SFT"
-    summary = "supervised fine-tuning: learn to give the example answers"
     formats = ()   # every format no other objective claims (chat, ShareGPT, Alpaca, ...)
     needs = "one answer per prompt to imitate (SFT data)"
     evaluation = "answers"
