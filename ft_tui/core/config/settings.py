@@ -188,14 +188,13 @@ class RunConfig:
     model: ModelConfig = opt(None, "Which model to fine-tune.", factory=ModelConfig)
     data: DataConfig = opt(None, "Training and held-out data.", factory=DataConfig)
     objective: str = opt("sft", "What the model learns from. sft: example answers; dpo: pairs of a "
-                         "chosen and a rejected answer per prompt; kto: answers labelled good or "
-                         "bad; orpo: pairs like dpo, with no reference model (less memory).",
+                         "chosen and a rejected answer per prompt; kto: answers labelled good or bad.",
                          choices=OBJECTIVES)
     method: str = opt("lora", "full: all weights (most memory); lora: small adapters on a frozen "
                       "base; qlora: LoRA on a 4-bit base (least memory, CUDA).", choices=METHODS)
     lora: LoraConfig = opt(None, "Adapter settings (lora and qlora).", factory=LoraConfig)
     qlora: QLoraConfig = opt(None, "4-bit quantisation settings (qlora only).", factory=QLoraConfig)
-    preference: PreferenceConfig = opt(None, "DPO / KTO / ORPO settings (objective dpo, kto or orpo).",
+    preference: PreferenceConfig = opt(None, "DPO / KTO settings (objective dpo or kto).",
                                        factory=PreferenceConfig)
     training: TrainingConfig = opt(None, "Optimizer and schedule.", factory=TrainingConfig)
     eval: EvalConfig = opt(None, "Base vs fine-tuned comparison.", factory=EvalConfig)
