@@ -136,18 +136,14 @@ def merge_adapter(run_dir, out: str | os.PathLike, dtype: str = "auto") -> Path:
         return _copy_folder(trained, target)
 
     import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
 
-    from ft_tui.core.models.loader import run_tokenizer
+    from ft_tui.core.models.loader import load_finetuned, run_tokenizer
 
     cfg = run.load_config()
     base_path = base_model_path(cfg)
     _check_merge_space(base_path, target, dtype)
-    trust = cfg.model.trust_remote_code
-    base = AutoModelForCausalLM.from_pretrained(str(base_path), dtype=torch.float32,
-                                                trust_remote_code=trust)
-    merged = PeftModel.from_pretrained(base, str(trained)).merge_and_unload()
+    merged = load_finetuned(base_path, trained, {"device": "cpu", "dtype": torch.float32,
+                                                 "trust_remote_code": cfg.model.trust_remote_code})
     merged = merged.to(_stored_dtype(base_path) if dtype == "auto" else getattr(torch, dtype))
     tokenizer = run_tokenizer(cfg, base_path, trained).tokenizer
     with atomic_dir(target) as tmp:
