@@ -67,9 +67,8 @@ def run_trl(cfg, work: Path) -> dict:
 
     from ft_tui.core.models.resolve import prepare_model
     from ft_tui.core.quiet import quiet_libraries
-    from ft_tui.core.objectives import load_training_data
+    from ft_tui.core.objectives import load_training_data, objective_of
     from ft_tui.core.training.device import detect_device, resolve_precision
-    from ft_tui.core.objectives import objective_of
 
     quiet_libraries()
     device = detect_device()
