@@ -87,7 +87,8 @@ def _train_orpo(capsys, tiny_model_dir, tmp_path):
                           "--output-dir", tmp_path / "runs", "--run-name", "o", "--max-steps", 3,
                           "--batch-size", 2, "--lr", 1e-3,
                           "--set", "training.gradient_accumulation=1",
-                          "--set", "training.sample_every_steps=0", "--set", "eval.max_examples=6")
+                          "--set", "training.sample_every_steps=0", "--set", "eval.max_examples=6",
+                          "--set", "eval.max_new_tokens=8")
     assert code == 0, err
     return RunDir(tmp_path / "runs" / "o")
 
