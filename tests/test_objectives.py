@@ -198,3 +198,17 @@ def test_a_model_without_chat_template_is_prompted_alike_in_training_and_baselin
     assert (training.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             == baseline.tokenizer.apply_chat_template(messages, tokenize=False,
                                                       add_generation_prompt=True))
+
+
+@pytest.mark.parametrize("asked, named", [({"few_shot": 2}, "--few-shot"), ({"judge": True}, "judge")])
+def test_preference_eval_refuses_few_shot_and_a_judge_instead_of_ignoring_them(asked, named):
+    """They need generated answers to score; a DPO run is scored on log-probabilities, so
+    asking for them is refused with the reason (they used to be dropped without a word)."""
+    from ft_tui.core.config.settings import RunConfig
+    from ft_tui.core.evaluate.preference import evaluate_preference_run
+    from ft_tui.core.evaluate.report import EvalError
+
+    cfg = RunConfig.from_dict({"objective": "dpo"})
+    with pytest.raises(EvalError, match=named) as info:
+        evaluate_preference_run(None, cfg, None, **asked)
+    assert "preference accuracy" in str(info.value)

@@ -166,6 +166,9 @@ def evaluate_preference_run(run, cfg, trained, *, max_examples: int | None = Non
                                  f"{cfg.training.seed})",
                             "chat_template_fallback": template_fallback, "judge": None,
                             "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    if cfg.eval.judge_url.strip():   # said, not silently skipped
+        report.settings["judge_warning"] = (f"eval.judge_url is set, but a {label} run is scored "
+                                            "by preference accuracy: the judge was not asked")
     section = render_section(report.to_dict())
     section += add_general_check(report, base_path, trained, tokenizer, load, progress, general)
     atomic_write_json(run.eval_path, report.to_dict())
