@@ -148,7 +148,7 @@ def test_kto_with_one_side_missing_is_flagged(tmp_path):
 ])
 def test_sft_training_refuses_pairs_and_kto_before_loading_a_model(tmp_path, rows, needle):
     from ft_tui.core.config.settings import RunConfig
-    from ft_tui.core.training.dataset import load_training_data
+    from ft_tui.core.objectives import load_training_data
     from ft_tui.core.errors import SetupError
 
     cfg = RunConfig()

@@ -12,7 +12,7 @@ from ft_tui.core.config.settings import ConfigError, RunConfig
 from ft_tui.core.run.events import PreferenceLog, RunStarted, StepLog
 from ft_tui.core.run.rundir import RunDir
 from ft_tui.core.training import SetupError, TrainingRunner, resume_runner
-from ft_tui.core.training.preference_data import load_pairs
+from ft_tui.core.objectives.base import load_rows
 from ft_tui.core.training.preference_watch import PreferenceWatchdog
 from tests.test_training_runner import write_data
 
@@ -97,7 +97,7 @@ def test_bad_pairs_are_reported_with_their_lines_and_nothing_dropped(tmp_path):
             {"prompt": "d", "chosen": "good", "rejected": "worse"}]
     path = write_pairs(tmp_path / "p.jsonl", rows)
     with pytest.raises(SetupError) as info:
-        load_pairs(path, "dpo")
+        load_rows(path)
     message = str(info.value)
     assert "2 bad row(s)" in message and "line 2:" in message and "line 3:" in message
     assert "same answer" in message
@@ -292,7 +292,7 @@ def test_pair_scoring_reports_progress_per_batch_with_the_same_margins(tiny_mode
 
     from ft_tui.core.evaluate.preference import score_pairs
 
-    pairs = load_pairs(write_pairs(tmp_path / "pairs.jsonl"), "dpo")
+    pairs = load_rows(write_pairs(tmp_path / "pairs.jsonl"))
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     done = []

@@ -118,7 +118,7 @@ def test_an_interrupted_evaluation_keeps_every_finished_answer(run_path, monkeyp
     # a crash after both passes (in the general check, say): a re-run generates nothing
     (run_path / "eval.json").unlink()
     with monkeypatch.context() as patch, pytest.raises(ZeroDivisionError):
-        patch.setattr(ev, "_add_general_check", lambda *a, **k: 1 / 0)
+        patch.setattr(ev, "add_general_check", lambda *a, **k: 1 / 0)
         ev.evaluate_run(run_path, general=True)
     calls = []
     monkeypatch.setattr(ev, "generate_greedy", lambda *a, **k: calls.append(a) or [])

@@ -29,7 +29,7 @@ def test_answers_are_counted_as_they_finish_inside_one_batch(tiny_model_dir, mon
     # Make the second token of the first answer a stop token: that answer (at least) ends
     # early, while a random model carries most others to the limit.
     first_ids = tok(plain[0], add_special_tokens=False)["input_ids"]
-    monkeypatch.setattr(gen, "_stop_ids", lambda model, tokenizer: [first_ids[1]])
+    monkeypatch.setattr(gen, "stop_ids", lambda model, tokenizer: [first_ids[1]])
     done, tokens = [], []
     answers = gen.generate_greedy(model, tok, prompts, max_new_tokens=10, batch_size=6,
                                   on_batch=done.append, on_tokens=tokens.append)
@@ -64,7 +64,7 @@ def test_a_stop_ends_generation_within_a_token_and_keeps_the_finished_answers(ti
     prompts = ["hello there", "a b c d e f", "x", "the printer is jammed"]
     plain = gen.generate_greedy(model, tok, prompts, max_new_tokens=12, batch_size=4)
     first_ids = tok(plain[0], add_special_tokens=False)["input_ids"]
-    monkeypatch.setattr(gen, "_stop_ids", lambda model, tokenizer: [first_ids[1]])
+    monkeypatch.setattr(gen, "stop_ids", lambda model, tokenizer: [first_ids[1]])
     tokens, kept, finished = [], {}, []
     with pytest.raises(gen.GenerationStopped):
         gen.generate_greedy(model, tok, prompts, max_new_tokens=12, batch_size=4,

@@ -78,7 +78,7 @@ def test_t4_and_v100_train_in_fp16_not_emulated_bf16(gpu_box, capsys, model_fold
 
 
 def test_qlora_compute_follows_an_explicit_fp16_on_ampere(gpu_box):
-    from ft_tui.core.training.device import detect_device, resolve_precision
+    from ft_tui.core.plan.device import detect_device, resolve_precision
 
     gpu_box("4090")
     cfg = RunConfig().with_overrides({"method": "qlora", "training.precision": "fp16"})
@@ -262,7 +262,7 @@ def test_merge_refuses_when_ram_cannot_hold_the_base(tmp_path, monkeypatch, tiny
 # ----- 7. attention ------------------------------------------------------------------------------
 
 def test_gemma2_is_left_to_transformers_not_forced_to_sdpa(gpu_box, capsys, model_folder, sample):
-    from ft_tui.core.training.device import detect_device, pick_attention
+    from ft_tui.core.plan.device import detect_device, pick_attention
 
     gpu_box("4090")
     config = sample(model_folder(GEMMA2_2B, "gemma2"))
@@ -272,7 +272,7 @@ def test_gemma2_is_left_to_transformers_not_forced_to_sdpa(gpu_box, capsys, mode
 
 
 def test_a_bare_flash_attn_module_is_not_flash_attention(gpu_box, monkeypatch, tmp_path):
-    from ft_tui.core.training.device import detect_device, pick_attention
+    from ft_tui.core.plan.device import detect_device, pick_attention
 
     gpu_box("h100")
     (tmp_path / "flash_attn").mkdir()
@@ -293,7 +293,7 @@ def test_packing_without_flash_attention_pads_and_says_so(gpu_box, capsys, sampl
 
 def test_the_trainer_pads_instead_of_packing_without_flash_attention(tmp_path):
     from ft_tui.core.training.builder import build_sft_config
-    from ft_tui.core.training.device import DeviceInfo, resolve_precision
+    from ft_tui.core.plan.device import DeviceInfo, resolve_precision
 
     cfg = RunConfig().with_overrides({"training.packing": True})
     device = DeviceInfo.cpu()      # the trainer's arguments, built where no FA2 runs

@@ -138,7 +138,7 @@ def test_a_typo_says_no_such_model_and_suggests_known_names(online, sharded_mode
         code, _, err = _cli(capsys, "download", "Qwen/Qwen2.5-7B-Instrct")
     line = _one_line_error(code, err)
     assert "no model Qwen/Qwen2.5-7B-Instrct on the Hugging Face Hub" in line
-    assert "did you mean Qwen2.5-7B" in line
+    assert "did you mean Qwen/Qwen2.5-7B-Instruct" in line   # a hub id that can be pasted
 
 
 def test_a_wrong_organisation_is_answered_with_the_hub_search(online, sharded_model, monkeypatch, capsys):

@@ -8,7 +8,8 @@ import pytest
 from ft_tui.core.atomic import atomic_dir, atomic_write_text
 from ft_tui.core.config.settings import RunConfig
 from ft_tui.core.run.events import EvalLog, RunFinished, StepLog, event_from_dict
-from ft_tui.core.run.rundir import RunDir, RunDirError, default_run_name
+from ft_tui.core.objectives import default_run_name
+from ft_tui.core.run.rundir import RunDir, RunDirError
 
 
 def test_create_never_reuses_a_directory(tmp_path):

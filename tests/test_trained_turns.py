@@ -114,7 +114,7 @@ def test_show_mask_json_on_a_three_turn_conversation(tmp_path, capsys, tiny_mode
 
 def test_training_rows_mark_every_assistant_turn(tmp_path, tok):
     from ft_tui.core.config.settings import RunConfig
-    from ft_tui.core.training.dataset import load_training_data
+    from ft_tui.core.objectives import load_training_data
 
     path = tmp_path / "chat.jsonl"
     path.write_text("".join(json.dumps({"messages": THREE_TURNS}) + "\n" for _ in range(3)))

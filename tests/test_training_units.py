@@ -10,7 +10,7 @@ from ft_tui.core.run.events import RunFinished, RunStarted, StepLog
 from ft_tui.core.run.rundir import RunDir
 from ft_tui.core.training.dataset import build_train_data
 from ft_tui.core.errors import SetupError
-from ft_tui.core.training.device import DeviceInfo, resolve_precision
+from ft_tui.core.plan.device import DeviceInfo, resolve_precision
 from ft_tui.core.training.failures import generic_oom_advice, is_out_of_memory
 from ft_tui.core.training.launch import launch_command, plan_launch
 from ft_tui.core.training.meter import StepMeter
@@ -219,7 +219,7 @@ def test_out_of_memory_advice_comes_from_the_memory_planner_when_it_can_say():
 
 
 def test_attention_auto_takes_flash_attention_only_where_it_runs():
-    from ft_tui.core.training.device import pick_attention
+    from ft_tui.core.plan.device import pick_attention
 
     cfg = RunConfig()
     assert pick_attention(cfg, CUDA_BF16, flash_installed=True) == "flash_attention_2"
@@ -237,7 +237,7 @@ def test_attention_auto_takes_flash_attention_only_where_it_runs():
 
 
 def test_liger_kernels_are_refused_where_they_cannot_run():
-    from ft_tui.core.training.device import check_liger
+    from ft_tui.core.plan.device import check_liger
 
     on = RunConfig().with_overrides({"training.use_liger_kernel": True})
     assert check_liger(RunConfig(), CPU) is False

@@ -65,7 +65,7 @@ def _cfg(path, tmp_path, model_dir, **more):
 
 
 def test_training_rows_leave_them_out_and_say_so(tmp_path, tiny_model_dir):
-    from ft_tui.core.training.dataset import load_training_data
+    from ft_tui.core.objectives import load_training_data
     from tests.fixtures.tiny import build_tokenizer
 
     data = load_training_data(_cfg(mixed_file(tmp_path), tmp_path, tiny_model_dir))

@@ -50,9 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", metavar="PATH",
                         help="Training data: its token lengths choose max_length (needs the model's "
                              "tokenizer on this machine)")
-    parser.add_argument("--method", choices=("sft", "dpo", "kto"),
+    from ft_tui.core.objectives import NAMES
+
+    parser.add_argument("--method", choices=NAMES,
                         help="What the run learns from (default: the config's objective, sft): dpo "
-                             "puts chosen and rejected through the model and adds a reference pass")
+                             "puts chosen and rejected through the model and adds a reference "
+                             "pass; orpo the pairs without a reference")
     parser.add_argument("--output-dir", default=".", help="Where runs go, for the free-disk figure")
     parser.add_argument("--json", action="store_true",
                         help="Print one JSON object on stdout (diagnostics go to stderr)")

@@ -33,6 +33,7 @@ import sys
 from contextlib import contextmanager
 
 from ft_tui.commands.common import ExitCode, fail
+from ft_tui.core.objectives import NAMES as OBJECTIVE_NAMES
 
 OVERRIDES = {  # flag dest -> RunConfig key
     "model": "model.name", "data": "data.train_path", "eval_data": "data.eval_path",
@@ -43,7 +44,7 @@ OVERRIDES = {  # flag dest -> RunConfig key
 }
 # Flags --resume takes: where the run's data files are now (checked to be the same data).
 RESUME_MOVES = {"data": "data.train_path", "eval_data": "data.eval_path"}
-OBJECTIVE_METHODS = ("sft", "dpo", "kto")   # --method dpo sets the objective, not the adapter
+OBJECTIVE_METHODS = OBJECTIVE_NAMES   # --method dpo sets the objective, not the adapter
 EXIT_FOR_STATE = {"done": ExitCode.OK, "failed": ExitCode.ERROR, "stopped": ExitCode.INTERRUPTED}
 
 
@@ -53,14 +54,15 @@ def add_arguments(parser) -> None:
                                         "hub id (org/name; downloaded first, with progress)")
     parser.add_argument("--data", metavar="PATH", help="training data file")
     parser.add_argument("--eval-data", metavar="PATH", help="held-out data file (default: split off the training data)")
-    parser.add_argument("--method", choices=("lora", "qlora", "full", "sft", "dpo", "kto"),
-                        help="lora/qlora/full: how weights are trained; sft/dpo/kto: what from "
-                             "(dpo: pairs of a chosen and a rejected answer)")
+    parser.add_argument("--method", choices=("lora", "qlora", "full", *OBJECTIVE_METHODS),
+                        help="lora/qlora/full: how weights are trained; sft/dpo/kto/orpo: what "
+                             "from (dpo, orpo: pairs of a chosen and a rejected answer)")
     parser.add_argument("--adapter", choices=("lora", "qlora", "full"),
-                        help="with --method dpo/kto: adapter or full fine-tuning (default lora)")
-    parser.add_argument("--beta", type=float, help="DPO/KTO: how close to stay to the reference")
+                        help="with --method dpo/kto/orpo: adapter or full fine-tuning (default lora)")
+    parser.add_argument("--beta", type=float, help="DPO/KTO: how close to stay to the reference; "
+                                                   "ORPO: weight of the odds-ratio term")
     parser.add_argument("--init-adapter", metavar="RUN_DIR",
-                        help="DPO/KTO: start from this SFT run's adapter")
+                        help="DPO/KTO/ORPO: start from this SFT run's adapter")
     parser.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps")
     parser.add_argument("--epochs", type=float, metavar="E")
     parser.add_argument("--lr", type=float, metavar="LR", help="peak learning rate")
@@ -128,7 +130,7 @@ def run(args) -> int:
         return checked
 
     from ft_tui.core.run.lock import RunInUse
-    from ft_tui.core.training.device import detect_device
+    from ft_tui.core.plan.device import detect_device
 
     device = detect_device()
     warned_qlora = False
@@ -234,11 +236,12 @@ def _preflight(cfg, args):
 
 
 def _preference_sample_by_default(cfg):
-    """`--method dpo` with no data given trains on the bundled preference set, as plain
-    `ft-tui train` trains on the bundled SFT set."""
+    """`--method dpo` (or orpo) with no data given trains on the bundled preference set, as
+    plain `ft-tui train` trains on the bundled SFT set."""
     from ft_tui.core.config.settings import DataConfig
+    from ft_tui.core.objectives import objective_of
 
-    if cfg.objective == "dpo" and cfg.data.train_path == DataConfig().train_path:
+    if "preference" in objective_of(cfg).formats and cfg.data.train_path == DataConfig().train_path:
         return cfg.with_overrides({"data.train_path": "sample_data/preference/train.jsonl",
                                    "data.eval_path": cfg.data.eval_path or "sample_data/preference/eval.jsonl"})
     return cfg
@@ -246,12 +249,9 @@ def _preference_sample_by_default(cfg):
 
 def _check_data_fits(cfg) -> None:
     """A pair file given to SFT, or an SFT file to DPO: one message, before any run dir."""
-    from ft_tui.core.paths import resolve_data_path
-    from ft_tui.core.training.preference_data import check_file_fits
+    from ft_tui.core.objectives import check_data_fits
 
-    for key, value in (("data.train_path", cfg.data.train_path), ("data.eval_path", cfg.data.eval_path)):
-        if value.strip():
-            check_file_fits(resolve_data_path(value), cfg.objective, key)
+    check_data_fits(cfg)
 
 
 def parse_set_values(items: list[str]) -> dict:
@@ -440,7 +440,8 @@ def _ctrl_c_stops(display, stop, abort):
 def prepare_cluster(cfg, resume_dir, machines: int) -> int:
     """`--cluster N`: a run directory (new, or the --resume one) and its export/cluster/."""
     from ft_tui.core.errors import SetupError
-    from ft_tui.core.run.rundir import RunDir, RunDirError, default_run_name
+    from ft_tui.core.objectives import default_run_name
+    from ft_tui.core.run.rundir import RunDir, RunDirError
     from ft_tui.core.training.cluster import write_cluster
 
     if machines < 1:

@@ -63,7 +63,7 @@ def sweep_debris(target: str | os.PathLike) -> list[Path]:
     process is gone: a kill -9 during a merge leaves a whole model's worth of them, and
     a cut-off model conversion one in the cache. Folders of live processes are kept.
     Returns what was removed."""
-    from ft_tui.core.run.follow import process_alive
+    from ft_tui.core.process import process_alive
 
     target = Path(target)
     prefix = f".{target.name}."

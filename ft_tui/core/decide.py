@@ -173,7 +173,9 @@ VERDICTS: dict[str, Verdict] = {v.id: v for v in (
         "dpo", "Use preference tuning (DPO)",
         "Collect pairs of a preferred and a rejected answer per prompt and train with "
         "DPO (objective dpo), often after a short supervised fine-tune on the preferred "
-        "answers (preference.init_adapter starts DPO from that run's adapter).",
+        "answers (preference.init_adapter starts DPO from that run's adapter). With no "
+        "such model to start from, or memory too tight for DPO's reference pass, ORPO "
+        "(objective orpo) learns from the same pairs in one stage with no reference model.",
         fine_tune=True, approach="Fine-tuning",
     ),
 )}

@@ -9,3 +9,7 @@ from __future__ import annotations
 
 class SetupError(ValueError):
     """The run cannot start as configured; the message says what is wrong and what to do."""
+
+
+class ModelNotFound(LookupError):
+    """The model cannot be found (locally or on the hub); the message says what to do."""

@@ -126,7 +126,7 @@ def main(argv=None) -> int:
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
     from ft_tui.core.models.resolve import load_tokenizer, prepare_model
-    from ft_tui.core.training.device import detect_device, resolve_precision
+    from ft_tui.core.plan.device import detect_device, resolve_precision
     from ft_tui.core.config.settings import RunConfig
 
     path = prepare_model("default", log=lambda *_: None)

@@ -116,7 +116,7 @@ def run_trl(cfg, work: Path) -> dict:
 
     from ft_tui.core.models.resolve import prepare_model
     from ft_tui.core.quiet import quiet_libraries
-    from ft_tui.core.training.dataset import load_training_data
+    from ft_tui.core.objectives import load_training_data
 
     quiet_libraries()
     data = load_training_data(cfg)

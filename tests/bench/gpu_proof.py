@@ -88,7 +88,7 @@ def stage_decisions(proof: Proof, work: Path) -> None:
     from ft_tui.core.config.settings import RunConfig
     from ft_tui.core.plan import hardware
     from ft_tui.core.plan.preflight import preflight
-    from ft_tui.core.training.device import detect_device, pick_attention
+    from ft_tui.core.plan.device import detect_device, pick_attention
     from tests.bench.vram_calibration import model_folder
 
     before = hardware.probe().gpus     # NVML, before this process has a CUDA context

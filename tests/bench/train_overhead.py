@@ -169,8 +169,8 @@ def run_trl(cfg, work: Path) -> dict:
     from ft_tui.core.models.resolve import prepare_model
     from ft_tui.core.quiet import quiet_libraries
     from ft_tui.core.training.builder import build_sft_config
-    from ft_tui.core.training.dataset import load_training_data
-    from ft_tui.core.training.device import detect_device, resolve_precision
+    from ft_tui.core.objectives import load_training_data
+    from ft_tui.core.plan.device import detect_device, resolve_precision
 
     quiet_libraries()
     device = detect_device()

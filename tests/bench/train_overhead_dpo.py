@@ -67,15 +67,14 @@ def run_trl(cfg, work: Path) -> dict:
 
     from ft_tui.core.models.resolve import prepare_model
     from ft_tui.core.quiet import quiet_libraries
-    from ft_tui.core.training.dataset import load_training_data
-    from ft_tui.core.training.device import detect_device, resolve_precision
-    from ft_tui.core.training.preference import build_preference_config
+    from ft_tui.core.objectives import load_training_data, objective_of
+    from ft_tui.core.plan.device import detect_device, resolve_precision
 
     quiet_libraries()
     device = detect_device()
     precision = resolve_precision(cfg, device)
     data = load_training_data(cfg)
-    args = build_preference_config(cfg, work / "trl-checkpoints", precision, device, has_eval=True)
+    args = objective_of("dpo").build_config(cfg, work / "trl-checkpoints", precision, device, has_eval=True)
     set_seed(cfg.training.seed)
     path = prepare_model(cfg.model.name)
     tokenizer = AutoTokenizer.from_pretrained(path)

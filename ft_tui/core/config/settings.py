@@ -23,13 +23,16 @@ from ft_tui.core.atomic import atomic_write_text
 METHODS = ("lora", "qlora", "full")
 # What the model learns from: sft = demonstrations (one answer per prompt); dpo = pairs of a
 # better and a worse answer (Rafailov et al. 2023, arXiv:2305.18290); kto = single answers
-# marked good or bad (Ethayarajh et al. 2024, arXiv:2402.01306).
-OBJECTIVES = ("sft", "dpo", "kto")
-PREFERENCE_OBJECTIVES = ("dpo", "kto")
+# marked good or bad (Ethayarajh et al. 2024, arXiv:2402.01306); orpo = pairs with no
+# reference model (Hong et al. 2024, arXiv:2403.07691). Each is a module in core/objectives/.
+OBJECTIVES = ("sft", "dpo", "kto", "orpo")
+PREFERENCE_OBJECTIVES = ("dpo", "kto", "orpo")
 # The loss types of TRL 1.16's DPOConfig (trl/trainer/dpo_config.py) offered here.
 DPO_LOSSES = ("sigmoid", "ipo", "hinge", "robust", "bco_pair", "sppo_hard", "nca_pair",
               "apo_zero", "apo_down", "sigmoid_norm")
 KTO_LOSSES = ("kto", "apo_zero_unpaired")
+# The losses each objective's TRL trainer takes (ORPO has one loss of its own: none here).
+OBJECTIVE_LOSSES = {"dpo": DPO_LOSSES, "kto": KTO_LOSSES}
 REFERENCES = ("auto", "adapter_disabled", "copy", "precomputed")
 
 
@@ -443,14 +446,13 @@ def _check_run_name(cfg: "RunConfig") -> list[str]:
 def _check_preference(cfg: "RunConfig") -> list[str]:
     """Settings that only make sense together."""
     p, problems = cfg.preference, []
-    if cfg.objective == "kto" and p.loss_type not in KTO_LOSSES:
-        # The default loss (sigmoid) means "the usual loss" for KTO too: no error for it.
-        if p.loss_type != "sigmoid":
-            problems.append(f"preference.loss_type: {p.loss_type!r} is a DPO loss; KTO takes "
-                            f"{' or '.join(KTO_LOSSES)}")
-    if cfg.objective == "dpo" and p.loss_type in KTO_LOSSES:
-        problems.append(f"preference.loss_type: {p.loss_type!r} is a KTO loss; use objective kto "
-                        f"or a DPO loss ({', '.join(DPO_LOSSES[:3])}, ...)")
+    own = OBJECTIVE_LOSSES.get(cfg.objective)
+    # The default loss (sigmoid) means "the usual loss" for every objective: no error for it.
+    if own is not None and p.loss_type not in own and p.loss_type != "sigmoid":
+        kind = next(name for name, losses in OBJECTIVE_LOSSES.items() if p.loss_type in losses)
+        problems.append(f"preference.loss_type: {p.loss_type!r} is a {kind.upper()} loss; "
+                        f"{cfg.objective.upper()} takes {', '.join(own[:3])}"
+                        f"{', ...' if len(own) > 3 else ''} (or use objective {kind})")
     if cfg.method == "full" and p.reference == "adapter_disabled":
         problems.append("preference.reference: adapter_disabled needs an adapter (method lora or "
                         "qlora); full fine-tuning uses 'copy' or 'precomputed'")
@@ -461,9 +463,11 @@ def _check_preference(cfg: "RunConfig") -> list[str]:
 
 
 def preference_loss(cfg: "RunConfig") -> str:
-    """The loss TRL is asked for: the config's, or KTO's own when it kept the DPO default."""
-    if cfg.objective == "kto" and cfg.preference.loss_type not in KTO_LOSSES:
-        return "kto"
+    """The loss TRL is asked for: the config's, or the objective's usual one when the
+    config's belongs to another objective (KTO keeping the DPO default, sigmoid)."""
+    own = OBJECTIVE_LOSSES.get(cfg.objective)
+    if own and cfg.preference.loss_type not in own:
+        return own[0]
     return cfg.preference.loss_type
 
 

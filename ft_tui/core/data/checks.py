@@ -244,7 +244,7 @@ class SetChecks:
         found: list[DataWarning] = []
         pref = self.preference_stats()
         if pref:
-            if objective != "dpo":
+            if objective == "sft":   # DPO and ORPO train on pairs
                 found.append(DataWarning(
                     "not_for_sft", f"{pref['pairs']} preference pair(s) (prompt, chosen, rejected): "
                     "this is DPO data, and supervised fine-tuning (SFT) cannot use it as it is; "
@@ -259,7 +259,7 @@ class SetChecks:
                     "is the shorter one."))
         kto = self.kto_stats()
         if kto:
-            if objective != "kto":
+            if objective == "sft":
                 found.append(DataWarning(
                     "not_for_sft", f"KTO data: {kto['true']} answer(s) labelled true (to imitate) "
                     f"and {kto['false']} labelled false (to avoid). Supervised fine-tuning would "

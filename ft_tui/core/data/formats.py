@@ -1,8 +1,10 @@
 """Recognise one row's format and turn it into conversational messages.
 
-Every ``normalise_*`` function takes the parsed JSON value of one row and returns
-``(messages, weight)`` or raises ``RowError(code, message)``; messages say what is
-wrong and how to fix it, without the line number (the loader adds that).
+Every ``normalise_*`` function takes the parsed JSON value of one row and returns one
+type, a dict of ``Example`` fields (``messages`` and ``weight``; ``tools``, ``chosen``/
+``rejected`` or ``label`` where the row has them), or raises ``RowError(code, message)``;
+messages say what is wrong and how to fix it, without the line number (the loader adds
+that). Plain-text rows are read by the loader itself (``text_messages``).
 """
 
 from __future__ import annotations
@@ -161,8 +163,7 @@ def _conversation_row(messages: list[dict], row: dict):
     tools = parse_tools(row["tools"]) if row.get("tools") not in (None, "", []) else None
     if tools is not None:
         check_calls_defined(messages, tools)
-        return {"messages": messages, "weight": weight, "tools": tools}
-    return messages, weight
+    return {"messages": messages, "weight": weight, "tools": tools}
 
 
 def _check_conversation(messages: list[dict[str, Any]], what: str) -> None:
@@ -171,7 +172,7 @@ def _check_conversation(messages: list[dict[str, Any]], what: str) -> None:
                                             "to learn; add the answer as an assistant message")
 
 
-def normalise_openai(row: dict) -> tuple[list[dict[str, Any]], float | None]:
+def normalise_openai(row: dict) -> dict[str, Any]:
     raw = row["messages"]
     if not isinstance(raw, list):
         raise RowError("wrong_type", f"'messages' must be a list, got a {_json_type(raw)}")
@@ -245,7 +246,7 @@ def _openai_message(m: Any, i: int) -> dict[str, Any]:
     return out
 
 
-def normalise_sharegpt(row: dict) -> tuple[list[dict[str, Any]], float | None]:
+def normalise_sharegpt(row: dict) -> dict[str, Any]:
     raw = row["conversations"]
     if not isinstance(raw, list):
         raise RowError("wrong_type", f"'conversations' must be a list, got a {_json_type(raw)}")
@@ -297,7 +298,7 @@ def check_calls_defined(messages: list[dict[str, Any]], tools: list[dict[str, An
                                                "fix the name")
 
 
-def normalise_alpaca(row: dict) -> tuple[list[dict[str, Any]], float | None]:
+def normalise_alpaca(row: dict) -> dict[str, Any]:
     instruction = _text_field(row, "instruction", "the row", required="input" not in row)
     extra = _text_field(row, "input", "the row", required=False)
     output = _text_field(row, "output", "the row")
@@ -311,10 +312,10 @@ def normalise_alpaca(row: dict) -> tuple[list[dict[str, Any]], float | None]:
     if isinstance(system, str) and system.strip():
         messages.append({"role": "system", "content": system})
     messages += [{"role": "user", "content": user}, {"role": "assistant", "content": output}]
-    return messages, None
+    return {"messages": messages, "weight": None}
 
 
-def normalise_prompt_completion(row: dict) -> tuple[list[dict[str, Any]], float | None]:
+def normalise_prompt_completion(row: dict) -> dict[str, Any]:
     for key in ("prompt", "completion"):
         if key not in row:
             raise RowError("missing_field", f"the row has no {key!r} field; prompt/completion "
@@ -328,18 +329,14 @@ def normalise_prompt_completion(row: dict) -> tuple[list[dict[str, Any]], float 
         if not completion:
             raise RowError("empty_content", "'completion' is an empty list")
         _check_conversation(messages, "the completion")
-        return messages, None
+        return {"messages": messages, "weight": None}
     for key, value in (("prompt", prompt), ("completion", completion)):
         if not isinstance(value, str):
             raise RowError("wrong_type", f"{key!r} must be a string, got a {_json_type(value)}")
         if not value.strip():
             raise RowError("empty_content", f"{key!r} is empty")
-    return [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}], None
-
-
-def normalise_text_row(row: dict) -> tuple[list[dict[str, Any]], float | None]:
-    text = _text_field(row, "text", "the row")
-    return text_messages(text), None
+    return {"messages": [{"role": "user", "content": prompt},
+                         {"role": "assistant", "content": completion}], "weight": None}
 
 
 def text_messages(text: str) -> list[dict[str, Any]]:
@@ -499,14 +496,14 @@ def normalise_kto(row: dict) -> dict[str, Any]:
     """A chat, ShareGPT, Alpaca or prompt/completion row with a KTO flag (``label`` or
     ``kto_tag``): the final answer is one to imitate (true) or to avoid (false)."""
     if "messages" in row:
-        messages, weight = normalise_openai(row)
+        fields = normalise_openai(row)
     elif "conversations" in row:
-        messages, weight = normalise_sharegpt(row)
+        fields = normalise_sharegpt(row)
     elif "completion" in row:
-        messages, weight = normalise_prompt_completion(row)
+        fields = normalise_prompt_completion(row)
     else:
-        messages, weight = normalise_alpaca(row)
-    return {"messages": messages, "weight": weight, "label": kto_label(row)}
+        fields = normalise_alpaca(row)
+    return {**fields, "label": kto_label(row)}
 
 
 NORMALISERS = {
@@ -514,7 +511,6 @@ NORMALISERS = {
     "sharegpt": normalise_sharegpt,
     "alpaca": normalise_alpaca,
     "prompt_completion": normalise_prompt_completion,
-    "text": normalise_text_row,
     "preference": normalise_preference,
     "kto": normalise_kto,
 }

@@ -68,19 +68,14 @@ class ExampleStream:
                 text = row["text"]
                 if not isinstance(text, str):
                     raise RowError("wrong_type", "'text' must be a string")
-                messages, weight = self._text_messages(text), None
+                fields = {"messages": self._text_messages(text), "weight": None}
             else:
-                result = NORMALISERS[fmt](row)
-                if isinstance(result, dict):  # pairs, KTO rows and tools carry more fields
-                    if _has_media(row, result["messages"]):
-                        self.media_lines.append(line)
-                    return Example(line, fmt=fmt, **result)
-                messages, weight = result
+                fields = NORMALISERS[fmt](row)
         except RowError as err:
             return Issue(line, err.code, err.message)
-        if _has_media(row, messages):
+        if _has_media(row, fields["messages"]):
             self.media_lines.append(line)
-        return Example(line, messages, weight, fmt)
+        return Example(line, fmt=fmt, **fields)
 
     def _text_line(self, line: int, text: str) -> Example | Issue:
         if self.format is None:

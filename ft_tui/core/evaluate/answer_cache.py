@@ -71,3 +71,10 @@ class AnswerCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps({"key": key, "answer": answer}, ensure_ascii=False) + "\n")
+
+
+def base_answer_cache(base_path: Path, max_new_tokens: int, device: str, dtype) -> AnswerCache:
+    """The cache of the base model's greedy answers: the evaluation and the Decide step's
+    baseline (core/evaluate/baseline.py) share it, so neither computes an answer twice."""
+    return AnswerCache(base_path, {"max_new_tokens": max_new_tokens, "decoding": "greedy",
+                                   "device": device, "dtype": str(dtype)})

@@ -62,10 +62,10 @@ def measure_baseline(cfg, *, max_examples: int = DEFAULT_EXAMPLES, few_shot: int
     generated token and raises :class:`BaselineCancelled` (the answers of finished batches
     stay cached)."""
     from ft_tui.core.evaluate.metrics import MAIN_METRIC, detect_task_kind, summarize
-    from ft_tui.core.models.generation import (GenerationStopped, ensure_chat_template, free_memory,
-                                               generation_batch_size, inference_device_and_dtype,
-                                               load_for_inference, render_prompt)
-    from ft_tui.core.models.resolve import ModelNotFound, load_tokenizer, prepare_run_model
+    from ft_tui.core.errors import SetupError
+    from ft_tui.core.models.generation import (GenerationStopped, free_memory,
+                                               generation_batch_size, render_prompt)
+    from ft_tui.core.models.loader import base_and_tokenizer, inference_settings, load_base
 
     if max_examples < 1:
         raise EvalError("the baseline needs at least 1 example (--max-examples)")
@@ -78,12 +78,12 @@ def measure_baseline(cfg, *, max_examples: int = DEFAULT_EXAMPLES, few_shot: int
     train, held_out = load_split(cfg)
     held_out = held_out[:max_examples]
     try:
-        base_path = prepare_run_model(cfg, log=lambda msg: None)
-    except ModelNotFound as exc:
+        base_path, loaded = base_and_tokenizer(cfg)   # the chat-template rule training uses
+    except SetupError as exc:
         raise EvalError(f"base model: {exc}") from None
-    tokenizer = load_tokenizer(base_path, cfg.model.trust_remote_code)
-    ensure_chat_template(tokenizer)
-    device, dtype = inference_device_and_dtype(cfg.method)
+    tokenizer = loaded.tokenizer
+    load = inference_settings(cfg)
+    device, dtype = load["device"], load["dtype"]
     max_new = cfg.eval.max_new_tokens
     cache = base_answer_cache(base_path, max_new, device, dtype)
     references = [ex.output_text() for ex in held_out]
@@ -108,8 +108,7 @@ def measure_baseline(cfg, *, max_examples: int = DEFAULT_EXAMPLES, few_shot: int
                 if stop():      # before loading the model for nothing
                     raise _cancelled(got, name)
                 if model is None:
-                    model = load_for_inference(base_path, device=device, dtype=dtype,
-                                               trust_remote_code=cfg.model.trust_remote_code)
+                    model = load_base(base_path, load)
                 try:
                     _answer(model, tokenizer, prompts, got, todo, cache, name, progress, stop,
                             max_new, generation_batch_size(device))

@@ -238,3 +238,35 @@ def render_general(general: dict[str, Any], ship: bool, reason: str) -> str:
     lines += ["", "Forgetting is flagged when the whole interval is worse: probes below 0, or "
               f"perplexity above x{ppl['forgetting_above']:.2f}.", ""]
     return "\n".join(lines)
+
+
+def add_general_check(report, base_path: Path, trained: Path, tokenizer, load: dict,
+                      progress: Callable, run_it: bool = True) -> str:
+    """The ship verdict of an evaluation, for every objective. With ``run_it``: probes and
+    general-text perplexity for both models first (``report.general``); returns the
+    report.md part ('' without the check)."""
+    if not run_it:
+        ship, reason = ship_decision(report.finetuned_beats_base, None)
+        report.verdict.update(ship=ship, ship_reason=reason)
+        return ""
+    from ft_tui.core.evaluate.answer_cache import base_answer_cache
+    from ft_tui.core.models.generation import free_memory
+    from ft_tui.core.models.loader import load_base, load_finetuned
+
+    probes = load_probes()
+    batch_size = len(probes)  # short prompts and answers: one batch is fastest, also on CPU
+    progress(0, 2, "general")
+    probe_cache = base_answer_cache(base_path, PROBE_MAX_NEW_TOKENS, load["device"], load["dtype"])
+    base = side_scores(lambda: load_base(base_path, load), tokenizer, probes, probe_cache,
+                       batch_size)
+    free_memory()
+    progress(1, 2, "general")
+    tuned = side_scores(lambda: load_finetuned(base_path, trained, load), tokenizer, probes,
+                        None, batch_size)
+    free_memory()
+    progress(2, 2, "general")
+    report.general = compare(probes, base, tuned)
+    ship, reason = ship_decision(report.finetuned_beats_base, report.general)
+    report.verdict.update(ship=ship, ship_reason=reason)
+    report.verdict["text"] = f"{report.verdict['text']}\n{reason}"
+    return "\n" + render_general(report.general, ship, reason)

@@ -19,6 +19,7 @@ import time
 from typing import Any, Callable
 
 from ft_tui.core.evaluate.intervals import paired_bootstrap_delta
+from ft_tui.core.training.dataset import joined_text, plain, with_system
 from ft_tui.core.evaluate.report import compare_verdict
 
 ProgressFn = Callable[[int, int, str], None]
@@ -36,9 +37,9 @@ def pair_logps(model, tokenizer, prompts: list[list[dict]], answers: list[list[d
     for start in range(0, len(prompts), batch_size):
         ids, masks = [], []
         for prompt, answer in zip(prompts[start:start + batch_size], answers[start:start + batch_size]):
-            p_text = tokenizer.apply_chat_template(_plain(prompt), tokenize=False,
+            p_text = tokenizer.apply_chat_template(plain(prompt), tokenize=False,
                                                    add_generation_prompt=True)
-            full = tokenizer.apply_chat_template(_plain(prompt) + _plain(answer), tokenize=False)
+            full = tokenizer.apply_chat_template(plain(prompt) + plain(answer), tokenize=False)
             if not full.startswith(p_text):  # a template that rewrites earlier turns
                 full = p_text + "".join(m["content"] for m in answer) + (tokenizer.eos_token or "")
             p_ids = tokenizer(p_text, add_special_tokens=False)["input_ids"]
@@ -62,8 +63,6 @@ def score_pairs(model, tokenizer, pairs: list, system_prompt: str,
                 on_done: Callable[[int], None] | None = None, batch_size: int = 8) -> list[float]:
     """Log-prob margin chosen - rejected of every pair; ``on_done(n)`` after each batch with
     the pairs scored so far, so progress moves during the pass, not only at its end."""
-    from ft_tui.core.training.preference_data import with_system
-
     margins: list[float] = []
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start:start + batch_size]
@@ -76,56 +75,44 @@ def score_pairs(model, tokenizer, pairs: list, system_prompt: str,
     return margins
 
 
-def kto_as_pairs(rows: list) -> list:
-    """KTO rows with a true and a false answer for one prompt, as chosen/rejected pairs."""
-    from ft_tui.core.data.types import Example
-
-    by_prompt: dict[str, dict[bool, Any]] = {}
-    for ex in rows:
-        key = repr(ex.prompt_messages())
-        by_prompt.setdefault(key, {}).setdefault(bool(ex.label), ex)
-    pairs = []
-    for sides in by_prompt.values():
-        if True in sides and False in sides:
-            good, bad = sides[True], sides[False]
-            prompt = good.prompt_messages()
-            pairs.append(Example(good.line, prompt + good.completion_messages(), fmt="preference",
-                                 chosen=good.completion_messages(), rejected=bad.completion_messages()))
-    return pairs
+NOT_FOR_PAIRS = ("a {label} run is scored by preference accuracy on held-out pairs (log-"
+                 "probabilities of the chosen and the rejected answer), not by generated answers: "
+                 "{what} applies to answer-scored (SFT) runs; leave it out")
 
 
 def evaluate_preference_run(run, cfg, trained, *, max_examples: int | None = None,
-                            on_progress: ProgressFn | None = None):
-    """Preference accuracy of the base and the tuned model on the run's held-out pairs."""
+                            few_shot: int | None = None, on_progress: ProgressFn | None = None,
+                            judge=None, general: bool = False):
+    """Preference accuracy of the base and the tuned model on the run's held-out pairs, and
+    the general-ability check when asked. ``few_shot`` and a judge, which need answers to
+    score, are refused rather than ignored."""
     from ft_tui.core.atomic import atomic_write_json
-    from ft_tui.core.evaluate.report import render_section, update_report
-    from ft_tui.core.evaluate.run import EvalError, EvalReport, base_and_tokenizer
-    from ft_tui.core.models.generation import (free_memory, generate_greedy,
-                                               inference_device_and_dtype,
-                                               load_for_inference, render_prompt)
+    from ft_tui.core.evaluate.general import add_general_check
+    from ft_tui.core.evaluate.report import EvalError, EvalReport, render_section, update_report
+    from ft_tui.core.models.generation import free_memory, generate_greedy, render_prompt
+    from ft_tui.core.models.loader import (base_and_tokenizer, inference_settings, load_base,
+                                           load_finetuned)
+    from ft_tui.core.objectives import load_held_out, objective_of
     from ft_tui.core.run.artifacts import is_peft_adapter
-    from ft_tui.core.errors import SetupError
-    from ft_tui.core.training.preference_data import load_eval_pairs, with_system
 
+    label = objective_of(cfg).label
+    if few_shot:
+        raise EvalError(NOT_FOR_PAIRS.format(label=label, what="--few-shot"))
+    if judge not in (None, False):
+        raise EvalError(NOT_FOR_PAIRS.format(label=label, what="an LLM judge"))
     progress = on_progress or (lambda done, total, phase: None)
     limit = cfg.eval.max_examples if max_examples is None else max_examples
-    try:
-        pairs = load_eval_pairs(cfg)
-    except SetupError as exc:
-        raise EvalError(str(exc)) from None
-    if cfg.objective == "kto":
-        pairs = kto_as_pairs(pairs)
+    pairs = load_held_out(cfg)[1]   # SetupError (nothing held out) becomes an EvalError above
     if limit:
         pairs = pairs[:limit]
     if not pairs:
-        raise EvalError("no held-out preference pairs to score: set data.eval_path, or "
-                        "data.eval_fraction above 0 (KTO needs a true and a false answer to one "
-                        "prompt among the held-out rows)")
-    base_path, tokenizer, template_fallback = base_and_tokenizer(cfg, trained)
-    trust = cfg.model.trust_remote_code
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    device, dtype = inference_device_and_dtype(cfg.method)
+        raise EvalError("no held-out preference pairs to score: KTO needs a true and a false "
+                        "answer to one prompt among the held-out rows; set data.eval_path to "
+                        "such a file, or raise data.eval_fraction")
+    base_path, loaded = base_and_tokenizer(cfg, trained)
+    tokenizer, template_fallback = loaded.tokenizer, loaded.fallback
+    load = inference_settings(cfg)
+    device, dtype = load["device"], load["dtype"]
     system = cfg.data.system_prompt
     shown = pairs[:SHOWN_ANSWERS]
     prompts = [render_prompt(tokenizer, with_system(ex.prompt_messages(), system)) for ex in shown]
@@ -139,17 +126,12 @@ def evaluate_preference_run(run, cfg, trained, *, max_examples: int | None = Non
         progress(len(pairs), len(pairs), phase)
         return margins, answers
 
-    load = {"device": device, "dtype": dtype, "trust_remote_code": trust}
-    model = load_for_inference(base_path, **load)
+    model = load_base(base_path, load)
     base_margins, base_answers = side(model, "base")
-    if is_peft_adapter(trained):
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, str(trained)).merge_and_unload().to(device).eval()
-    else:
-        model = None
+    if not is_peft_adapter(trained):
+        model = None   # a full fine-tune brings all its own weights: make room first
         free_memory()
-        model = load_for_inference(trained, **load)
+    model = load_finetuned(base_path, trained, load, model)   # an adapter merges into the base
     ft_margins, ft_answers = side(model, "finetuned")
     model = None
     free_memory()
@@ -163,8 +145,8 @@ def evaluate_preference_run(run, cfg, trained, *, max_examples: int | None = Non
         examples.append({
             "line": ex.line,
             "prompt": _prompt_text(ex),
-            "reference": _text(ex.chosen),
-            "rejected": _text(ex.rejected),
+            "reference": joined_text(ex.chosen),
+            "rejected": joined_text(ex.rejected),
             "base": base_answers[i] if i < len(shown) else "",
             "finetuned": ft_answers[i] if i < len(shown) else "",
             "scores": {"base": {"margin": base_margins[i], "prefers_chosen": base_margins[i] > 0},
@@ -184,8 +166,13 @@ def evaluate_preference_run(run, cfg, trained, *, max_examples: int | None = Non
                                  f"{cfg.training.seed})",
                             "chat_template_fallback": template_fallback, "judge": None,
                             "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    if cfg.eval.judge_url.strip():   # said, not silently skipped
+        report.settings["judge_warning"] = (f"eval.judge_url is set, but a {label} run is scored "
+                                            "by preference accuracy: the judge was not asked")
+    section = render_section(report.to_dict())
+    section += add_general_check(report, base_path, trained, tokenizer, load, progress, general)
     atomic_write_json(run.eval_path, report.to_dict())
-    update_report(run.report_path, render_section(report.to_dict()), run.path.name)
+    update_report(run.report_path, section, run.path.name)
     return report
 
 
@@ -246,14 +233,6 @@ def _accuracy(margins: list[float]) -> float:
 
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
-
-
-def _plain(messages) -> list[dict[str, str]]:
-    return [{"role": m["role"], "content": m["content"]} for m in messages]
-
-
-def _text(messages) -> str:
-    return "\n".join(m["content"] for m in messages or [])
 
 
 def _prompt_text(ex) -> str:

@@ -4,12 +4,45 @@ evaluation section of ``report.md``."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from ft_tui.core.atomic import atomic_write_text
 from ft_tui.core.evaluate.metrics import METRIC_LABELS, NEUTRAL_METRICS
+from ft_tui.core.run.artifacts import RunError
+
+class EvalError(RunError):
+    """Evaluation cannot run; the message says what is wrong and what to do."""
+
+
+@dataclass
+class EvalReport:
+    task_kind: str
+    main_metric: str
+    n_examples: int
+    summary: dict[str, dict[str, float | None]]
+    verdict: dict[str, Any]
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    general: dict[str, Any] | None = None   # the general-ability check (general.py)
+
+    @property
+    def finetuned_beats_base(self) -> bool:
+        return bool(self.verdict["finetuned_beats_base"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task_kind": self.task_kind,
+            "main_metric": self.main_metric,
+            "n_examples": self.n_examples,
+            "summary": self.summary,
+            "verdict": self.verdict,
+            "examples": self.examples,
+            "settings": self.settings,
+            "general": self.general,
+        }
+
 
 SECTION_START = "<!-- ft-tui:eval:start -->"
 SECTION_END = "<!-- ft-tui:eval:end -->"

@@ -16,22 +16,26 @@ from __future__ import annotations
 import os
 import random
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ft_tui.core.evaluate.answer_cache import AnswerCache
+from ft_tui.core.evaluate.answer_cache import AnswerCache, base_answer_cache
 from ft_tui.core.atomic import atomic_write_json
-from ft_tui.core.evaluate.report import make_verdict, render_section, training_facts, update_report
-from ft_tui.core.models.generation import (ensure_chat_template, free_memory, generate_greedy,
-                                           generation_batch_size, has_tokenizer,
-                                           inference_device_and_dtype, load_for_inference,
+from ft_tui.core.errors import SetupError
+from ft_tui.core.evaluate.report import (EvalError, EvalReport, make_verdict, render_section,
+                                         training_facts, update_report)
+from ft_tui.core.models.generation import (free_memory, generate_greedy, generation_batch_size,
                                            render_prompt)
+from ft_tui.core.models.loader import (base_and_tokenizer, inference_settings, load_base,
+                                       load_finetuned)
+from ft_tui.core.evaluate.general import add_general_check
 from ft_tui.core.evaluate.judge import JudgeError, LLMJudge, configured_judge, plain_http_warning
+from ft_tui.core.evaluate.preference import evaluate_preference_run
 from ft_tui.core.evaluate.metrics import (MAIN_METRIC, detect_task_kind, main_change_interval,
                                           metric_names, score_example, summarize)
+from ft_tui.core.objectives import objective_of
 from ft_tui.core.paths import resolve_data_path
-from ft_tui.core.run.artifacts import RunError, is_peft_adapter, open_run, trained_model_dir
+from ft_tui.core.run.artifacts import is_peft_adapter, open_run, trained_model_dir
 from ft_tui.core.run.lock import RunLock
 from ft_tui.core.run.rundir import RunDir
 
@@ -39,43 +43,12 @@ from ft_tui.core.run.rundir import RunDir
 ProgressFn = Callable[..., None]
 
 
-class EvalError(RunError):
-    """Evaluation cannot run; the message says what is wrong and what to do."""
-
-
-@dataclass
-class EvalReport:
-    task_kind: str
-    main_metric: str
-    n_examples: int
-    summary: dict[str, dict[str, float | None]]
-    verdict: dict[str, Any]
-    examples: list[dict[str, Any]] = field(default_factory=list)
-    settings: dict[str, Any] = field(default_factory=dict)
-    general: dict[str, Any] | None = None   # the general-ability check (general.py)
-
-    @property
-    def finetuned_beats_base(self) -> bool:
-        return bool(self.verdict["finetuned_beats_base"])
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "task_kind": self.task_kind,
-            "main_metric": self.main_metric,
-            "n_examples": self.n_examples,
-            "summary": self.summary,
-            "verdict": self.verdict,
-            "examples": self.examples,
-            "settings": self.settings,
-            "general": self.general,
-        }
-
-
 # ----- run directory and data -----------------------------------------------------------
 
 def load_split(cfg) -> tuple[list, list]:
     """(training examples, held-out examples), exactly as the trainer splits them."""
-    from ft_tui.core.data import load_examples, split_examples
+    from ft_tui.core.data import load_examples
+    from ft_tui.core.objectives.split import held_out_for_eval
 
     def load(path_text: str, key: str) -> list:
         path = resolve_data_path(path_text)
@@ -88,15 +61,10 @@ def load_split(cfg) -> tuple[list, list]:
             raise EvalError(f"{path}: no usable examples" + (f" ({first})" if first else ""))
         return list(result.examples)
 
-    train = load(cfg.data.train_path, "data.train_path")
-    if cfg.data.eval_path.strip():
-        held_out = load(cfg.data.eval_path, "data.eval_path")
-    else:
-        train, held_out = split_examples(train, cfg.data.eval_fraction, cfg.training.seed)
-        train, held_out = list(train), list(held_out)
-    if not held_out:
-        raise EvalError("no held-out examples: set data.eval_path, or data.eval_fraction above 0, "
-                        "in the run's config.yaml")
+    try:
+        train, held_out = held_out_for_eval(cfg, load)
+    except SetupError as exc:
+        raise EvalError(str(exc)) from None
     # Scoring needs a question and its answer; plain-text examples have no such split.
     answerable = [ex for ex in held_out if ex.prompt_messages() and ex.completion_messages()]
     if not answerable:
@@ -145,13 +113,6 @@ def prompt_text(example) -> str:
     return turns[-1] if turns else ""
 
 
-def base_answer_cache(base_path: Path, max_new_tokens: int, device: str, dtype) -> AnswerCache:
-    """The cache of the base model's greedy answers: the evaluation and the Decide step's
-    baseline (core/evaluate/baseline.py) share it, so neither computes an answer twice."""
-    return AnswerCache(base_path, {"max_new_tokens": max_new_tokens, "decoding": "greedy",
-                                   "device": device, "dtype": str(dtype)})
-
-
 def finetuned_answer_cache(run: RunDir, trained: Path, base_path: Path, max_new_tokens: int,
                            device: str, dtype) -> AnswerCache:
     """The fine-tuned model's answers, in ``RUN_DIR/eval_answers/``: kept across a crash or
@@ -166,28 +127,17 @@ def finetuned_answer_cache(run: RunDir, trained: Path, base_path: Path, max_new_
 
 # ----- the evaluation -----------------------------------------------------------------
 
-def base_and_tokenizer(cfg, trained: Path):
-    """(base model folder, tokenizer, whether the ChatML fallback template was used): the
-    trained run's tokenizer where it saved one, else the base model's."""
-    from ft_tui.core.models.resolve import ModelNotFound, load_tokenizer, prepare_run_model
-
-    try:
-        base_path = prepare_run_model(cfg, log=lambda msg: None)
-    except ModelNotFound as exc:
-        raise EvalError(f"base model: {exc}") from None
-    tokenizer = load_tokenizer(trained if has_tokenizer(trained) else base_path,
-                               cfg.model.trust_remote_code)
-    return base_path, tokenizer, ensure_chat_template(tokenizer)
-
-
 def evaluate_run(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None = None,
                  few_shot: int | None = None, on_progress: ProgressFn | None = None,
                  judge: LLMJudge | bool | None = None, general: bool = False) -> EvalReport:
     """:func:`_evaluate` while holding the run's lock: not while it trains (RunInUse)."""
     run = open_run(run_dir)
     with RunLock(run.path, "evaluating"):
-        return _evaluate(run, max_examples=max_examples, few_shot=few_shot,
-                         on_progress=on_progress, judge=judge, general=general)
+        try:
+            return _evaluate(run, max_examples=max_examples, few_shot=few_shot,
+                             on_progress=on_progress, judge=judge, general=general)
+        except SetupError as exc:   # the data or the base model, as the run's config names them
+            raise EvalError(str(exc)) from None
 
 
 def _evaluate(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None = None,
@@ -207,11 +157,16 @@ def _evaluate(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None =
     run = open_run(run_dir)
     trained = trained_model_dir(run)
     cfg = run.load_config()
-    if cfg.objective != "sft":   # DPO / KTO: preference accuracy on held-out pairs
-        from ft_tui.core.evaluate.preference import evaluate_preference_run
+    evaluator = EVALUATORS[objective_of(cfg).evaluation]
+    return evaluator(run, cfg, trained, max_examples=max_examples, few_shot=few_shot,
+                     on_progress=on_progress, judge=judge, general=general)
 
-        return evaluate_preference_run(run, cfg, trained, max_examples=max_examples,
-                                       on_progress=on_progress)
+
+def evaluate_answers(run: RunDir, cfg, trained: Path, *, max_examples: int | None = None,
+                     few_shot: int | None = None, on_progress: ProgressFn | None = None,
+                     judge: LLMJudge | bool | None = None, general: bool = False) -> EvalReport:
+    """The evaluation of objectives scored by their answers (SFT): both models answer every
+    held-out prompt, scored against the references with the task's metrics."""
     limit = cfg.eval.max_examples if max_examples is None else max_examples
     shots_k = cfg.eval.few_shot if few_shot is None else few_shot
     if limit < 0 or shots_k < 0:
@@ -228,9 +183,10 @@ def _evaluate(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None =
     if limit:
         held_out = held_out[:limit]
     shots = pick_shots(train, shots_k, cfg.training.seed) if shots_k else []
-    base_path, tokenizer, template_fallback = base_and_tokenizer(cfg, trained)
-    trust = cfg.model.trust_remote_code
-    device, dtype = inference_device_and_dtype(cfg.method)
+    base_path, loaded = base_and_tokenizer(cfg, trained)
+    tokenizer, template_fallback = loaded.tokenizer, loaded.fallback
+    load = inference_settings(cfg)
+    device, dtype = load["device"], load["dtype"]
     max_new = cfg.eval.max_new_tokens
 
     # Few-shot turns go to the base model only: the fine-tuned model is used as deployed.
@@ -242,17 +198,16 @@ def _evaluate(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None =
 
     gen = {"tokenizer": tokenizer, "max_new_tokens": max_new,
            "batch_size": generation_batch_size(device)}
-    load = {"device": device, "dtype": dtype, "trust_remote_code": trust}
     cache = base_answer_cache(base_path, max_new, device, dtype)
     base_answers, from_cache, base_model = _cached_answers(
-        cache, base_prompts, lambda: load_for_inference(base_path, **load), gen, progress, "base")
+        cache, base_prompts, lambda: load_base(base_path, load), gen, progress, "base")
     if base_model is not None and not is_peft_adapter(trained):
         base_model = None  # a full fine-tune brings all its own weights: make room first
         free_memory()
     peft = is_peft_adapter(trained)
     ft_answers, ft_cached, _model = _cached_answers(
         finetuned_answer_cache(run, trained, base_path, max_new, device, dtype), ft_prompts,
-        lambda: _load_finetuned(base_path, trained, load, base_model if peft else None),
+        lambda: load_finetuned(base_path, trained, load, base_model if peft else None),
         gen, progress, "finetuned")
     base_model = _model = None
     free_memory()
@@ -281,13 +236,7 @@ def _evaluate(run_dir: str | os.PathLike | RunDir, *, max_examples: int | None =
     elif judge_note:
         report.settings["judge_error"] = judge_note
     section = render_section(report.to_dict())
-    if general:
-        section += "\n" + _add_general_check(report, base_path, trained, tokenizer, load, progress)
-    else:
-        from ft_tui.core.evaluate.general import ship_decision
-
-        ship, reason = ship_decision(report.finetuned_beats_base, None)
-        report.verdict.update(ship=ship, ship_reason=reason)
+    section += add_general_check(report, base_path, trained, tokenizer, load, progress, general)
     atomic_write_json(run.eval_path, report.to_dict())
     update_report(run.report_path, section, run.path.name)
     return report
@@ -341,46 +290,6 @@ def _cached_answers(cache: AnswerCache, prompts: list[str], get_model: Callable[
                     max_new_tokens=gen["max_new_tokens"], batch_size=gen["batch_size"],
                     on_batch=count.answered, on_answer=keep, on_tokens=count.generated)
     return answers, len(prompts) - len(missing), model
-
-
-def _load_finetuned(base_path: Path, trained: Path, load: dict, model=None):
-    """The fine-tuned model: base + adapter merged (into ``model`` when the base is already
-    loaded), or the fully fine-tuned weights."""
-    if is_peft_adapter(trained):
-        from peft import PeftModel
-
-        if model is None:
-            model = load_for_inference(base_path, **load)
-        # Merged weights answer exactly like base + adapter, and faster (no extra LoRA
-        # matmuls per layer); the base is never 4-bit here, so this also holds for QLoRA.
-        model = PeftModel.from_pretrained(model, str(trained)).merge_and_unload()
-        return model.to(load["device"]).eval()
-    return load_for_inference(trained, **load)  # a full fine-tune: the folder holds it all
-
-
-def _add_general_check(report: EvalReport, base_path: Path, trained: Path,
-                       tokenizer, load: dict, progress: ProgressFn) -> str:
-    """Probes and general-text perplexity for both models; sets ``report.general`` and the
-    ship verdict, returns the report.md part."""
-    from ft_tui.core.evaluate import general as ga
-
-    probes = ga.load_probes()
-    batch_size = len(probes)  # short prompts and answers: one batch is fastest, also on CPU
-    progress(0, 2, "general")
-    probe_cache = base_answer_cache(base_path, ga.PROBE_MAX_NEW_TOKENS, load["device"], load["dtype"])
-    base = ga.side_scores(lambda: load_for_inference(base_path, **load), tokenizer, probes,
-                          probe_cache, batch_size)
-    free_memory()
-    progress(1, 2, "general")
-    tuned = ga.side_scores(lambda: _load_finetuned(base_path, trained, load), tokenizer, probes,
-                           None, batch_size)
-    free_memory()
-    progress(2, 2, "general")
-    report.general = ga.compare(probes, base, tuned)
-    ship, reason = ga.ship_decision(report.finetuned_beats_base, report.general)
-    report.verdict.update(ship=ship, ship_reason=reason)
-    report.verdict["text"] = f"{report.verdict['text']}\n{reason}"
-    return ga.render_general(report.general, ship, reason)
 
 
 def _build_report(run: RunDir, cfg, kind: str, held_out: list, references: list[str],
@@ -455,3 +364,7 @@ def _add_judge_scores(report: EvalReport, judge: LLMJudge, progress: ProgressFn)
         return
     base, ft = totals["base"] / n, totals["finetuned"] / n
     report.summary["judge_score"] = {"base": base, "finetuned": ft, "delta": ft - base}
+
+
+# Which evaluator scores an objective (``Objective.evaluation``, core/objectives/).
+EVALUATORS = {"answers": evaluate_answers, "pairs": evaluate_preference_run}

@@ -1,8 +1,8 @@
-"""The standalone script ``ft-tui export`` writes for a DPO or KTO run: plain TRL + PEFT,
-no ft-tui import. Its DPOConfig/KTOConfig arguments are the dict
-``core/training/preference.preference_kwargs`` made for the run (the map ft-tui's own
-trainer uses), embedded as a literal; the machine-dependent precision choice is the SFT
-script's own function, copied in unchanged."""
+"""The standalone script ``ft-tui export`` writes for a DPO, KTO or ORPO run: plain TRL +
+PEFT, no ft-tui import. Its config arguments are the dict the objective's
+``trainer_kwargs`` (core/objectives/) made for the run (the map ft-tui's own trainer uses),
+embedded as a literal; the machine-dependent precision choice is the SFT script's own
+function, copied in unchanged."""
 
 from __future__ import annotations
 
@@ -23,9 +23,7 @@ No ft-tui needed: only torch, transformers, trl, peft, datasets and accelerate
     python {script_name!s} --output-dir out    # somewhere else
 
 The data files beside this script hold the run's training and held-out rows exactly as
-ft-tui gave them to TRL: {row_shape!s}. With LoRA/QLoRA the reference model is the base
-with the adapter switched off (TRL does this when given a peft_config), so no second copy
-of the model is loaded.
+ft-tui gave them to TRL: {row_shape!s}. {reference_note!s}
 """
 
 import argparse
@@ -38,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 MODEL = {model!r}
 TRAIN_FILE = HERE / {train_file!r}
 EVAL_FILE = {eval_file_expr!s}
-OBJECTIVE = {objective!r}  # dpo | kto
+OBJECTIVE = {objective!r}  # dpo | kto | orpo
 METHOD = {method!r}  # lora | qlora | full
 MODEL_DTYPE = {model_dtype!r}  # auto: bf16 (or fp16) on a GPU, fp32 on CPU
 PRECISION = {precision!r}  # mixed precision: auto | bf16 | fp16 | fp32
@@ -74,7 +72,7 @@ def main(argv=None):
     from peft import LoraConfig, PeftModel, prepare_model_for_kbit_training
     from transformers import (AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig,
                               EarlyStoppingCallback, set_seed)
-    from trl import {config_name!s}, {trainer_name!s}
+    {trl_import!s}
 
     set_seed(TRAINING["seed"])  # before the adapter is created, as ft-tui does
     flags, dtype = precision_settings()
@@ -131,34 +129,40 @@ if __name__ == "__main__":
 
 
 def render_preference_script(cfg, *, model: str, model_note: str, train_file: str,
-                             eval_file: str | None, run_name: str, script_name: str) -> str:
-    from ft_tui.core.training.preference import preference_kwargs
+                             eval_file: str | None, run_name: str, script_name: str,
+                             completion_only: bool = False) -> str:
+    """Python source of the script (``completion_only`` is the SFT renderer's: preference
+    rows carry no loss masks)."""
+    from ft_tui.core.objectives import objective_of
+    from ft_tui.core.objectives.preference import resolve_init_adapter
 
-    kto = cfg.objective == "kto"
-    training = preference_kwargs(cfg, has_eval=eval_file is not None)
+    objective = objective_of(cfg)
+    training = objective.trainer_kwargs(cfg, has_eval=eval_file is not None)
     lora = {"r": cfg.lora.r, "lora_alpha": cfg.lora.alpha, "lora_dropout": cfg.lora.dropout,
             "target_modules": cfg.lora_targets()}
     qlora = {"quant_type": cfg.qlora.quant_type, "double_quant": cfg.qlora.double_quant,
              "compute_dtype": cfg.qlora.compute_dtype}
     init = cfg.preference.init_adapter.strip()
     if init:
-        from ft_tui.core.training.preference import resolve_init_adapter
-
         init = str(resolve_init_adapter(init).resolve())
+    shapes = {"kto": "prompt/completion rows with a true/false label",
+              "preference": "conversational prompt/chosen/rejected rows"}
+    reference = ("With LoRA/QLoRA the reference model is the base\nwith the adapter switched "
+                 "off (TRL does this when given a peft_config), so no second copy\nof the model "
+                 "is loaded." if objective.reference else
+                 f"{objective.label} needs no reference model.")
 
     def plain(text: str) -> str:
         return " ".join(text.replace('"', "'").replace("\\", "/").split())
 
     return _TEMPLATE.format(
         run_name=plain(run_name), script_name=plain(script_name), model_note=plain(model_note),
-        objective=cfg.objective, objective_upper=cfg.objective.upper(), model=model,
+        objective=cfg.objective, objective_upper=objective.label, model=model,
         train_file=train_file, eval_file_expr=f"HERE / {eval_file!r}" if eval_file else "None",
         method=cfg.method, model_dtype=cfg.model.dtype, precision=cfg.training.precision,
         trust_remote_code=cfg.model.trust_remote_code, init_adapter=init or None,
         lora=_dict_literal(lora), qlora=_dict_literal(qlora), training=_dict_literal(training),
         patience=cfg.training.early_stopping_patience,
-        config_name="KTOConfig" if kto else "DPOConfig",
-        trainer_name="KTOTrainer" if kto else "DPOTrainer",
-        row_shape=("prompt/completion rows with a true/false label" if kto
-                   else "conversational prompt/chosen/rejected rows"),
-        precision_source=_PRECISION)
+        config_name=objective.config_class, trainer_name=objective.trainer_class,
+        trl_import=objective.trl_import, row_shape=shapes[objective.shape],
+        reference_note=reference, precision_source=_PRECISION)

@@ -23,12 +23,18 @@ from pathlib import Path
 from typing import Callable
 
 from ft_tui.core.atomic import atomic_dir, atomic_write_text
+from ft_tui.core.export.preference_script import render_preference_script
+from ft_tui.core.export.script import render_script
+from ft_tui.core.models.loader import run_system_prompt
 from ft_tui.core.paths import resolve_data_path
 from ft_tui.core.run.artifacts import RunError, is_peft_adapter, open_run, trained_model_dir
 from ft_tui.core.run.lock import RunLock
 from ft_tui.core.run.rundir import RunDir
 
 SCRIPT_NAME = "train_standalone.py"
+# The exported script of each kind of objective (``Objective.script``): its renderer, and
+# whether it trains on pre-tokenised rows (SFT) or on TRL's conversational rows.
+SCRIPTS = {"tokenized": (render_script, True), "rows": (render_preference_script, False)}
 GGUF_OUTTYPE = "q8_0"
 CONVERTER = "convert_hf_to_gguf.py"
 LLAMA_CPP_ENV = "LLAMA_CPP_DIR"  # a llama.cpp checkout holding convert_hf_to_gguf.py
@@ -100,11 +106,12 @@ def _stored_dtype(model_dir: Path):
 
 
 def base_model_path(cfg) -> Path:
-    from ft_tui.core.models.resolve import ModelNotFound, prepare_run_model
+    from ft_tui.core.errors import SetupError
+    from ft_tui.core.models.loader import base_model_folder
 
     try:
-        return prepare_run_model(cfg, log=lambda msg: None)
-    except ModelNotFound as exc:
+        return base_model_folder(cfg)
+    except SetupError as exc:
         raise ExportError(f"base model: {exc}") from None
 
 
@@ -129,11 +136,8 @@ def merge_adapter(run_dir, out: str | os.PathLike, dtype: str = "auto") -> Path:
         return _copy_folder(trained, target)
 
     import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM
 
-    from ft_tui.core.models.generation import has_tokenizer
-    from ft_tui.core.models.resolve import load_tokenizer
+    from ft_tui.core.models.loader import load_finetuned, run_tokenizer
 
     cfg = run.load_config()
     base_path = base_model_path(cfg)
@@ -141,11 +145,10 @@ def merge_adapter(run_dir, out: str | os.PathLike, dtype: str = "auto") -> Path:
     stored = _stored_dtype(base_path)
     load = torch.float32 if dtype == "float32" else stored
     _check_merge_ram(base_path, load)
-    trust = cfg.model.trust_remote_code
-    base = AutoModelForCausalLM.from_pretrained(str(base_path), dtype=load, trust_remote_code=trust)
-    merged = PeftModel.from_pretrained(base, str(trained)).merge_and_unload()
+    merged = load_finetuned(base_path, trained, {"device": "cpu", "dtype": load,
+                                                 "trust_remote_code": cfg.model.trust_remote_code})
     merged = merged.to(_stored_dtype(base_path) if dtype == "auto" else getattr(torch, dtype))
-    tokenizer = load_tokenizer(trained if has_tokenizer(trained) else base_path, trust)
+    tokenizer = run_tokenizer(cfg, base_path, trained).tokenizer
     with atomic_dir(target) as tmp:
         merged.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
@@ -241,10 +244,10 @@ def write_standalone_script(run_dir, out: str | os.PathLike) -> Path:
     rows ft-tui's trainer itself trains on (``TrainData.tokenize``, every assistant turn or
     the last, by ``data.train_on``); ``out/data/{train,eval}.jsonl`` beside them are the same
     conversations in readable form. DPO/KTO scripts read ``data/{train,eval}.jsonl``."""
-    from ft_tui.core.export.script import render_script
-    from ft_tui.core.training.dataset import eval_subset, load_training_data
-    from ft_tui.core.training.sft_args import completion_only
     from ft_tui.core.errors import SetupError
+    from ft_tui.core.objectives import load_training_data, objective_of
+    from ft_tui.core.training.dataset import eval_subset
+    from ft_tui.core.training.sft_args import completion_only
 
     run = open_run(run_dir)
     cfg = run.load_config()
@@ -254,18 +257,19 @@ def write_standalone_script(run_dir, out: str | os.PathLike) -> Path:
         # The trainer's own rows: same split, system prompt, masks and tokens.
         data = load_training_data(cfg)
         answers_only = completion_only(data)   # before tokenize() changes data.shape
-        if cfg.objective == "sft":
+        tokenized = SCRIPTS[objective_of(cfg).script][1]
+        if tokenized:
+            from ft_tui.core.models.loader import run_tokenizer
+
             readable = [[_readable(messages, tools) for _line, messages, tools in part]
                         for part in data.conversations]
-            from ft_tui.core.models.resolve import load_tokenizer
-
-            data.tokenize(load_tokenizer(base_model_path(cfg), cfg.model.trust_remote_code))
+            data.tokenize(run_tokenizer(cfg, base_model_path(cfg)).tokenizer)
         else:
             readable = [data.train_rows, data.eval_rows]
     except SetupError as exc:
         raise ExportError(f"standalone script: {exc}") from None
     files = {"train": "train.jsonl", "eval": "eval.jsonl"}
-    if cfg.objective == "sft":
+    if tokenized:
         files = {"train": "train.tokenized.jsonl", "eval": "eval.tokenized.jsonl"}
         _write_jsonl(data_dir / "train.tokenized.jsonl", data.train_rows)
     _write_jsonl(data_dir / "train.jsonl", readable[0])
@@ -274,15 +278,16 @@ def write_standalone_script(run_dir, out: str | os.PathLike) -> Path:
         (data_dir / name).unlink(missing_ok=True)  # from an older export
     if data.eval_rows:
         _write_jsonl(data_dir / "eval.jsonl", readable[1])
-        if cfg.objective == "sft":
+        if tokenized:
             # the held-out rows ft-tui scores at each evaluation (training.max_eval_rows)
             _write_jsonl(data_dir / "eval.tokenized.jsonl",
                          eval_subset(data.eval_rows, cfg.training.max_eval_rows))
         eval_file = "data/" + files["eval"]
     model, note = _script_model_reference(cfg)
-    source = render_script(cfg, model=model, model_note=note, train_file="data/" + files["train"],
-                           eval_file=eval_file, run_name=run.path.name,
-                           script_name=SCRIPT_NAME, completion_only=answers_only)
+    render = SCRIPTS[objective_of(cfg).script][0]
+    source = render(cfg, model=model, model_note=note, train_file="data/" + files["train"],
+                    eval_file=eval_file, run_name=run.path.name, script_name=SCRIPT_NAME,
+                    completion_only=answers_only)
     compile(source, SCRIPT_NAME, "exec")  # never hand out a script that does not parse
     path = atomic_write_text(out / SCRIPT_NAME, source)
     path.chmod(0o755)
@@ -352,24 +357,6 @@ def export_gguf(merged_dir: str | os.PathLike, out: str | os.PathLike, name: str
         raise ExportError(f"GGUF conversion failed (exit {proc.returncode}): {' | '.join(tail)}; "
                           f"command: {command}")
     return GgufResult(target, command, f"GGUF written to {target}")
-
-
-def run_system_prompt(cfg) -> str:
-    """The system prompt the fine-tune was trained with: the config's, else the one most of
-    the training examples carry (for the Modelfile's SYSTEM and the chat)."""
-    if cfg.data.system_prompt.strip():
-        return cfg.data.system_prompt
-    from collections import Counter
-
-    from ft_tui.core.data import load_examples
-
-    try:
-        examples = load_examples(resolve_data_path(cfg.data.train_path)).examples
-    except (OSError, ValueError):
-        return ""
-    counts = Counter(m["content"] for ex in examples for m in ex.prompt_messages()
-                     if m["role"] == "system")
-    return counts.most_common(1)[0][0] if counts else ""
 
 
 # ----- everything at once (the CLI and the TUI call this) --------------------------------

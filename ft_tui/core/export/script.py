@@ -1,8 +1,8 @@
 """The standalone training script that ``ft-tui export`` writes: the run's settings as
 plain TRL + PEFT code with no ft-tui import, so a user can leave the tool behind.
 
-Its SFTConfig arguments are the dict ``core/training/sft_args.sft_kwargs`` made for the
-run, embedded as a literal: the same map ft-tui's own trainer uses, so both make the same
+Its SFTConfig arguments are the dict the SFT objective's ``trainer_kwargs`` (``core/
+training/sft_args.sft_kwargs``) made for the run, embedded as a literal: the same map ft-tui's own trainer uses, so both make the same
 decisions. Values are written with ``repr`` so the result is always valid Python.
 """
 
@@ -189,15 +189,10 @@ def render_script(cfg, *, model: str, model_note: str, train_file: str, eval_fil
     the script's folder and hold pre-tokenised ``{"input_ids", "labels"}`` rows, from
     ``TrainData.tokenize``; ``completion_only`` is the flag the trainer derived from the
     data, ``sft_args.completion_only``)."""
-    from ft_tui.core.training.sft_args import sft_kwargs
+    from ft_tui.core.objectives import objective_of
 
-    if cfg.objective != "sft":   # DPO / KTO: DPOTrainer or KTOTrainer instead of SFTTrainer
-        from ft_tui.core.export.preference_script import render_preference_script
-
-        return render_preference_script(cfg, model=model, model_note=model_note,
-                                        train_file=train_file, eval_file=eval_file,
-                                        run_name=run_name, script_name=script_name)
-    training = sft_kwargs(cfg, has_eval=eval_file is not None, completion_only=completion_only)
+    training = objective_of(cfg).trainer_kwargs(cfg, has_eval=eval_file is not None,
+                                                completion_only=completion_only)
     lora = {"r": cfg.lora.r, "lora_alpha": cfg.lora.alpha, "lora_dropout": cfg.lora.dropout,
             "target_modules": cfg.lora_targets()}
     qlora = {"quant_type": cfg.qlora.quant_type, "double_quant": cfg.qlora.double_quant,

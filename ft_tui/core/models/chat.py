@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 SIDES = ("base", "finetuned")
@@ -45,29 +44,24 @@ class ChatSession:
 
 def open_chat(run_dir, log: Callable[[str], None] = lambda msg: None) -> ChatSession:
     """Load the base and the fine-tuned model of a finished run."""
-    from ft_tui.core.evaluate.run import EvalError, _load_finetuned
-    from ft_tui.core.export.run import run_system_prompt
-    from ft_tui.core.models.generation import (ensure_chat_template, has_tokenizer,
-                                               inference_device_and_dtype, load_for_inference)
-    from ft_tui.core.models.resolve import ModelNotFound, load_tokenizer, prepare_run_model
-    from ft_tui.core.run.artifacts import open_run, trained_model_dir
+    from ft_tui.core.errors import SetupError
+    from ft_tui.core.models.loader import (base_model_folder, inference_settings, load_base,
+                                           load_finetuned, run_system_prompt, run_tokenizer)
+    from ft_tui.core.run.artifacts import RunError, open_run, trained_model_dir
 
     run = open_run(run_dir)
     trained = trained_model_dir(run)
     cfg = run.load_config()
     try:
-        base_path = prepare_run_model(cfg, log=log)
-    except ModelNotFound as exc:
-        raise EvalError(f"base model: {exc}") from None
-    trust = cfg.model.trust_remote_code
-    tokenizer = load_tokenizer(trained if has_tokenizer(trained) else base_path, trust)
-    ensure_chat_template(tokenizer)
-    device, dtype = inference_device_and_dtype(cfg.method)
-    load = {"device": device, "dtype": dtype, "trust_remote_code": trust}
+        base_path = base_model_folder(cfg, log=log)
+    except SetupError as exc:
+        raise RunError(f"base model: {exc}") from None
+    tokenizer = run_tokenizer(cfg, base_path, trained).tokenizer
+    load = inference_settings(cfg)
     log("loading the base model")
-    base = load_for_inference(base_path, **load)
+    base = load_base(base_path, load)
     log("loading the fine-tuned model")
-    tuned = _load_finetuned(Path(base_path), trained, load)
+    tuned = load_finetuned(base_path, trained, load)
     return ChatSession(tokenizer, {"base": base, "finetuned": tuned}, run_system_prompt(cfg),
                        max_new_tokens=cfg.eval.max_new_tokens)
 
@@ -83,7 +77,7 @@ def stream_reply(model, tokenizer, messages: list[dict], on_text: Callable[[str]
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
-    from ft_tui.core.models.generation import _stop_ids, render_prompt
+    from ft_tui.core.models.generation import render_prompt, stop_ids
 
     prompt = render_prompt(tokenizer, messages)
     inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(
@@ -103,7 +97,7 @@ def stream_reply(model, tokenizer, messages: list[dict], on_text: Callable[[str]
                 model.generate(**inputs, streamer=streamer, max_new_tokens=max_new_tokens,
                                do_sample=False, temperature=None, top_p=None, top_k=None,
                                pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
-                               eos_token_id=_stop_ids(model, tokenizer) or None,
+                               eos_token_id=stop_ids(model, tokenizer) or None,
                                stopping_criteria=StoppingCriteriaList([Cancel()]))
         except BaseException as exc:  # reported on the caller's thread below
             failure.append(exc)

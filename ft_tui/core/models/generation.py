@@ -40,7 +40,7 @@ def inference_device_and_dtype(method: str | None = None) -> tuple[str, Any]:
     times slower than fp32)."""
     import torch
 
-    from ft_tui.core.training.device import load_dtypes
+    from ft_tui.core.models.dtypes import load_dtypes
 
     plan = load_dtypes(method or "")
     if plan["dtype"] == "float32" and not torch.cuda.is_available():
@@ -120,7 +120,7 @@ class GenerationStopped(Exception):
     the answers it cut short are dropped."""
 
 
-def _stop_ids(model, tokenizer) -> list[int]:
+def stop_ids(model, tokenizer) -> list[int]:
     ids: list[int] = []
     configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
     for value in (configured, tokenizer.eos_token_id):
@@ -188,7 +188,7 @@ def generate_greedy(model, tokenizer, prompts: Sequence[str], *, max_new_tokens:
     old_side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     device = next(model.parameters()).device
-    stop_ids = _stop_ids(model, tokenizer)
+    stops = stop_ids(model, tokenizer)
     lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: lengths[i])  # similar lengths pad less
     answers: list[str] = [""] * len(prompts)
@@ -205,13 +205,13 @@ def generate_greedy(model, tokenizer, prompts: Sequence[str], *, max_new_tokens:
                               add_special_tokens=False).to(device)
             # no_grad, not inference_mode: the live samples run on the model being trained,
             # and buffers a forward pass creates must stay usable by autograd afterwards.
-            watch = _Watch(len(idx), stop_ids, on_batch, on_tokens)
+            watch = _Watch(len(idx), stops, on_batch, on_tokens)
             try:
                 with torch.no_grad():
                     out = model.generate(
                         **batch, max_new_tokens=max_new_tokens, do_sample=False,
                         temperature=None, top_p=None, top_k=None,
-                        pad_token_id=tokenizer.pad_token_id, eos_token_id=stop_ids or None,
+                        pad_token_id=tokenizer.pad_token_id, eos_token_id=stops or None,
                         stopping_criteria=criteria,
                         streamer=watch if watching else None)
             except (RuntimeError, MemoryError) as exc:

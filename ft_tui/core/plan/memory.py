@@ -87,6 +87,13 @@ class Estimate:
         return data
 
 
+# Each objective's share (TRL 1.16 trainers): sequences through the policy per example
+# (DPO and ORPO run chosen and rejected as one concatenated batch: twice the tokens carry
+# activations and gradients) and reference forward passes over those tokens (KTO: its rows
+# and their mismatched KL pairs; ORPO's odds-ratio term needs no reference model).
+OBJECTIVE_PASSES = {"sft": (1, 0), "dpo": (2, 1), "kto": (1, 2), "orpo": (2, 0)}
+
+
 def estimate(profile: ModelProfile, method: str, batch: int, seq: int,
              gradient_checkpointing: bool, lora_r: int = 16, *, lora_targets: str = "all-linear",
              optimizer: str = "adamw_torch", precision: str = "bf16", device: str = "cuda",
@@ -118,9 +125,8 @@ compute dtype after PEFT's prepare step (core/training/builder.prepare_kbit);
     targets = lora_target_modules(profile, lora_targets)
     n_lora = lora_param_count(profile, lora_r, lora_targets)
     p = profile
-    # DPO (TRL 1.16 dpo_trainer.py) runs chosen and rejected through the policy as one
-    # concatenated batch: twice the tokens carry activations and gradients.
-    T = batch * seq * (2 if objective == "dpo" else 1)
+    sequences, reference_passes = OBJECTIVE_PASSES.get(objective, (1, 0))
+    T = batch * seq * sequences
     notes: list[str] = []
     parts: dict[str, float] = {}
 
@@ -153,10 +159,10 @@ compute dtype after PEFT's prepare step (core/training/builder.prepare_kbit);
         parts["activations"] = T * (kept + 2 * per_layer + outside)  # + the layer being recomputed
     else:
         parts["activations"] = T * ((p.layers + 1) * per_layer + outside)  # + its gradients
-    if objective in ("dpo", "kto") and reference != "precomputed":
+    if reference_passes and reference != "precomputed":
         # The reference scores the same tokens (KTO: also its mismatched KL pairs) under
         # no_grad: one layer's activations at a time, nothing kept for a backward pass.
-        ref_tokens = T * (2 if objective == "kto" else 1)
+        ref_tokens = T * reference_passes
         parts["reference forward (no gradients)"] = ref_tokens * (per_layer + outside)
         if method == "full":
             parts["reference weights (frozen copy)"] = p.params * w
@@ -256,7 +262,7 @@ def lora_param_count(profile: ModelProfile, r: int, targets: str | list[str] = "
 
 
 def _weight_bytes(method: str, precision: str, weights_dtype: str) -> int:
-    """Bytes per weight as the runner loads them (training/device.py resolve_precision)."""
+    """Bytes per weight as the runner loads them (plan/device.py resolve_precision)."""
     if weights_dtype == "float32":
         return 4
     if weights_dtype in ("bfloat16", "float16"):

@@ -121,7 +121,7 @@ def preflight(cfg, *, force_cpu: bool = False, hw: HardwareInfo | None = None) -
     """The preflight of ``cfg`` on this machine (``force_cpu``: the run was told --cpu)."""
     import torch
 
-    from ft_tui.core.training.device import detect_device
+    from ft_tui.core.plan.device import detect_device
 
     hw = hw or hardware.probe(cfg.output_dir)
     cuda = torch.cuda.is_available() and not force_cpu
@@ -161,7 +161,7 @@ def probe_machine(output_dir=".") -> HardwareInfo:
     if hw.gpus or not hardware.nvidia_device_nodes():
         return hw
     try:
-        from ft_tui.core.training.device import torch_gpus
+        from ft_tui.core.plan.device import torch_gpus
 
         gpus = torch_gpus(measure_free=True)
     except ImportError:
@@ -192,7 +192,7 @@ def torch_cannot_use_gpu(hw: HardwareInfo, facts: dict) -> str:
 def gpus_torch_uses(hw: HardwareInfo) -> list[GpuInfo]:
     """torch's own device list; NVML's readings (free memory, UUIDs) where NVML's view after
     CUDA_VISIBLE_DEVICES / CUDA_DEVICE_ORDER names the same cards in the same order."""
-    from ft_tui.core.training.device import torch_gpus
+    from ft_tui.core.plan.device import torch_gpus
 
     seen = torch_gpus(measure_free=not hw.gpus)
     if [g.name for g in hw.gpus] == [g.name for g in seen]:
@@ -202,7 +202,7 @@ def gpus_torch_uses(hw: HardwareInfo) -> list[GpuInfo]:
 
 def _cpu_device(force_cpu: bool):
     from ft_tui.core.plan.hardware import cpu_bf16_flags, cpu_precision
-    from ft_tui.core.training.device import DeviceInfo, detect_device
+    from ft_tui.core.plan.device import DeviceInfo, detect_device
 
     if not force_cpu:
         return detect_device()
@@ -212,7 +212,7 @@ def _cpu_device(force_cpu: bool):
 
 def _decisions(pf: Preflight, cfg, device, gpus: list[GpuInfo]) -> None:
     from ft_tui.core.plan.model_profile import model_profile
-    from ft_tui.core.training.device import (attention_text, check_liger, packing_allowed,
+    from ft_tui.core.plan.device import (attention_text, check_liger, packing_allowed,
                                              pick_attention, resolve_precision)
 
     try:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ft_tui.core.plan.hardware import HardwareInfo, cpu_precision
-from ft_tui.core.plan.memory import (HEADROOM, Estimate, estimate, lora_param_count,
-                                     marketed_to_gib, usable)
+from ft_tui.core.plan.memory import (HEADROOM, OBJECTIVE_PASSES, Estimate, estimate,
+                                     lora_param_count, marketed_to_gib, usable)
 from ft_tui.core.plan.model_profile import ModelProfile, known_models
 
 LORA_R = 16
@@ -84,10 +84,14 @@ def recommend(hw: HardwareInfo, profile: ModelProfile, token_stats: dict | None 
     length, length_reason = _max_length(token_stats, max_length, profile)
     reasons = [target.label, length_reason]
     plan = _Planner(profile, target, length, objective)
-    if objective != "sft":
-        reasons.append(f"{objective.upper()}: chosen and rejected answers both pass through the "
-                       "model and a reference pass scores them, so each example costs more "
-                       "memory than in SFT; the search below counts that.")
+    sequences, reference_passes = OBJECTIVE_PASSES.get(objective, (1, 0))
+    if sequences > 1 or reference_passes:
+        passes = ("chosen and rejected answers both pass through the model" if sequences > 1
+                  else "each answer passes through the model")
+        passes += (" and a reference pass scores them" if reference_passes
+                   else " (no reference model)")
+        reasons.append(f"{objective.upper()}: {passes}, so each example costs more memory than "
+                       "in SFT; the search below counts that.")
 
     if target.device == "cpu":
         method, est, why = plan.on_cpu()

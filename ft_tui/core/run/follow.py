@@ -17,6 +17,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ft_tui.core.process import process_alive  # noqa: F401 - the run's readers import it from here
+
 READ_AT_MOST = 4 * 1024 * 1024   # per poll, so a huge history never freezes a screen
 
 
@@ -79,13 +81,3 @@ class JsonlFollower:
             else:
                 self.bad_lines += 1
         return rewound, records
-
-
-def process_alive(pid: Any) -> bool:
-    """Whether a process with this id exists and is not a zombie."""
-    import psutil
-
-    try:
-        return psutil.Process(int(pid)).status() != psutil.STATUS_ZOMBIE
-    except (psutil.Error, ValueError, TypeError, OverflowError):
-        return False

@@ -344,16 +344,3 @@ def _json_default(obj: Any) -> Any:
     if hasattr(obj, "item"):
         return obj.item()
     return str(obj)
-
-
-def default_run_name(cfg) -> str:
-    from ft_tui.core.models.resolve import resolve_model, ModelNotFound
-
-    try:
-        model = resolve_model(cfg.model.name).display
-    except ModelNotFound:
-        model = Path(cfg.model.name).name or "model"
-    model = re.sub(r"[^A-Za-z0-9._-]+", "-", model)[:40]
-    objective = getattr(cfg, "objective", "sft")
-    prefix = cfg.method if objective == "sft" else f"{objective}-{cfg.method}"
-    return f"{prefix}-{model}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -13,23 +13,19 @@ from pathlib import Path
 from typing import Any
 
 from ft_tui.core.errors import SetupError
-from ft_tui.core.training.device import DeviceInfo, Precision, check_liger, pick_attention
+from ft_tui.core.plan.device import DeviceInfo, Precision, check_liger, pick_attention
 
 
-def load_run_tokenizer(cfg, log=print):
+def load_run_tokenizer(cfg, log=print, note=None):
     """(tokenizer, model folder) of the run's model, without the model: the data is
-    tokenised (and its problems said) before the slow weight load."""
-    from ft_tui.core.models.resolve import ModelNotFound, load_tokenizer, prepare_run_model
+    tokenised (and its problems said) before the slow weight load. The one loader's
+    chat-template rule (core/models/loader.py); ``note`` hears when the fallback is used."""
+    from ft_tui.core.models.loader import FALLBACK_NOTE, base_and_tokenizer
 
-    try:
-        path = prepare_run_model(cfg, log=log)
-    except ModelNotFound as exc:
-        raise SetupError(f"model.name: {exc}") from None
-    tokenizer = load_tokenizer(path, trust_remote_code=cfg.model.trust_remote_code)
-    if tokenizer.chat_template is None:
-        raise SetupError(f"{cfg.model.name}: the tokenizer has no chat template, so chat data "
-                         "cannot be formatted; pick an instruct/chat model")
-    return tokenizer, path
+    path, loaded = base_and_tokenizer(cfg, log=log)
+    if loaded.fallback and note is not None:
+        note(FALLBACK_NOTE)
+    return loaded.tokenizer, path
 
 
 def load_model_and_tokenizer(cfg, precision: Precision, device: DeviceInfo, log=print, *,
@@ -139,7 +135,7 @@ def build_sft_config(cfg, checkpoints_dir: Path, precision: Precision, device: D
         disable_tqdm=True, log_level="error",
         dataloader_pin_memory=device.cuda,
     )
-    from ft_tui.core.training.device import packing_allowed
+    from ft_tui.core.plan.device import packing_allowed
 
     if cfg.training.packing and not packing_allowed(cfg, pick_attention(cfg, device))[0]:
         kwargs["packing"] = False   # the runner's start event says why (preflight warning)
@@ -155,3 +151,27 @@ def build_sft_config(cfg, checkpoints_dir: Path, precision: Precision, device: D
         kwargs["use_cpu"] = not device.cuda
         kwargs["ddp_find_unused_parameters"] = False
     return SFTConfig(**kwargs)
+
+
+def hand_to_trainer(trainer_class, model, tokenizer, args, data, callback, cfg, **extra):
+    """A TRL trainer over the run's rows (the held-out ones capped at
+    ``training.max_eval_rows``), with ft-tui's event callback and early stopping; every
+    objective's trainer is made here."""
+    from datasets import Dataset
+    from transformers import EarlyStoppingCallback, PrinterCallback, ProgressCallback
+
+    from ft_tui.core.training.dataset import eval_subset
+
+    callbacks = [callback]
+    if args.load_best_model_at_end:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.training.early_stopping_patience))
+    trainer = trainer_class(
+        model=model, args=args, processing_class=tokenizer,
+        train_dataset=Dataset.from_list(data.train_rows),
+        eval_dataset=(Dataset.from_list(eval_subset(data.eval_rows, cfg.training.max_eval_rows))
+                      if data.eval_rows else None),
+        callbacks=callbacks, **extra)
+    # Our events replace the Trainer's own printing (it would scribble over the TUI).
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    return trainer

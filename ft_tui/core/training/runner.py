@@ -26,7 +26,8 @@ from ft_tui.core.config.names import shell_quote
 from ft_tui.core.config.settings import RunConfig
 from ft_tui.core.run.events import Event, RunFinished, TrainWarning
 from ft_tui.core.run.lock import RunInUse, RunLock
-from ft_tui.core.run.rundir import RunDir, RunDirError, default_run_name
+from ft_tui.core.objectives import default_run_name
+from ft_tui.core.run.rundir import RunDir, RunDirError
 from ft_tui.core.training.dataset import eval_subset
 from ft_tui.core.errors import SetupError
 
@@ -115,8 +116,8 @@ class TrainingRunner:
 
     # ----- the run ---------------------------------------------------------------------
     def _run(self) -> RunFinished:
-        from ft_tui.core.training.dataset import load_training_data
-        from ft_tui.core.training.device import check_liger, detect_device, resolve_precision
+        from ft_tui.core.objectives import load_training_data
+        from ft_tui.core.plan.device import check_liger, detect_device, resolve_precision
         from ft_tui.core.training.checkpoint_files import is_final_checkpoint
         from ft_tui.core.training.resume import (Carried, carried_from_metrics, checkpoint_step,
                                                  truncate_metrics, usable_checkpoint)
@@ -140,7 +141,7 @@ class TrainingRunner:
             elif is_final_checkpoint(checkpoint):   # killed after its last step: nothing to train
                 return self._final_from_checkpoint(checkpoint)
         elif self.main:
-            from ft_tui.core.models.hub import pinned
+            from ft_tui.core.models.resolve import pinned
 
             self.cfg = cfg = pinned(cfg)   # a hub model: the commit it trains on, for resume/eval/export
             self.run_dir.save_config(cfg)
@@ -152,7 +153,7 @@ class TrainingRunner:
         check_liger(cfg, device)   # before the slow model load
         if cfg.method == "qlora" and not device.cuda:
             self._emit(TrainWarning(0, "qlora_on_cpu", qlora_on_cpu_message()))
-        from ft_tui.core.training.device import packing_allowed, pick_attention
+        from ft_tui.core.plan.device import packing_allowed, pick_attention
 
         unpacked = packing_allowed(cfg, pick_attention(cfg, device))[1]
         if unpacked:
@@ -160,37 +161,21 @@ class TrainingRunner:
         if self.stop_requested():
             return RunFinished("stopped", 0, "stopped before training started")
 
+        from ft_tui.core.objectives import objective_of
         from ft_tui.core.quiet import quiet_libraries
-        from ft_tui.core.training.builder import (build_sft_config, count_params,
-                                                  load_model_and_tokenizer)
+        from ft_tui.core.training.builder import count_params
 
         quiet_libraries()  # before transformers/peft import bitsandbytes, which talks on import
         from ft_tui.core.training.callbacks import EventCallback
 
         self._status("running", "loading the model")
-        preference = cfg.objective != "sft"
-        peft_config = None
-        if preference:  # DPO / KTO: core/training/preference.py
-            from ft_tui.core.training.preference import build_preference_config, load_policy
-
-            model, tokenizer, peft_config = load_policy(cfg, precision, device, log=self._log)
-            args = build_preference_config(cfg, self.run_dir.checkpoints_dir, precision, device,
-                                           has_eval=bool(data.eval_rows), world_size=self.world_size)
-        else:
-            from ft_tui.core.training.builder import load_run_tokenizer
-            from ft_tui.core.training.sft_args import completion_only
-
-            loaded = load_run_tokenizer(cfg, log=self._log)
-            answers_only = completion_only(data)   # before tokenize() changes data.shape
-            # Every assistant turn, by token-exact masks; rows truncation leaves untrained are
-            # named here, before the slow model load.
-            for note in data.tokenize(loaded[0]):
-                self._emit(TrainWarning(0, "trained_turns", note))
-            model, tokenizer, _base = load_model_and_tokenizer(cfg, precision, device, log=self._log,
-                                                               loaded=loaded)
-            args = build_sft_config(cfg, self.run_dir.checkpoints_dir, precision, device,
-                                    has_eval=bool(data.eval_rows), completion_only=answers_only,
-                                    world_size=self.world_size)
+        objective = objective_of(cfg)   # core/objectives/: sft, dpo, kto, orpo
+        model, tokenizer, peft_config = objective.prepare(
+            cfg, data, precision, device, log=self._log,
+            note=lambda text: self._emit(TrainWarning(0, "trained_turns", text)))
+        args = objective.build_config(cfg, self.run_dir.checkpoints_dir, precision, device,
+                                      has_eval=bool(data.eval_rows), data=data,
+                                      world_size=self.world_size)
         trainable, total = count_params(model)
         self._trainable = trainable
         # Samples come from rank 0's copy of the model; FSDP shards it, so none there.
@@ -212,15 +197,10 @@ class TrainingRunner:
                 f"{cfg.data.eval_fraction:.0%}, so there is no held-out data: no eval loss, no "
                 "early stopping, nothing for `ft-tui eval` to score; add examples or give "
                 "--eval-data")))
-        if preference:
-            from ft_tui.core.training.preference import make_preference_trainer
-
-            trainer = make_preference_trainer(model, tokenizer, args, data, callback, cfg, peft_config)
-            trainable, total = count_params(trainer.model)   # the trainer added the adapter
-            callback.start_info.update(trainable_params=trainable, total_params=total,
-                                       method=f"{cfg.objective} {cfg.method}")
-        else:
-            trainer = _make_trainer(model, tokenizer, args, data, callback, cfg)
+        trainer = objective.make_trainer(model, tokenizer, args, data, callback, cfg, peft_config)
+        trainable, total = count_params(trainer.model)   # a trainer may add the adapter itself
+        callback.start_info.update(trainable_params=trainable, total_params=total,
+                                   method=objective.method_label(cfg))
         from ft_tui.core.training.rank_failure import add_fault_hook
 
         add_fault_hook(trainer, self.rank)   # only with FT_TUI_FAULT set (tests)
@@ -234,10 +214,7 @@ class TrainingRunner:
             return RunFinished("stopped", step, f"stopped at step {step}; a checkpoint was saved: "
                                f"resume with `ft-tui train --resume {shell_quote(self.run_dir.path)}`")
         self._status("running", "saving the adapter")
-        if preference:
-            from ft_tui.core.training.preference import drop_reference_adapter
-
-            drop_reference_adapter(trainer)
+        objective.before_save(trainer)
         _save_final(trainer, self.run_dir.adapter_dir, self.main)
         message = f"finished {step} steps"
         if step < trainer.state.max_steps:
@@ -443,27 +420,6 @@ def _drop_partial_checkpoints(run_dir: RunDir) -> None:
     for child in run_dir.checkpoints_dir.glob("checkpoint-*"):
         if child.is_dir() and not (child / "trainer_state.json").is_file():
             shutil.rmtree(child, ignore_errors=True)
-
-
-def _make_trainer(model, tokenizer, args, data, callback, cfg):
-    from datasets import Dataset
-    from transformers import EarlyStoppingCallback, PrinterCallback, ProgressCallback
-    from trl import SFTTrainer
-
-    callbacks = [callback]
-    if args.load_best_model_at_end:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.training.early_stopping_patience))
-    trainer = SFTTrainer(
-        model=model, args=args, processing_class=tokenizer,
-        train_dataset=Dataset.from_list(data.train_rows),
-        eval_dataset=(Dataset.from_list(eval_subset(data.eval_rows, cfg.training.max_eval_rows))
-                      if data.eval_rows else None),
-        callbacks=callbacks)
-    # Our events replace the Trainer's own printing (it would scribble over the TUI).
-    trainer.remove_callback(PrinterCallback)
-    trainer.remove_callback(ProgressCallback)
-    callback.watch_batches(trainer)
-    return trainer
 
 
 def _save_final(trainer, target: Path, main: bool) -> None:

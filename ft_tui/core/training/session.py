@@ -63,7 +63,7 @@ def start_run(cfg, *, resume: str | Path | None = None, on_event: Callable[[Even
     directory ``prepare_run_dir`` already made for ``cfg`` (a detached run's trainer).
     Raises RunInUse / SetupError / RunDirError / ConfigError / OSError before any training
     when it cannot start."""
-    from ft_tui.core.training.device import detect_device
+    from ft_tui.core.plan.device import detect_device
     from ft_tui.core.training.launch import plan_for
 
     device = device or detect_device()
@@ -92,7 +92,7 @@ def prepare_run_dir(cfg, *, resume: str | Path | None = None,
     process runs (core/training/detach.py): a new run directory with ``cfg`` saved, or
     ``resume``'s, checked (not finished, its data there) under its lock, released after."""
     from ft_tui.core.run.lock import RunLock
-    from ft_tui.core.run.rundir import default_run_name
+    from ft_tui.core.objectives import default_run_name
     from ft_tui.core.training.runner import resume_runner
 
     if resume is not None:
@@ -119,8 +119,8 @@ def check_model(cfg) -> None:
 
 def _launched(cfg, resume, plan, device, on_event, moved_data=None, made=None) -> Session:
     from ft_tui.core.run.lock import RunLock
-    from ft_tui.core.run.rundir import default_run_name
-    from ft_tui.core.training.device import resolve_precision
+    from ft_tui.core.objectives import default_run_name
+    from ft_tui.core.plan.device import resolve_precision
     from ft_tui.core.training.launch import LaunchedRun, launch_command
     from ft_tui.core.training.resume import checkpoint_step, truncate_metrics, usable_checkpoint
     from ft_tui.core.training.runner import resume_runner

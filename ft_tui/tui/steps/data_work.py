@@ -58,7 +58,7 @@ def fit_message(path: Path, objective: str) -> str:
     """Core's one message when the file is data for another method than ``objective``
     (a preference file for SFT, an SFT file for DPO), else ''."""
     from ft_tui.core.errors import SetupError
-    from ft_tui.core.training.preference_data import check_file_fits
+    from ft_tui.core.objectives import check_file_fits
 
     try:
         check_file_fits(path, objective)

@@ -30,7 +30,7 @@ _SECTION_HELP = {f.name: f.metadata.get("help", "") for f in dataclasses.fields(
 
 # Settings that only matter for some objectives: hidden (with their section heading)
 # unless the config's objective is one of these.
-OBJECTIVE_ONLY = {"preference": ("dpo", "kto"),
+OBJECTIVE_ONLY = {"preference": ("dpo", "kto", "orpo"),
                   "preference.desirable_weight": ("kto",),
                   "preference.undesirable_weight": ("kto",)}
 

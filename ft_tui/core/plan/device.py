@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ft_tui.core.errors import SetupError
+from ft_tui.core.models.dtypes import native_bf16
 
 
 @dataclass(frozen=True)
@@ -50,19 +51,6 @@ def detect_device() -> DeviceInfo:
                       f"cuda ({torch.cuda.get_device_name(0)})")
 
 
-def native_bf16() -> bool:
-    """The first CUDA device computes in bf16 natively (compute capability >= 8.0); False
-    on a T4/V100/RTX 20xx even though ``is_bf16_supported()`` says True there."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return False
-    try:
-        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
-    except TypeError:   # a torch older than the keyword
-        return torch.cuda.get_device_capability(0)[0] >= 8
-
-
 def torch_gpus(measure_free: bool = False) -> list:
     """The CUDA devices torch will use, in its order, as :class:`GpuInfo` (for a container
     without NVML, and to check NVML's view). ``measure_free`` asks ``mem_get_info``, which
@@ -89,21 +77,6 @@ def torch_gpus(measure_free: bool = False) -> list:
                             bf16_supported=native, flash_attention_supported=native,
                             cuda_version=torch.version.cuda))
     return gpus
-
-
-def load_dtypes(method: str, qlora_cfg=None) -> dict:
-    """How to load a base model for evaluation, chat, baseline and merging on this machine:
-    ``{"dtype": name, "load_in_4bit": bool, "compute_dtype": name}``. A QLoRA run's base is
-    loaded in 4-bit again on CUDA (the card that needed QLoRA cannot hold it in 16-bit); 16-bit
-    is bf16 only where the GPU computes it natively."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return {"dtype": "float32", "load_in_4bit": False, "compute_dtype": "float32"}
-    half = "bfloat16" if native_bf16() else "float16"
-    return {"dtype": half, "load_in_4bit": method == "qlora", "compute_dtype": half,
-            "quant_type": getattr(qlora_cfg, "quant_type", "nf4"),
-            "double_quant": getattr(qlora_cfg, "double_quant", True)}
 
 
 @dataclass(frozen=True)
@@ -218,7 +191,9 @@ def packing_allowed(cfg, attention: str | None) -> tuple[bool, str]:
     """(pack?, why not). TRL's packing flattens a batch padding-free; only FlashAttention-2's
     varlen kernel keeps that cheap. Without it transformers builds one (B x L)^2 mask and does
     B times the attention work, so the run pads instead and says so."""
-    if not cfg.training.packing or cfg.objective != "sft":
+    from ft_tui.core.config.settings import PREFERENCE_OBJECTIVES
+
+    if not cfg.training.packing or cfg.objective in PREFERENCE_OBJECTIVES:   # pairs: never packed
         return False, ""
     if attention == "flash_attention_2":
         return True, ""
