@@ -20,7 +20,7 @@ from textual.widgets import Button, Static, TabbedContent, TabPane
 from ft_tui.core.config.settings import RunConfig
 from ft_tui.core.config.presets import PRESETS
 from ft_tui.tui.widgets.tab_keys import cycle_tab, tab_bindings
-from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
+from ft_tui.tui.messages import ConfigChanged, StepCompleted, go_to_step
 from ft_tui.tui.state import WizardState
 from ft_tui.tui.widgets.config_form import ConfigForm
 
@@ -148,7 +148,7 @@ is out of range or of the wrong type is shown in red with the reason, and is not
                         title="Not yet", severity="error")
             return
         self.post_message(StepCompleted("configure"))
-        self.post_message(GoToStep("train"))
+        go_to_step(self, "train")
 
     # ----- previews ---------------------------------------------------------------------
     def _refresh_problems(self) -> None:

@@ -21,7 +21,7 @@ from textual.widgets import Button, DataTable, Input, Static, TabbedContent, Tab
 
 from ft_tui.core.paths import resolve_data_path
 from ft_tui.tui.widgets.tab_keys import cycle_tab, tab_bindings
-from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
+from ft_tui.tui.messages import ConfigChanged, StepCompleted, go_to_step
 from ft_tui.tui.steps import data_work
 from ft_tui.tui.state import WizardState
 from ft_tui.tui.widgets.chat_view import ChatView
@@ -425,4 +425,4 @@ previous / next sample, `c` continues to Hardware.
             self.notify(f"{len(report['errors'])} rows have errors and will be skipped; "
                         "'Drop invalid rows' writes a clean copy.", severity="warning")
         self.post_message(StepCompleted("data"))
-        self.post_message(GoToStep("hardware"))
+        go_to_step(self, "hardware")

@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.widgets import Button, Input, Static
 
 from ft_tui.core.decide import COMPARISON, QUESTIONS, Walk, approach_row, baseline_sentence
-from ft_tui.tui.messages import GoToStep, StepCompleted
+from ft_tui.tui.messages import StepCompleted, go_to_step
 from ft_tui.tui.state import WizardState
 
 
@@ -165,7 +165,7 @@ training does not compute them again.
         if verdict.id == "dpo" and self.state.cfg.objective == "sft":
             self._choose_preference_path()
         self.post_message(StepCompleted("decide"))
-        self.post_message(GoToStep("data"))
+        go_to_step(self, "data")
 
     def _choose_preference_path(self) -> None:
         """The DPO verdict leads into Data with the preference path chosen: objective dpo
