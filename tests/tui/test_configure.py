@@ -190,3 +190,37 @@ async def test_tab_bar_has_keys_and_the_footer_says_so(config_path):
         await pilot.pause()
         shown = [b.binding.key_display for b in app.screen.active_bindings.values() if b.binding.show]
         assert "< >" in shown
+
+
+async def test_slash_filters_the_settings_and_enter_goes_to_the_first_match(config_path):
+    # Reaching a setting took 22-30 Tabs; `/` and a few letters of its name or help do it.
+    app = FtTuiApp(config_path=str(config_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("4")
+        await pilot.pause()
+        await pilot.press("slash", *"adapter rank")
+        form = app.query_one(ConfigForm)
+        shown = {w.setting_key for w in form.children
+                 if getattr(w, "setting_key", None) and w.display}
+        assert shown == {"lora.r"}                       # matched by its help text
+        assert not any(w.display for w in form.query(".cfg-section"))
+        assert "1 match" in plain(app.query_one("#cfg-filter-count", Static))
+        await pilot.press("enter")
+        assert app.focused is form.query_one(f"#{widget_id('lora.r')}", Input)
+        await pilot.press("end", "backspace", "backspace", "8")
+        await pilot.pause()
+        assert app.state.cfg.lora.r == 8
+
+        await pilot.press("escape", "slash", "ctrl+u", *"target")
+        await pilot.press("enter")
+        target = form.query_one(f"#{widget_id('lora.target_modules')}", Input)
+        assert app.focused is target
+        target.value = "10"                               # a stray number is not a module name
+        await pilot.pause()
+        assert "not a module name" in plain(form.query_one(f"#{widget_id('lora.target_modules')}-help", Static))
+        assert app.state.cfg.lora.target_modules == "all-linear"
+
+        await pilot.press("escape", "slash", "ctrl+u")   # an empty filter shows every setting
+        await pilot.pause()
+        assert all(w.display for w in form.query(".cfg-row")
+                   if not w.has_class("cfg-gated"))

@@ -15,14 +15,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, VerticalScroll
-from textual.widgets import Button, Static, TabbedContent, TabPane
+from textual.widgets import Button, Input, Label, Static, TabbedContent, TabPane
 
 from ft_tui.core.config.settings import RunConfig
 from ft_tui.core.config.presets import PRESETS
 from ft_tui.tui.widgets.tab_keys import cycle_tab, tab_bindings
 from ft_tui.tui.messages import ConfigChanged, StepCompleted, go_to_step
 from ft_tui.tui.state import WizardState
-from ft_tui.tui.widgets.config_form import ConfigForm
+from ft_tui.tui.widgets.config_form import ConfigForm, widget_id
 
 
 def train_command(cfg: RunConfig, config_path: str) -> str:
@@ -62,8 +62,12 @@ is out of range or of the wrong type is shown in red with the reason, and is not
   same file, so a run configured here can be started headless on a GPU box.
 - The **Command** tab shows that command line.
 
-**Keys:** `Tab` moves between fields, `Esc` leaves a field, `<`/`>` previous / next tab
-(Settings, YAML, Command), `c` continues to Train.
+**Find a setting:** `/` opens the filter; type part of a setting's name or help (e.g.
+`steps`, `rank`, `memory`) and only the matching settings stay; `Enter` goes to the first.
+An empty filter shows them all again.
+
+**Keys:** `/` filter, `Tab` moves between fields, `Esc` leaves a field, `<`/`>` previous /
+next tab (Settings, YAML, Command), `c` continues to Train.
 """
 
     DEFAULT_CSS = """
@@ -74,9 +78,15 @@ is out of range or of the wrong type is shown in red with the reason, and is not
     ConfigureStep #config-tabs { height: 1fr; }
     ConfigureStep #yaml-scroll, ConfigureStep #command-scroll { padding: 0 1; }
     ConfigureStep #form-problems { color: $text-error; padding: 0 1; height: auto; }
+    ConfigureStep #cfg-filter-row { height: 1; display: none; padding: 0 1; }
+    ConfigureStep #cfg-filter-row.-open { display: block; }
+    ConfigureStep #cfg-filter-row Label { width: auto; margin-right: 1; }
+    ConfigureStep #cfg-filter { width: 1fr; border: none; height: 1; padding: 0; }
+    ConfigureStep #cfg-filter-count { width: auto; color: $text-muted; margin-left: 1; }
     """
 
-    BINDINGS = [Binding("c", "continue", "Continue"), *tab_bindings()]
+    BINDINGS = [Binding("c", "continue", "Continue"),
+                Binding("slash", "filter", "Find setting", key_display="/"), *tab_bindings()]
 
     def __init__(self, state: WizardState, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -92,6 +102,11 @@ is out of range or of the wrong type is shown in red with the reason, and is not
         yield Static(id="form-problems")
         with TabbedContent(id="config-tabs"):
             with TabPane("Settings", id="tab-settings"):
+                with Horizontal(id="cfg-filter-row"):
+                    yield Label("Find:")
+                    yield Input(placeholder="part of a setting's name or help; Enter goes to it",
+                                id="cfg-filter", compact=True)
+                    yield Static(id="cfg-filter-count")
                 yield ConfigForm(self.state, id="config-form")
             with TabPane("YAML", id="tab-yaml"):
                 with VerticalScroll(id="yaml-scroll"):
@@ -136,6 +151,37 @@ is out of range or of the wrong type is shown in red with the reason, and is not
         self.form.sync_from_config()
         self.post_message(ConfigChanged())
         self.notify(preset.description, title=f"Preset applied: {preset.title}")
+
+    # ----- the filter -------------------------------------------------------------------
+    def action_filter(self) -> None:
+        """Open the filter line above the settings and put the cursor in it."""
+        self.query_one("#config-tabs", TabbedContent).active = "tab-settings"
+        self.form.ensure_built()
+        self.query_one("#cfg-filter-row").add_class("-open")
+        self.query_one("#cfg-filter", Input).focus()
+
+    @on(Input.Changed, "#cfg-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        keys = self.form.filter(event.value)
+        count = self.query_one("#cfg-filter-count", Static)
+        if not event.value.strip():
+            count.update(f"all {len(keys)}")
+        else:
+            count.update(f"{len(keys)} match" if keys else "none match")
+        self.form.scroll_home(animate=False)
+
+    @on(Input.Submitted, "#cfg-filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        """Enter: to the first matching setting's control."""
+        event.stop()
+        keys = self.form.filter(event.value)
+        if not keys:
+            self.app.bell()
+            return
+        control = self.form.query_one(f"#{widget_id(keys[0])}")
+        control.focus()
+        self.form.scroll_to_widget(control, animate=False)
 
     def action_tab(self, delta: int) -> None:
         cycle_tab(self.query_one("#config-tabs", TabbedContent), delta)
