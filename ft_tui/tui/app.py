@@ -24,7 +24,7 @@ from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer, Header, Input, TextArea
 from textual.worker import Worker, WorkerState
 
-from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
+from ft_tui.tui.messages import ConfigChanged, GoToStep, StateChanged, StepCompleted
 from ft_tui.tui.state import STEP_IDS, STEPS, WizardState
 from ft_tui.tui.widgets.stepper import Stepper
 
@@ -227,6 +227,10 @@ class FtTuiApp(App[int]):
     @on(GoToStep)
     async def _go_to(self, message: GoToStep) -> None:
         await self.action_go_to_step(message.step_id)
+
+    @on(StateChanged)
+    def _state_changed(self, message: StateChanged) -> None:
+        self._save()
 
     @on(ConfigChanged)
     def _config_changed(self, message: ConfigChanged) -> None:

@@ -27,6 +27,10 @@ class GoToStep(Message):
     step_id: str
 
 
+class StateChanged(Message):
+    """A step view changed the wizard's own progress (not ``state.cfg``): save it."""
+
+
 def go_to_step(view, step_id: str) -> None:
     """Post GoToStep from a step view. The app learns of it at once (not when the message
     arrives), so keys typed ahead under lag act on the new step, never on the hidden one."""

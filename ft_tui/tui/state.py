@@ -32,6 +32,10 @@ class WizardState:
     current_step: str = "decide"
     completed: set[str] = field(default_factory=set)
     run_dir: str | None = None          # the current or last training run
+    # The Decide step's answers ([question id, yes]) and its measured prompted baseline
+    # (BaselineResult.to_dict() without the examples): the bar the evaluation must beat.
+    decide_answers: list[list] = field(default_factory=list)
+    baseline: dict | None = None
     load_problem: str | None = None     # set when the saved config could not be read
 
     @property
@@ -55,7 +59,11 @@ class WizardState:
                 state.current_step = data["current_step"]
             state.completed = {s for s in data.get("completed", []) if s in STEP_IDS}
             state.run_dir = data.get("run_dir")
-        except (FileNotFoundError, json.JSONDecodeError, AttributeError):
+            answers = data.get("decide_answers") or []
+            state.decide_answers = [[str(q), bool(a)] for q, a in answers]
+            baseline = data.get("baseline")
+            state.baseline = baseline if isinstance(baseline, dict) else None
+        except (FileNotFoundError, json.JSONDecodeError, AttributeError, TypeError, ValueError):
             pass
         return state
 
@@ -66,6 +74,8 @@ class WizardState:
             "current_step": self.current_step,
             "completed": sorted(self.completed),
             "run_dir": self.run_dir,
+            "decide_answers": self.decide_answers,
+            "baseline": self.baseline,
         })
 
     def mark_done(self, step: str) -> None:

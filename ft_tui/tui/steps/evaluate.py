@@ -135,6 +135,7 @@ then export what you need.
         yield Static("", id="eval-message", markup=False)
         with Vertical(id="eval-results"):
             with VerticalScroll(id="eval-verdict-box"):   # Tab to it to read a long verdict
+                yield Static("", id="eval-bar")
                 yield Static("", id="eval-verdict")
             yield Static("", id="eval-summary")
         yield EvalTable(id="eval-table")
@@ -219,8 +220,34 @@ then export what you need.
             return
         self.query_one("#eval-summary", Static).update(summary_text(report))
         self.query_one("#eval-verdict", Static).update(verdict_text(report))
+        self._show_bar(report)
         table.load(report)
         self._show_detail(table.example_at_cursor())
+
+    def _show_bar(self, report: dict[str, Any]) -> None:
+        """The verdict against the best prompted baseline (the Decide step's, when it
+        measured a higher one than this evaluation's base): both numbers, first line."""
+        from ft_tui.core.evaluate.bar import prompted_bar
+
+        line = self.query_one("#eval-bar", Static)
+        bar = prompted_bar(report, self.state.baseline, self._run_data_path())
+        line.display = bar is not None and bar.where != "this evaluation"
+        if bar is not None and line.display:
+            mark = Text("✓ " if bar.beats else "✗ ", style="bold green" if bar.beats else "bold red")
+            line.update(mark + Text(bar.text()))
+            # The evaluation's own verdict compares with a lower bar: say so, in grey.
+            verdict = Text(f"Against this evaluation's {bar_label(report)} base: ", style="dim")
+            verdict.append(verdict_text(report))
+            self.query_one("#eval-verdict", Static).update(verdict)
+
+    def _run_data_path(self) -> str | None:
+        path = self.run_path
+        from ft_tui.core.config.settings import ConfigError
+
+        try:
+            return RunDir(path).load_config().data.train_path if path else None
+        except (ConfigError, OSError):   # no readable config: compare without the data path
+            return None
 
     def _show_detail(self, example: dict[str, Any] | None) -> None:
         base = self.query_one("#detail-base", Static)
@@ -391,6 +418,11 @@ then export what you need.
 def _written(where: str) -> bool:
     """True only when the export result names a file or folder that is really there."""
     return bool(where) and Path(where).exists()
+
+
+def bar_label(report: dict[str, Any]) -> str:
+    shots = int((report.get("settings") or {}).get("few_shot") or 0)
+    return f"{shots}-shot" if shots else "zero-shot"
 
 
 def _failure_text(worker: Worker) -> str:
