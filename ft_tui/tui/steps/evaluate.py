@@ -28,8 +28,9 @@ from ft_tui.tui.messages import StepCompleted
 from ft_tui.tui.state import WizardState
 from ft_tui.tui.widgets.eval_table import EvalTable, summary_text, verdict_text
 
-PHASES = {"base": "base model answering", "finetuned": "fine-tuned model answering",
-          "judge": "LLM judge grading", "general": "general-ability check (models done)"}
+# Short: with the bar, the count, tokens/s and the clock they fit one 80-column line.
+PHASES = {"base": "base answering", "finetuned": "tuned answering",
+          "judge": "judge grading", "general": "general check"}
 # export action -> its button
 EXPORTS = {
     "adapter": "Adapter (a)", "merged": "Merged (m)", "config": "Config (c)",
@@ -84,6 +85,7 @@ then export what you need.
     EvaluateStep #eval-progress-row { height: 1; display: none; }
     EvaluateStep #eval-progress-row.-busy { display: block; }
     EvaluateStep #eval-progress { width: auto; margin-right: 1; }
+    EvaluateStep #eval-progress Bar { width: 16; }
     EvaluateStep #eval-phase { width: 1fr; }
     EvaluateStep #eval-message { height: auto; max-height: 2; color: $text-muted; }
     EvaluateStep #eval-results { height: auto; }
@@ -145,6 +147,7 @@ then export what you need.
         yield Static("", id="export-results", markup=False)
 
     def on_mount(self) -> None:
+        self.set_interval(1.0, self._tick)   # the clock moves while a stage is slow
         self.query_one("#eval-detail").display = False
         self.load_run(self.state.run_dir)
 
@@ -313,6 +316,10 @@ then export what you need.
         self._evaluating = True
         self.query_one("#eval-progress-row").set_class(True, "-busy")
         self.query_one("#eval-progress", ProgressBar).update(total=None, progress=0)
+        import time
+
+        self._started = time.monotonic()
+        self._phase_line = "loading the models"
         self.query_one("#eval-phase", Static).update("loading the models...")
         self._message(f"Evaluating {path}: both models answer every held-out example.")
         self._evaluate(path)
@@ -334,10 +341,22 @@ then export what you need.
         message.stop()
         self.query_one("#eval-progress", ProgressBar).update(total=max(1, message.total),
                                                              progress=message.done)
-        speed = f" · {message.tokens_per_s:,.0f} tokens/s" if message.tokens_per_s else ""
+        speed = f" · {message.tokens_per_s:,.0f} tok/s" if message.tokens_per_s else ""
+        self._phase_line = (f"{PHASES.get(message.phase, message.phase)} "
+                            f"{message.done}/{message.total}{speed}")
+        self._tick()
+
+    _started = 0.0
+    _phase_line = ""
+
+    def _tick(self) -> None:
+        if not self._evaluating:
+            return
+        import time
+
+        seconds = int(time.monotonic() - self._started)
         self.query_one("#eval-phase", Static).update(
-            f"{PHASES.get(message.phase, message.phase)}: {message.done}/{message.total} "
-            f"answered{speed}")
+            f"{self._phase_line} · {seconds // 60}:{seconds % 60:02d}")
 
     # ----- export -----------------------------------------------------------------------
     def action_export(self, what: str) -> None:
