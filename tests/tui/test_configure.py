@@ -119,7 +119,7 @@ async def test_command_tab_shows_the_headless_command_for_the_saved_config(confi
         await pilot.pause()
         text = plain(step.query_one("#command-preview", Static))
         assert f"ft-tui train {config_path}" in text
-        assert "--max-steps 30" in text
+        assert "--set training.max_steps=30" in text
 
 
 async def test_a_change_made_by_another_step_shows_up_in_the_form(config_path):
@@ -224,3 +224,23 @@ async def test_slash_filters_the_settings_and_enter_goes_to_the_first_match(conf
         await pilot.pause()
         assert all(w.display for w in form.query(".cfg-row")
                    if not w.has_class("cfg-gated"))
+
+
+def test_the_command_tab_flags_rebuild_exactly_the_configured_run():
+    # The flags line left settings out, so it was not the same run.
+    import shlex
+
+    from ft_tui.commands.train import parse_set_values
+    from ft_tui.tui.steps.configure import train_command_flags
+
+    cfg = RunConfig().with_overrides({
+        "lora.r": 8, "data.system_prompt": "Answer with one code, e.g. 'HW-01'.",
+        "training.packing": True, "training.learning_rate": 1e-4, "objective": "dpo",
+        "method": "qlora", "data.max_length": 256, "eval.few_shot": 3})
+    words = shlex.split(train_command_flags(cfg))
+    flags = dict(zip(words[2::2], words[3::2]))
+    sets = [words[i + 1] for i, w in enumerate(words) if w == "--set"]
+    rebuilt = RunConfig().with_overrides({"model.name": flags["--model"],
+                                          "data.train_path": flags["--data"],
+                                          "method": flags["--method"], **parse_set_values(sets)})
+    assert rebuilt == cfg

@@ -171,3 +171,11 @@ async def test_dpo_objective_shows_cores_dpo_estimate_and_replans_when_it_change
         assert "for DPO" not in bars and "reference forward" not in bars
         sft = estimate_for(app.state.cfg, profile, "cpu", method="lora")
         assert sft.total_gb < dpo.total_gb and _gb(sft.total_gb) in bars
+
+
+def test_a_missing_nvml_library_reads_as_no_nvidia_driver():
+    from ft_tui.tui.steps.hardware_work import plain_gpu_reason
+
+    said = plain_gpu_reason("NVML Shared Library Not Found. Training runs on the CPU only")
+    assert said.startswith("no NVIDIA GPU driver was found") and "CPU only" in said
+    assert plain_gpu_reason("CUDA_VISIBLE_DEVICES='' hides all") == "CUDA_VISIBLE_DEVICES='' hides all"

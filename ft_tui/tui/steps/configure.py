@@ -31,12 +31,19 @@ def train_command(cfg: RunConfig, config_path: str) -> str:
 
 
 def train_command_flags(cfg: RunConfig) -> str:
-    """The same essentials as flags, for a quick run without the YAML file."""
+    """The same run as flags, without the YAML file: the model, data and method, then
+    ``--set`` for every other setting that is not at its default (so it is the same run)."""
+    from ft_tui.core.config.settings import get_value, iter_fields
+
     parts = ["ft-tui", "train", "--model", cfg.model.name, "--data", cfg.data.train_path,
              "--method", cfg.method]
-    if cfg.training.max_steps > 0:
-        parts += ["--max-steps", str(cfg.training.max_steps)]
-    parts += ["--output-dir", cfg.output_dir]
+    shown = {"model.name", "data.train_path", "method"}
+    for info in iter_fields():
+        value = get_value(cfg, info.key)
+        if info.key in shown or value == info.default:
+            continue
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        parts += ["--set", f"{info.key}={text}"]
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -221,5 +228,5 @@ next tab (Settings, YAML, Command), `c` continues to Train.
             f"  {train_command(cfg, path)}\n\n"
             "Over SSH, start it inside tmux (or with nohup) and watch it with\n"
             "`ft-tui monitor RUN_DIR`; leaving does not stop the run.\n\n"
-            "The essentials as flags (other settings at their defaults):\n\n"
+            "The same run as flags (every setting not at its default):\n\n"
             f"  {train_command_flags(cfg)}\n")

@@ -369,6 +369,34 @@ then export what you need.
         path = self._run_path_or_say()
         if path is None:
             return
+        reason = self.dont_ship_reason()
+        if reason and what != "config":
+            from ft_tui.tui.screens.confirm import ConfirmModal
+
+            def _answer(go_on: bool | None) -> None:
+                if go_on:
+                    self._start_export(path, what)
+
+            self.app.push_screen(ConfirmModal(f"{reason} Export the {what} anyway?",
+                                              yes="Export anyway", no="Cancel"), _answer)
+            return
+        self._start_export(path, what)
+
+    def dont_ship_reason(self) -> str:
+        """Why the evaluation says not to ship this model ('' when it does not say so)."""
+        verdict = (self.report or {}).get("verdict") or {}
+        if verdict.get("ship") is False:
+            return verdict.get("ship_reason") or "The evaluation says: don't ship."
+        from ft_tui.core.evaluate.bar import prompted_bar
+
+        bar = prompted_bar(self.report, self.state.baseline, self._run_data_path()) if self.report else None
+        if bar is not None and not bar.beats:
+            return "Don't ship: " + bar.text()
+        return ""
+
+    def _start_export(self, path: Path, what: str) -> None:
+        if self._exporting:
+            return
         self._exporting = what
         self._message(f"Exporting the {what} of {path}...")
         self._export(path, what)
