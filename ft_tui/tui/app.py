@@ -187,7 +187,19 @@ class FtTuiApp(App[int]):
 
     async def on_key(self, event: events.Key) -> None:
         """With nothing focused (a step may disable all its buttons for a moment, e.g. while
-        a run stops), the current step's own keys still reach it instead of being lost."""
+        a run stops), the current step's own keys still reach it instead of being lost.
+
+        A text field takes every printable key typed in it, so one that reaches the app while
+        a field has the focus was typed ahead, before the field got it (e.g. `/` then a
+        setting's name, faster than the screen): it goes into the field, not to a key
+        binding of the step behind it. (This handler runs before App's own, which
+        resolves the bindings; prevent_default skips that.)"""
+        focused = self.focused
+        if isinstance(focused, (Input, TextArea)) and event.is_printable:
+            event.stop()
+            event.prevent_default()
+            focused.post_message(events.Key(event.key, event.character))
+            return
         if self.focused is not None or len(self.screen_stack) > 1:   # a field or a dialog has the keys
             return
         if self._pending_step is not None:

@@ -92,3 +92,16 @@ async def test_a_worker_ending_on_a_left_step_does_not_take_the_focus_back(workd
         await pilot.press("a")                           # not Evaluate's "export adapter"
         assert app.query_one(ContentSwitcher).current == "decide"
         assert not (run / "export").exists()
+
+
+async def test_a_setting_name_typed_ahead_after_slash_lands_in_the_filter(workdir):
+    # Under lag "/" and the letters arrive together: before, the letters reached the old
+    # focus (lost, or a step key such as `c` continued to Train).
+    app = FtTuiApp(config_path=str(workdir / "ft-tui.yaml"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("4")
+        await settle(pilot)
+        type_ahead(app, "slash", *"rank", "c")
+        await settle(pilot)
+        assert app.query_one("#cfg-filter").value == "rankc"
+        assert app.query_one(ContentSwitcher).current == "configure"

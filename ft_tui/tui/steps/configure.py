@@ -85,8 +85,7 @@ next tab (Settings, YAML, Command), `c` continues to Train.
     ConfigureStep #config-tabs { height: 1fr; }
     ConfigureStep #yaml-scroll, ConfigureStep #command-scroll { padding: 0 1; }
     ConfigureStep #form-problems { color: $text-error; padding: 0 1; height: auto; }
-    ConfigureStep #cfg-filter-row { height: 1; display: none; padding: 0 1; }
-    ConfigureStep #cfg-filter-row.-open { display: block; }
+    ConfigureStep #cfg-filter-row { height: 1; padding: 0 1; }
     ConfigureStep #cfg-filter-row Label { width: auto; margin-right: 1; }
     ConfigureStep #cfg-filter { width: 1fr; border: none; height: 1; padding: 0; }
     ConfigureStep #cfg-filter-count { width: auto; color: $text-muted; margin-left: 1; }
@@ -111,7 +110,7 @@ next tab (Settings, YAML, Command), `c` continues to Train.
             with TabPane("Settings", id="tab-settings"):
                 with Horizontal(id="cfg-filter-row"):
                     yield Label("Find:")
-                    yield Input(placeholder="part of a setting's name or help; Enter goes to it",
+                    yield Input(placeholder="press / and type part of a setting's name or help",
                                 id="cfg-filter", compact=True)
                     yield Static(id="cfg-filter-count")
                 yield ConfigForm(self.state, id="config-form")
@@ -164,8 +163,8 @@ next tab (Settings, YAML, Command), `c` continues to Train.
         """Open the filter line above the settings and put the cursor in it."""
         self.query_one("#config-tabs", TabbedContent).active = "tab-settings"
         self.form.ensure_built()
-        self.query_one("#cfg-filter-row").add_class("-open")
-        self.query_one("#cfg-filter", Input).focus()
+        # At once, not after a refresh (focus() waits in the queue behind keys typed ahead).
+        self.screen.set_focus(self.query_one("#cfg-filter", Input))
 
     @on(Input.Changed, "#cfg-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
