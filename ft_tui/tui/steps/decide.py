@@ -24,6 +24,7 @@ from textual.widgets import Button, Input, Static
 from ft_tui.core.decide import COMPARISON, QUESTIONS, Walk, approach_row, baseline_sentence, decide
 from ft_tui.tui.messages import StateChanged, StepCompleted, go_to_step
 from ft_tui.tui.state import WizardState
+from ft_tui.tui.widgets.dashboard_text import format_duration
 
 
 class MeasureClock:
@@ -54,7 +55,7 @@ class MeasureClock:
     def elapsed_text(self) -> str:
         import time
 
-        return _clock_text(time.monotonic() - self.started)
+        return format_duration(time.monotonic() - self.started)
 
     def line(self) -> str:
         import time
@@ -68,16 +69,10 @@ class MeasureClock:
         if computed > 0:
             per = (now - self.phase_started) / computed
             left = per * (self.total - self.done + self.phases_left * self.total)
-            text += f" · about {_clock_text(left)} left"
+            text += f" · about {format_duration(left)} left"
         else:
             text += " · estimating time left…"
         return text
-
-
-def _clock_text(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    minutes, secs = divmod(seconds, 60)
-    return f"{minutes}:{secs:02d}" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 class DecideStep(Container):

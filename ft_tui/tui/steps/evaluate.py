@@ -354,9 +354,10 @@ then export what you need.
             return
         import time
 
-        seconds = int(time.monotonic() - self._started)
+        from ft_tui.tui.widgets.dashboard_text import format_duration
+
         self.query_one("#eval-phase", Static).update(
-            f"{self._phase_line} · {seconds // 60}:{seconds % 60:02d}")
+            f"{self._phase_line} · {format_duration(time.monotonic() - self._started)}")
 
     # ----- export -----------------------------------------------------------------------
     def action_export(self, what: str) -> None:
