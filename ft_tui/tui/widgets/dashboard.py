@@ -375,7 +375,8 @@ class Dashboard(Vertical):
             if self._before_first_step and started is not None and started.time:
                 # Loading, or the first step after a resume: the last log is the old
                 # session's, so its clocks would stand still. Count from this start.
-                elapsed, eta = max(0.0, time() - started.time), None
+                before = (log.elapsed_s or 0.0) if log is not None and started.start_step else 0.0
+                elapsed, eta = before + max(0.0, time() - started.time), None
             phase = state.phase_text
             if state.interrupted:       # no process: no ETA, and the clock has stopped
                 text = f"{phase} · elapsed {format_duration(elapsed)}"
