@@ -27,14 +27,12 @@ class PromptedBar:
         return self.finetuned > self.score
 
     def text(self) -> str:
-        bar = (f"the best prompted baseline {self.score:.2f} ({self.label}, {self.where}, "
-               f"{self.n_examples} examples)")
+        bar = f"the best prompt, {self.score:.2f} ({self.label}, {self.where}, {self.n_examples} examples)"
         if self.beats:
-            return (f"Fine-tuned {self.finetuned:.2f} {self.metric} beats {bar} by "
+            return (f"Fine-tuned {self.finetuned:.2f} {self.metric} beats {bar}, by "
                     f"{self.finetuned - self.score:+.2f}.")
         return (f"Fine-tuned {self.finetuned:.2f} {self.metric} does not beat {bar}: a fine-tune "
-                "that does not beat prompting is wasted compute. Use the prompt, or improve "
-                "the data and train again.")
+                "that does not beat prompting is wasted compute.")
 
 
 def prompted_bar(report: dict[str, Any], measured: dict[str, Any] | None,

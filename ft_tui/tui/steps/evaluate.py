@@ -93,7 +93,6 @@ then export what you need.
     EvaluateStep #eval-verdict { height: auto; }
     EvaluateStep #eval-summary { height: auto; max-height: 3; }
     EvaluateStep #eval-table { height: 1fr; min-height: 7; border: round $panel; }
-    Screen.-short EvaluateStep #eval-detail { height: 4; }
     EvaluateStep #eval-detail { height: 6; }
     EvaluateStep #eval-detail Static { width: 1fr; height: 100%; border: round $panel;
         overflow-y: auto; }
