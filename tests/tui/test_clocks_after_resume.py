@@ -55,3 +55,15 @@ def test_the_monitor_header_takes_the_dashboards_phase_over_a_stale_status():
     line = describe_status(status, Path("runs/x"), phase="evaluating 3/32")
     assert "evaluating 3/32" in line and "loading data" not in line
     assert "loading data" in describe_status(status, Path("runs/x"))
+
+
+async def test_the_metrics_line_is_not_cut_at_80_columns():
+    app = DashboardApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        dash = app.query_one(Dashboard)
+        dash.handle_event(started(), notify=False)
+        dash.handle_event(step(3, padding_share=0.03), notify=False)
+        await pilot.pause(0.3)
+        stats = app.query_one("#dash-stats", Static)
+        text = str(stats.content)
+        assert text.endswith("memory: CPU") and stats.size.height * stats.size.width >= len(text)

@@ -70,7 +70,7 @@ class Dashboard(Vertical):
     Dashboard #dash-progress Bar { width: 16; }   /* the clocks keep their room at 80 columns */
     Dashboard #dash-step { width: auto; margin-right: 2; }
     Dashboard #dash-eta { width: 1fr; }
-    Dashboard #dash-stats { height: 1; }
+    Dashboard #dash-stats { height: auto; max-height: 2; }   /* wraps, never cut */
     Dashboard #dash-plots { height: 2fr; min-height: 8; }
     Dashboard #loss-plot { width: 2fr; }
     Dashboard #lr-plot { width: 1fr; }
