@@ -122,3 +122,24 @@ def test_max_steps_zero_is_refused_and_range_errors_spell_bounds_like_the_help()
     with pytest.raises(ConfigError) as big:
         RunConfig().with_overrides({"training.max_steps": 20_000_000}).validate()
     assert "allowed -1..10000000" in str(big.value) and "1e+07" not in str(big.value)
+
+
+def test_values_are_checked_by_meaning_for_the_form_the_yaml_and_set_alike():
+    # A lagging terminal typed "10" into lora.target_modules and 0 into max_steps; both
+    # were saved. They are now refused where every path (form, YAML, --set) builds a config.
+    from ft_tui.core.config.settings import ConfigError, RunConfig
+
+    cases = {"lora.target_modules": "10", "training.max_steps": 0,
+             "eval.judge_url": "localhost:8000", "data.train_path": " ", "output_dir": ""}
+    for key, bad in cases.items():
+        with pytest.raises(ConfigError) as err:
+            RunConfig().with_overrides({key: bad})
+        assert str(err.value).startswith(key + ":"), err.value
+    assert "not a module name" in str(pytest.raises(ConfigError, RunConfig().with_overrides,
+                                                    {"lora.target_modules": "q_proj,10"}).value)
+    ok = RunConfig().with_overrides({"lora.target_modules": "q_proj, v_proj",
+                                     "training.max_steps": -1,
+                                     "eval.judge_url": "http://127.0.0.1:8000/v1"})
+    assert ok.lora_targets() == ["q_proj", "v_proj"]
+    assert RunConfig().with_overrides({"lora.target_modules": "all-linear",
+                                       "training.max_steps": 1}).training.max_steps == 1

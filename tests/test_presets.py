@@ -30,3 +30,14 @@ def test_quick_test_is_short_and_quality_has_more_capacity_than_balanced():
     assert quality.effective_batch > balanced.effective_batch > quick.effective_batch
     for cfg in (quick, balanced, quality):
         assert cfg.lora.alpha == 2 * cfg.lora.r  # the alpha = 2 x rank convention
+
+
+def test_every_preset_checkpoints_several_times_not_only_at_its_last_step():
+    # The Quick test saved its only checkpoint at step 30 = max_steps: an interruption lost it all.
+    from ft_tui.core.config.presets import PRESETS
+    from ft_tui.core.config.settings import RunConfig
+
+    for preset in PRESETS.values():
+        cfg = RunConfig().with_overrides(preset.overrides)
+        if cfg.training.max_steps > 0:
+            assert cfg.training.save_steps * 3 <= cfg.training.max_steps, preset.name

@@ -129,8 +129,13 @@ def show_mask(args, path: Path, tokenizer) -> int:
         masked = build_mask(tokenizer, example.messages, example.tools, args.train_on)
     except TemplateError as exc:
         return fail(f"{args.path}: line {example.line}: {exc}", ExitCode.ERROR)
-    data = {"line": example.line, "segments": masked.segments(),
-            "trained_tokens": masked.n_trained, "tokens": len(masked.input_ids),
+    from ft_tui.core.data.cut import cut_offset, split_segments
+
+    # As the trainer sees it: what --max-length cuts off is shown, and not trained.
+    cut = cut_offset(tokenizer, masked.text, masked.input_ids, args.max_length)
+    data = {"line": example.line, "segments": split_segments(masked.segments(), cut),
+            "trained_tokens": sum(1 for x in masked.labels[:args.max_length] if x != -100),
+            "tokens": len(masked.input_ids), "max_length": args.max_length,
             "inline_tools": masked.inline_tools, "note": masked.fallback or None}
     if args.json:
         json.dump(data, sys.stdout, ensure_ascii=False)
@@ -140,13 +145,17 @@ def show_mask(args, path: Path, tokenizer) -> int:
     from rich.text import Text
 
     console = Console(highlight=False)
-    console.print(f"[bold]{args.path}[/bold] line {example.line}: {masked.n_trained} of "
+    console.print(f"[bold]{args.path}[/bold] line {example.line}: {data['trained_tokens']} of "
                   f"{len(masked.input_ids)} tokens trained ([bold green]trained[/bold green], "
                   "[dim]context[/dim])\n")
     text = Text()
     for seg in data["segments"]:
-        text.append(seg["text"], style="bold green" if seg["trained"] else "dim")
+        text.append(seg["text"], style="strike red" if seg["cut"] else
+                    "bold green" if seg["trained"] else "dim")
     console.print(text)
+    if len(masked.input_ids) > args.max_length:
+        console.print(f"\n[red]cut[/red]: {len(masked.input_ids) - args.max_length} tokens past "
+                      f"--max-length {args.max_length} (struck through) are never trained")
     if masked.inline_tools:
         console.print("\n[yellow]note[/yellow]: this model's chat template does not render tools, "
                       "so the tool calls are trained as <tool_call> text and the schemas sit in "

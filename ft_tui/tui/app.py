@@ -26,7 +26,7 @@ from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer, Header, Input, TextArea
 from textual.worker import Worker, WorkerState
 
-from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
+from ft_tui.tui.messages import ConfigChanged, GoToStep, StateChanged, StepCompleted
 from ft_tui.tui.state import STEP_IDS, STEPS, WizardState
 from ft_tui.tui.widgets.stepper import Stepper
 
@@ -71,8 +71,11 @@ class FtTuiApp(App[int]):
     def __init__(self, config_path: str | None = None, state: WizardState | None = None) -> None:
         super().__init__()
         self.state = state if state is not None else WizardState.load(config_path)
+        self._pending_step: str | None = None    # a step asked for, not yet shown
+        self._held_keys: list[events.Key] = []   # keys typed meanwhile, for the new step
         if self._run_trains_on():   # reattach: the live run's dashboard is the first screen
             self.state.current_step = "train"
+
 
     def _run_trains_on(self) -> bool:
         """The wizard's last run still trains (this wizard was closed, or its terminal lost),
@@ -131,6 +134,9 @@ class FtTuiApp(App[int]):
         if step_id not in STEP_IDS:
             return
         switcher = self.query_one(ContentSwitcher)
+        # Keys typed ahead (under lag) are resolved against the focus when they arrive:
+        # leave the old view now, before the new one mounts, or they act on a hidden step.
+        self._drop_focus_outside(step_id)
         if self.step_view(step_id) is None:
             await switcher.add_content(step_class(step_id)(self.state, id=step_id))
         if step_id != self.state.current_step:
@@ -141,17 +147,61 @@ class FtTuiApp(App[int]):
         # After the refresh: the focus chain only knows the new view once it is laid out.
         self.call_after_refresh(self._show_step, step_id)
 
+    def leave_step(self, step_id: str) -> None:
+        """A step view is about to post GoToStep(step_id): from now on the keys typed
+        ahead are the new step's. The focus leaves the old view at once, and keys that
+        arrive before the new view is shown wait for it (see on_key)."""
+        self._pending_step = step_id
+        self._drop_focus_outside(step_id)
+
     def _show_step(self, step_id: str) -> None:
-        view = self.step_view(step_id)
-        if view is None or step_id != self.state.current_step:
-            return  # the user has moved on already
-        if view.screen is not self.screen:
-            return  # a dialog opened meanwhile: its focus is its own
-        show = getattr(view, "on_show_step", None)
-        if show is not None:
-            show()
-        if self.focused is None or view not in self.focused.ancestors:
-            self._focus_first_in(view)
+        if step_id == self._pending_step:
+            self._pending_step = None
+        try:
+            view = self.step_view(step_id)
+            if view is None or step_id != self.state.current_step:
+                return  # the user has moved on already
+            if view.screen is not self.screen:
+                return  # a dialog opened meanwhile: its focus is its own
+            show = getattr(view, "on_show_step", None)
+            if show is not None:
+                show()
+            if self.focused is None or view not in self.focused.ancestors:
+                self._focus_first_in(view)
+        finally:
+            self._replay_held_keys()
+
+    def _replay_held_keys(self) -> None:
+        if self._pending_step is not None:
+            return
+        held, self._held_keys = self._held_keys, []
+        for key in held:
+            self.post_message(events.Key(key.key, key.character))
+
+    def _drop_focus_outside(self, step_id: str) -> None:
+        """Blur the wizard screen's focus when it sits in another step's view."""
+        screen = self.screen_stack[0]
+        focused = screen.focused
+        if focused is None:
+            return
+        for view in self.step_views():
+            if view.id != step_id and view in focused.ancestors:
+                screen.set_focus(None)
+                return
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """A step's worker may focus one of its controls after the user has moved on:
+        the focus (and with it the footer's keys) stays with the visible step."""
+        widget = event.widget
+        if not widget.is_attached or self.screen_stack[0] not in widget.ancestors:
+            return
+        current = self.step_view()
+        for view in self.step_views():
+            if view is not current and view in widget.ancestors:
+                self._drop_focus_outside(self.state.current_step)
+                if current is not None:
+                    self.call_after_refresh(self._show_step, self.state.current_step)
+                return
 
     def _focus_first_in(self, view: Widget) -> None:
         """Focus the view's first control that is not a text field, so the step keys
@@ -165,8 +215,24 @@ class FtTuiApp(App[int]):
 
     async def on_key(self, event: events.Key) -> None:
         """With nothing focused (a step may disable all its buttons for a moment, e.g. while
-        a run stops), the current step's own keys still reach it instead of being lost."""
+        a run stops), the current step's own keys still reach it instead of being lost.
+
+        A text field takes every printable key typed in it, so one that reaches the app while
+        a field has the focus was typed ahead, before the field got it (e.g. `/` then a
+        setting's name, faster than the screen): it goes into the field, not to a key
+        binding of the step behind it. (This handler runs before App's own, which
+        resolves the bindings; prevent_default skips that.)"""
+        focused = self.focused
+        if isinstance(focused, (Input, TextArea)) and event.is_printable:
+            event.stop()
+            event.prevent_default()
+            focused.post_message(events.Key(event.key, event.character))
+            return
         if self.focused is not None or len(self.screen_stack) > 1:   # a field or a dialog has the keys
+            return
+        if self._pending_step is not None:
+            event.stop()    # typed for the step being opened: it gets them once shown
+            self._held_keys.append(event)
             return
         view = self.step_view()
         if view is None:
@@ -201,6 +267,10 @@ class FtTuiApp(App[int]):
     @on(GoToStep)
     async def _go_to(self, message: GoToStep) -> None:
         await self.action_go_to_step(message.step_id)
+
+    @on(StateChanged)
+    def _state_changed(self, message: StateChanged) -> None:
+        self._save()
 
     @on(ConfigChanged)
     def _config_changed(self, message: ConfigChanged) -> None:

@@ -27,6 +27,19 @@ class GoToStep(Message):
     step_id: str
 
 
+class StateChanged(Message):
+    """A step view changed the wizard's own progress (not ``state.cfg``): save it."""
+
+
+def go_to_step(view, step_id: str) -> None:
+    """Post GoToStep from a step view. The app learns of it at once (not when the message
+    arrives), so keys typed ahead under lag act on the new step, never on the hidden one."""
+    leave = getattr(view.app, "leave_step", None)
+    if leave is not None:
+        leave(step_id)
+    view.post_message(GoToStep(step_id))
+
+
 class ConfigChanged(Message):
     """``state.cfg`` was changed by a step view.
 

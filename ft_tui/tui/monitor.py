@@ -34,15 +34,18 @@ from ft_tui.tui.widgets.dashboard_state import DashboardState
 POLL_EVERY_S = 0.5
 
 
-def describe_status(status: dict[str, Any], run_path: Path, now: float | None = None) -> str:
-    """One line about the run's state, with what to do when its process is gone."""
+def describe_status(status: dict[str, Any], run_path: Path, now: float | None = None,
+                    phase: str = "") -> str:
+    """One line about the run's state, with what to do when its process is gone. ``phase``:
+    the dashboard's, newer than status.json's message once steps are logged."""
     state = status.get("state", "created")
     pid = status.get("pid")
     gone = state == "running" and pid and not process_alive(pid)
     step, total = status.get("step", 0), status.get("total_steps") or "?"
     line = f"{'interrupted' if gone else state} · step {step}/{total}"
-    if status.get("message"):
-        line += f" · {status['message']}"
+    message = phase if phase and state == "running" and not gone else status.get("message")
+    if message:
+        line += f" · {message}"
     updated = status.get("updated")
     if updated:
         line += f" · updated {format_duration((now or time.time()) - updated)} ago"
@@ -143,7 +146,8 @@ class MonitorApp(App[int]):
         self.status = self.run_dir.read_status()
         if self.status.get("state") != was:
             self.refresh_bindings()   # Stop only while it trains
-        line = describe_status(self.status, self.run_dir.path)
+        line = describe_status(self.status, self.run_dir.path, phase=self.dashboard.phase_text)
+        self.dashboard.set_interrupted(line.startswith("interrupted"))
         if self.dashboard.replaying:
             line += " · reading the run's history…"
         skipped = self.follower.bad_lines + self.mistyped

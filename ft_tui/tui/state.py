@@ -32,6 +32,10 @@ class WizardState:
     current_step: str = "decide"
     completed: set[str] = field(default_factory=set)
     run_dir: str | None = None          # the current or last training run
+    # The Decide step's answers ([question id, yes]) and its measured prompted baseline
+    # (BaselineResult.to_dict() without the examples): the bar the evaluation must beat.
+    decide_answers: list[list] = field(default_factory=list)
+    baseline: dict | None = None
     load_problem: str | None = None     # set when the saved config could not be read
     progress_note: str | None = None    # set when ft-tui.wizard.json was damaged and ignored
 
@@ -57,10 +61,15 @@ class WizardState:
             state.completed = {s for s in data.get("completed", []) if s in STEP_IDS}
             run_dir = data.get("run_dir")
             state.run_dir = run_dir if isinstance(run_dir, str) else None
+            answers = data.get("decide_answers") or []
+            state.decide_answers = [[str(q), bool(a)] for q, a in answers]
+            baseline = data.get("baseline")
+            state.baseline = baseline if isinstance(baseline, dict) else None
         except FileNotFoundError:
             pass
         except (OSError, ValueError, TypeError, AttributeError) as exc:   # damaged: start afresh
             state.current_step, state.completed, state.run_dir = "decide", set(), None
+            state.decide_answers, state.baseline = [], None
             state.progress_note = (f"{state.progress_path} is damaged ({type(exc).__name__}) and was "
                                    "ignored: the wizard starts at the first step; your settings "
                                    f"in {path} are kept")
@@ -73,6 +82,8 @@ class WizardState:
             "current_step": self.current_step,
             "completed": sorted(self.completed),
             "run_dir": self.run_dir,
+            "decide_answers": self.decide_answers,
+            "baseline": self.baseline,
         })
 
     def mark_done(self, step: str) -> None:

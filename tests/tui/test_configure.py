@@ -119,7 +119,7 @@ async def test_command_tab_shows_the_headless_command_for_the_saved_config(confi
         await pilot.pause()
         text = plain(step.query_one("#command-preview", Static))
         assert f"ft-tui train {config_path}" in text
-        assert "--max-steps 30" in text
+        assert "--set training.max_steps=30" in text
 
 
 async def test_a_change_made_by_another_step_shows_up_in_the_form(config_path):
@@ -190,3 +190,57 @@ async def test_tab_bar_has_keys_and_the_footer_says_so(config_path):
         await pilot.pause()
         shown = [b.binding.key_display for b in app.screen.active_bindings.values() if b.binding.show]
         assert "< >" in shown
+
+
+async def test_slash_filters_the_settings_and_enter_goes_to_the_first_match(config_path):
+    # Reaching a setting took 22-30 Tabs; `/` and a few letters of its name or help do it.
+    app = FtTuiApp(config_path=str(config_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("4")
+        await pilot.pause()
+        await pilot.press("slash", *"adapter rank")
+        form = app.query_one(ConfigForm)
+        shown = {w.setting_key for w in form.children
+                 if getattr(w, "setting_key", None) and w.display}
+        assert shown == {"lora.r"}                       # matched by its help text
+        assert not any(w.display for w in form.query(".cfg-section"))
+        assert "1 match" in plain(app.query_one("#cfg-filter-count", Static))
+        await pilot.press("enter")
+        assert app.focused is form.query_one(f"#{widget_id('lora.r')}", Input)
+        await pilot.press("end", "backspace", "backspace", "8")
+        await pilot.pause()
+        assert app.state.cfg.lora.r == 8
+
+        await pilot.press("escape", "slash", "ctrl+u", *"target")
+        await pilot.press("enter")
+        target = form.query_one(f"#{widget_id('lora.target_modules')}", Input)
+        assert app.focused is target
+        target.value = "10"                               # a stray number is not a module name
+        await pilot.pause()
+        assert "not a module name" in plain(form.query_one(f"#{widget_id('lora.target_modules')}-help", Static))
+        assert app.state.cfg.lora.target_modules == "all-linear"
+
+        await pilot.press("escape", "slash", "ctrl+u")   # an empty filter shows every setting
+        await pilot.pause()
+        assert all(w.display for w in form.query(".cfg-row")
+                   if not w.has_class("cfg-gated"))
+
+
+def test_the_command_tab_flags_rebuild_exactly_the_configured_run():
+    # The flags line left settings out, so it was not the same run.
+    import shlex
+
+    from ft_tui.commands.train import parse_set_values
+    from ft_tui.tui.steps.configure import train_command_flags
+
+    cfg = RunConfig().with_overrides({
+        "lora.r": 8, "data.system_prompt": "Answer with one code, e.g. 'HW-01'.",
+        "training.packing": True, "training.learning_rate": 1e-4, "objective": "dpo",
+        "method": "qlora", "data.max_length": 256, "eval.few_shot": 3})
+    words = shlex.split(train_command_flags(cfg))
+    flags = dict(zip(words[2::2], words[3::2]))
+    sets = [words[i + 1] for i, w in enumerate(words) if w == "--set"]
+    rebuilt = RunConfig().with_overrides({"model.name": flags["--model"],
+                                          "data.train_path": flags["--data"],
+                                          "method": flags["--method"], **parse_set_values(sets)})
+    assert rebuilt == cfg

@@ -125,8 +125,12 @@ async def test_evaluates_a_run_then_exports_each_artefact(workdir, tiny_model_di
         real = export_core.export_run
         monkeypatch.setattr(export_core, "export_run",
                             lambda *a, **kw: calls.append(kw.get("only")) or real(*a, **kw))
+        from ft_tui.tui.screens.confirm import ConfirmModal
         for key in ("a", "c", "s", "m", "g"):
             await pilot.press(key)
+            await pilot.pause()
+            if isinstance(app.screen, ConfirmModal):   # a "don't ship" model: asked first
+                await pilot.press("y")
             await app.workers.wait_for_complete()
             await pilot.pause()
             if key == "a":      # where it went, not only that it went
@@ -192,3 +196,22 @@ async def test_at_80x24_the_whole_verdict_and_several_rows_show(workdir):
         table = app.query_one(EvalTable)
         assert table.region.height - 3 >= 4                   # border and header, 4+ rows
         assert table.region.bottom <= app.query_one("#eval-detail").region.y
+
+
+async def test_a_dont_ship_model_is_not_exported_without_a_word(workdir):
+    run = workdir / "runs" / "r"
+    (run / "adapter").mkdir(parents=True)
+    report = hand_made_report()
+    report["verdict"].update(ship=False, ship_reason="Don't ship: it forgot general abilities.")
+    (run / "eval.json").write_text(json.dumps(report))
+    app = app_on(workdir, run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        from ft_tui.tui.screens.confirm import ConfirmModal
+        await pilot.press("m")                              # the merged model
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmModal)
+        assert "forgot general abilities" in app.screen.question
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.query_one(EvaluateStep)._exporting is None and not (run / "export").exists()

@@ -56,7 +56,7 @@ async def test_no_gpu_says_why_and_plans_for_ram_then_apply_writes_the_config(ap
         await _settle(app, pilot)
         step = app.query_one(HardwareStep)
         machine_text = plain(step.query_one("#machine", Static))
-        assert "No GPU: NVML: NVML Shared Library Not Found" in machine_text
+        assert "No GPU: no NVIDIA GPU driver was found" in machine_text
         assert "RAM 12.0 GB free of 16.0 GB" in machine_text and "8 CPU cores" in machine_text
 
         bars = plain(step.query_one(MemoryBars))
@@ -212,3 +212,11 @@ async def test_a_hub_id_is_described_then_downloaded_with_a_progress_bar(
     assert bar.total == bar.progress == fetching[-1].total   # the bar reached the end
     assert app.state.cfg.model.name == "org/tiny"
     assert "at " in info and "models--org--tiny" in info     # planned from the downloaded files
+
+
+def test_a_missing_nvml_library_reads_as_no_nvidia_driver():
+    from ft_tui.tui.steps.hardware_work import plain_gpu_reason
+
+    said = plain_gpu_reason("NVML Shared Library Not Found. Training runs on the CPU only")
+    assert said.startswith("no NVIDIA GPU driver was found") and "CPU only" in said
+    assert plain_gpu_reason("CUDA_VISIBLE_DEVICES='' hides all") == "CUDA_VISIBLE_DEVICES='' hides all"

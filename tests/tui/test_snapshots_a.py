@@ -40,6 +40,8 @@ def test_configure_with_a_refused_value(app, snap_compare):
     async def type_bad_rate(pilot):
         await pilot.press("4")
         step = pilot.app.query_one("#configure")
+        step.form.ensure_built()          # built after the first refresh; do not race it
+        await pilot.pause()
         step.query_one("#cfg-data--max_length").value = "8"   # below the minimum of 32
         await pilot.pause()
         step.query_one("#config-form").scroll_to_widget(

@@ -27,7 +27,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
     Preset(
         "quick_test", "Quick test",
         "30 steps on short sequences to check the pipeline end to end in a minute or two "
-        "on CPU. Expect a rough model, not a good one.",
+        "on CPU, with a checkpoint every 10 steps. Expect a rough model, not a good one.",
         {
             "training.max_steps": 30,
             "training.epochs": 1.0,
@@ -36,7 +36,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
             "training.learning_rate": 2e-4,
             "training.warmup_ratio": 0.1,
             "training.eval_steps": 10,
-            "training.save_steps": 30,
+            # A checkpoint at every evaluation: an interrupted quick test resumes, not restarts.
+            "training.save_steps": 10,
             "training.sample_every_steps": 10,
             "training.early_stopping_patience": 0,
             "lora.r": 8,

@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import math
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -37,12 +38,48 @@ REFERENCES = ("auto", "adapter_disabled", "copy", "precomputed")
 
 
 def opt(default: Any, help: str, *, min: float | None = None, max: float | None = None,
-        choices: tuple | None = None, factory: Any = None) -> Any:
-    """A config field with help text and an allowed range or set of choices."""
-    meta = {"help": help, "min": min, "max": max, "choices": choices}
+        choices: tuple | None = None, factory: Any = None, check: Any = None) -> Any:
+    """A config field with help text and an allowed range or set of choices. ``check``
+    (value -> problem text or None) tests what the value means, beyond its type and range."""
+    meta = {"help": help, "min": min, "max": max, "choices": choices, "check": check}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
+
+
+# ----- checks by meaning (field metadata "check"): the form, the YAML and --set share them -----
+_MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+
+
+def _modules_check(value: str) -> str | None:
+    """'all-linear', or module names such as q_proj,v_proj (a stray '10' is not one)."""
+    if value.strip() in ("all-linear", ""):
+        return None
+    names = [n.strip() for n in value.split(",")]
+    bad = [n for n in names if not _MODULE_NAME.fullmatch(n)]
+    if bad:
+        return (f"{', '.join(repr(b) for b in bad)} is not a module name; use 'all-linear' or "
+                "a comma-separated list of layer names such as 'q_proj,v_proj'")
+    return None
+
+
+def _steps_check(value: int) -> str | None:
+    if value == 0 or value < -1:
+        return (f"{value} would train nothing; use -1 to train for training.epochs, or a "
+                "positive number of steps")
+    return None
+
+
+def _not_empty(what: str):
+    def check(value: str) -> str | None:
+        return None if value.strip() else f"empty; give {what}"
+    return check
+
+
+def _url_check(value: str) -> str | None:
+    if value.strip() and not value.strip().startswith(("http://", "https://")):
+        return f"{value!r} is not a URL; give http(s)://host[:port]/v1 or leave it empty (no judge)"
+    return None
 
 
 class ConfigError(ValueError):
@@ -57,7 +94,8 @@ class ConfigError(ValueError):
 class ModelConfig:
     name: str = opt("default", "Model to fine-tune: 'default' (the embedded SmolLM2-135M-Instruct), "
                     "a local folder, a .gguf file or a Hugging Face hub id (org/name; downloaded "
-                    "once into the Hugging Face cache).")
+                    "once into the Hugging Face cache).",
+                    check=_not_empty("'default', a folder or a hub id"))
     revision: str = opt("", "Hub models: the commit (or branch) to use. Empty: the latest; a run "
                         "records the commit it trained on here, so resume, eval and export use it.")
     offline: bool = opt(False, "Never contact the Hugging Face Hub: hub models must already be in "
@@ -76,7 +114,8 @@ class ModelConfig:
 class DataConfig:
     train_path: str = opt("sample_data/ticket_triage/train.jsonl",
                           "Training file: JSONL/JSON/text in OpenAI chat, ShareGPT, Alpaca, "
-                          "prompt/completion or '###' text.")
+                          "prompt/completion or '###' text.",
+                          check=_not_empty("the path of your training file"))
     eval_path: str = opt("", "Held-out file. Empty: split eval_fraction off the training file.")
     eval_fraction: float = opt(0.1, "Share of the training file held out when there is no eval file.",
                                min=0.0, max=0.5)
@@ -97,7 +136,7 @@ class LoraConfig:
     dropout: float = opt(0.05, "Dropout on the adapter layers; 0.05-0.1 helps small data sets.",
                          min=0.0, max=0.5)
     target_modules: str = opt("all-linear", "Layers that get adapters: 'all-linear' or a "
-                              "comma-separated list such as 'q_proj,v_proj'.")
+                              "comma-separated list such as 'q_proj,v_proj'.", check=_modules_check)
 
 
 @dataclass
@@ -114,7 +153,8 @@ class TrainingConfig:
                                "fine-tuning; lower for larger models.", min=1e-6, max=1e-3)
     epochs: float = opt(3.0, "Passes over the training data. More data needs fewer epochs.",
                         min=0.1, max=20)
-    max_steps: int = opt(-1, "Stop after this many optimizer steps (-1: use epochs).", min=-1, max=10_000_000)
+    max_steps: int = opt(-1, "Stop after this many optimizer steps (-1: use epochs).", min=-1,
+                         max=10_000_000, check=_steps_check)
     batch_size: int = opt(4, "Examples per device per step; limited by memory.", min=1, max=1024)
     gradient_accumulation: int = opt(4, "Steps summed before each update: effective batch = "
                                      "batch_size x this x GPUs.", min=1, max=1024)
@@ -184,7 +224,8 @@ class EvalConfig:
     few_shot: int = opt(0, "Examples from the training set shown to the base model in its prompt "
                         "(0: zero-shot baseline).", min=0, max=16)
     judge_url: str = opt("", "OpenAI-compatible endpoint for an optional LLM judge (empty: off). "
-                         "The API key is read from FT_TUI_JUDGE_API_KEY and never stored.")
+                         "The API key is read from FT_TUI_JUDGE_API_KEY and never stored.",
+                         check=_url_check)
     judge_model: str = opt("", "Model name to ask at judge_url.")
 
 
@@ -193,7 +234,8 @@ class RunConfig:
     model: ModelConfig = opt(None, "Which model to fine-tune.", factory=ModelConfig)
     data: DataConfig = opt(None, "Training and held-out data.", factory=DataConfig)
     objective: str = opt("sft", "What the model learns from. sft: example answers; dpo: pairs of a "
-                         "chosen and a rejected answer per prompt; kto: answers labelled good or bad.",
+                         "chosen and a rejected answer per prompt; kto: answers labelled good or bad; "
+                         "orpo: pairs like dpo, without a reference model (less memory).",
                          choices=OBJECTIVES)
     method: str = opt("lora", "full: all weights (most memory); lora: small adapters on a frozen "
                       "base; qlora: LoRA on a 4-bit base (least memory, CUDA).", choices=METHODS)
@@ -203,7 +245,8 @@ class RunConfig:
                                        factory=PreferenceConfig)
     training: TrainingConfig = opt(None, "Optimizer and schedule.", factory=TrainingConfig)
     eval: EvalConfig = opt(None, "Base vs fine-tuned comparison.", factory=EvalConfig)
-    output_dir: str = opt("runs", "Folder where each run gets its own directory.")
+    output_dir: str = opt("runs", "Folder where each run gets its own directory.",
+                          check=_not_empty("a folder such as 'runs'"))
     run_name: str = opt("", "Name of the run directory (empty: method-model-timestamp).")
 
     # ----- conversions -------------------------------------------------------------
@@ -228,9 +271,6 @@ class RunConfig:
         problems = list(_check(self, ""))
         problems.extend(_check_preference(self))
         problems.extend(_check_run_name(self))
-        if self.training.max_steps == 0:
-            problems.append("training.max_steps: 0 would train nothing; use -1 to train for "
-                            "training.epochs, or a positive number of steps")
         if problems:
             raise ConfigError(problems)
 
@@ -433,6 +473,8 @@ def _check(obj: Any, prefix: str):
             yield f"{key}: {value!r} is not allowed; choose one of {', '.join(map(str, choices))}"
         if lo is not None and value < lo or hi is not None and value > hi:
             yield f"{key}: {value!r} is out of range; allowed {_fmt(lo)}..{_fmt(hi)}"
+        elif m.get("check") and (problem := m["check"](value)):
+            yield f"{key}: {problem}"
 
 
 def _check_run_name(cfg: "RunConfig") -> list[str]:

@@ -15,14 +15,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, VerticalScroll
-from textual.widgets import Button, Static, TabbedContent, TabPane
+from textual.widgets import Button, Input, Label, Static, TabbedContent, TabPane
 
 from ft_tui.core.config.settings import RunConfig
 from ft_tui.core.config.presets import PRESETS
 from ft_tui.tui.widgets.tab_keys import cycle_tab, tab_bindings
-from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
+from ft_tui.tui.messages import ConfigChanged, StepCompleted, go_to_step
 from ft_tui.tui.state import WizardState
-from ft_tui.tui.widgets.config_form import ConfigForm
+from ft_tui.tui.widgets.config_form import ConfigForm, widget_id
 
 
 def train_command(cfg: RunConfig, config_path: str) -> str:
@@ -31,12 +31,19 @@ def train_command(cfg: RunConfig, config_path: str) -> str:
 
 
 def train_command_flags(cfg: RunConfig) -> str:
-    """The same essentials as flags, for a quick run without the YAML file."""
+    """The same run as flags, without the YAML file: the model, data and method, then
+    ``--set`` for every other setting that is not at its default (so it is the same run)."""
+    from ft_tui.core.config.settings import get_value, iter_fields
+
     parts = ["ft-tui", "train", "--model", cfg.model.name, "--data", cfg.data.train_path,
              "--method", cfg.method]
-    if cfg.training.max_steps > 0:
-        parts += ["--max-steps", str(cfg.training.max_steps)]
-    parts += ["--output-dir", cfg.output_dir]
+    shown = {"model.name", "data.train_path", "method"}
+    for info in iter_fields():
+        value = get_value(cfg, info.key)
+        if info.key in shown or value == info.default:
+            continue
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        parts += ["--set", f"{info.key}={text}"]
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -62,8 +69,12 @@ is out of range or of the wrong type is shown in red with the reason, and is not
   same file, so a run configured here can be started headless on a GPU box.
 - The **Command** tab shows that command line.
 
-**Keys:** `Tab` moves between fields, `Esc` leaves a field, `<`/`>` previous / next tab
-(Settings, YAML, Command), `c` continues to Train.
+**Find a setting:** `/` opens the filter; type part of a setting's name or help (e.g.
+`steps`, `rank`, `memory`) and only the matching settings stay; `Enter` goes to the first.
+An empty filter shows them all again.
+
+**Keys:** `/` filter, `Tab` moves between fields, `Esc` leaves a field, `<`/`>` previous /
+next tab (Settings, YAML, Command), `c` continues to Train.
 """
 
     DEFAULT_CSS = """
@@ -74,9 +85,14 @@ is out of range or of the wrong type is shown in red with the reason, and is not
     ConfigureStep #config-tabs { height: 1fr; }
     ConfigureStep #yaml-scroll, ConfigureStep #command-scroll { padding: 0 1; }
     ConfigureStep #form-problems { color: $text-error; padding: 0 1; height: auto; }
+    ConfigureStep #cfg-filter-row { height: 1; padding: 0 1; }
+    ConfigureStep #cfg-filter-row Label { width: auto; margin-right: 1; }
+    ConfigureStep #cfg-filter { width: 1fr; border: none; height: 1; padding: 0; }
+    ConfigureStep #cfg-filter-count { width: auto; color: $text-muted; margin-left: 1; }
     """
 
-    BINDINGS = [Binding("c", "continue", "Continue"), *tab_bindings()]
+    BINDINGS = [Binding("c", "continue", "Continue"),
+                Binding("slash", "filter", "Find setting", key_display="/"), *tab_bindings()]
 
     def __init__(self, state: WizardState, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -92,6 +108,11 @@ is out of range or of the wrong type is shown in red with the reason, and is not
         yield Static(id="form-problems")
         with TabbedContent(id="config-tabs"):
             with TabPane("Settings", id="tab-settings"):
+                with Horizontal(id="cfg-filter-row"):
+                    yield Label("Find:")
+                    yield Input(placeholder="press / and type part of a setting's name or help",
+                                id="cfg-filter", compact=True)
+                    yield Static(id="cfg-filter-count")
                 yield ConfigForm(self.state, id="config-form")
             with TabPane("YAML", id="tab-yaml"):
                 with VerticalScroll(id="yaml-scroll"):
@@ -137,6 +158,37 @@ is out of range or of the wrong type is shown in red with the reason, and is not
         self.post_message(ConfigChanged())
         self.notify(preset.description, title=f"Preset applied: {preset.title}")
 
+    # ----- the filter -------------------------------------------------------------------
+    def action_filter(self) -> None:
+        """Open the filter line above the settings and put the cursor in it."""
+        self.query_one("#config-tabs", TabbedContent).active = "tab-settings"
+        self.form.ensure_built()
+        # At once, not after a refresh (focus() waits in the queue behind keys typed ahead).
+        self.screen.set_focus(self.query_one("#cfg-filter", Input))
+
+    @on(Input.Changed, "#cfg-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        keys = self.form.filter(event.value)
+        count = self.query_one("#cfg-filter-count", Static)
+        if not event.value.strip():
+            count.update(f"all {len(keys)}")
+        else:
+            count.update(f"{len(keys)} match" if keys else "none match")
+        self.form.scroll_home(animate=False)
+
+    @on(Input.Submitted, "#cfg-filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        """Enter: to the first matching setting's control."""
+        event.stop()
+        keys = self.form.filter(event.value)
+        if not keys:
+            self.app.bell()
+            return
+        control = self.form.query_one(f"#{widget_id(keys[0])}")
+        control.focus()
+        self.form.scroll_to_widget(control, animate=False)
+
     def action_tab(self, delta: int) -> None:
         cycle_tab(self.query_one("#config-tabs", TabbedContent), delta)
 
@@ -148,7 +200,7 @@ is out of range or of the wrong type is shown in red with the reason, and is not
                         title="Not yet", severity="error")
             return
         self.post_message(StepCompleted("configure"))
-        self.post_message(GoToStep("train"))
+        go_to_step(self, "train")
 
     # ----- previews ---------------------------------------------------------------------
     def _refresh_problems(self) -> None:
@@ -175,5 +227,5 @@ is out of range or of the wrong type is shown in red with the reason, and is not
             f"  {train_command(cfg, path)}\n\n"
             "Over SSH, start it inside tmux (or with nohup) and watch it with\n"
             "`ft-tui monitor RUN_DIR`; leaving does not stop the run.\n\n"
-            "The essentials as flags (other settings at their defaults):\n\n"
+            "The same run as flags (every setting not at its default):\n\n"
             f"  {train_command_flags(cfg)}\n")

@@ -21,7 +21,7 @@ from textual.widgets import Button, DataTable, Input, Static, TabbedContent, Tab
 
 from ft_tui.core.paths import resolve_data_path
 from ft_tui.tui.widgets.tab_keys import cycle_tab, tab_bindings
-from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
+from ft_tui.tui.messages import ConfigChanged, StepCompleted, go_to_step
 from ft_tui.tui.steps import data_work
 from ft_tui.tui.state import WizardState
 from ft_tui.tui.widgets.chat_view import ChatView
@@ -149,6 +149,8 @@ previous / next sample, `c` continues to Hardware.
                         yield Button("Next ▶", id="next", compact=True)
                         yield Static(id="sample-pos")
                     yield ChatView(id="chat")
+                    yield Static("As the trainer sees it", classes="section-title")
+                    yield Static(id="sample-tokens")
             with TabPane("Clean & split", id="tab-actions"):
                 with VerticalScroll():
                     yield Static("Each action writes new files beside the original, which is "
@@ -251,6 +253,7 @@ previous / next sample, `c` continues to Hardware.
                 self.query_one(TokenHistogram).show(None)
         if message.lengths is not None:
             self.query_one(TokenHistogram).show(message.lengths, self.state.cfg.data.max_length)
+            self._show_sample()    # the tokenizer is loaded now: the tokens view can be drawn
         if message.examples is not None:
             self.examples = message.examples
             self.sample_index = 0
@@ -328,8 +331,8 @@ previous / next sample, `c` continues to Hardware.
             self.query_one(ChatView).show(None)
             return
         example = self.examples[self.sample_index]
-        pos.update(f"Example {self.sample_index + 1} of {len(self.examples)} "
-                   f"(line {getattr(example, 'line', '?')})")
+        pos.update(f"Example {self.sample_index + 1} of {len(self.examples)}"
+                   f"{self._cap_note()} (line {getattr(example, 'line', '?')})")
         if getattr(example, "chosen", None) is not None or getattr(example, "label", None) is not None:
             self.query_one(ChatView).show_pair(example)
             return
@@ -339,7 +342,39 @@ previous / next sample, `c` continues to Hardware.
             from ft_tui.core.data.masks import targets
 
             trained = set(targets(messages, self.state.cfg.data.train_on))
-        self.query_one(ChatView).show(messages, trained)
+        view = self._trainer_view(example)
+        self.query_one(ChatView).show(messages, trained, view.cut_turns if view else None)
+
+    def _cap_note(self) -> str:
+        """The sample browser holds the first MAX_SAMPLES examples: say so when it is full."""
+        from ft_tui.tui.steps.data_work import MAX_SAMPLES
+
+        total = (self.report or {}).get("n_examples") or 0
+        if len(self.examples) >= MAX_SAMPLES and total > len(self.examples):
+            return f" (capped: the file has {total})"
+        return ""
+
+    def _trainer_view(self, example):
+        """The tokens as the trainer sees them, once the model's tokenizer is loaded."""
+        from ft_tui.tui.steps.data_work import loaded_tokenizer
+        from ft_tui.tui.widgets.trainer_view import trainer_view
+
+        out = self.query_one("#sample-tokens", Static)
+        tokenizer = loaded_tokenizer(self.state.cfg.model.name)
+        view = None if tokenizer is None else trainer_view(
+            tokenizer, example, self.state.cfg.data.train_on, self.state.cfg.data.max_length)
+        if view is None:
+            out.update(Text("Shown once the model's tokenizer is loaded (SFT examples).",
+                            style="dim"))
+            return None
+        head = Text(view.summary + "\n", style="bold")
+        if view.injected_system:
+            head.append("The chat template adds its own system prompt (dim, at the top): the "
+                        "model is trained with it. Set data.system_prompt to choose it.\n",
+                        style="yellow")
+        head.append("green: trained · dim: context · struck: cut by max_length\n\n", style="dim")
+        out.update(head + view.text)
+        return view
 
     # ----- actions ----------------------------------------------------------------------
     @on(Button.Pressed)
@@ -425,4 +460,4 @@ previous / next sample, `c` continues to Hardware.
             self.notify(f"{len(report['errors'])} rows have errors and will be skipped; "
                         "'Drop invalid rows' writes a clean copy.", severity="warning")
         self.post_message(StepCompleted("data"))
-        self.post_message(GoToStep("hardware"))
+        go_to_step(self, "hardware")

@@ -74,6 +74,11 @@ def first_examples(path: Path, limit: int = MAX_SAMPLES) -> list:
     return list(islice(valid, limit))
 
 
+def loaded_tokenizer(model: str):
+    """The tokenizer an inspection already loaded for ``model``, or None (never loads)."""
+    return _TOKENIZERS.get(model)
+
+
 def load_tokenizer_for(model: str):
     from ft_tui.core.models.resolve import load_tokenizer, prepare_model
 

@@ -21,9 +21,58 @@ from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Static
 
-from ft_tui.core.decide import COMPARISON, QUESTIONS, Walk, approach_row, baseline_sentence
-from ft_tui.tui.messages import GoToStep, StepCompleted
+from ft_tui.core.decide import COMPARISON, QUESTIONS, Walk, approach_row, baseline_sentence, decide
+from ft_tui.tui.messages import StateChanged, StepCompleted, go_to_step
 from ft_tui.tui.state import WizardState
+from ft_tui.tui.widgets.dashboard_text import format_duration
+
+
+class MeasureClock:
+    """Elapsed time and a remaining-time estimate for the baseline measurement: the rate
+    is that of the answers computed in this phase (cached ones are instant)."""
+
+    def __init__(self) -> None:
+        self.started = self.phase_started = 0.0
+        self.phase = ""
+        self.done = self.total = self.first_done = 0
+        self.phases_left = 0
+
+    def start(self, phases: int = 2) -> None:
+        import time
+
+        self.started = self.phase_started = time.monotonic()
+        self.phase, self.done, self.total, self.first_done = "", 0, 0, 0
+        self.phases_left = phases
+
+    def progress(self, done: int, total: int, phase: str) -> None:
+        import time
+
+        if phase != self.phase:
+            self.phase, self.phase_started, self.first_done = phase, time.monotonic(), done
+            self.phases_left = max(0, self.phases_left - 1)
+        self.done, self.total = done, total
+
+    def elapsed_text(self) -> str:
+        import time
+
+        return format_duration(time.monotonic() - self.started)
+
+    def line(self) -> str:
+        import time
+
+        now = time.monotonic()
+        if not self.phase:
+            return f"Loading the base model … {self.elapsed_text()} elapsed"
+        computed = self.done - self.first_done
+        text = (f"{self.phase.replace('_', '-')}: example {self.done} of {self.total} · "
+                f"{self.elapsed_text()} elapsed")
+        if computed > 0:
+            per = (now - self.phase_started) / computed
+            left = per * (self.total - self.done + self.phases_left * self.total)
+            text += f" · about {format_duration(left)} left"
+        else:
+            text += " · estimating time left…"
+        return text
 
 
 class DecideStep(Container):
@@ -80,6 +129,7 @@ training does not compute them again.
         sentence: str = ""
         table: str = ""
         error: str = ""
+        result: dict | None = None   # BaselineResult.to_dict() without the examples
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
@@ -94,10 +144,13 @@ training does not compute them again.
     def __init__(self, state: WizardState, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.state = state
-        self.walk = Walk()
-        self.baseline: str = ""   # the measured sentence, once there is one
+        # The answers and the measured baseline of the last session come back.
+        self.walk = decide({q: a for q, a in state.decide_answers})
+        saved = state.baseline or {}
+        self.baseline: str = saved.get("sentence", "")   # the measured sentence, if any
         self._cancel = threading.Event()
         self._measuring = False
+        self._clock = MeasureClock()
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="decide-scroll"):
@@ -134,6 +187,11 @@ training does not compute them again.
 
     def on_mount(self) -> None:
         self._render_walk()
+        saved = self.state.baseline or {}
+        if saved.get("table"):
+            self._baseline_status(f"{saved['table']}\n{saved.get('sentence', '')}\n(measured "
+                                  f"earlier on {saved.get('data_path', '?')}; m measures again)")
+        self.set_interval(1.0, self._tick)
 
     def on_show_step(self) -> None:
         target = "#yes" if self.walk.question is not None else "#continue"
@@ -165,7 +223,7 @@ training does not compute them again.
         if verdict.id == "dpo" and self.state.cfg.objective == "sft":
             self._choose_preference_path()
         self.post_message(StepCompleted("decide"))
-        self.post_message(GoToStep("data"))
+        go_to_step(self, "data")
 
     def _choose_preference_path(self) -> None:
         """The DPO verdict leads into Data with the preference path chosen: objective dpo
@@ -223,7 +281,11 @@ training does not compute them again.
         self._measuring = True
         self.query_one("#measure", Button).disabled = True
         self.query_one("#cancel-baseline", Button).disabled = False
+        self._clock.start()
         self._baseline_status(f"Loading the base model for {path.name} …")
+        # At 80x24 the panel is below the verdict: bring it into view, or `m` seems to do nothing.
+        self.query_one("#decide-scroll", VerticalScroll).scroll_to_widget(
+            self.query_one("#baseline-box"), animate=False, top=True)
         self._baseline_worker(cfg)
 
     def action_cancel_baseline(self) -> None:
@@ -252,16 +314,22 @@ training does not compute them again.
         best, score = result.best
         table = "   ".join(f"{result.prompt_label(n)}: {s[result.main_metric]:.2f}"
                            for n, s in result.scores.items())
+        kept = {k: v for k, v in result.to_dict().items() if k != "examples"}
         self.post_message(self.BaselineDone(
             baseline_sentence(label, score, result.prompt_label(best), result.n_examples),
-            f"{label} on {result.n_examples} held-out examples:  {table}"))
+            f"{label} on {result.n_examples} held-out examples:  {table}", result=kept))
 
     @on(BaselineProgress)
     def _baseline_progress(self, message: BaselineProgress) -> None:
         message.stop()
-        kind = message.phase.replace("_", "-")
-        self._baseline_status(f"{kind}: example {message.done} of {message.total} answered "
-                              "(x cancels)")
+        self._clock.progress(message.done, message.total, message.phase)
+        self._tick()
+
+    def _tick(self) -> None:
+        """The elapsed time moves every second, even while the model loads."""
+        if self._measuring:
+            self._baseline_status(self._clock.line() + ("  · cancelling after this example"
+                                                        if self._cancel.is_set() else "  (x cancels)"))
 
     @on(BaselineDone)
     def _baseline_done(self, message: BaselineDone) -> None:
@@ -273,7 +341,12 @@ training does not compute them again.
             self._baseline_status(message.error)
             return
         self.baseline = message.sentence
-        self._baseline_status(f"{message.table}\n{message.sentence}")
+        self._baseline_status(f"{message.table}\n{message.sentence}\n"
+                              f"(took {self._clock.elapsed_text()})")
+        if message.result is not None:
+            self.state.baseline = {**message.result, "sentence": message.sentence,
+                                   "table": message.table}
+            self.post_message(StateChanged())
         self._render_walk()
 
     def _baseline_status(self, text: str) -> None:
@@ -282,6 +355,10 @@ training does not compute them again.
     # ----- rendering --------------------------------------------------------------------
     def _render_walk(self) -> None:
         walk = self.walk
+        answers = [[q, a] for q, a in walk.answers]
+        if answers != self.state.decide_answers:
+            self.state.decide_answers = answers
+            self.post_message(StateChanged())
         path = Text("Your answers: ")
         for number, (qid, answer) in enumerate(walk.answers, start=1):
             if number > 1:

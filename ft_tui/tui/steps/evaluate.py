@@ -28,8 +28,9 @@ from ft_tui.tui.messages import StepCompleted
 from ft_tui.tui.state import WizardState
 from ft_tui.tui.widgets.eval_table import EvalTable, summary_text, verdict_text
 
-PHASES = {"base": "base model answering", "finetuned": "fine-tuned model answering",
-          "judge": "LLM judge grading", "general": "general-ability check (models done)"}
+# Short: with the bar, the count, tokens/s and the clock they fit one 80-column line.
+PHASES = {"base": "base answering", "finetuned": "tuned answering",
+          "judge": "judge grading", "general": "general check"}
 # export action -> its button
 EXPORTS = {
     "adapter": "Adapter (a)", "merged": "Merged (m)", "config": "Config (c)",
@@ -84,6 +85,7 @@ then export what you need.
     EvaluateStep #eval-progress-row { height: 1; display: none; }
     EvaluateStep #eval-progress-row.-busy { display: block; }
     EvaluateStep #eval-progress { width: auto; margin-right: 1; }
+    EvaluateStep #eval-progress Bar { width: 16; }
     EvaluateStep #eval-phase { width: 1fr; }
     EvaluateStep #eval-message { height: auto; max-height: 2; color: $text-muted; }
     EvaluateStep #eval-results { height: auto; }
@@ -91,7 +93,6 @@ then export what you need.
     EvaluateStep #eval-verdict { height: auto; }
     EvaluateStep #eval-summary { height: auto; max-height: 3; }
     EvaluateStep #eval-table { height: 1fr; min-height: 7; border: round $panel; }
-    Screen.-short EvaluateStep #eval-detail { height: 4; }
     EvaluateStep #eval-detail { height: 6; }
     EvaluateStep #eval-detail Static { width: 1fr; height: 100%; border: round $panel;
         overflow-y: auto; }
@@ -135,6 +136,7 @@ then export what you need.
         yield Static("", id="eval-message", markup=False)
         with Vertical(id="eval-results"):
             with VerticalScroll(id="eval-verdict-box"):   # Tab to it to read a long verdict
+                yield Static("", id="eval-bar")
                 yield Static("", id="eval-verdict")
             yield Static("", id="eval-summary")
         yield EvalTable(id="eval-table")
@@ -144,6 +146,7 @@ then export what you need.
         yield Static("", id="export-results", markup=False)
 
     def on_mount(self) -> None:
+        self.set_interval(1.0, self._tick)   # the clock moves while a stage is slow
         self.query_one("#eval-detail").display = False
         self.load_run(self.state.run_dir)
 
@@ -219,8 +222,34 @@ then export what you need.
             return
         self.query_one("#eval-summary", Static).update(summary_text(report))
         self.query_one("#eval-verdict", Static).update(verdict_text(report))
+        self._show_bar(report)
         table.load(report)
         self._show_detail(table.example_at_cursor())
+
+    def _show_bar(self, report: dict[str, Any]) -> None:
+        """The verdict against the best prompted baseline (the Decide step's, when it
+        measured a higher one than this evaluation's base): both numbers, first line."""
+        from ft_tui.core.evaluate.bar import prompted_bar
+
+        line = self.query_one("#eval-bar", Static)
+        bar = prompted_bar(report, self.state.baseline, self._run_data_path())
+        line.display = bar is not None and bar.where != "this evaluation"
+        if bar is not None and line.display:
+            mark = Text("✓ " if bar.beats else "✗ ", style="bold green" if bar.beats else "bold red")
+            line.update(mark + Text(bar.text()))
+            # The evaluation's own verdict compares with a lower bar: say so, in grey.
+            verdict = Text(f"Against this evaluation's {bar_label(report)} base: ", style="dim")
+            verdict.append(verdict_text(report))
+            self.query_one("#eval-verdict", Static).update(verdict)
+
+    def _run_data_path(self) -> str | None:
+        path = self.run_path
+        from ft_tui.core.config.settings import ConfigError
+
+        try:
+            return RunDir(path).load_config().data.train_path if path else None
+        except (ConfigError, OSError):   # no readable config: compare without the data path
+            return None
 
     def _show_detail(self, example: dict[str, Any] | None) -> None:
         base = self.query_one("#detail-base", Static)
@@ -286,6 +315,10 @@ then export what you need.
         self._evaluating = True
         self.query_one("#eval-progress-row").set_class(True, "-busy")
         self.query_one("#eval-progress", ProgressBar).update(total=None, progress=0)
+        import time
+
+        self._started = time.monotonic()
+        self._phase_line = "loading the models"
         self.query_one("#eval-phase", Static).update("loading the models...")
         self._message(f"Evaluating {path}: both models answer every held-out example.")
         self._evaluate(path)
@@ -307,10 +340,23 @@ then export what you need.
         message.stop()
         self.query_one("#eval-progress", ProgressBar).update(total=max(1, message.total),
                                                              progress=message.done)
-        speed = f" · {message.tokens_per_s:,.0f} tokens/s" if message.tokens_per_s else ""
+        speed = f" · {message.tokens_per_s:,.0f} tok/s" if message.tokens_per_s else ""
+        self._phase_line = (f"{PHASES.get(message.phase, message.phase)} "
+                            f"{message.done}/{message.total}{speed}")
+        self._tick()
+
+    _started = 0.0
+    _phase_line = ""
+
+    def _tick(self) -> None:
+        if not self._evaluating:
+            return
+        import time
+
+        from ft_tui.tui.widgets.dashboard_text import format_duration
+
         self.query_one("#eval-phase", Static).update(
-            f"{PHASES.get(message.phase, message.phase)}: {message.done}/{message.total} "
-            f"answered{speed}")
+            f"{self._phase_line} · {format_duration(time.monotonic() - self._started)}")
 
     # ----- export -----------------------------------------------------------------------
     def action_export(self, what: str) -> None:
@@ -322,6 +368,34 @@ then export what you need.
             return
         path = self._run_path_or_say()
         if path is None:
+            return
+        reason = self.dont_ship_reason()
+        if reason and what != "config":
+            from ft_tui.tui.screens.confirm import ConfirmModal
+
+            def _answer(go_on: bool | None) -> None:
+                if go_on:
+                    self._start_export(path, what)
+
+            self.app.push_screen(ConfirmModal(f"{reason} Export the {what} anyway?",
+                                              yes="Export anyway", no="Cancel"), _answer)
+            return
+        self._start_export(path, what)
+
+    def dont_ship_reason(self) -> str:
+        """Why the evaluation says not to ship this model ('' when it does not say so)."""
+        verdict = (self.report or {}).get("verdict") or {}
+        if verdict.get("ship") is False:
+            return verdict.get("ship_reason") or "The evaluation says: don't ship."
+        from ft_tui.core.evaluate.bar import prompted_bar
+
+        bar = prompted_bar(self.report, self.state.baseline, self._run_data_path()) if self.report else None
+        if bar is not None and not bar.beats:
+            return "Don't ship: " + bar.text()
+        return ""
+
+    def _start_export(self, path: Path, what: str) -> None:
+        if self._exporting:
             return
         self._exporting = what
         self._message(f"Exporting the {what} of {path}...")
@@ -391,6 +465,11 @@ then export what you need.
 def _written(where: str) -> bool:
     """True only when the export result names a file or folder that is really there."""
     return bool(where) and Path(where).exists()
+
+
+def bar_label(report: dict[str, Any]) -> str:
+    shots = int((report.get("settings") or {}).get("few_shot") or 0)
+    return f"{shots}-shot" if shots else "zero-shot"
 
 
 def _failure_text(worker: Worker) -> str:

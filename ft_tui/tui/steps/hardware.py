@@ -19,7 +19,7 @@ from textual.containers import Container, Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, ProgressBar, Select, Static
 
-from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
+from ft_tui.tui.messages import ConfigChanged, StepCompleted, go_to_step
 from ft_tui.tui.steps import hardware_work
 from ft_tui.tui.state import WizardState
 from ft_tui.tui.widgets.memory_bars import MemoryBars
@@ -312,4 +312,4 @@ What this machine has, and what each training method needs on it.
 
     def action_continue(self) -> None:
         self.post_message(StepCompleted("hardware"))
-        self.post_message(GoToStep("configure"))
+        go_to_step(self, "configure")

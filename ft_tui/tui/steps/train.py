@@ -34,7 +34,7 @@ from ft_tui.core.paths import resolve_data_path, shown_path
 from ft_tui.core.run.follow import JsonlFollower
 from ft_tui.core.run.events import Checkpoint, Phase, RunFinished, RunStarted
 from ft_tui.core.run.rundir import RunDir, RunDirError
-from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
+from ft_tui.tui.messages import ConfigChanged, StepCompleted, go_to_step
 from ft_tui.tui.state import WizardState
 from ft_tui.tui.screens.confirm import ConfirmModal
 from ft_tui.tui.widgets.dashboard import Dashboard, TrainingEvent
@@ -515,7 +515,7 @@ lower learning rate, more dropout or more data.
         if self._training:
             self.notify("Training is still running.", severity="warning")
             return
-        self.post_message(GoToStep("evaluate"))
+        go_to_step(self, "evaluate")
 
     # ----- messages from the training thread --------------------------------------------
     def on_training_event(self, message: TrainingEvent) -> None:

@@ -15,7 +15,9 @@ from textual.widgets import Static
 ROLE_STYLE = {"system": "yellow", "user": "cyan", "assistant": "green", "tool": "magenta"}
 
 
-def render_turns(messages: list[dict], trained: set[int] | None = None) -> Group:
+def render_turns(messages: list[dict], trained: set[int] | None = None,
+                 cut: dict[int, bool] | None = None) -> Group:
+    """``cut``: trained turns that ``max_length`` cuts, True when nothing of them is left."""
     panels = []
     for index, message in enumerate(messages):
         role = str(message.get("role", "?"))
@@ -30,6 +32,9 @@ def render_turns(messages: list[dict], trained: set[int] | None = None) -> Group
             learn = index in trained
             title = f"{role} · trained" if learn else f"{role} · context"
             style = "bold" if learn else "dim"
+            if learn and cut and index in cut:
+                title = (f"{role} · cut at max_length, not trained" if cut[index]
+                         else f"{role} · trained only up to max_length")
         panels.append(Panel(
             Text(content or "(empty)", style=style),
             title=title, title_align="right" if is_assistant else "left",
@@ -60,8 +65,9 @@ class ChatView(Static):
     ChatView { height: auto; }
     """
 
-    def show(self, messages: list[dict] | None, trained: set[int] | None = None) -> None:
-        self.update(render_turns(messages, trained) if messages else "No example to show.")
+    def show(self, messages: list[dict] | None, trained: set[int] | None = None,
+             cut: dict[int, bool] | None = None) -> None:
+        self.update(render_turns(messages, trained, cut) if messages else "No example to show.")
 
     def show_pair(self, example) -> None:
         """A DPO pair (or KTO row) from the data engine's Example."""

@@ -84,7 +84,7 @@ class ConfigForm(VerticalScroll):
     ConfigForm .cfg-section { text-style: bold underline; color: $text-primary; margin: 1 0 0 0; }
     ConfigForm .cfg-section-help { color: $text-muted; }
     ConfigForm .cfg-row { height: auto; }
-    ConfigForm .cfg-name { width: 30; text-style: bold; padding: 0 1 0 0; }
+    ConfigForm .cfg-name { width: 33; text-style: bold; padding: 0 1 0 0; }  /* the longest name, uncut */
     ConfigForm .cfg-control { width: 1fr; }
     ConfigForm Input.cfg-control { border: none; height: 1; padding: 0 1; }
     ConfigForm Input.-invalid { background: $error 30%; }
@@ -102,6 +102,8 @@ class ConfigForm(VerticalScroll):
         self.own_cfg: RunConfig | None = None
         """The config this form last stored, to tell its own edits from other steps'."""
         self._built = False
+        self.filter_text = ""
+        """Only settings whose name or help contains this are shown (empty: all)."""
 
     def compose(self) -> ComposeResult:
         # The rows (~200 widgets) are mounted on first show, not at app start: mounting
@@ -134,12 +136,14 @@ class ConfigForm(VerticalScroll):
                 if name != "method" and _SECTION_HELP.get(name):
                     rows.append(self._gated(Static(Text(_SECTION_HELP[name]),
                                                    classes="cfg-section-help"), name))
-            rows.append(self._gated(Horizontal(
-                Label(info.key, classes="cfg-name"),
-                self._control(info, get_value(self.state.cfg, info.key)),
-                classes="cfg-row"), info.key))
-            rows.append(self._gated(Static(Text(self._help_line(info)), classes="cfg-help",
-                                           id=widget_id(info.key) + "-help"), info.key))
+            row = Horizontal(Label(info.key, classes="cfg-name"),
+                             self._control(info, get_value(self.state.cfg, info.key)),
+                             classes="cfg-row")
+            help_line = Static(Text(self._help_line(info)), classes="cfg-help",
+                               id=widget_id(info.key) + "-help")
+            for widget in (row, help_line):
+                widget.setting_key = info.key
+                rows.append(self._gated(widget, info.key))
         return rows
 
     def _gated(self, widget: Widget, key: str) -> Widget:
@@ -151,10 +155,29 @@ class ConfigForm(VerticalScroll):
         return widget
 
     def show_for_objective(self) -> None:
-        """Show the DPO/KTO settings only when the objective is a preference one."""
+        """Show the DPO/KTO settings only when the objective is a preference one, and
+        only the settings the filter matches."""
         objective = self.state.cfg.objective
-        for widget in self.query(".cfg-gated"):
-            widget.display = shown_for(widget.gate_key, objective)
+        for widget in self.children:
+            gate = getattr(widget, "gate_key", None)
+            shown = gate is None or shown_for(gate, objective)
+            key = getattr(widget, "setting_key", None)
+            if self.filter_text:   # headings go while filtering: the rows name their section
+                shown = shown and key is not None and self.matches(key)
+            widget.display = shown
+
+    def matches(self, key: str) -> bool:
+        """Whether a setting's name or help contains the filter text."""
+        info = self.fields[key]
+        return self.filter_text in f"{info.key} {info.help}".lower()
+
+    def filter(self, text: str) -> list[str]:
+        """Show only the settings matching ``text``; returns their keys, in form order."""
+        self.filter_text = text.strip().lower()
+        self.show_for_objective()
+        objective = self.state.cfg.objective
+        return [key for key in self.fields
+                if shown_for(key, objective) and (not self.filter_text or self.matches(key))]
 
     @staticmethod
     def _help_line(info: FieldInfo) -> str:

@@ -73,7 +73,7 @@ class Dashboard(Vertical):
     Dashboard #dash-progress Bar { width: 16; }   /* the clocks keep their room at 80 columns */
     Dashboard #dash-step { width: auto; margin-right: 2; }
     Dashboard #dash-eta { width: 1fr; }
-    Dashboard #dash-stats { height: 1; }
+    Dashboard #dash-stats { height: auto; max-height: 2; }   /* wraps, never cut */
     Dashboard #dash-plots { height: 2fr; min-height: 8; }
     Dashboard #loss-plot { width: 2fr; }
     Dashboard #lr-plot { width: 1fr; }
@@ -373,15 +373,30 @@ class Dashboard(Vertical):
         else:
             since = monotonic() - self._live_at if self._live_at is not None else self._frozen_since
             elapsed = None if log is None or log.elapsed_s is None else log.elapsed_s + since
-            started = state.started
-            if log is None and self._before_first_step and started is not None and started.time:
-                elapsed = max(0.0, time() - started.time)   # loading and the first step: minutes
             eta = None if log is None or log.eta_s is None else max(0.0, log.eta_s - since)
+            started = state.started
+            if self._before_first_step and started is not None and started.time:
+                # Loading, or the first step after a resume: the last log is the old
+                # session's, so its clocks would stand still. Count from this start.
+                before = (log.elapsed_s or 0.0) if log is not None and started.start_step else 0.0
+                elapsed, eta = before + max(0.0, time() - started.time), None
             phase = state.phase_text
-            text = ((f"{phase} · " if phase else "") +
-                    f"ETA {format_duration(eta)} · elapsed {format_duration(elapsed)}")
+            if state.interrupted:       # no process: no ETA, and the clock has stopped
+                text = f"{phase} · elapsed {format_duration(elapsed)}"
+            else:
+                text = ((f"{phase} · " if phase else "") +
+                        f"ETA {format_duration(eta)} · elapsed {format_duration(elapsed)}")
         if self._changed("eta", text):   # it fills the rest of its row: no layout
             self.query_one("#dash-eta", Static).update(text, layout=False)
+
+    def set_interrupted(self, gone: bool) -> None:
+        """The reader found the run's process gone with no end recorded: say so instead of
+        "training · ETA"."""
+        if gone != self.state.interrupted and self.state.finished is None:
+            self.state.interrupted = gone
+            if gone:
+                self._before_first_step, self._live_at = False, None
+            self._show_eta()
 
     def _tick(self) -> None:
         if (self._live_at is not None or self._before_first_step) and self.state.finished is None:

@@ -44,6 +44,7 @@ class DashboardState:
         self.log_lines: deque[str] = deque(maxlen=max_log_lines)
         self.log_count = 0           # lines ever logged (the deque keeps the last ones)
         self.banner: tuple[str, str] | None = None      # (text, "-warning" | "-error" | "-done")
+        self.interrupted = False     # its process is gone without an end event (told by the reader)
         self.preference_history: dict[str, dict[str, list[float]]] = {}
         self.preference_last: dict[str, PreferenceLog] = {}
         self.events = 0              # events folded
@@ -97,6 +98,8 @@ class DashboardState:
         self.started = event
         self.finished = None
         self.banner = None
+        self.phase = None            # the phase before a resume is not this run's
+        self.interrupted = False
         if event.start_step:
             # A resumed run repeats the steps after its checkpoint: drop the old copies.
             for points in (self.train_points, self.eval_points, self.lr_points):
@@ -164,4 +167,6 @@ class DashboardState:
         """training / evaluating 12/32 / generating samples / saving (empty before a run)."""
         if self.finished is not None or self.started is None:
             return ""
+        if self.interrupted:
+            return f"interrupted at step {self.step}"
         return self.phase.describe() if self.phase is not None else "training"

@@ -56,7 +56,7 @@ def gpu_total_gb() -> float | None:
 
 def memory_gauge(used_gb: float | None, total_gb: float | None, width: int = 12) -> str:
     if used_gb is None:
-        return "memory: CPU (no GPU gauge)"
+        return "memory: CPU"   # short: the stats line fits 80 columns
     if not total_gb:
         return f"GPU mem {used_gb:.1f} GB"
     share = min(1.0, used_gb / total_gb)

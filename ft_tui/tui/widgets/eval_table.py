@@ -15,10 +15,13 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 # (column key, header); the score columns are named after the metric at load time.
-COLUMNS = (("line", "line"), ("prompt", "prompt"), ("reference", "reference"),
-           ("base", "base answer"), ("finetuned", "fine-tuned answer"),
+# Short headers: at 80 columns every column fits on one line per example.
+COLUMNS = (("line", "line"), ("prompt", "prompt"), ("reference", "wanted"),
+           ("base", "base said"), ("finetuned", "tuned said"),
            ("base_score", "base"), ("ft_score", "tuned"), ("delta", "Δ"))
 CELL_WIDTH = 28
+# Fixed columns (line, three scores) and cell padding: what the text columns share the rest of.
+FIXED_WIDTH = 33   # measured at 80 columns: line, 3 scores, cell padding, border
 
 
 def _clip(text: Any, width: int = CELL_WIDTH) -> str:
@@ -63,6 +66,7 @@ class EvalTable(DataTable):
     def _fill(self) -> None:
         """(Re)build the rows in the current sort order, keeping the selected example."""
         selected = self.example_index_at_cursor()
+        self._widths_used = self._text_widths()
         self.clear(columns=True)
         for key, label in COLUMNS:
             self.add_column(label, key=key)
@@ -71,15 +75,33 @@ class EvalTable(DataTable):
             example = self.examples[index]
             base, tuned = self._scores(example)
             delta = None if base is None or tuned is None else tuned - base
-            self.add_row(example.get("line", index + 1), _clip(example.get("prompt", "")),
-                         _clip(example.get("reference", ""), 16), _clip(example.get("base", "")),
-                         _clip(example.get("finetuned", "")), _score(base), _score(tuned),
+            prompt_w, ref_w, answer_w = self._text_widths()
+            self.add_row(example.get("line", index + 1), _clip(example.get("prompt", ""), prompt_w),
+                         _clip(example.get("reference", ""), ref_w),
+                         _clip(example.get("base", ""), answer_w),
+                         _clip(example.get("finetuned", ""), answer_w), _score(base), _score(tuned),
                          _score(delta, signed=True), key=str(index))
         if selected is not None:
             self.move_cursor(row=self.get_row_index(str(selected)), animate=False)
         arrow = "↓" if self.sort_reverse else "↑"
         self.border_title = (f"{len(self.examples)} held-out examples · sorted by "
                              f"{dict(COLUMNS)[self.sort_column]} {arrow} (o: next column, O: reverse)")
+
+    def _text_widths(self) -> tuple[int, int, int]:
+        """Widths of the prompt, reference and answer cells: one line per example with
+        every column on screen (80 columns too); the detail panes show the whole text."""
+        width = self.size.width or (self.app.size.width - 4)
+        room = max(30, width - FIXED_WIDTH)
+        answer = min(CELL_WIDTH, max(10, room * 25 // 100))
+        reference = min(16, max(6, room * 15 // 100))
+        prompt = min(CELL_WIDTH, room - reference - 2 * answer)
+        return max(6, prompt), reference, answer
+
+    def on_resize(self) -> None:
+        if self.examples and self._widths_used != self._text_widths():
+            self._fill()
+
+    _widths_used: tuple[int, int, int] | None = None
 
     def _scores(self, example: dict[str, Any]) -> tuple[float | None, float | None]:
         scores = example.get("scores") or {}
