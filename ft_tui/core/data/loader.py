@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
+from ft_tui.core.data.aliases import (OASST_MESSAGE_ADVICE, is_oasst_message, is_oasst_tree,
+                                      oasst_thread, rename_advice, resolve_aliases)
 from ft_tui.core.data.formats import (NORMALISERS, TEXT_SEPARATOR, describe_keys, detect_format,
                                       text_messages)
 from ft_tui.core.data.readers import file_kind, read_rows
@@ -33,6 +35,8 @@ class ExampleStream:
         self._format_line = 0
         self._text_uses_separator: bool | None = None
         self.media_lines: list[int] = []   # rows with images/audio/video, said once per file
+        self.renamed: tuple[int, str] | None = None  # (first line, "'response' as 'output'")
+        self.oasst_trees = 0               # Open Assistant trees read as their best thread
 
     def __iter__(self) -> Iterator[Example | Issue]:
         if not self.path.is_file():
@@ -53,10 +57,18 @@ class ExampleStream:
                 yield self._json_row(line, value)
 
     def _json_row(self, line: int, row: Any) -> Example | Issue:
+        row, renamed = resolve_aliases(row)
+        if renamed and self.renamed is None:
+            self.renamed = (line, renamed)
+        if is_oasst_tree(row):
+            row = oasst_thread(row)
+            self.oasst_trees += 1
         fmt = detect_format(row)
         if fmt is None:
-            return Issue(line, "unknown_format", f"the row is {describe_keys(row)}; expected "
-                                                 f"one of {FORMAT_HINT}")
+            if is_oasst_message(row):
+                return Issue(line, "unknown_format", OASST_MESSAGE_ADVICE)
+            return Issue(line, "unknown_format", f"the row is {describe_keys(row)}, which "
+                                                 f"matches no format; {_advice(row)}")
         if self.format is None:
             self.format, self._format_line = fmt, line
         elif fmt != self.format:
@@ -99,6 +111,12 @@ class ExampleStream:
                                             f"unlike the rest of the file (from line "
                                             f"{self._format_line}); write 'input {TEXT_SEPARATOR} output'")
         return text_messages(text)
+
+
+def _advice(row: Any) -> str:
+    if isinstance(row, dict) and row:
+        return f"{rename_advice(row)}. The layouts ft-tui reads: {FORMAT_HINT}"
+    return f"expected one of {FORMAT_HINT}"
 
 
 MEDIA_KEYS = ("images", "videos", "audios", "image", "video", "audio")

@@ -18,7 +18,8 @@ from ft_tui.core.data.types import Issue
 BOM = b"\xef\xbb\xbf"
 TEXT_SUFFIXES = {".txt", ".text", ".md"}
 JSON_SUFFIXES = {".jsonl", ".json", ".ndjson"}
-_SURROGATE = re.compile("[\ud800-\udfff]")
+SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE = SURROGATE
 
 Row = tuple[int, Any]
 
@@ -59,8 +60,11 @@ def _one_json_object(path: Path, head: bytes) -> bool:
 
 
 def read_rows(path: Path, kind: str) -> Iterator[Row]:
+    from ft_tui.core.data.tables import arrow_rows, csv_rows, parquet_rows
+
     reader = {"jsonl": _jsonl_rows, "json_array": _array_rows, "text": _text_rows,
-              "csv": _csv_rows, "parquet": _parquet_rows, "json_object": _object_rows}[kind]
+              "csv": csv_rows, "parquet": parquet_rows, "arrow": arrow_rows,
+              "json_object": _object_rows}[kind]
     return reader(path)
 
 
@@ -240,100 +244,3 @@ def _array_rows(path: Path) -> Iterator[Row]:
         yield line, value
 
 
-# ----- tables ---------------------------------------------------------------------------
-
-_JSON_COLUMNS = ("messages", "conversations", "prompt", "completion")
-
-
-def _table_row(row: dict) -> dict:
-    """CSV cells are strings: decode the chat columns that hold JSON lists."""
-    out = {}
-    for key, value in row.items():
-        if key is None:
-            continue
-        if isinstance(value, str) and key in _JSON_COLUMNS and value.lstrip().startswith("["):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                pass  # keep the text: the format check then reports the wrong type
-        out[key] = value
-    return out
-
-
-CSV_DELIMITERS = ",;\t|"
-
-
-def csv_dialect(sample: str):
-    """The delimiter the file uses (spreadsheets in many locales write ';'), sniffed by the
-    csv module from the header; plain ',' when it cannot tell."""
-    import csv
-
-    header = sample.split("\n", 1)[0]
-    try:
-        dialect = csv.Sniffer().sniff(header or sample, delimiters=CSV_DELIMITERS)
-    except csv.Error:
-        return csv.excel
-    if dialect.delimiter not in header:
-        return csv.excel
-    return dialect
-
-
-def _csv_rows(path: Path) -> Iterator[Row]:
-    import csv
-
-    # Bad bytes are kept as surrogates so the rows after them are still read; each row
-    # holding one is reported on its own.
-    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
-        dialect = csv_dialect(fh.read(65536))
-        fh.seek(0)
-        reader = csv.DictReader(fh, dialect=dialect)
-        start = 2
-        try:
-            header = reader.fieldnames or []
-            problem = _header_problem(header, dialect.delimiter)
-            if problem:
-                yield 1, Issue(1, "unknown_format", problem)
-                return
-            for row in reader:
-                cells = [v for v in row.values() if isinstance(v, str)]
-                if any(v.strip() for v in cells):
-                    if any(_SURROGATE.search(v) for v in cells):
-                        yield start, Issue(start, "not_utf8", "this row holds bytes that are not "
-                                                              "UTF-8; re-save the file as UTF-8")
-                    else:
-                        yield start, _table_row(row)
-                start = reader.line_num + 1
-        except csv.Error as exc:
-            yield start, Issue(start, "invalid_json", f"cannot parse this CSV row: {exc}")
-
-
-def _header_problem(header: list[str], delimiter: str) -> str | None:
-    """A problem of the whole file, said once: a header no format can use."""
-    from ft_tui.core.data.formats import detect_format
-
-    if not header:
-        return "the CSV has no header row; the first row must name the columns"
-    if detect_format(dict.fromkeys(header, "")) is not None:
-        return None
-    names = ", ".join(repr(h) for h in header[:6])
-    hint = ""
-    if len(header) == 1 and any(d in header[0] for d in CSV_DELIMITERS if d != delimiter):
-        hint = " (the columns look separated by another character; save it as comma-separated)"
-    return (f"the CSV header has {names}, which matches no format{hint}; name the columns "
-            "instruction/input/output, prompt/completion, messages or text. Every row is "
-            "unreadable until then")
-
-
-def _parquet_rows(path: Path) -> Iterator[Row]:
-    try:
-        import pyarrow.parquet as pq  # comes with `datasets`
-
-        table = pq.ParquetFile(path)
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a bad file
-        yield 1, Issue(1, "unknown_format", f"cannot read this file as Parquet: {exc}")
-        return
-    number = 0
-    for batch in table.iter_batches(batch_size=1024):
-        for row in batch.to_pylist():
-            number += 1
-            yield number, _table_row(row)

@@ -16,6 +16,9 @@ Error codes are stable (scripts and the UI match on them):
 ``no_shared_prompt`` a preference pair whose two sides do not start from one prompt
 ``unknown_key``    a misspelled key (``contnet``), named with the key it should be
 ``unknown_tool``   a tool call to a tool the row's ``tools`` schema does not define
+``invalid_csv``    a CSV row that cannot be parsed, or two CSV parsers that count the rows differently
+``compressed``     a compressed file ft-tui cannot unpack (its format named)
+``chat_markup``    text that already holds a chat template's markup ft-tui cannot split into turns
 =================  ==============================================================
 
 Formats: the five supervised ones (``openai_chat``, ``sharegpt``, ``alpaca``,
@@ -33,7 +36,8 @@ SFT_FORMATS = FORMATS[:5]
 
 ERROR_CODES = ("invalid_json", "not_utf8", "unknown_format", "mixed_format", "missing_field",
                "wrong_type", "invalid_role", "empty_content", "no_assistant_turn",
-               "identical_pair", "no_shared_prompt", "unknown_key", "unknown_tool")
+               "identical_pair", "no_shared_prompt", "unknown_key", "unknown_tool", "invalid_csv",
+               "compressed", "chat_markup")
 
 ROLES = ("system", "user", "assistant", "tool")
 

@@ -1,0 +1,69 @@
+"""Data as other projects ship it, in small copies written here in the shape of the public
+files (each source and its licence named beside it): pandas/Excel CSV quoting, text that
+already holds chat markup, Anthropic HH-RLHF pairs, common column names, oasst trees,
+compressed and multi-file datasets."""
+
+import gzip
+import json
+
+import pytest
+
+from ft_tui.core.data import inspect_path, load_examples
+
+# Dolly 15k (databricks/databricks-dolly-15k, CC BY-SA 3.0): instruction, context,
+# response, category. Written out by pandas, which quotes a cell holding a quote, comma or
+# newline and doubles the quotes inside it.
+DOLLY = [
+    {"instruction": 'When did Virgin Australia start operating?',
+     "context": 'Virgin Australia, the trading name of Virgin Australia Airlines Pty Ltd, is an '
+                'Australian-based airline. It commenced services on 31 August 2000 as "Virgin '
+                'Blue", with two aircraft on a single route.\nIt suddenly found itself a major '
+                'airline in Australia\'s domestic market.',
+     "response": 'Virgin Australia commenced services on 31 August 2000 as "Virgin Blue".',
+     "category": "closed_qa"},
+    {"instruction": 'Which is a species of fish? Tope or Rope', "context": "",
+     "response": "Tope", "category": "classification"},
+    {"instruction": 'Why can camels survive for long without water?', "context": "",
+     "response": 'Camels use the fat in their humps to keep them filled with energy and '
+                 'hydration for long periods of time, or as some say, "a camel is a ship of '
+                 'the desert".\n\nThey can go a week without water.',
+     "category": "open_qa"},
+    {"instruction": 'Write a haiku about "rain", with quotes: ""', "context": "",
+     "response": '"Soft rain", she said,\n"falls",\nand that is all.', "category": "creative_writing"},
+]
+
+
+def _pandas_csv(path, rows, **kwargs):
+    import pandas as pd
+
+    pd.DataFrame(rows).to_csv(path, index=False, **kwargs)
+    return path
+
+
+def test_pandas_csv_with_doubled_quotes_and_newlines_reads_every_row_whole(tmp_path):
+    path = _pandas_csv(tmp_path / "dolly.csv", DOLLY)
+    result = load_examples(path)
+    assert result.errors == []
+    assert [ex.output_text() for ex in result.examples] == [r["response"] for r in DOLLY]
+    # the context is the input, after the instruction, as in Dolly's own training recipe
+    assert result.examples[0].messages[0]["content"] == DOLLY[0]["instruction"] + "\n\n" + DOLLY[0]["context"]
+    # rows start on the physical line where they begin
+    assert [ex.line for ex in result.examples] == [2, 4, 5, 8]
+
+
+def test_semicolon_csv_with_quotes_in_cells(tmp_path):
+    path = _pandas_csv(tmp_path / "dolly.csv", DOLLY, sep=";")
+    result = load_examples(path)
+    assert result.errors == [] and len(result.examples) == 4
+    assert result.examples[3].input_text() == DOLLY[3]["instruction"]
+
+
+def test_csv_whose_parsers_disagree_is_said_once(tmp_path):
+    # a stray quote that opens a cell and never closes: Python's csv module swallows the
+    # rest of the file into one cell; pyarrow counts the rows differently
+    path = tmp_path / "broken.csv"
+    path.write_text('instruction,output\nSay hi,hi\n"Unclosed,x\nSay bye,bye\nAsk,answer\n')
+    report = inspect_path(path)
+    disagree = [e for e in report.errors if e.code == "invalid_csv"]
+    assert len(disagree) == 1, report.errors
+    assert "disagree" in disagree[0].message or "cannot parse" in disagree[0].message
