@@ -67,3 +67,47 @@ def test_csv_whose_parsers_disagree_is_said_once(tmp_path):
     disagree = [e for e in report.errors if e.code == "invalid_csv"]
     assert len(disagree) == 1, report.errors
     assert "disagree" in disagree[0].message or "cannot parse" in disagree[0].message
+
+
+# ----- the chat template's own system prompt --------------------------------------------
+
+# SmolLM2-135M-Instruct's chat template (HuggingFaceTB/SmolLM2-135M-Instruct, Apache-2.0)
+SMOLLM2_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
+    "Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + "
+    "message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}"
+    "{{ '<|im_start|>assistant\n' }}{% endif %}")
+# The shape of Qwen2.5-Instruct's template (Qwen/Qwen2.5-0.5B-Instruct, Apache-2.0), tools
+# left out: a default system prompt when the conversation has none.
+QWEN_TEMPLATE = (
+    "{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\n' + "
+    "messages[0]['content'] + '<|im_end|>\n' }}{%- else %}{{- '<|im_start|>system\nYou are "
+    "Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n' }}{%- endif %}"
+    "{%- for message in messages %}{%- if not (message.role == 'system' and loop.first) %}"
+    "{{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>' + '\n' }}"
+    "{%- endif %}{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\n' }}"
+    "{%- endif %}")
+
+
+@pytest.mark.parametrize("template,injected", [(SMOLLM2_TEMPLATE, "named SmolLM"),
+                                               (QWEN_TEMPLATE, "You are Qwen")])
+@pytest.mark.parametrize("messages", [
+    [{"role": "assistant", "content": "Plain text to learn."}],
+    [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello there."}],
+])
+def test_the_templates_own_system_prompt_is_never_trained(template, injected, messages):
+    from ft_tui.core.data.masks import build_mask
+    from tests.fixtures.tiny import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    tokenizer.chat_template = template
+    masked = build_mask(tokenizer, messages)
+    trained = "".join(s["text"] for s in masked.segments() if s["trained"])
+    context = "".join(s["text"] for s in masked.segments() if not s["trained"])
+    assert injected in masked.text and injected in context
+    assert trained.startswith(messages[-1]["content"])
+    # the labels agree with the text: the trained tokens decode to the answer, not the prompt
+    ids = [t for t in masked.labels if t != -100]
+    assert injected not in tokenizer.decode(ids)
+    assert messages[-1]["content"] in tokenizer.decode(ids)
