@@ -91,7 +91,8 @@ QWEN_TEMPLATE = (
 
 
 @pytest.mark.parametrize("template,injected", [(SMOLLM2_TEMPLATE, "named SmolLM"),
-                                               (QWEN_TEMPLATE, "You are Qwen")])
+                                               (QWEN_TEMPLATE, "You are Qwen")],
+                         ids=["smollm2", "qwen"])
 @pytest.mark.parametrize("messages", [
     [{"role": "assistant", "content": "Plain text to learn."}],
     [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello there."}],
@@ -111,3 +112,98 @@ def test_the_templates_own_system_prompt_is_never_trained(template, injected, me
     ids = [t for t in masked.labels if t != -100]
     assert injected not in tokenizer.decode(ids)
     assert messages[-1]["content"] in tokenizer.decode(ids)
+
+
+# ----- text that already holds chat markup ------------------------------------------------
+
+# mlabonne/guanaco-llama2-1k (Apache-2.0, from OpenAssistant oasst1): one "text" column
+LLAMA2 = ("<s>[INST] What is a monopsony in economics? [/INST] A monopsony is a market with "
+          "a single buyer, for example one large employer in a small town. </s>")
+LLAMA2_SYS = ("<s>[INST] <<SYS>>\nYou answer briefly.\n<</SYS>>\n\nName a colour. [/INST] Red. "
+              "</s><s>[INST] Another? [/INST] Blue. </s>")
+# timdettmers/openassistant-guanaco (Apache-2.0): "### Human: …### Assistant: …"
+GUANACO = ("### Human: Can you write a short introduction about monopsony?### Assistant: "
+           "\"Monopsony\" refers to a market with one buyer.### Human: Now explain it to a "
+           "dog### Assistant: Imagine one dog park buying all the treats.")
+# ChatML as OpenHermes/Qwen render it
+CHATML = ("<|im_start|>system\nBe terse.<|im_end|>\n<|im_start|>user\nCapital of Peru?"
+          "<|im_end|>\n<|im_start|>assistant\nLima.<|im_end|>\n")
+# tatsu-lab/alpaca "text" column (CC BY-NC 4.0)
+ALPACA_TEXT = ("Below is an instruction that describes a task, paired with an input that "
+               "provides further context. Write a response that appropriately completes the "
+               "request.\n\n### Instruction:\nTranslate to French.\n\n### Input:\nGood "
+               "morning\n\n### Response:\nBonjour")
+
+
+def _jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_pre_formatted_chat_text_becomes_turns(tmp_path):
+    path = _jsonl(tmp_path / "text.jsonl", [{"text": t} for t in
+                                            (LLAMA2, LLAMA2_SYS, GUANACO, CHATML, ALPACA_TEXT)])
+    result = load_examples(path)
+    assert result.errors == []
+    roles = [[m["role"] for m in ex.messages] for ex in result.examples]
+    assert roles == [["user", "assistant"],
+                     ["system", "user", "assistant", "user", "assistant"],
+                     ["user", "assistant", "user", "assistant"],
+                     ["system", "user", "assistant"],
+                     ["system", "user", "assistant"]]
+    first, sys_row, guanaco, chatml, alpaca = result.examples
+    assert first.messages[0]["content"] == "What is a monopsony in economics?"
+    assert first.output_text().endswith("in a small town.")   # no </s>, no [/INST]
+    assert sys_row.messages[0]["content"] == "You answer briefly."
+    assert guanaco.output_text() == "Imagine one dog park buying all the treats."
+    assert chatml.output_text() == "Lima."
+    assert alpaca.messages[1]["content"] == "Translate to French.\n\nGood morning"
+    assert alpaca.output_text() == "Bonjour"
+    for ex in result.examples:  # no markup survives into a message to be templated again
+        for m in ex.messages:
+            assert not any(mark in m["content"] for mark in
+                           ("[INST]", "[/INST]", "<s>", "</s>", "<|im_start|>", "<|im_end|>", "###"))
+
+
+def test_guanaco_text_file_lines_are_read_as_conversations(tmp_path):
+    path = tmp_path / "guanaco.txt"
+    path.write_text(GUANACO + "\n" + GUANACO.replace("dog", "cat") + "\n")
+    result = load_examples(path)
+    assert result.errors == [] and len(result.examples) == 2
+
+
+def test_markup_that_cannot_be_split_is_named_not_templated_again(tmp_path):
+    path = _jsonl(tmp_path / "bad.jsonl", [{"text": "<|im_start|>user\nHello<|im_end|>\n"},
+                                           {"text": "<|im_start|>critic\nHm<|im_end|>\n<|im_start|>assistant\nx"}])
+    result = load_examples(path)
+    assert [e.code for e in result.errors] == ["chat_markup", "chat_markup"]
+    assert "ChatML" in result.errors[0].message and '"messages"' in result.errors[0].message
+    assert "'critic'" in result.errors[1].message
+
+
+# ----- Anthropic HH-RLHF ------------------------------------------------------------------
+
+# Anthropic/hh-rlhf (MIT): each side a whole transcript with "\n\nHuman:"/"\n\nAssistant:"
+HH = [
+    {"chosen": "\n\nHuman: What is a good search engine that does not track me?\n\n"
+               "Assistant: DuckDuckGo does not store your searches.",
+     "rejected": "\n\nHuman: What is a good search engine that does not track me?\n\n"
+                 "Assistant: Dunno, try Google."},
+    {"chosen": "\n\nHuman: Hi\n\nAssistant: Hello! How can I help?\n\nHuman: Tell me a fact."
+               "\n\nAssistant: Octopuses have three hearts.",
+     "rejected": "\n\nHuman: Hi\n\nAssistant: Hello! How can I help?\n\nHuman: Tell me a fact."
+                 "\n\nAssistant: Octopuses are fish."},
+]
+
+
+def test_hh_rlhf_pairs_split_at_whole_turns(tmp_path):
+    result = load_examples(_jsonl(tmp_path / "hh.jsonl", HH))
+    assert result.errors == [] and result.format == "preference"
+    one, two = result.examples
+    # both answers start with "D": the prompt must not take that letter
+    assert one.prompt_messages() == [{"role": "user", "content": "What is a good search engine "
+                                                                 "that does not track me?"}]
+    assert one.chosen == [{"role": "assistant", "content": "DuckDuckGo does not store your searches."}]
+    assert one.rejected == [{"role": "assistant", "content": "Dunno, try Google."}]
+    assert [m["role"] for m in two.prompt_messages()] == ["user", "assistant", "user"]
+    assert two.rejected[0]["content"] == "Octopuses are fish."
