@@ -207,3 +207,83 @@ def test_hh_rlhf_pairs_split_at_whole_turns(tmp_path):
     assert one.rejected == [{"role": "assistant", "content": "Dunno, try Google."}]
     assert [m["role"] for m in two.prompt_messages()] == ["user", "assistant", "user"]
     assert two.rejected[0]["content"] == "Octopuses are fish."
+
+
+# ----- column names other projects use ----------------------------------------------------
+
+def test_common_column_names_are_read_and_said(tmp_path):
+    # lvwerra/stack-exchange-paired (CC BY-SA 4.0): question, response_j (better), response_k
+    pairs = _jsonl(tmp_path / "se.jsonl", [
+        {"qid": 1, "question": "How do I reverse a list in Python?", "date": "2020/01/01",
+         "metadata": ["https://stackoverflow.com/questions/1"],
+         "response_j": "Use reversed(xs) or xs[::-1].", "response_k": "You can't."}])
+    result = load_examples(pairs)
+    assert result.errors == [] and result.format == "preference"
+    assert result.examples[0].chosen[0]["content"] == "Use reversed(xs) or xs[::-1]."
+    # torchtune's instruct test data and SQuAD-style rows: question/answer with a context
+    qa = _jsonl(tmp_path / "qa.jsonl", [
+        {"question": "Who wrote it?", "context": "Hamlet was written by Shakespeare.", "answer": "Shakespeare"},
+        {"prompt": "Say hi", "response": "Hi!"}])
+    report = inspect_path(qa)
+    assert report.errors[0].code == "mixed_format"   # two layouts in one file, as before
+    assert report.n_examples == 1
+    renamed = report.warning("renamed_columns")
+    assert renamed and "'answer' as 'output'" in renamed.message and "line 1" in renamed.message
+
+
+def test_a_row_that_matches_nothing_says_its_keys_and_what_to_rename(tmp_path):
+    path = _jsonl(tmp_path / "odd.jsonl", [{"q": "Capital of Peru?", "reply": "Lima", "id": 3},
+                                           {"src": "x", "tgt": "y"}])
+    first, second = load_examples(path).errors
+    assert "'q', 'reply', 'id'" in first.message
+    assert "rename 'q' to 'prompt' and 'reply' to 'completion'" in first.message
+    assert "rename 'src' to 'prompt' and 'tgt' to 'completion'" in second.message
+
+
+# OpenAssistant/oasst1 (Apache-2.0): the trees file and the message table
+OASST_TREE = {"message_tree_id": "t1", "tree_state": "ready_for_export", "prompt": {
+    "message_id": "m1", "role": "prompter", "text": "What is a cat?", "lang": "en", "replies": [
+        {"message_id": "m2", "role": "assistant", "text": "A small pet.", "rank": 1, "replies": []},
+        {"message_id": "m3", "role": "assistant", "text": "A small carnivorous mammal.", "rank": 0,
+         "replies": [{"message_id": "m4", "role": "prompter", "text": "Thanks!", "replies": []}]}]}}
+
+
+def test_oasst_trees_are_read_as_their_best_thread_and_the_message_table_is_explained(tmp_path):
+    report = inspect_path(_jsonl(tmp_path / "trees.jsonl", [OASST_TREE]))
+    assert report.errors == [] and report.n_examples == 1
+    result = load_examples(tmp_path / "trees.jsonl")
+    assert result.examples[0].messages == [
+        {"role": "user", "content": "What is a cat?"},
+        {"role": "assistant", "content": "A small carnivorous mammal."}]  # rank 0, no dangling 'Thanks!'
+    assert report.warning("oasst_trees")
+    rows = [{"message_id": f"m{i}", "parent_id": None if i == 0 else f"m{i - 1}",
+             "role": "prompter" if i % 2 == 0 else "assistant", "text": f"turn {i}", "lang": "en"}
+            for i in range(40)]
+    table = inspect_path(_jsonl(tmp_path / "messages.jsonl", rows))
+    assert len(table.errors) == 1 and table.errors[0].rows == 40
+    assert "message table" in table.errors[0].message and "trees" in table.errors[0].message
+    assert not table.warning("too_few_examples")   # nothing was read: the error says why
+
+
+# ----- problems said once, located ----------------------------------------------------------
+
+def test_a_whole_file_problem_is_said_once_and_array_elements_are_located(tmp_path):
+    rows = [{"instruction": f"Task {i}", "reply": f"Answer {i}"} for i in range(300)]
+    report = inspect_path(_jsonl(tmp_path / "rows.jsonl", rows))
+    assert len(report.errors) == 1 and report.errors[0].rows == 300
+    assert "every row (300)" in report.errors[0].message
+    one_line = tmp_path / "rows.json"
+    one_line.write_text(json.dumps([{"messages": [{"role": "user", "content": "hi"},
+                                                  {"role": "assistant", "content": "hello"}]},
+                                    {"messages": [{"role": "user", "content": "x"}]},
+                                    {"messages": "oops"}]))
+    errors = load_examples(one_line).errors
+    assert [(e.line, e.message.split(":")[0]) for e in errors] == [
+        (1, "array element [1]"), (1, "array element [2]")]
+
+
+def test_placeholder_end_tokens_are_flagged(tmp_path):
+    rows = [{"instruction": f"Say {w}", "output": f"{w}###eos_token###"} for w in ("hi", "bye", "yes")]
+    report = inspect_path(_jsonl(tmp_path / "p.jsonl", rows))
+    warning = report.warning("eos_placeholder")
+    assert warning and "'###eos_token###'" in warning.message and warning.lines == [1, 2, 3]

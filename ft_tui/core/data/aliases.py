@@ -122,4 +122,6 @@ def oasst_thread(row: dict) -> dict:
         replies = [r for r in node.get("replies") or () if isinstance(r, dict)]
         node = min(replies, key=lambda r: (r.get("rank") is None, r.get("rank") or 0),
                    default=None)
+    while len(messages) > 1 and messages[-1]["role"] == "user":
+        messages.pop()   # a last question nobody answered is nothing to learn
     return {"messages": messages}

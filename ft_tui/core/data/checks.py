@@ -7,6 +7,7 @@ Only hashes, line numbers and small counters are kept, never the texts themselve
 from __future__ import annotations
 
 import json
+import re
 import string
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,11 @@ TASK_ALIASES = {"structured_extraction": "extraction", "structured extraction": 
 _NEAR_DELETE = (string.punctuation + string.whitespace).encode()
 _TYPOGRAPHIC = str.maketrans({"\u00a0": " ", "\u2018": "'", "\u2019": "'", "\u201c": '"',
                               "\u201d": '"', "\u2013": "-", "\u2014": "-", "\u2026": "..."})
+# Literal end-of-text tokens left in answers by another tool's template: the model's own
+# template adds the real one.
+_PLACEHOLDER = re.compile(r"(#{2,}\s*eos_token\s*#{2,}|</s>|<\|endoftext\|>|<\|im_end\|>|"
+                          r"<\|eot_id\|>|<eos>|<EOS>|\[EOS\]|<\|end\|>)\s*\Z")
+_MARKUP = re.compile(r"<\|im_start\|>|<\|start_header_id\|>|\[INST\]")
 PII_CACHE_SIZE = 20000  # repeated texts (system prompts, labels) are scanned once
 _CODE_MARKERS = ("```", "def ", "class ", "import ", "function ", "return ", "#include", "SELECT ",
                  "const ", "public ", "=> ", "();")
@@ -110,6 +116,8 @@ class SetChecks:
         # turn order (the checks OpenAI's format checker makes): lines per problem
         self.turn_order: dict[str, list[int]] = {}
         self.tool_lines: list[int] = []   # examples with tool schemas or calls
+        self.placeholders: dict[str, list[int]] = {}  # literal end tokens ending answers
+        self.markup_lines: list[int] = []  # chat template markup inside a message's text
 
     def add(self, ex: Example) -> None:
         self.n += 1
@@ -143,17 +151,27 @@ class SetChecks:
                 if ex.fmt not in ("preference", "kto"):  # many answers per prompt is their point
                     self._check_contradiction(ex)
         output = ex.output_text()
+        if output.rstrip()[-1:] in ("#", ">", "]"):
+            self._check_placeholder(output, ex.line)
         if ex.fmt not in ("preference", "kto"):
             self.labels.add(output, ex.line)
         self._observe_task(ex, output)
         for m in messages:
             if not m["content"]:
                 continue
+            if ("<|" in m["content"] or "[INST]" in m["content"]) and _MARKUP.search(m["content"]):
+                if not self.markup_lines or self.markup_lines[-1] != ex.line:
+                    self.markup_lines.append(ex.line)
             for finding in self._find_pii(m["content"]):
                 lines = self.pii.setdefault(finding.kind, [])
                 if not lines or lines[-1] != ex.line:
                     lines.append(ex.line)
                 self._pii_example.setdefault(finding.kind, (ex.line, finding.masked))
+
+    def _check_placeholder(self, output: str, line: int) -> None:
+        found = _PLACEHOLDER.search(output)
+        if found:
+            self.placeholders.setdefault(found.group(1), []).append(line)
 
     def _find_pii(self, text: str) -> tuple:
         found = self._pii_cache.get(text)
@@ -299,10 +317,28 @@ class SetChecks:
             found.append(DataWarning("pii", f"{len(lines)} example(s) contain {KIND_NAMES[kind]} "
                                         f"(e.g. line {line}: {masked}); remove or mask them "
                                         "before training: a model can repeat what it saw.", lines))
+        found.extend(self._text_warnings())
         imbalance = self._imbalance()
         if imbalance:
             found.append(imbalance)
         found.extend(self._too_few(task_type))
+        return found
+
+    def _text_warnings(self) -> list[DataWarning]:
+        found = []
+        for mark, lines in self.placeholders.items():
+            found.append(DataWarning(
+                "eos_placeholder", f"{len(lines)} answer(s) end with the literal text {mark!r} "
+                f"(e.g. line {lines[0]}): a placeholder another tool fills in. The chat template "
+                "already ends each answer with the model's own end token, so this text would be "
+                "trained as words; remove it from the answers.", lines))
+        if self.markup_lines:
+            lines = self.markup_lines
+            found.append(DataWarning(
+                "chat_markup", f"{len(lines)} example(s) hold chat template markup such as "
+                f"<|im_start|> or [INST] inside a message (e.g. line {lines[0]}); the model's "
+                "template wraps every message again, so the markup is trained as text. Keep "
+                "only the words in each message.", lines))
         return found
 
     def _imbalance(self) -> DataWarning | None:
@@ -326,7 +362,7 @@ class SetChecks:
         else:
             task_type, why = self.infer_task_type()
         name, minimum, good = TASK_TYPES[task_type]
-        if self.n >= minimum:
+        if self.n >= minimum or self.n == 0:   # nothing read: the errors say why
             return []
         return [DataWarning("too_few_examples",
                         f"{self.n} valid examples; {name} needs at least {minimum}, and {good}+ "

@@ -15,7 +15,7 @@ from ft_tui.core.data.aliases import (OASST_MESSAGE_ADVICE, is_oasst_message, is
 from ft_tui.core.data.formats import (NORMALISERS, TEXT_SEPARATOR, describe_keys, detect_format,
                                       text_messages)
 from ft_tui.core.data.readers import file_kind, read_rows
-from ft_tui.core.data.types import Example, Issue, LoadResult, RowError
+from ft_tui.core.data.types import Example, Issue, IssueLog, LoadResult, RowError
 
 FORMAT_HINT = ('{"messages": [...]}, {"conversations": [...]}, {"instruction", "output"}, '
                '{"prompt", "completion"}, {"text"}, or preference pairs {"prompt", "chosen", '
@@ -48,13 +48,17 @@ class ExampleStream:
         if encoding:
             yield Issue(1, "not_utf8", encoding)
             return
-        for line, value in read_rows(self.path, kind):
+        array = kind == "json_array"
+        for index, (line, value) in enumerate(read_rows(self.path, kind)):
             if isinstance(value, Issue):
                 yield value
             elif isinstance(value, str):
                 yield self._text_line(line, value)
             else:
-                yield self._json_row(line, value)
+                item = self._json_row(line, value)
+                if array and isinstance(item, Issue):  # a one-line array: line 1 for them all
+                    item = Issue(line, item.code, f"array element [{index}]: {item.message}")
+                yield item
 
     def _json_row(self, line: int, row: Any) -> Example | Issue:
         row, renamed = resolve_aliases(row)
@@ -148,10 +152,12 @@ def load_examples(path: str | os.PathLike) -> LoadResult:
     FileNotFoundError."""
     stream = ExampleStream(path)
     result = LoadResult(str(path), None)
+    log = IssueLog()
     for item in stream:
         if isinstance(item, Example):
             result.examples.append(item)
         else:
-            result.errors.append(item)
+            log.add(item)
+    result.errors = log.result(len(result.examples))
     result.format = stream.format
     return result

@@ -23,7 +23,7 @@ from typing import Any
 from ft_tui.core.data.checks import TASK_TYPES, DataWarning, SetChecks, normalise_task_type
 from ft_tui.core.data.loader import ExampleStream
 from ft_tui.core.data.tokens import TokenCounter
-from ft_tui.core.data.types import SFT_FORMATS, Example, Issue
+from ft_tui.core.data.types import SFT_FORMATS, Example, Issue, IssueLog
 
 __all__ = ["DataWarning", "InspectionReport", "inspect_path"]
 
@@ -88,7 +88,7 @@ def inspect_path(path: str | os.PathLike, tokenizer: Any = None, max_length: int
     checks = SetChecks()
     counter = (TokenCounter(tokenizer, max_length, train_on=train_on)
                if tokenizer is not None else None)
-    errors: list[Issue] = []
+    errors = IssueLog()
     try:
         for item in stream:
             if isinstance(item, Example):
@@ -96,15 +96,16 @@ def inspect_path(path: str | os.PathLike, tokenizer: Any = None, max_length: int
                 if counter is not None:
                     counter.add(item.line, item.messages, item.tools)
             else:
-                errors.append(item)
+                errors.add(item)
     finally:
         if counter is not None:
             counter.finish()  # also ends its worker thread if reading failed
     warnings = checks.warnings(chosen_type, objective)
-    report = InspectionReport(str(path), stream.format, checks.n, errors, warnings,
+    report = InspectionReport(str(path), stream.format, checks.n, errors.result(checks.n), warnings,
                               labels=checks.labels.counts)
     report.task_type = _task_type(checks, chosen_type)
     report.preference, report.kto = checks.preference_stats(), checks.kto_stats()
+    report.warnings.extend(stream_notes(stream))
     if stream.media_lines:
         lines = stream.media_lines
         report.warnings.append(DataWarning(
@@ -144,6 +145,22 @@ def inspect_path(path: str | os.PathLike, tokenizer: Any = None, max_length: int
                     "message, so the model learns that text form. Pick a model whose template "
                     "supports tools to train its native format.", checks.tool_lines))
     return report
+
+
+def stream_notes(stream: ExampleStream) -> list[DataWarning]:
+    """How the file's rows were read when they were not in ft-tui's own names."""
+    notes = []
+    if stream.renamed:
+        line, renamed = stream.renamed
+        notes.append(DataWarning("renamed_columns", f"read {renamed} (from line {line}): "
+                                 "the names other projects use for these fields."))
+    if stream.oasst_trees:
+        notes.append(DataWarning("oasst_trees", f"{stream.oasst_trees} Open Assistant message "
+                                 "tree(s): each is read as one thread, the best-ranked reply at "
+                                 "every turn (rank 0), the way oasst's own exports pick it; the "
+                                 "other replies are not used. To train on every thread, export "
+                                 "each path as its own {\"messages\": [...]} row."))
+    return notes
 
 
 def _task_type(checks: SetChecks, chosen: str | None) -> dict[str, Any] | None:
