@@ -287,3 +287,96 @@ def test_placeholder_end_tokens_are_flagged(tmp_path):
     report = inspect_path(_jsonl(tmp_path / "p.jsonl", rows))
     warning = report.warning("eos_placeholder")
     assert warning and "'###eos_token###'" in warning.message and warning.lines == [1, 2, 3]
+
+
+# ----- containers ---------------------------------------------------------------------------
+
+CHAT = [{"messages": [{"role": "user", "content": f"Question {i}?"},
+                      {"role": "assistant", "content": f"Answer {i}."}]} for i in range(5)]
+
+
+def _lines(rows):
+    return "".join(json.dumps(r) + "\n" for r in rows).encode()
+
+
+def test_gzip_and_zstd_files_keep_their_line_numbers(tmp_path):
+    import zstandard
+
+    rows = CHAT[:3] + [{"messages": "broken"}] + CHAT[3:]
+    packed = {"rows.jsonl.gz": gzip.compress(_lines(rows)),
+              "rows.jsonl.zst": zstandard.ZstdCompressor().compress(_lines(rows)),
+              "rows.json.gz": gzip.compress(json.dumps(rows, indent=1).encode())}
+    for name, data in packed.items():
+        (tmp_path / name).write_bytes(data)
+        result = load_examples(tmp_path / name)
+        assert len(result.examples) == 5, name
+        assert [e.code for e in result.errors] == ["wrong_type"], name
+        if name.endswith(".jsonl.gz") or name.endswith(".zst"):
+            assert result.errors[0].line == 4 and result.examples[-1].line == 6
+    csv_gz = tmp_path / "dolly.csv.gz"
+    csv_gz.write_bytes(gzip.compress(_pandas_csv(tmp_path / "d.csv", DOLLY).read_bytes()))
+    assert (len(load_examples(csv_gz).examples), load_examples(csv_gz).errors) == (4, [])
+
+
+def test_damaged_or_unsupported_archives_are_named(tmp_path):
+    cut = tmp_path / "cut.jsonl.gz"
+    import random
+
+    rng = random.Random(0)
+    rows = [{"messages": [{"role": "user", "content": str(rng.random())},
+                          {"role": "assistant", "content": str(rng.random())}]} for _ in range(500)]
+    cut.write_bytes(gzip.compress(_lines(rows))[:4000])
+    result = load_examples(cut)
+    assert result.examples and result.errors[-1].code == "compressed"
+    assert "cut short" in result.errors[-1].message
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "data.zip", "w") as z:
+        z.writestr("train.jsonl", _lines(CHAT))
+    error, = load_examples(tmp_path / "data.zip").errors
+    assert error.code == "compressed" and "unzip data.zip" in error.message
+    binary = tmp_path / "weights.bin"
+    binary.write_bytes(bytes(range(256)) * 4)
+    error, = load_examples(binary).errors
+    assert error.code == "unknown_format" and "binary" in error.message
+
+
+def test_folder_glob_and_save_to_disk_read_every_file_with_file_and_line(tmp_path):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    (folder / "train-00000.jsonl").write_bytes(_lines(CHAT[:2]))
+    (folder / "train-00001.jsonl.gz").write_bytes(gzip.compress(_lines([CHAT[2], {"messages": 1}])))
+    (folder / "README.md.lock").write_text("not data")
+    result = load_examples(folder)
+    assert len(result.examples) == 3
+    error, = result.errors
+    assert str(error.line) == "train-00001.jsonl.gz:2" and "train-00001.jsonl.gz:2" in str(error)
+    by_glob = load_examples(str(folder / "*.jsonl"))
+    assert [str(ex.line) for ex in by_glob.examples] == ["1", "2"]   # one file: plain lines
+
+    import datasets
+
+    saved = tmp_path / "saved"
+    datasets.Dataset.from_list(CHAT + [CHAT[0]]).save_to_disk(str(saved), num_shards=2)
+    report = inspect_path(saved)
+    assert report.errors == [] and report.n_examples == 6
+    duplicate = report.warning("duplicate")
+    assert duplicate and ":" in str(duplicate.lines[0][1])   # the repeat named with its shard
+    whole = tmp_path / "dict"
+    datasets.DatasetDict({"train": datasets.Dataset.from_list(CHAT),
+                          "test": datasets.Dataset.from_list(CHAT[:1])}).save_to_disk(str(whole))
+    assert len(load_examples(whole).examples) == 5
+
+
+def test_inspect_cli_reads_a_folder_and_cleans_a_packed_file(tmp_path, capsys):
+    from ft_tui.cli import main
+
+    packed = tmp_path / "rows.jsonl.gz"
+    packed.write_bytes(gzip.compress(_lines(CHAT + CHAT[:1])))
+    assert main(["inspect", str(packed), "--model", "none", "--clean"]) == 0
+    capsys.readouterr()
+    cleaned = tmp_path / "rows.cleaned.jsonl"
+    assert len(cleaned.read_text().splitlines()) == 5
+    assert main(["inspect", str(tmp_path), "--model", "none", "--json"]) in (0, 1)
+    data = json.loads(capsys.readouterr().out)
+    assert data["n_examples"] == 11   # the packed file and the cleaned copy beside it

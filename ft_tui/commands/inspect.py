@@ -14,6 +14,7 @@ bad flag, unknown model).
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import sys
@@ -29,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__.split("\n\n", 1)[1]
     parser.add_argument("path", help="Data file: .jsonl, .json (array), .txt ('input ### output'), "
-                                     ".csv or .parquet")
+                                     ".csv, .parquet or .arrow, any of them .gz/.zst; or a "
+                                     "folder, a quoted glob ('data/*.jsonl') or a "
+                                     "datasets save_to_disk folder")
     parser.add_argument("--json", action="store_true",
                         help="Print one JSON object on stdout (diagnostics go to stderr)")
     parser.add_argument("--model", default="default",
@@ -63,11 +66,8 @@ def run(args) -> int:
     from ft_tui.core.paths import resolve_data_path
 
     path = Path(resolve_data_path(args.path))
-    if not path.exists():
+    if not path.exists() and not glob.has_magic(args.path):
         return fail(f"{args.path}: no such file", ExitCode.USAGE)
-    if path.is_dir():
-        return fail(f"{args.path} is a folder; pass a data file (.jsonl, .json, .txt, .csv, "
-                    ".parquet)", ExitCode.USAGE)
     tokenizer = None
     if args.model.lower() not in NO_MODEL:
         tokenizer = _load_tokenizer(args.model)

@@ -8,6 +8,7 @@ user wrote is reformatted. CSV and Parquet come out as chat JSONL.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from ft_tui.core.data.checks import SetChecks
+from ft_tui.core.data.containers import compression
 from ft_tui.core.data.loader import ExampleStream
 from ft_tui.core.data.readers import BOM, array_elements, file_kind
 from ft_tui.core.data.split import split_examples
@@ -85,14 +87,26 @@ def write_split(path: str | os.PathLike, eval_fraction: float = 0.1, seed: int =
 
 
 def _beside(path: Path, tag: str) -> Path:
-    suffix = path.suffix if file_kind(path) not in ("csv", "parquet") else ".jsonl"
-    return path.with_name(f"{path.stem}.{tag}{suffix}")
+    if _rewritten(path):   # written as chat JSONL, named after what it holds
+        if glob.has_magic(str(path)) and not path.exists():
+            raise CleanRefused("a cleaned copy or split of a file pattern has no one place to "
+                               "go; give the folder that holds the files instead")
+        stem = path.name.split(".")[0] if path.is_file() else path.name
+        return path.with_name(f"{stem}.{tag}.jsonl")
+    return path.with_name(f"{path.stem}.{tag}{path.suffix}")
+
+
+def _rewritten(path: Path) -> bool:
+    """Rows that cannot be copied verbatim (tables, packed files, several files) are
+    written out as chat JSONL."""
+    return (not path.is_file() or compression(path) is not None
+            or file_kind(path) in ("csv", "parquet", "arrow", "binary"))
 
 
 def _copy_rows(source: Path, keep: set[int], examples: list[Example], target: Path) -> None:
     if target.resolve() == source.resolve() and not source.stem.endswith(".cleaned"):
         raise ValueError(f"refusing to overwrite the original file {source}")
-    kind = file_kind(source)
+    kind = "table" if _rewritten(source) else file_kind(source)
     if kind in ("jsonl", "text"):
         chunks = _kept_lines(source, keep)
     elif kind == "json_array":
@@ -104,7 +118,7 @@ def _copy_rows(source: Path, keep: set[int], examples: list[Example], target: Pa
                   for ex in examples if ex.line in keep)
     _atomic_write_chunks(target, chunks)
     try:  # the copy is as readable as the original (mkstemp makes it 0600)
-        target.chmod(source.stat().st_mode & 0o777)
+        target.chmod(source.stat().st_mode & 0o777 if source.is_file() else 0o644)
     except OSError:
         pass
 

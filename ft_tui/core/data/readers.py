@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
+from ft_tui.core.data.containers import inner_suffix, magic, open_bytes, read_all, read_head
 from ft_tui.core.data.types import Issue
 
 BOM = b"\xef\xbb\xbf"
@@ -25,16 +26,23 @@ Row = tuple[int, Any]
 
 
 def file_kind(path: Path) -> str:
-    """'jsonl', 'json_array', 'text', 'csv' or 'parquet', from the suffix and first bytes."""
-    suffix = path.suffix.lower()
+    """'jsonl', 'json_array', 'json_object', 'text', 'csv', 'parquet', 'arrow' or 'binary',
+    from the suffix (inside a .gz/.zst) and the first bytes."""
+    suffix = inner_suffix(path)
+    head = magic(path)
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"ARROW1") or suffix == ".arrow" or head.startswith(b"\xff\xff\xff\xff"):
+        return "arrow"
     if suffix == ".csv":
         return "csv"
     if suffix == ".parquet":
         return "parquet"
     if suffix in TEXT_SUFFIXES:
         return "text"
-    with open(path, "rb") as fh:
-        head = fh.read(65536)
+    head = read_head(path, 65536)
+    if b"\0" in head and not _utf16(head):
+        return "binary"   # never read as lines of text
     first = head.removeprefix(BOM).lstrip()[:1]
     if first == b"[":
         return "json_array"
@@ -43,6 +51,10 @@ def file_kind(path: Path) -> str:
     if first == b"{" or not first or suffix in JSON_SUFFIXES:
         return "jsonl"
     return "text"
+
+
+def _utf16(head: bytes) -> bool:
+    return head[:2] in (b"\xff\xfe", b"\xfe\xff") or head.count(b"\0") > len(head) // 4
 
 
 MAX_JSON_OBJECT_BYTES = 256 * 1024 * 1024
@@ -54,7 +66,7 @@ def _one_json_object(path: Path, head: bytes) -> bool:
     if len(lines) < 2 or path.stat().st_size > MAX_JSON_OBJECT_BYTES:
         return False
     try:
-        return isinstance(json.loads(path.read_bytes().removeprefix(BOM)), dict)
+        return isinstance(json.loads(read_all(path).removeprefix(BOM)), dict)
     except (ValueError, RecursionError):
         return False
 
@@ -64,13 +76,13 @@ def read_rows(path: Path, kind: str) -> Iterator[Row]:
 
     reader = {"jsonl": _jsonl_rows, "json_array": _array_rows, "text": _text_rows,
               "csv": csv_rows, "parquet": parquet_rows, "arrow": arrow_rows,
-              "json_object": _object_rows}[kind]
+              "json_object": _object_rows, "binary": _binary_rows}[kind]
     return reader(path)
 
 
 def _object_rows(path: Path) -> Iterator[Row]:
     """One object is one example; an object that wraps the rows in a list is named as such."""
-    value = json.loads(path.read_bytes().removeprefix(BOM))
+    value = json.loads(read_all(path).removeprefix(BOM))
     lists = [k for k, v in value.items() if isinstance(v, list) and v and isinstance(v[0], dict)
              and k not in ("messages", "conversations", "chosen", "rejected", "prompt",
                            "completion", "chosen_messages", "rejected_messages", "tools")]
@@ -85,7 +97,7 @@ def _object_rows(path: Path) -> Iterator[Row]:
 
 def _decoded_lines(path: Path) -> Iterator[tuple[int, str | Issue]]:
     """Non-blank physical lines as text, BOM and CR/LF removed; bad bytes become Issues."""
-    with open(path, "rb") as fh:
+    with open_bytes(path) as fh:
         for number, raw in enumerate(fh, start=1):
             if number == 1:
                 raw = raw.removeprefix(BOM)
@@ -158,6 +170,12 @@ def _has_surrogate(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_surrogate(v) for v in value)
     return False
+
+
+def _binary_rows(path: Path) -> Iterator[Row]:
+    yield 1, Issue(1, "unknown_format", "the file holds binary data, not text, and is not "
+                                        "Parquet or Arrow; give a .jsonl, .json, .csv, .parquet "
+                                        "or .arrow file (or one of those as .gz/.zst)")
 
 
 def _text_rows(path: Path) -> Iterator[Row]:
@@ -240,7 +258,7 @@ def _resync(text: str, failed_at: int) -> int | None:
 
 
 def _array_rows(path: Path) -> Iterator[Row]:
-    for line, _start, _end, value in array_elements(path.read_bytes()):
+    for line, _start, _end, value in array_elements(read_all(path)):
         yield line, value
 
 

@@ -10,10 +10,13 @@ been split inside cells.
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
 from pathlib import Path
 from typing import Iterator
 
+from ft_tui.core.data.containers import open_bytes
 from ft_tui.core.data.types import Issue
 
 Row = tuple[int, object]
@@ -55,10 +58,12 @@ def csv_rows(path: Path) -> Iterator[Row]:
 
     # Bad bytes are kept as surrogates so the rows after them are still read; each row
     # holding one is reported on its own.
-    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
-        delimiter = csv_delimiter(fh.readline())
-        fh.seek(0)
-        reader = csv.DictReader(fh, delimiter=delimiter)  # excel dialect: "" is one quote
+    with io.TextIOWrapper(open_bytes(path), encoding="utf-8-sig", errors="surrogateescape",
+                          newline="") as fh:
+        first = fh.readline()   # no seek: a zstandard stream reads forward only
+        delimiter = csv_delimiter(first)
+        # excel dialect: a quoted cell may hold the delimiter, newlines and "" for a quote
+        reader = csv.DictReader(itertools.chain([first], fh), delimiter=delimiter)
         start, records = 2, 0
         try:
             header = reader.fieldnames or []
@@ -103,7 +108,7 @@ def _pyarrow_csv_count(path: Path, delimiter: str) -> int | str | None:
         import pyarrow.csv as pacsv
 
         reader = pacsv.open_csv(
-            path, read_options=pacsv.ReadOptions(block_size=1 << 22),
+            open_bytes(path), read_options=pacsv.ReadOptions(block_size=1 << 22),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(column_types={}, strings_can_be_null=False,
                                                  quoted_strings_can_be_null=False))
