@@ -68,6 +68,11 @@ def run(args) -> int:
     path = Path(resolve_data_path(args.path))
     if not path.exists() and not glob.has_magic(args.path):
         return fail(f"{args.path}: no such file", ExitCode.USAGE)
+    from ft_tui.core.data.containers import data_files
+
+    files = data_files(path)
+    if isinstance(files, str):   # a folder or pattern with nothing to read
+        return fail(files, ExitCode.USAGE)
     tokenizer = None
     if args.model.lower() not in NO_MODEL:
         tokenizer = _load_tokenizer(args.model)
