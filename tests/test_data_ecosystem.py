@@ -380,3 +380,40 @@ def test_inspect_cli_reads_a_folder_and_cleans_a_packed_file(tmp_path, capsys):
     assert main(["inspect", str(tmp_path), "--model", "none", "--json"]) in (0, 1)
     data = json.loads(capsys.readouterr().out)
     assert data["n_examples"] == 11   # the packed file and the cleaned copy beside it
+
+
+# ----- scale: the long-example check ------------------------------------------------------
+
+def test_long_examples_are_judged_without_a_full_mask_and_agree_with_it(monkeypatch):
+    from ft_tui.core.data import masks
+    from ft_tui.core.data.tokens import TokenCounter
+    from tests.fixtures.tiny import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    tokenizer.chat_template = SMOLLM2_TEMPLATE
+    long_prompt = "The printer on floor 3 is jammed again. " * 40
+    conversations = [
+        [{"role": "user", "content": long_prompt}, {"role": "assistant", "content": "Fixed."}],
+        [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": long_prompt}],
+        [{"role": "assistant", "content": long_prompt}],
+        [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello", "weight": 0},
+         {"role": "user", "content": long_prompt}, {"role": "assistant", "content": "Bye"}],
+    ]
+    expected = {}
+    for max_length in (16, 40, 200, 400):
+        for i, messages in enumerate(conversations):
+            expected[max_length, i] = masks.trained_within(
+                masks.build_mask(tokenizer, messages).labels, max_length)
+    built = []
+    monkeypatch.setattr(masks, "build_mask", lambda *a, **k: built.append(a) or (_ for _ in ()).throw(
+        AssertionError("the full mask was built")))
+    for max_length in (16, 40, 200, 400):
+        with TokenCounter(tokenizer, max_length) as counter:
+            for i, messages in enumerate(conversations):
+                counter.add(i, messages)
+        lengths = dict(zip(counter.lines, counter.lengths))
+        for i in range(len(conversations)):
+            untrained = i in counter.untrained_lines
+            if lengths[i] > max_length:
+                assert untrained == (not expected[max_length, i]), (max_length, i)
+    assert built == []

@@ -36,17 +36,27 @@ LABELS = ["HW-01", "HW-02", "NET-01", "ACC-01", "ACC-02", "BILL-01", "BILL-02", 
 
 
 def generate(path: Path, n: int, seed: int = 0) -> None:
+    """Multi-turn support chats (one to four exchanges, free-text answers), one in 25 with
+    a pasted log long enough to pass max_length 512 (the no_trained_token check), one in
+    500 with an e-mail address (the PII scan)."""
     rng = random.Random(seed)
-    system = "You route support tickets to the right queue. Answer with the queue code only."
+    system = "You are the helpdesk assistant. Answer briefly and name the queue code."
+
+    def sentence(lo: int, hi: int) -> str:
+        return " ".join(rng.choices(WORDS, k=rng.randint(lo, hi))).capitalize() + "."
+
     with open(path, "w", encoding="utf-8") as fh:
         for i in range(n):
-            words = rng.choices(WORDS, k=rng.randint(35, 60))
-            ticket = f"Ticket {i}: " + " ".join(words).capitalize() + "."
-            if i % 500 == 0:
-                ticket += f" Reach me at user{i}@example.com."
-            messages = [{"role": "system", "content": system},
-                        {"role": "user", "content": ticket},
-                        {"role": "assistant", "content": rng.choice(LABELS)}]
+            messages = [{"role": "system", "content": system}]
+            for turn in range(rng.randint(1, 4)):
+                ask = f"Ticket {i}.{turn}: " + sentence(20, 45)
+                if turn == 0 and i % 25 == 0:
+                    ask += " Log: " + " ".join(sentence(30, 40) for _ in range(20))
+                if i % 500 == 0:
+                    ask += f" Reach me at user{i}@example.com."
+                messages.append({"role": "user", "content": ask})
+                messages.append({"role": "assistant",
+                                 "content": f"{rng.choice(LABELS)}: " + sentence(15, 40)})
             fh.write(json.dumps({"messages": messages}) + "\n")
 
 

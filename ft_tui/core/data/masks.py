@@ -115,6 +115,21 @@ def template_text(tokenizer: Any, messages: list[dict[str, Any]], tools: list | 
     return _render(tokenizer, plain, tools, False)
 
 
+def first_trained_prefix(tokenizer: Any, messages: list[dict[str, Any]],
+                         train_on: str = "all_assistant") -> str | None:
+    """The rendered text before the first trained message, as ``build_mask`` renders it
+    (a cheap stand-in for the whole mask when only the first trained token matters); None
+    when no message is trained. Conversations without tools only."""
+    wanted = targets(messages, train_on)
+    if not wanted:
+        return None
+    plain = clean_messages(messages)
+    i = wanted[0]
+    if i:
+        return _render(tokenizer, plain[:i], None, True)
+    return _opening(tokenizer, plain[0], None, _render(tokenizer, plain[:1], None, False))
+
+
 _RENDERS_TOOLS: dict[int, bool] = {}
 _PROBE = "ft_tui_probe_tool"
 

@@ -16,6 +16,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
 BATCH_SIZE = 1024
+# Tokens a boundary may move when the text before a span is tokenised alone (a merge
+# across it); within this of max_length the whole mask decides.
+BOUNDARY_MARGIN = 2
 MAX_BATCHES_IN_FLIGHT = 2  # bounds the memory held by rendered-but-uncounted texts
 VERIFY_SAMPLE = 32
 
@@ -42,7 +45,7 @@ class TokenCounter:
         self.template_failures = 0
         self._pending: list[tuple[int, Any]] = []
         self._conversations: list[tuple[list[dict[str, Any]], list | None]] = []
-        self._in_flight: deque[tuple[list[int], list, Future]] = deque()
+        self._in_flight: deque[tuple[list[int], list, list[str], Future]] = deque()
         self._has_template = bool(getattr(tokenizer, "chat_template", None))
         self._fast_render: Callable | None = None
         self._verified = False
@@ -93,25 +96,33 @@ class TokenCounter:
         texts = list(items)
         for i, text in zip(todo, self._render([items[i] for i in todo]) if todo else []):
             texts[i] = text
-        self._in_flight.append(([line for line, _ in batch], conversations,
+        self._in_flight.append(([line for line, _ in batch], conversations, texts,
                                 self._pool.submit(self._count, texts)))
         while len(self._in_flight) > MAX_BATCHES_IN_FLIGHT:
             self._collect_oldest()
 
     def _collect_oldest(self) -> None:
-        lines, conversations, future = self._in_flight.popleft()
+        lines, conversations, texts, future = self._in_flight.popleft()
         lengths = future.result()
         self.lengths.extend(lengths)
         self.lines.extend(lines)
-        for line, n, (messages, tools) in zip(lines, lengths, conversations):
-            if n > self.max_length and not self._trained_within(messages, tools):
+        for line, n, text, (messages, tools) in zip(lines, lengths, texts, conversations):
+            if n > self.max_length and not self._trained_within(messages, tools, text):
                 self.untrained_lines.append(line)
 
-    def _trained_within(self, messages, tools) -> bool:
+    def _trained_within(self, messages, tools, text: str) -> bool:
         """Whether a trained token of this (too long) example is left after the cut, by the
-        masks training uses."""
+        masks training uses. Cheap test first: only the first trained token matters, and it
+        comes right after the rendered text before the first trained message, so that text
+        is measured (in bytes, which bound its tokens, then in tokens); the whole mask is
+        built only when the answer starts within a token or two of the cut, or the
+        template is not prefix-stable."""
         if not self._has_template:
             return True   # no template, no masks: nothing to say
+        if not tools and not any("tool_calls" in m for m in messages):
+            verdict = self._first_token_test(messages, text)
+            if verdict is not None:
+                return verdict
         from ft_tui.core.data.masks import build_mask, trained_within
 
         try:
@@ -119,6 +130,25 @@ class TokenCounter:
         except Exception:  # noqa: BLE001 - a template failure is counted elsewhere
             return True
         return trained_within(masked.labels, self.max_length)
+
+    def _first_token_test(self, messages, text: str) -> bool | None:
+        from ft_tui.core.data.masks import first_trained_prefix
+
+        try:
+            before = first_trained_prefix(self.tokenizer, messages, self.train_on)
+        except Exception:  # noqa: BLE001 - the full mask decides (and counts the failure)
+            return None
+        if before is None or not text.startswith(before):
+            return None
+        margin = BOUNDARY_MARGIN
+        if len(before.encode("utf-8")) + margin < self.max_length:
+            return True   # a token is at least one byte: the answer starts inside the limit
+        n = len(self.tokenizer(before, add_special_tokens=False)["input_ids"])
+        if n + margin < self.max_length:
+            return True
+        if n > self.max_length + margin:
+            return False
+        return None
 
     # ----- rendering --------------------------------------------------------------------
 
