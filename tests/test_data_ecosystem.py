@@ -417,3 +417,23 @@ def test_long_examples_are_judged_without_a_full_mask_and_agree_with_it(monkeypa
             if lengths[i] > max_length:
                 assert untrained == (not expected[max_length, i]), (max_length, i)
     assert built == []
+
+
+def test_whole_set_checks_keep_fixed_size_state_per_row():
+    from ft_tui.core.data.checks import SetChecks
+    from ft_tui.core.data.types import Example
+
+    def ex(line, prompt, answer):
+        return Example(line, [{"role": "user", "content": prompt},
+                              {"role": "assistant", "content": answer}], fmt="openai_chat")
+
+    checks = SetChecks()
+    n = 20000
+    for i in range(1, n + 1):
+        checks.add(ex(i, f"question number {i}", f"a long free answer about topic {i} " * 8))
+    checks.add(ex(n + 1, "question number 7", "a long free answer about topic 7 " * 8))     # duplicate
+    checks.add(ex(n + 2, "question number 9", "completely different words here now"))   # contradiction
+    assert checks.duplicates == [[7, n + 1]]
+    assert checks.contradictions == [[9, n + 2]]
+    tables = checks._exact.nbytes + checks._near.nbytes + checks._prompts.nbytes
+    assert tables / n < 400   # bytes a row, where a dict of word-hash sets took kilobytes

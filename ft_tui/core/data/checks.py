@@ -1,7 +1,8 @@
 """Whole-set checks, fed one example at a time so inspection can stream: duplicates,
 near-duplicates, contradictions, PII, label balance and the task type.
 
-Only hashes, line numbers and small counters are kept, never the texts themselves.
+Only hashes, line numbers and small counters are kept, never the texts themselves, and
+the per-row state is a few fixed-size numpy slots (core/data/sketch.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from ft_tui.core.data.labels import LabelTally
 from ft_tui.core.data.pii import KIND_NAMES, find_pii
+from ft_tui.core.data.sketch import SKETCH_BITS, FirstSeen, sketch_overlap, word_sketch
 from ft_tui.core.data.types import Example
 
 IMBALANCE_RATIO = 5  # most common label at least 5x the rarest one
@@ -93,9 +95,11 @@ class SetChecks:
     """Accumulates what the whole-set warnings need; ``warnings()`` turns it into findings."""
 
     def __init__(self) -> None:
-        self._exact: dict[int, int] = {}
-        self._near: dict[int, int] = {}
-        self._prompts: dict[int, tuple[int, int]] = {}
+        # first line per hash, in fixed-size numpy slots (1M rows: tens of MB, not GB)
+        self._exact = FirstSeen()
+        self._near = FirstSeen()
+        self._prompts = FirstSeen((("answer", "i8"), ("words", f"V{SKETCH_BITS // 8}"),
+                                   ("n_words", "u1")))
         self.duplicates: list[list[int]] = []
         self.near_duplicates: list[list[int]] = []
         self.contradictions: list[list[int]] = []
@@ -138,16 +142,14 @@ class SetChecks:
             self._check_turn_order(ex)
         exact = hash("\x1e".join(_message_key(m) for m in messages))
         near = hash(tuple((m["role"], near_key(m["content"])) for m in messages))
-        first = self._exact.get(exact)
+        first = self._exact.find_or_add(exact, ex.line)
         if first is not None:
-            self.duplicates.append([first, ex.line])
+            self.duplicates.append([self._exact.first_line(first), ex.line])
         else:
-            self._exact[exact] = ex.line
-            first_near = self._near.get(near)
+            first_near = self._near.find_or_add(near, ex.line)
             if first_near is not None:
-                self.near_duplicates.append([first_near, ex.line])
+                self.near_duplicates.append([self._near.first_line(first_near), ex.line])
             else:
-                self._near[near] = ex.line
                 if ex.fmt not in ("preference", "kto"):  # many answers per prompt is their point
                     self._check_contradiction(ex)
         output = ex.output_text()
@@ -200,15 +202,13 @@ class SetChecks:
         key = hash((tuple((m["role"], near_key(m["content"])) for m in prompt),
                     json.dumps(ex.tools, sort_keys=True) if ex.tools else ""))
         output = ex.output_text()
-        answer = hash(near_key(output))
-        seen = self._prompts.get(key)
-        if seen is None:
-            self._prompts[key] = (ex.line, answer, _words(output))
-        elif seen[1] != answer:
-            words = _words(output)
-            label_like = len(seen[2]) <= LABEL_WORDS and len(words) <= LABEL_WORDS
-            if label_like or _overlap(seen[2], words) < FREE_TEXT_OVERLAP:
-                self.contradictions.append([seen[0], ex.line])
+        answer = hash(near_key(output)) & 0x7FFFFFFFFFFFFFFF
+        words, n_words = word_sketch(output)
+        seen = self._prompts.find_or_add(key, ex.line, answer=answer, words=words, n_words=n_words)
+        if seen is not None and int(seen["answer"]) != answer:
+            label_like = int(seen["n_words"]) <= LABEL_WORDS and n_words <= LABEL_WORDS
+            if label_like or sketch_overlap(bytes(seen["words"]), words) < FREE_TEXT_OVERLAP:
+                self.contradictions.append([self._prompts.first_line(seen), ex.line])
 
     def _observe_task(self, ex: Example, output: str) -> None:
         stripped = output.strip()
@@ -376,13 +376,6 @@ def _message_key(m: dict[str, Any]) -> str:
     return key
 
 
-def _words(text: str) -> frozenset:
-    """A small fingerprint of an answer's words (hashes, at most 64 of them)."""
-    return frozenset(hash(w) for w in text.lower().split()[:64])
-
-
-def _overlap(a: frozenset, b: frozenset) -> float:
-    return len(a & b) / max(1, len(a | b))
 
 
 def _text(messages: list[dict[str, Any]]) -> str:

@@ -115,7 +115,7 @@ def inspect_path(path: str | os.PathLike, tokenizer: Any = None, max_length: int
             lines))
     if counter is not None:
         report.tokens = counter.stats()
-        report.token_lengths = counter.lengths
+        report.token_lengths = counter.lengths.tolist()
         too_long = counter.too_long_lines()
         if too_long:
             report.warnings.append(DataWarning(

@@ -11,6 +11,7 @@ Two things keep this quick on big files:
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
@@ -38,8 +39,10 @@ class TokenCounter:
         self.max_length = max_length
         self.batch_size = batch_size
         self.train_on = train_on
-        self.lengths: list[int] = []
-        self.lines: list[int] = []
+        # 8 bytes a row (array), not a list of int objects; a multi-file set's lines carry
+        # their file (FileLine), so they switch to a list
+        self.lengths = array("q")
+        self.lines: array | list = array("q")
         # Examples left with no trained token once cut to max_length (the answer starts later)
         self.untrained_lines: list[int] = []
         self.template_failures = 0
@@ -105,6 +108,8 @@ class TokenCounter:
         lines, conversations, texts, future = self._in_flight.popleft()
         lengths = future.result()
         self.lengths.extend(lengths)
+        if isinstance(self.lines, array) and any(hasattr(x, "source") for x in lines[:1]):
+            self.lines = list(self.lines)
         self.lines.extend(lines)
         for line, n, text, (messages, tools) in zip(lines, lengths, texts, conversations):
             if n > self.max_length and not self._trained_within(messages, tools, text):
