@@ -437,3 +437,24 @@ def test_whole_set_checks_keep_fixed_size_state_per_row():
     assert checks.contradictions == [[9, n + 2]]
     tables = checks._exact.nbytes + checks._near.nbytes + checks._prompts.nbytes
     assert tables / n < 400   # bytes a row, where a dict of word-hash sets took kilobytes
+
+
+def test_progress_is_reported_with_rows_per_second(tmp_path, monkeypatch):
+    import io
+
+    from ft_tui.commands.inspect import ProgressLine
+    from ft_tui.core.data import report as report_module
+
+    monkeypatch.setattr(report_module, "PROGRESS_EVERY_S", 0.0)
+    path = tmp_path / "many.jsonl"
+    path.write_bytes(_lines(CHAT * 300))
+    calls = []
+    inspect_path(path, progress=lambda rows, seconds: calls.append((rows, seconds)))
+    assert calls and calls[-1][0] <= 1500 and all(b[0] > a[0] for a, b in zip(calls, calls[1:]))
+    out = io.StringIO()
+    line = ProgressLine(out)
+    line(1000, 1.0)           # under two seconds: nothing shown
+    assert out.getvalue() == ""
+    line(120000, 3.0)
+    line.clear()
+    assert "120,000 rows, 40,000 rows/s" in out.getvalue() and out.getvalue().endswith("\033[K")

@@ -62,6 +62,30 @@ def _diag(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+class ProgressLine:
+    """``reading… 120,000 rows, 41,000 rows/s, 3 s`` rewritten in place on stderr (a
+    terminal only), once reading has taken more than two seconds."""
+
+    AFTER_S = 2.0
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.shown = False
+
+    def __call__(self, rows: int, seconds: float) -> None:
+        if seconds < self.AFTER_S:
+            return
+        self.stream.write(f"\r  reading… {rows:,} rows, {rows / seconds:,.0f} rows/s, "
+                          f"{seconds:.0f} s ")
+        self.stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
 def run(args) -> int:
     from ft_tui.core.paths import resolve_data_path
 
@@ -84,11 +108,16 @@ def run(args) -> int:
 
     from ft_tui.core.data import inspect_path
 
+    progress = ProgressLine() if sys.stderr.isatty() else None
     try:
         report = inspect_path(path, tokenizer=tokenizer, max_length=args.max_length,
-                              task_type=args.task_type, train_on=args.train_on)
+                              task_type=args.task_type, train_on=args.train_on,
+                              progress=progress)
     except OSError as exc:  # unreadable file (permissions, vanished meanwhile)
         return fail(f"{args.path}: cannot read: {exc.strerror or exc}", ExitCode.USAGE)
+    finally:
+        if progress is not None:
+            progress.clear()
     from ft_tui.core.data.clean import CleanRefused
 
     try:

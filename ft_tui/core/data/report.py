@@ -17,8 +17,9 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from ft_tui.core.data.checks import TASK_TYPES, DataWarning, SetChecks, normalise_task_type
 from ft_tui.core.data.loader import ExampleStream
@@ -26,6 +27,8 @@ from ft_tui.core.data.tokens import TokenCounter
 from ft_tui.core.data.types import SFT_FORMATS, Example, Issue, IssueLog
 
 __all__ = ["DataWarning", "InspectionReport", "inspect_path"]
+
+PROGRESS_EVERY_S = 0.5
 
 
 @dataclass
@@ -76,21 +79,30 @@ class InspectionReport:
 
 def inspect_path(path: str | os.PathLike, tokenizer: Any = None, max_length: int = 512,
                  task_type: str | None = None, train_on: str = "all_assistant",
-                 objective: str = "sft") -> InspectionReport:
+                 objective: str = "sft",
+                 progress: Callable[[int, float], None] | None = None) -> InspectionReport:
     """Check a data file end to end. Never raises on bad content; a missing file raises
     FileNotFoundError and an unknown ``task_type`` ValueError. Without a tokenizer the
     report has no token statistics. ``train_on`` (data.train_on) says which answers are
     trained, for the examples whose answers truncation would cut off. ``objective`` (sft,
     dpo or kto) is what the file is meant for: the warning that SFT cannot use preference
-    or KTO rows is left out when they are meant for DPO or KTO."""
+    or KTO rows is left out when they are meant for DPO or KTO. ``progress(rows, seconds)``
+    is called about twice a second while rows are read (the CLI's progress line, the
+    wizard's bar)."""
     chosen_type = normalise_task_type(task_type)
     stream = ExampleStream(path)
     checks = SetChecks()
     counter = (TokenCounter(tokenizer, max_length, train_on=train_on)
                if tokenizer is not None else None)
     errors = IssueLog()
+    start = time.monotonic()
+    next_report = start + PROGRESS_EVERY_S
     try:
-        for item in stream:
+        for rows, item in enumerate(stream, start=1):
+            if progress is not None and not rows % 256 and time.monotonic() >= next_report:
+                now = time.monotonic()
+                progress(rows, now - start)
+                next_report = now + PROGRESS_EVERY_S
             if isinstance(item, Example):
                 checks.add(item)
                 if counter is not None:
