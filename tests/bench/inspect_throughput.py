@@ -1,9 +1,11 @@
 """Benchmark: `ft-tui inspect` against the usual datasets pipeline on a 100k-example file.
 
-    python tests/bench/inspect_throughput.py            # 100k examples (~50 MB)
+    python tests/bench/inspect_throughput.py            # 100k multi-turn examples (~160 MB)
     python tests/bench/inspect_throughput.py --n 20000  # quicker
+    python tests/bench/inspect_throughput.py --n 1000000 --ours-only   # peak memory at 1M
 
-It writes a chat JSONL to a temp dir, then times, each in its own subprocess:
+It writes a multi-turn chat JSONL (one to four exchanges, one row in 25 longer than
+max_length 512) to a temp dir, then times, each in its own subprocess:
   ours      inspect_path(file, tokenizer) - the whole inspection: parsing, every check,
             PII scan, and token lengths through the chat template
   baseline  datasets.load_dataset("json") + a batched .map that tokenises each
@@ -108,6 +110,8 @@ def measure(which: str, path: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--ours-only", action="store_true",
+                        help="Measure only `ft-tui inspect` (the 1M-row memory run)")
     parser.add_argument("--child", nargs=2, metavar=("WHICH", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -125,6 +129,10 @@ def main() -> None:
         print(f"{args.n} examples, {size_mb:.1f} MB, {os.cpu_count()} CPUs, "
               f"load average {os.getloadavg()[0]:.1f} at start")
         ours = measure("ours", path)
+        if args.ours_only:
+            print(f"ours {ours['seconds']:7.2f} s wall  {ours['cpu_seconds']:7.2f} s CPU  peak RSS "
+                  f"{ours['peak_rss_mb']:5.0f} MB  ({ours['n'] / ours['seconds']:,.0f} rows/s)")
+            return
         base = measure("baseline", path)
     assert ours["median_tokens"] == base["median_tokens"], (ours, base)  # same counting
     for name, r, what in (("ours", ours, "full inspection"),
