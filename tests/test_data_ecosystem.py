@@ -231,6 +231,16 @@ def test_common_column_names_are_read_and_said(tmp_path):
     assert renamed and "'answer' as 'output'" in renamed.message and "line 1" in renamed.message
 
 
+def test_csv_headers_with_common_names_are_read(tmp_path):
+    path = _pandas_csv(tmp_path / "se.csv", [
+        {"question": "Why is the sky blue?", "response_j": "Rayleigh scattering.",
+         "response_k": "Because it is."}])
+    result = load_examples(path)
+    assert (result.format, result.errors) == ("preference", [])
+    qa = _pandas_csv(tmp_path / "qa.csv", [{"question": "2+2?", "answer": "4"}] * 2)
+    assert len(load_examples(qa).examples) == 2
+
+
 def test_a_row_that_matches_nothing_says_its_keys_and_what_to_rename(tmp_path):
     path = _jsonl(tmp_path / "odd.jsonl", [{"q": "Capital of Peru?", "reply": "Lima", "id": 3},
                                            {"src": "x", "tgt": "y"}])

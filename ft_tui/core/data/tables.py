@@ -124,11 +124,12 @@ def _pyarrow_csv_count(path: Path, delimiter: str) -> int | str | None:
 
 def _header_problem(header: list[str], delimiter: str) -> str | None:
     """A problem of the whole file, said once: a header no format can use."""
+    from ft_tui.core.data.aliases import resolve_aliases
     from ft_tui.core.data.formats import describe_keys, detect_format
 
     if not header:
         return "the CSV has no header row; the first row must name the columns"
-    if detect_format(dict.fromkeys(header, "")) is not None:
+    if detect_format(resolve_aliases(dict.fromkeys(header, ""))[0]) is not None:
         return None
     hint = ""
     if len(header) == 1 and any(d in header[0] for d in CSV_DELIMITERS if d != delimiter):
