@@ -468,3 +468,20 @@ def test_progress_is_reported_with_rows_per_second(tmp_path, monkeypatch):
     line(120000, 3.0)
     line.clear()
     assert "120,000 rows, 40,000 rows/s" in out.getvalue() and out.getvalue().endswith("\033[K")
+
+
+def test_the_wizard_shows_rows_read_on_a_slow_file(tmp_path, monkeypatch):
+    import itertools
+
+    from ft_tui.core.data import report as report_module
+    from ft_tui.tui.steps import data_work
+
+    clock = itertools.count(0, 0.5)   # every look at the clock: half a second later
+    monkeypatch.setattr(report_module.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(data_work, "load_tokenizer_for", lambda model: (_ for _ in ()).throw(OSError("no")))
+    path = tmp_path / "many.jsonl"
+    path.write_bytes(_lines(CHAT * 600))
+    posted = []
+    data_work.inspect_in_two_passes(path, "tiny", 512, lambda **kw: posted.append(kw))
+    reading = [p["status"] for p in posted if str(p.get("status", "")).startswith("Reading…")]
+    assert reading and "rows/s" in reading[-1]
