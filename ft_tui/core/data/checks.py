@@ -141,7 +141,8 @@ class SetChecks:
         if ex.fmt in ("openai_chat", "sharegpt"):
             self._check_turn_order(ex)
         exact = hash("\x1e".join(_message_key(m) for m in messages))
-        near = hash(tuple((m["role"], near_key(m["content"])) for m in messages))
+        nears = [(m["role"], near_key(m["content"])) for m in messages]
+        near = hash(tuple(nears))
         first = self._exact.find_or_add(exact, ex.line)
         if first is not None:
             self.duplicates.append([self._exact.first_line(first), ex.line])
@@ -151,7 +152,7 @@ class SetChecks:
                 self.near_duplicates.append([self._near.first_line(first_near), ex.line])
             else:
                 if ex.fmt not in ("preference", "kto"):  # many answers per prompt is their point
-                    self._check_contradiction(ex)
+                    self._check_contradiction(ex, nears)
         output = ex.output_text()
         if output.rstrip()[-1:] in ("#", ">", "]"):
             self._check_placeholder(output, ex.line)
@@ -192,17 +193,16 @@ class SetChecks:
         if roles and roles[-1] == "user":
             self.turn_order.setdefault("ends_on_user", []).append(ex.line)
 
-    def _check_contradiction(self, ex: Example) -> None:
+    def _check_contradiction(self, ex: Example, nears: list[tuple[str, bytes]]) -> None:
         """Same input, different output: for label-like answers any difference counts; for
         free text only answers that share almost no words (two wordings of one answer are
-        not a contradiction)."""
-        prompt = ex.prompt_messages()
-        if not prompt or not ex.completion_messages():
+        not a contradiction). ``nears``: each message's near key, computed once in add()."""
+        last = ex._last_assistant()   # the prompt is everything before the final answer
+        if last <= 0:
             return
-        key = hash((tuple((m["role"], near_key(m["content"])) for m in prompt),
-                    json.dumps(ex.tools, sort_keys=True) if ex.tools else ""))
-        output = ex.output_text()
-        answer = hash(near_key(output)) & 0x7FFFFFFFFFFFFFFF
+        key = hash((tuple(nears[:last]), json.dumps(ex.tools, sort_keys=True) if ex.tools else ""))
+        output = ex.messages[last]["content"]
+        answer = hash(nears[last][1]) & 0x7FFFFFFFFFFFFFFF
         words, n_words = word_sketch(output)
         seen = self._prompts.find_or_add(key, ex.line, answer=answer, words=words, n_words=n_words)
         if seen is not None and int(seen["answer"]) != answer:

@@ -111,23 +111,48 @@ class TokenCounter:
         if isinstance(self.lines, array) and any(hasattr(x, "source") for x in lines[:1]):
             self.lines = list(self.lines)
         self.lines.extend(lines)
-        for line, n, text, (messages, tools) in zip(lines, lengths, texts, conversations):
-            if n > self.max_length and not self._trained_within(messages, tools, text):
-                self.untrained_lines.append(line)
+        long = [(line, text, messages, tools) for line, n, text, (messages, tools)
+                in zip(lines, lengths, texts, conversations) if n > self.max_length]
+        if long and self._has_template:   # no template, no masks: nothing to say
+            self.untrained_lines.extend(self._untrained(long))
 
-    def _trained_within(self, messages, tools, text: str) -> bool:
-        """Whether a trained token of this (too long) example is left after the cut, by the
-        masks training uses. Cheap test first: only the first trained token matters, and it
-        comes right after the rendered text before the first trained message, so that text
-        is measured (in bytes, which bound its tokens, then in tokens); the whole mask is
-        built only when the answer starts within a token or two of the cut, or the
-        template is not prefix-stable."""
-        if not self._has_template:
-            return True   # no template, no masks: nothing to say
-        if not tools and not any("tool_calls" in m for m in messages):
-            verdict = self._first_token_test(messages, text)
-            if verdict is not None:
-                return verdict
+    def _untrained(self, long: list[tuple]) -> list[int]:
+        """The lines of these too-long examples with no trained token left after the cut,
+        by the masks training uses. Cheap test first: only the first trained token matters,
+        and it comes right after the rendered text before the first trained message, so that
+        text is measured (in bytes, which bound its tokens, then in tokens, all of a batch in
+        one call); the whole mask is built only when the answer starts within a token or two
+        of the cut, or for tools or a template that is not prefix-stable."""
+        from ft_tui.core.data.masks import first_trained_prefix
+
+        limit, margin = self.max_length, BOUNDARY_MARGIN
+        out, measure, full = [], [], []
+        for line, text, messages, tools in long:
+            before = None
+            if not tools and not any("tool_calls" in m for m in messages):
+                try:
+                    before = first_trained_prefix(self.tokenizer, messages, self.train_on)
+                except Exception:  # noqa: BLE001 - the full mask decides
+                    before = None
+            if before is None or not text.startswith(before):
+                full.append((line, messages, tools))
+            elif len(before.encode("utf-8")) + margin >= limit:
+                measure.append((line, messages, before))
+            # else: a token is at least one byte, so the answer starts inside the limit
+        for (line, messages, _), n in zip(measure, self._count([b for _, _, b in measure])
+                                          if measure else []):
+            if n > limit + margin:
+                out.append(line)
+            elif n + margin >= limit:
+                full.append((line, messages, None))
+        for line, messages, tools in full:
+            if not self._trained_within(messages, tools):
+                out.append(line)
+        rank = {line: i for i, (line, *_) in enumerate(long)}
+        return sorted(out, key=rank.__getitem__)   # file order
+
+    def _trained_within(self, messages, tools) -> bool:
+        """Whether a trained token is left after the cut, by the whole mask."""
         from ft_tui.core.data.masks import build_mask, trained_within
 
         try:
@@ -135,25 +160,6 @@ class TokenCounter:
         except Exception:  # noqa: BLE001 - a template failure is counted elsewhere
             return True
         return trained_within(masked.labels, self.max_length)
-
-    def _first_token_test(self, messages, text: str) -> bool | None:
-        from ft_tui.core.data.masks import first_trained_prefix
-
-        try:
-            before = first_trained_prefix(self.tokenizer, messages, self.train_on)
-        except Exception:  # noqa: BLE001 - the full mask decides (and counts the failure)
-            return None
-        if before is None or not text.startswith(before):
-            return None
-        margin = BOUNDARY_MARGIN
-        if len(before.encode("utf-8")) + margin < self.max_length:
-            return True   # a token is at least one byte: the answer starts inside the limit
-        n = len(self.tokenizer(before, add_special_tokens=False)["input_ids"])
-        if n + margin < self.max_length:
-            return True
-        if n > self.max_length + margin:
-            return False
-        return None
 
     # ----- rendering --------------------------------------------------------------------
 
