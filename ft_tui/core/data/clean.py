@@ -40,13 +40,17 @@ def write_cleaned(path: str | os.PathLike, out: str | os.PathLike | None = None,
     path = Path(path)
     stream = ExampleStream(path)
     checks = SetChecks()
-    examples: list[Example] = []
+    examples: list[Example] = []   # only when rows are rewritten; else their lines suffice
+    rewrite = _rewritten(path)
+    valid: list[int] = []
     bad_lines: set[int] = set()
     undecodable: list[int] = []
     for item in stream:
         if isinstance(item, Example):
             checks.add(item)
-            examples.append(item)
+            valid.append(item.line)
+            if rewrite:
+                examples.append(item)
         else:
             bad_lines.add(item.line)
             if item.code == "not_utf8":
@@ -59,7 +63,7 @@ def write_cleaned(path: str | os.PathLike, out: str | os.PathLike | None = None,
     drop: set[int] = set()
     if dedupe:
         drop.update(repeat for _, repeat in checks.duplicates + checks.near_duplicates)
-    keep = {ex.line for ex in examples if ex.line not in drop}
+    keep = {line for line in valid if line not in drop}
     if not drop_invalid:
         keep |= bad_lines
     if removed is not None:

@@ -111,7 +111,7 @@ class TokenCounter:
         if isinstance(self.lines, array) and any(hasattr(x, "source") for x in lines[:1]):
             self.lines = list(self.lines)
         self.lines.extend(lines)
-        long = [(line, text, messages, tools) for line, n, text, (messages, tools)
+        long = [(line, n, text, messages, tools) for line, n, text, (messages, tools)
                 in zip(lines, lengths, texts, conversations) if n > self.max_length]
         if long and self._has_template:   # no template, no masks: nothing to say
             self.untrained_lines.extend(self._untrained(long))
@@ -120,14 +120,14 @@ class TokenCounter:
         """The lines of these too-long examples with no trained token left after the cut,
         by the masks training uses. Cheap test first: only the first trained token matters,
         and it comes right after the rendered text before the first trained message, so that
-        text is measured (in bytes, which bound its tokens, then in tokens, all of a batch in
-        one call); the whole mask is built only when the answer starts within a token or two
+        text is measured (in bytes, which bound its tokens, then in tokens, from whichever
+        side of it is shorter, all of a batch in one call); the whole mask is built only when the answer starts within a token or two
         of the cut, or for tools or a template that is not prefix-stable."""
         from ft_tui.core.data.masks import first_trained_prefix
 
         limit, margin = self.max_length, BOUNDARY_MARGIN
         out, measure, full = [], [], []
-        for line, text, messages, tools in long:
+        for line, n_tokens, text, messages, tools in long:
             before = None
             if not tools and not any("tool_calls" in m for m in messages):
                 try:
@@ -137,10 +137,17 @@ class TokenCounter:
             if before is None or not text.startswith(before):
                 full.append((line, messages, tools))
             elif len(before.encode("utf-8")) + margin >= limit:
-                measure.append((line, messages, before))
+                # count the shorter side of the boundary: the tokens before it are the
+                # whole count less those after it (a merge across it is within the margin)
+                rest = text[len(before):]
+                if len(rest) < len(before):
+                    measure.append((line, messages, rest, n_tokens))
+                else:
+                    measure.append((line, messages, before, None))
             # else: a token is at least one byte, so the answer starts inside the limit
-        for (line, messages, _), n in zip(measure, self._count([b for _, _, b in measure])
-                                          if measure else []):
+        counted = self._count([part for _, _, part, _ in measure]) if measure else []
+        for (line, messages, _, whole), m in zip(measure, counted):
+            n = m if whole is None else whole - m
             if n > limit + margin:
                 out.append(line)
             elif n + margin >= limit:
