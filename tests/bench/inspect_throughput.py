@@ -73,7 +73,14 @@ def run_ours(path: str) -> dict:
     start, cpu = time.perf_counter(), time.process_time()
     from ft_tui.core.data import inspect_path
 
-    report = inspect_path(path, tokenizer=tokenizer, max_length=512)
+    def progress(rows: int, seconds: float) -> None:   # peak RSS so far, every ~100k rows
+        if rows // 100_000 != progress.shown:
+            progress.shown = rows // 100_000
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(f"{rows} rows, {seconds:.0f} s, peak RSS {peak:.0f} MB", file=sys.stderr, flush=True)
+    progress.shown = 0
+
+    report = inspect_path(path, tokenizer=tokenizer, max_length=512, progress=progress)
     elapsed = time.perf_counter() - start
     return {"seconds": elapsed, "cpu_seconds": time.process_time() - cpu, "n": report.n_examples,
             "median_tokens": report.tokens["median"]}
@@ -101,9 +108,9 @@ def run_baseline(path: str) -> dict:
 
 def measure(which: str, path: Path) -> dict:
     proc = subprocess.run([sys.executable, __file__, "--child", which, str(path)],
-                          capture_output=True, text=True, cwd=ROOT)
+                          stdout=subprocess.PIPE, text=True, cwd=ROOT)   # stderr: progress
     if proc.returncode != 0:
-        raise SystemExit(f"{which} failed:\n{proc.stderr[-3000:]}")
+        raise SystemExit(f"{which} failed (its error is above)")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
