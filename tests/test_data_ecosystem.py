@@ -372,6 +372,8 @@ def test_folder_glob_and_save_to_disk_read_every_file_with_file_and_line(tmp_pat
     assert report.errors == [] and report.n_examples == 6
     duplicate = report.warning("duplicate")
     assert duplicate and ":" in str(duplicate.lines[0][1])   # the repeat named with its shard
+    as_json = report.to_dict()["warnings"][0]["lines"][0]
+    assert as_json[1].startswith("data-0000") and as_json[1].endswith(":3")
     whole = tmp_path / "dict"
     datasets.DatasetDict({"train": datasets.Dataset.from_list(CHAT),
                           "test": datasets.Dataset.from_list(CHAT[:1])}).save_to_disk(str(whole))

@@ -72,7 +72,14 @@ class DataWarning:
     lines: list = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "lines": self.lines}
+        return {"code": self.code, "message": self.message, "lines": [_json_line(x) for x in self.lines]}
+
+
+def _json_line(x):
+    """A line for the JSON report: a multi-file set's ``FileLine`` as "file:line" text."""
+    if isinstance(x, list):
+        return [_json_line(y) for y in x]
+    return str(x) if hasattr(x, "source") else x
 
 
 def near_key(text: str) -> bytes:

@@ -3,7 +3,8 @@
 ``InspectionReport.to_dict()`` is the ``ft-tui inspect --json`` contract::
 
     {"path", "format", "n_examples",
-     "errors":   [{"line", "code", "message"}],
+     "errors":   [{"line", "code", "message", "rows"?}],   (rows: one problem on that
+                 many rows, said once; "line" is "file:line" text for a multi-file set)
      "warnings": [{"code", "message", "lines"}],
      "tokens":   {"min", "median", "p95", "max", "n_too_long", "max_length",
                   "n_untrained"} | null,

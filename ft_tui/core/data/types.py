@@ -52,7 +52,8 @@ class Issue:
     rows: int = 1   # rows with this same problem, said once (see IssueLog)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"line": self.line, "code": self.code, "message": self.message}
+        line = str(self.line) if hasattr(self.line, "source") else self.line  # "file:line"
+        out = {"line": line, "code": self.code, "message": self.message}
         if self.rows > 1:
             out["rows"] = self.rows
         return out
