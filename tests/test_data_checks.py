@@ -160,7 +160,7 @@ def test_a_conversation_the_template_rejects_is_counted_as_plain_text(tiny_token
     with TokenCounter(tokenizer, max_length=8, batch_size=2) as counter:
         for line, conv in enumerate([ok, tool, ok], start=1):
             counter.add(line, conv)
-    assert counter.lines == [1, 2, 3] and counter.template_failures == 1
+    assert list(counter.lines) == [1, 2, 3] and counter.template_failures == 1
     assert counter.lengths[0] == counter.lengths[2] > 0 and counter.lengths[1] > 0
 
 
@@ -176,5 +176,5 @@ def test_later_batches_count_exactly_like_apply_chat_template(tiny_tokenizer):
     assert counter._fast_render is not None  # the verified shortcut served batches 2-4
     expected = [len(tiny_tokenizer.apply_chat_template(c, tokenize=True, return_dict=True)["input_ids"])
                 for c in convs]
-    assert counter.lengths == expected
+    assert list(counter.lengths) == expected
     assert counter.too_long_lines() == [i + 1 for i, n in enumerate(expected) if n > 40]

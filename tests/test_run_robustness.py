@@ -385,10 +385,15 @@ def test_gzip_and_utf16_files_are_named_and_a_bare_string_line_is_no_example(tmp
     packed.write_bytes(gzip.compress(((row + "\n") * 3).encode()))
     wide = tmp_path / "wide.jsonl"
     wide.write_bytes(((row + "\n") * 3).encode("utf-16"))
-    for path, said in ((packed, "gzip-compressed"), (wide, "UTF-16")):
+    # gzip is unpacked while reading (tests/test_data_ecosystem.py); a tar.gz is refused
+    assert (len(load_examples(packed).examples), load_examples(packed).errors) == (3, [])
+    tarball = tmp_path / "data.tar.gz"
+    tarball.write_bytes(gzip.compress(b"not a data file"))
+    for path, said, code in ((tarball, "tar xf data.tar.gz", "compressed"),
+                             (wide, "UTF-16", "not_utf8")):
         result = load_examples(path)
         assert not result.examples and len(result.errors) == 1
-        assert said in str(result.errors[0])
+        assert said in str(result.errors[0]) and result.errors[0].code == code
     mixed = tmp_path / "mixed.jsonl"
     mixed.write_text(row + '\n"just a string"\n', encoding="utf-8")
     result = load_examples(mixed)

@@ -1,18 +1,21 @@
 """Whole-set checks, fed one example at a time so inspection can stream: duplicates,
 near-duplicates, contradictions, PII, label balance and the task type.
 
-Only hashes, line numbers and small counters are kept, never the texts themselves.
+Only hashes, line numbers and small counters are kept, never the texts themselves, and
+the per-row state is a few fixed-size numpy slots (core/data/sketch.py).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import string
 from dataclasses import dataclass, field
 from typing import Any
 
 from ft_tui.core.data.labels import LabelTally
 from ft_tui.core.data.pii import KIND_NAMES, find_pii
+from ft_tui.core.data.sketch import SKETCH_BITS, FirstSeen, sketch_overlap, word_sketch
 from ft_tui.core.data.types import Example
 
 IMBALANCE_RATIO = 5  # most common label at least 5x the rarest one
@@ -49,6 +52,11 @@ TASK_ALIASES = {"structured_extraction": "extraction", "structured extraction": 
 _NEAR_DELETE = (string.punctuation + string.whitespace).encode()
 _TYPOGRAPHIC = str.maketrans({"\u00a0": " ", "\u2018": "'", "\u2019": "'", "\u201c": '"',
                               "\u201d": '"', "\u2013": "-", "\u2014": "-", "\u2026": "..."})
+# Literal end-of-text tokens left in answers by another tool's template: the model's own
+# template adds the real one.
+_PLACEHOLDER = re.compile(r"(#{2,}\s*eos_token\s*#{2,}|</s>|<\|endoftext\|>|<\|im_end\|>|"
+                          r"<\|eot_id\|>|<eos>|<EOS>|\[EOS\]|<\|end\|>)\s*\Z")
+_MARKUP = re.compile(r"<\|im_start\|>|<\|start_header_id\|>|\[INST\]")
 PII_CACHE_SIZE = 20000  # repeated texts (system prompts, labels) are scanned once
 _CODE_MARKERS = ("```", "def ", "class ", "import ", "function ", "return ", "#include", "SELECT ",
                  "const ", "public ", "=> ", "();")
@@ -64,7 +72,14 @@ class DataWarning:
     lines: list = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "lines": self.lines}
+        return {"code": self.code, "message": self.message, "lines": [_json_line(x) for x in self.lines]}
+
+
+def _json_line(x):
+    """A line for the JSON report: a multi-file set's ``FileLine`` as "file:line" text."""
+    if isinstance(x, list):
+        return [_json_line(y) for y in x]
+    return str(x) if hasattr(x, "source") else x
 
 
 def near_key(text: str) -> bytes:
@@ -87,9 +102,11 @@ class SetChecks:
     """Accumulates what the whole-set warnings need; ``warnings()`` turns it into findings."""
 
     def __init__(self) -> None:
-        self._exact: dict[int, int] = {}
-        self._near: dict[int, int] = {}
-        self._prompts: dict[int, tuple[int, int]] = {}
+        # first line per hash, in fixed-size numpy slots (1M rows: tens of MB, not GB)
+        self._exact = FirstSeen()
+        self._near = FirstSeen()
+        self._prompts = FirstSeen((("answer", "i8"), ("words", f"V{SKETCH_BITS // 8}"),
+                                   ("n_words", "u1")))
         self.duplicates: list[list[int]] = []
         self.near_duplicates: list[list[int]] = []
         self.contradictions: list[list[int]] = []
@@ -110,6 +127,8 @@ class SetChecks:
         # turn order (the checks OpenAI's format checker makes): lines per problem
         self.turn_order: dict[str, list[int]] = {}
         self.tool_lines: list[int] = []   # examples with tool schemas or calls
+        self.placeholders: dict[str, list[int]] = {}  # literal end tokens ending answers
+        self.markup_lines: list[int] = []  # chat template markup inside a message's text
 
     def add(self, ex: Example) -> None:
         self.n += 1
@@ -129,31 +148,40 @@ class SetChecks:
         if ex.fmt in ("openai_chat", "sharegpt"):
             self._check_turn_order(ex)
         exact = hash("\x1e".join(_message_key(m) for m in messages))
-        near = hash(tuple((m["role"], near_key(m["content"])) for m in messages))
-        first = self._exact.get(exact)
+        nears = [(m["role"], near_key(m["content"])) for m in messages]
+        near = hash(tuple(nears))
+        first = self._exact.find_or_add(exact, ex.line)
         if first is not None:
-            self.duplicates.append([first, ex.line])
+            self.duplicates.append([self._exact.first_line(first), ex.line])
         else:
-            self._exact[exact] = ex.line
-            first_near = self._near.get(near)
+            first_near = self._near.find_or_add(near, ex.line)
             if first_near is not None:
-                self.near_duplicates.append([first_near, ex.line])
+                self.near_duplicates.append([self._near.first_line(first_near), ex.line])
             else:
-                self._near[near] = ex.line
                 if ex.fmt not in ("preference", "kto"):  # many answers per prompt is their point
-                    self._check_contradiction(ex)
+                    self._check_contradiction(ex, nears)
         output = ex.output_text()
+        if output.rstrip()[-1:] in ("#", ">", "]"):
+            self._check_placeholder(output, ex.line)
         if ex.fmt not in ("preference", "kto"):
             self.labels.add(output, ex.line)
         self._observe_task(ex, output)
         for m in messages:
             if not m["content"]:
                 continue
+            if ("<|" in m["content"] or "[INST]" in m["content"]) and _MARKUP.search(m["content"]):
+                if not self.markup_lines or self.markup_lines[-1] != ex.line:
+                    self.markup_lines.append(ex.line)
             for finding in self._find_pii(m["content"]):
                 lines = self.pii.setdefault(finding.kind, [])
                 if not lines or lines[-1] != ex.line:
                     lines.append(ex.line)
                 self._pii_example.setdefault(finding.kind, (ex.line, finding.masked))
+
+    def _check_placeholder(self, output: str, line: int) -> None:
+        found = _PLACEHOLDER.search(output)
+        if found:
+            self.placeholders.setdefault(found.group(1), []).append(line)
 
     def _find_pii(self, text: str) -> tuple:
         found = self._pii_cache.get(text)
@@ -172,25 +200,22 @@ class SetChecks:
         if roles and roles[-1] == "user":
             self.turn_order.setdefault("ends_on_user", []).append(ex.line)
 
-    def _check_contradiction(self, ex: Example) -> None:
+    def _check_contradiction(self, ex: Example, nears: list[tuple[str, bytes]]) -> None:
         """Same input, different output: for label-like answers any difference counts; for
         free text only answers that share almost no words (two wordings of one answer are
-        not a contradiction)."""
-        prompt = ex.prompt_messages()
-        if not prompt or not ex.completion_messages():
+        not a contradiction). ``nears``: each message's near key, computed once in add()."""
+        last = ex._last_assistant()   # the prompt is everything before the final answer
+        if last <= 0:
             return
-        key = hash((tuple((m["role"], near_key(m["content"])) for m in prompt),
-                    json.dumps(ex.tools, sort_keys=True) if ex.tools else ""))
-        output = ex.output_text()
-        answer = hash(near_key(output))
-        seen = self._prompts.get(key)
-        if seen is None:
-            self._prompts[key] = (ex.line, answer, _words(output))
-        elif seen[1] != answer:
-            words = _words(output)
-            label_like = len(seen[2]) <= LABEL_WORDS and len(words) <= LABEL_WORDS
-            if label_like or _overlap(seen[2], words) < FREE_TEXT_OVERLAP:
-                self.contradictions.append([seen[0], ex.line])
+        key = hash((tuple(nears[:last]), json.dumps(ex.tools, sort_keys=True) if ex.tools else ""))
+        output = ex.messages[last]["content"]
+        answer = hash(nears[last][1]) & 0x7FFFFFFFFFFFFFFF
+        words, n_words = word_sketch(output)
+        seen = self._prompts.find_or_add(key, ex.line, answer=answer, words=words, n_words=n_words)
+        if seen is not None and int(seen["answer"]) != answer:
+            label_like = int(seen["n_words"]) <= LABEL_WORDS and n_words <= LABEL_WORDS
+            if label_like or sketch_overlap(bytes(seen["words"]), words) < FREE_TEXT_OVERLAP:
+                self.contradictions.append([self._prompts.first_line(seen), ex.line])
 
     def _observe_task(self, ex: Example, output: str) -> None:
         stripped = output.strip()
@@ -299,10 +324,28 @@ class SetChecks:
             found.append(DataWarning("pii", f"{len(lines)} example(s) contain {KIND_NAMES[kind]} "
                                         f"(e.g. line {line}: {masked}); remove or mask them "
                                         "before training: a model can repeat what it saw.", lines))
+        found.extend(self._text_warnings())
         imbalance = self._imbalance()
         if imbalance:
             found.append(imbalance)
         found.extend(self._too_few(task_type))
+        return found
+
+    def _text_warnings(self) -> list[DataWarning]:
+        found = []
+        for mark, lines in self.placeholders.items():
+            found.append(DataWarning(
+                "eos_placeholder", f"{len(lines)} answer(s) end with the literal text {mark!r} "
+                f"(e.g. line {lines[0]}): a placeholder another tool fills in. The chat template "
+                "already ends each answer with the model's own end token, so this text would be "
+                "trained as words; remove it from the answers.", lines))
+        if self.markup_lines:
+            lines = self.markup_lines
+            found.append(DataWarning(
+                "chat_markup", f"{len(lines)} example(s) hold chat template markup such as "
+                f"<|im_start|> or [INST] inside a message (e.g. line {lines[0]}); the model's "
+                "template wraps every message again, so the markup is trained as text. Keep "
+                "only the words in each message.", lines))
         return found
 
     def _imbalance(self) -> DataWarning | None:
@@ -326,7 +369,7 @@ class SetChecks:
         else:
             task_type, why = self.infer_task_type()
         name, minimum, good = TASK_TYPES[task_type]
-        if self.n >= minimum:
+        if self.n >= minimum or self.n == 0:   # nothing read: the errors say why
             return []
         return [DataWarning("too_few_examples",
                         f"{self.n} valid examples; {name} needs at least {minimum}, and {good}+ "
@@ -340,13 +383,6 @@ def _message_key(m: dict[str, Any]) -> str:
     return key
 
 
-def _words(text: str) -> frozenset:
-    """A small fingerprint of an answer's words (hashes, at most 64 of them)."""
-    return frozenset(hash(w) for w in text.lower().split()[:64])
-
-
-def _overlap(a: frozenset, b: frozenset) -> float:
-    return len(a & b) / max(1, len(a | b))
 
 
 def _text(messages: list[dict[str, Any]]) -> str:

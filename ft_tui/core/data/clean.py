@@ -8,6 +8,7 @@ user wrote is reformatted. CSV and Parquet come out as chat JSONL.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from ft_tui.core.data.checks import SetChecks
+from ft_tui.core.data.containers import compression
 from ft_tui.core.data.loader import ExampleStream
 from ft_tui.core.data.readers import BOM, array_elements, file_kind
 from ft_tui.core.data.split import split_examples
@@ -38,13 +40,17 @@ def write_cleaned(path: str | os.PathLike, out: str | os.PathLike | None = None,
     path = Path(path)
     stream = ExampleStream(path)
     checks = SetChecks()
-    examples: list[Example] = []
+    examples: list[Example] = []   # only when rows are rewritten; else their lines suffice
+    rewrite = _rewritten(path)
+    valid: list[int] = []
     bad_lines: set[int] = set()
     undecodable: list[int] = []
     for item in stream:
         if isinstance(item, Example):
             checks.add(item)
-            examples.append(item)
+            valid.append(item.line)
+            if rewrite:
+                examples.append(item)
         else:
             bad_lines.add(item.line)
             if item.code == "not_utf8":
@@ -57,7 +63,7 @@ def write_cleaned(path: str | os.PathLike, out: str | os.PathLike | None = None,
     drop: set[int] = set()
     if dedupe:
         drop.update(repeat for _, repeat in checks.duplicates + checks.near_duplicates)
-    keep = {ex.line for ex in examples if ex.line not in drop}
+    keep = {line for line in valid if line not in drop}
     if not drop_invalid:
         keep |= bad_lines
     if removed is not None:
@@ -96,14 +102,26 @@ def _free_split_names(path: Path) -> tuple[Path, Path]:
 
 
 def _beside(path: Path, tag: str) -> Path:
-    suffix = path.suffix if file_kind(path) not in ("csv", "parquet") else ".jsonl"
-    return path.with_name(f"{path.stem}.{tag}{suffix}")
+    if _rewritten(path):   # written as chat JSONL, named after what it holds
+        if glob.has_magic(str(path)) and not path.exists():
+            raise CleanRefused("a cleaned copy or split of a file pattern has no one place to "
+                               "go; give the folder that holds the files instead")
+        stem = path.name.split(".")[0] if path.is_file() else path.name
+        return path.with_name(f"{stem}.{tag}.jsonl")
+    return path.with_name(f"{path.stem}.{tag}{path.suffix}")
+
+
+def _rewritten(path: Path) -> bool:
+    """Rows that cannot be copied verbatim (tables, packed files, several files) are
+    written out as chat JSONL."""
+    return (not path.is_file() or compression(path) is not None
+            or file_kind(path) in ("csv", "parquet", "arrow", "binary"))
 
 
 def _copy_rows(source: Path, keep: set[int], examples: list[Example], target: Path) -> None:
     if target.resolve() == source.resolve() and not source.stem.endswith(".cleaned"):
         raise ValueError(f"refusing to overwrite the original file {source}")
-    kind = file_kind(source)
+    kind = "table" if _rewritten(source) else file_kind(source)
     if kind in ("jsonl", "text"):
         chunks = _kept_lines(source, keep)
     elif kind == "json_array":
@@ -115,7 +133,7 @@ def _copy_rows(source: Path, keep: set[int], examples: list[Example], target: Pa
                   for ex in examples if ex.line in keep)
     _atomic_write_chunks(target, chunks)
     try:  # the copy is as readable as the original (mkstemp makes it 0600)
-        target.chmod(source.stat().st_mode & 0o777)
+        target.chmod(source.stat().st_mode & 0o777 if source.is_file() else 0o644)
     except OSError:
         pass
 

@@ -13,6 +13,7 @@ import difflib
 import json
 from typing import Any
 
+from ft_tui.core.data.markup import markup_turns
 from ft_tui.core.data.types import RowError
 
 TEXT_SEPARATOR = "###"
@@ -344,6 +345,9 @@ def text_messages(text: str) -> list[dict[str, Any]]:
     separator is one assistant turn (plain language-model data, no prompt)."""
     if not text.strip():
         raise RowError("empty_content", "the text is empty")
+    turns = markup_turns(text)   # already rendered chat: its turns, never a second template
+    if turns is not None:
+        return turns
     if TEXT_SEPARATOR in text:
         prompt, _, answer = text.partition(TEXT_SEPARATOR)
         if not prompt.strip():
@@ -427,7 +431,9 @@ def _preference_prompt(row: dict) -> list[dict[str, Any]] | None:
 
 def _preference_side(value: Any, key: str) -> list[dict[str, Any]]:
     if isinstance(value, str):
-        return [{"role": "assistant", "content": value}]
+        # Anthropic HH-RLHF writes each side as a whole '\n\nHuman: …\n\nAssistant: …'
+        # transcript: its turns, so the shared prompt is whole turns, not shared letters
+        return markup_turns(value) or [{"role": "assistant", "content": value}]
     if isinstance(value, dict):
         return _message_list([value], key)
     if isinstance(value, list):

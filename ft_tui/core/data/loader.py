@@ -6,14 +6,19 @@ The first recognisable row fixes the file's format; a later row in another forma
 
 from __future__ import annotations
 
+import glob
 import os
 from pathlib import Path
 from typing import Any, Iterator
 
+from ft_tui.core.data.aliases import (OASST_MESSAGE_ADVICE, is_oasst_message, is_oasst_tree,
+                                      oasst_thread, rename_advice, resolve_aliases)
 from ft_tui.core.data.formats import (NORMALISERS, TEXT_SEPARATOR, describe_keys, detect_format,
                                       text_messages)
+from ft_tui.core.data.containers import (FileLine, compression, data_files, label, read_head,
+                                         unpack_errors, unsupported)
 from ft_tui.core.data.readers import file_kind, read_rows
-from ft_tui.core.data.types import Example, Issue, LoadResult, RowError
+from ft_tui.core.data.types import Example, Issue, IssueLog, LoadResult, RowError
 
 FORMAT_HINT = ('{"messages": [...]}, {"conversations": [...]}, {"instruction", "output"}, '
                '{"prompt", "completion"}, {"text"}, or preference pairs {"prompt", "chosen", '
@@ -33,30 +38,78 @@ class ExampleStream:
         self._format_line = 0
         self._text_uses_separator: bool | None = None
         self.media_lines: list[int] = []   # rows with images/audio/video, said once per file
+        self.renamed: tuple[int, str] | None = None  # (first line, "'response' as 'output'")
+        self.oasst_trees = 0               # Open Assistant trees read as their best thread
+        self.files: list[Path] = []        # the files read (several for a folder or glob)
 
     def __iter__(self) -> Iterator[Example | Issue]:
-        if not self.path.is_file():
-            if self.path.is_dir():
-                raise IsADirectoryError(f"{self.path} is a folder, not a data file")
+        files = data_files(self.path)
+        if isinstance(files, str):
+            if self.path.is_dir() or glob.has_magic(str(self.path)):
+                yield Issue(1, "unknown_format", files)
+                return
+            raise FileNotFoundError(files)
+        if not files[0].is_file():
             raise FileNotFoundError(f"{self.path}: no such file")
-        kind = file_kind(self.path)
-        encoding = kind != "parquet" and _wrong_encoding(self.path)
+        self.files = files
+        for path in files:
+            name = label(path, self.path) if len(files) > 1 else None
+            for item in self._file_items(path):
+                if name is not None and isinstance(item, Example):  # its own line, with its file
+                    item.line = FileLine(item.line, name)
+                elif name is not None:
+                    item = Issue(FileLine(item.line, name), item.code, item.message, item.rows)
+                yield item
+
+    def _file_items(self, path: Path) -> Iterator[Example | Issue]:
+        refused = unsupported(path)
+        if refused:
+            yield Issue(1, "compressed", refused)
+            return
+        packed = compression(path)
+        if packed is None:
+            yield from self._rows_of(path)
+            return
+        last = 0
+        try:
+            for item in self._rows_of(path):
+                last = item.line
+                yield item
+        except unpack_errors() as exc:
+            yield Issue(last + 1, "compressed", f"the {packed} data is damaged or cut short after "
+                                                f"line {last} ({exc}); download or pack it again")
+
+    def _rows_of(self, path: Path) -> Iterator[Example | Issue]:
+        kind = file_kind(path)
+        encoding = kind not in ("parquet", "arrow", "binary") and _wrong_encoding(path)
         if encoding:
             yield Issue(1, "not_utf8", encoding)
             return
-        for line, value in read_rows(self.path, kind):
+        array = kind == "json_array"
+        for index, (line, value) in enumerate(read_rows(path, kind)):
             if isinstance(value, Issue):
                 yield value
             elif isinstance(value, str):
                 yield self._text_line(line, value)
             else:
-                yield self._json_row(line, value)
+                item = self._json_row(line, value)
+                if array and isinstance(item, Issue):  # a one-line array: line 1 for them all
+                    item = Issue(line, item.code, f"array element [{index}]: {item.message}")
+                yield item
 
     def _json_row(self, line: int, row: Any) -> Example | Issue:
+        row, renamed = resolve_aliases(row)
+        if renamed and self.renamed is None:
+            self.renamed = (line, renamed)
+        if is_oasst_tree(row):
+            row = oasst_thread(row)
+            self.oasst_trees += 1
         fmt = detect_format(row)
         if fmt is None:
-            return Issue(line, "unknown_format", f"the row is {describe_keys(row)}; expected "
-                                                 f"one of {FORMAT_HINT}")
+            if is_oasst_message(row):
+                return Issue(line, "unknown_format", OASST_MESSAGE_ADVICE)
+            return Issue(line, "unknown_format", f"the row is {describe_keys(row)}, which "
+                                                 f"matches no format; {_advice(row)}")
         if self.format is None:
             self.format, self._format_line = fmt, line
         elif fmt != self.format:
@@ -96,6 +149,12 @@ class ExampleStream:
         return text_messages(text)
 
 
+def _advice(row: Any) -> str:
+    if isinstance(row, dict) and row:
+        return f"{rename_advice(row)}. The layouts ft-tui reads: {FORMAT_HINT}"
+    return f"expected one of {FORMAT_HINT}"
+
+
 MEDIA_KEYS = ("images", "videos", "audios", "image", "video", "audio")
 MEDIA_MARKERS = ("<image>", "<video>", "<audio>")
 
@@ -108,12 +167,8 @@ def _has_media(row: dict, messages: list[dict[str, Any]]) -> bool:
 
 
 def _wrong_encoding(path: Path) -> str | None:
-    """Gzip or UTF-16 files, named as such (they would read as lines of bad bytes)."""
-    with open(path, "rb") as fh:
-        head = fh.read(4096)
-    if head[:2] == b"\x1f\x8b":
-        return (f"the file is gzip-compressed; unpack it first (gunzip -k {path.name}) and "
-                "give the unpacked file")
+    """UTF-16 files, named as such (they would read as lines of bad bytes)."""
+    head = read_head(path, 4096)
     if head[:2] in (b"\xff\xfe", b"\xfe\xff") or _looks_utf16(head):
         return (f"the file is UTF-16 (or UTF-32) text; re-save it as UTF-8, e.g. "
                 f"iconv -f UTF-16 -t UTF-8 {path.name} > {path.stem}.utf8{path.suffix}")
@@ -136,10 +191,12 @@ def load_examples(path: str | os.PathLike) -> LoadResult:
     FileNotFoundError."""
     stream = ExampleStream(path)
     result = LoadResult(str(path), None)
+    log = IssueLog()
     for item in stream:
         if isinstance(item, Example):
             result.examples.append(item)
         else:
-            result.errors.append(item)
+            log.add(item)
+    result.errors = log.result(len(result.examples))
     result.format = stream.format
     return result

@@ -15,7 +15,9 @@ assistant turn only, the way TRL's prompt/completion split does, and says so in
 
 Trained: assistant messages (their text, tool calls and the end-of-turn token the
 template writes), except those with ``weight`` 0 (OpenAI's per-message weight: context,
-not a target). Never trained: system, user and tool messages, tool schemas.
+not a target). Never trained: system, user and tool messages, tool schemas, and what the
+template writes on its own before the first message (a default system prompt such as
+SmolLM2's or Qwen's, a role header), even when the conversation opens with the answer.
 
 Tools: when the template renders tool calls and schemas itself (``tools=`` and
 ``tool_calls``), it does. A template that ignores them (SmolLM2's, say) would train an
@@ -113,6 +115,21 @@ def template_text(tokenizer: Any, messages: list[dict[str, Any]], tools: list | 
     return _render(tokenizer, plain, tools, False)
 
 
+def first_trained_prefix(tokenizer: Any, messages: list[dict[str, Any]],
+                         train_on: str = "all_assistant") -> str | None:
+    """The rendered text before the first trained message, as ``build_mask`` renders it
+    (a cheap stand-in for the whole mask when only the first trained token matters); None
+    when no message is trained. Conversations without tools only."""
+    wanted = targets(messages, train_on)
+    if not wanted:
+        return None
+    plain = clean_messages(messages)
+    i = wanted[0]
+    if i:
+        return _render(tokenizer, plain[:i], None, True)
+    return _opening(tokenizer, plain[0], None, _render(tokenizer, plain[:1], None, False))
+
+
 _RENDERS_TOOLS: dict[int, bool] = {}
 _PROBE = "ft_tui_probe_tool"
 
@@ -171,7 +188,8 @@ def _build(tokenizer, messages, plain, tools, train_on) -> MaskedExample:
     last = targets(messages, "last_assistant")
     spans = []
     if last:
-        before = _render(tokenizer, plain[:last[0]], tools, True) if last[0] else ""
+        before = (_render(tokenizer, plain[:last[0]], tools, True) if last[0] else
+                  _opening(tokenizer, plain[0], tools, _render(tokenizer, plain[:1], tools, False)))
         n = _common_prefix(_encode(tokenizer, before), ids) if before else 0
         if plain[last[0]:last[0] + 1] == plain[-1:]:
             spans = [(len(tokenizer.decode(ids[:n])), len(full))]
@@ -184,9 +202,27 @@ class _Unstable(Exception):
     pass
 
 
+_SENTINEL = "\x00ft-tui-content\x00"
+
+
+def _opening(tokenizer, first: dict[str, Any], tools, rendered: str) -> str:
+    """What a template writes before the first message's text: its own default system
+    prompt (SmolLM2's "You are a helpful AI assistant named SmolLM…", Qwen's "You are
+    Qwen…"), a BOS token, the role header. Context, never trained: found by rendering the
+    message with a marker for its content; "" when the template does not render it so."""
+    try:
+        probe = _render(tokenizer, [{**first, "content": _SENTINEL}], tools, False)
+    except TemplateError:
+        return ""
+    at = probe.find(_SENTINEL)
+    if at <= 0 or not rendered.startswith(probe[:at]):
+        return ""
+    return probe[:at]
+
+
 def _span(tokenizer, plain, tools, i: int, full: str) -> tuple[int, int]:
-    before = _render(tokenizer, plain[:i], tools, True) if i else ""
     after = _render(tokenizer, plain[:i + 1], tools, False)
+    before = _render(tokenizer, plain[:i], tools, True) if i else _opening(tokenizer, plain[0], tools, after)
     if not (full.startswith(after) and after.startswith(before)):
         if i and not after.startswith(before):
             # templates without a generation prompt: the header is rendered with the turn

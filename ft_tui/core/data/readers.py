@@ -13,27 +13,35 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
+from ft_tui.core.data.containers import (SURROGATE, inner_suffix, magic, open_bytes, read_all,
+                                         read_head)
 from ft_tui.core.data.types import Issue
 
 BOM = b"\xef\xbb\xbf"
 TEXT_SUFFIXES = {".txt", ".text", ".md"}
 JSON_SUFFIXES = {".jsonl", ".json", ".ndjson"}
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 Row = tuple[int, Any]
 
 
 def file_kind(path: Path) -> str:
-    """'jsonl', 'json_array', 'text', 'csv' or 'parquet', from the suffix and first bytes."""
-    suffix = path.suffix.lower()
+    """'jsonl', 'json_array', 'json_object', 'text', 'csv', 'parquet', 'arrow' or 'binary',
+    from the suffix (inside a .gz/.zst) and the first bytes."""
+    suffix = inner_suffix(path)
+    head = magic(path)
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"ARROW1") or suffix == ".arrow" or head.startswith(b"\xff\xff\xff\xff"):
+        return "arrow"
     if suffix == ".csv":
         return "csv"
     if suffix == ".parquet":
         return "parquet"
     if suffix in TEXT_SUFFIXES:
         return "text"
-    with open(path, "rb") as fh:
-        head = fh.read(65536)
+    head = read_head(path, 65536)
+    if b"\0" in head and not _utf16(head):
+        return "binary"   # never read as lines of text
     first = head.removeprefix(BOM).lstrip()[:1]
     if first == b"[":
         return "json_array"
@@ -42,6 +50,10 @@ def file_kind(path: Path) -> str:
     if first == b"{" or not first or suffix in JSON_SUFFIXES:
         return "jsonl"
     return "text"
+
+
+def _utf16(head: bytes) -> bool:
+    return head[:2] in (b"\xff\xfe", b"\xfe\xff") or head.count(b"\0") > len(head) // 4
 
 
 MAX_JSON_OBJECT_BYTES = 256 * 1024 * 1024
@@ -53,20 +65,23 @@ def _one_json_object(path: Path, head: bytes) -> bool:
     if len(lines) < 2 or path.stat().st_size > MAX_JSON_OBJECT_BYTES:
         return False
     try:
-        return isinstance(json.loads(path.read_bytes().removeprefix(BOM)), dict)
+        return isinstance(json.loads(read_all(path).removeprefix(BOM)), dict)
     except (ValueError, RecursionError):
         return False
 
 
 def read_rows(path: Path, kind: str) -> Iterator[Row]:
+    from ft_tui.core.data.tables import arrow_rows, csv_rows, parquet_rows
+
     reader = {"jsonl": _jsonl_rows, "json_array": _array_rows, "text": _text_rows,
-              "csv": _csv_rows, "parquet": _parquet_rows, "json_object": _object_rows}[kind]
+              "csv": csv_rows, "parquet": parquet_rows, "arrow": arrow_rows,
+              "json_object": _object_rows, "binary": _binary_rows}[kind]
     return reader(path)
 
 
 def _object_rows(path: Path) -> Iterator[Row]:
     """One object is one example; an object that wraps the rows in a list is named as such."""
-    value = json.loads(path.read_bytes().removeprefix(BOM))
+    value = json.loads(read_all(path).removeprefix(BOM))
     lists = [k for k, v in value.items() if isinstance(v, list) and v and isinstance(v[0], dict)
              and k not in ("messages", "conversations", "chosen", "rejected", "prompt",
                            "completion", "chosen_messages", "rejected_messages", "tools")]
@@ -81,7 +96,7 @@ def _object_rows(path: Path) -> Iterator[Row]:
 
 def _decoded_lines(path: Path) -> Iterator[tuple[int, str | Issue]]:
     """Non-blank physical lines as text, BOM and CR/LF removed; bad bytes become Issues."""
-    with open(path, "rb") as fh:
+    with open_bytes(path) as fh:
         for number, raw in enumerate(fh, start=1):
             if number == 1:
                 raw = raw.removeprefix(BOM)
@@ -148,12 +163,18 @@ def _msg(exc: json.JSONDecodeError) -> str:
 
 def _has_surrogate(value: Any) -> bool:
     if isinstance(value, str):
-        return _SURROGATE.search(value) is not None
+        return SURROGATE.search(value) is not None
     if isinstance(value, dict):
         return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
     if isinstance(value, list):
         return any(_has_surrogate(v) for v in value)
     return False
+
+
+def _binary_rows(path: Path) -> Iterator[Row]:
+    yield 1, Issue(1, "unknown_format", "the file holds binary data, not text, and is not "
+                                        "Parquet or Arrow; give a .jsonl, .json, .csv, .parquet "
+                                        "or .arrow file (or one of those as .gz/.zst)")
 
 
 def _text_rows(path: Path) -> Iterator[Row]:
@@ -203,7 +224,7 @@ def array_elements(data: bytes) -> Iterator[tuple[int, int, int, Any]]:
             if pos is None:
                 return
             continue
-        bad = _SURROGATE.search(text, pos, end)
+        bad = SURROGATE.search(text, pos, end)
         if bad:
             at = _line_at(text, bad.start())
             yield line, pos, end, Issue(line, "not_utf8", f"line {at} holds bytes that are not "
@@ -236,104 +257,7 @@ def _resync(text: str, failed_at: int) -> int | None:
 
 
 def _array_rows(path: Path) -> Iterator[Row]:
-    for line, _start, _end, value in array_elements(path.read_bytes()):
+    for line, _start, _end, value in array_elements(read_all(path)):
         yield line, value
 
 
-# ----- tables ---------------------------------------------------------------------------
-
-_JSON_COLUMNS = ("messages", "conversations", "prompt", "completion")
-
-
-def _table_row(row: dict) -> dict:
-    """CSV cells are strings: decode the chat columns that hold JSON lists."""
-    out = {}
-    for key, value in row.items():
-        if key is None:
-            continue
-        if isinstance(value, str) and key in _JSON_COLUMNS and value.lstrip().startswith("["):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                pass  # keep the text: the format check then reports the wrong type
-        out[key] = value
-    return out
-
-
-CSV_DELIMITERS = ",;\t|"
-
-
-def csv_dialect(sample: str):
-    """The delimiter the file uses (spreadsheets in many locales write ';'), sniffed by the
-    csv module from the header; plain ',' when it cannot tell."""
-    import csv
-
-    header = sample.split("\n", 1)[0]
-    try:
-        dialect = csv.Sniffer().sniff(header or sample, delimiters=CSV_DELIMITERS)
-    except csv.Error:
-        return csv.excel
-    if dialect.delimiter not in header:
-        return csv.excel
-    return dialect
-
-
-def _csv_rows(path: Path) -> Iterator[Row]:
-    import csv
-
-    # Bad bytes are kept as surrogates so the rows after them are still read; each row
-    # holding one is reported on its own.
-    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
-        dialect = csv_dialect(fh.read(65536))
-        fh.seek(0)
-        reader = csv.DictReader(fh, dialect=dialect)
-        start = 2
-        try:
-            header = reader.fieldnames or []
-            problem = _header_problem(header, dialect.delimiter)
-            if problem:
-                yield 1, Issue(1, "unknown_format", problem)
-                return
-            for row in reader:
-                cells = [v for v in row.values() if isinstance(v, str)]
-                if any(v.strip() for v in cells):
-                    if any(_SURROGATE.search(v) for v in cells):
-                        yield start, Issue(start, "not_utf8", "this row holds bytes that are not "
-                                                              "UTF-8; re-save the file as UTF-8")
-                    else:
-                        yield start, _table_row(row)
-                start = reader.line_num + 1
-        except csv.Error as exc:
-            yield start, Issue(start, "invalid_json", f"cannot parse this CSV row: {exc}")
-
-
-def _header_problem(header: list[str], delimiter: str) -> str | None:
-    """A problem of the whole file, said once: a header no format can use."""
-    from ft_tui.core.data.formats import detect_format
-
-    if not header:
-        return "the CSV has no header row; the first row must name the columns"
-    if detect_format(dict.fromkeys(header, "")) is not None:
-        return None
-    names = ", ".join(repr(h) for h in header[:6])
-    hint = ""
-    if len(header) == 1 and any(d in header[0] for d in CSV_DELIMITERS if d != delimiter):
-        hint = " (the columns look separated by another character; save it as comma-separated)"
-    return (f"the CSV header has {names}, which matches no format{hint}; name the columns "
-            "instruction/input/output, prompt/completion, messages or text. Every row is "
-            "unreadable until then")
-
-
-def _parquet_rows(path: Path) -> Iterator[Row]:
-    try:
-        import pyarrow.parquet as pq  # comes with `datasets`
-
-        table = pq.ParquetFile(path)
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a bad file
-        yield 1, Issue(1, "unknown_format", f"cannot read this file as Parquet: {exc}")
-        return
-    number = 0
-    for batch in table.iter_batches(batch_size=1024):
-        for row in batch.to_pylist():
-            number += 1
-            yield number, _table_row(row)

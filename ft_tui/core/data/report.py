@@ -3,7 +3,8 @@
 ``InspectionReport.to_dict()`` is the ``ft-tui inspect --json`` contract::
 
     {"path", "format", "n_examples",
-     "errors":   [{"line", "code", "message"}],
+     "errors":   [{"line", "code", "message", "rows"?}],   (rows: one problem on that
+                 many rows, said once; "line" is "file:line" text for a multi-file set)
      "warnings": [{"code", "message", "lines"}],
      "tokens":   {"min", "median", "p95", "max", "n_too_long", "max_length",
                   "n_untrained"} | null,
@@ -17,15 +18,18 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from ft_tui.core.data.checks import TASK_TYPES, DataWarning, SetChecks, normalise_task_type
 from ft_tui.core.data.loader import ExampleStream
 from ft_tui.core.data.tokens import TokenCounter
-from ft_tui.core.data.types import SFT_FORMATS, Example, Issue
+from ft_tui.core.data.types import SFT_FORMATS, Example, Issue, IssueLog
 
 __all__ = ["DataWarning", "InspectionReport", "inspect_path"]
+
+PROGRESS_EVERY_S = 0.5
 
 
 @dataclass
@@ -76,35 +80,45 @@ class InspectionReport:
 
 def inspect_path(path: str | os.PathLike, tokenizer: Any = None, max_length: int = 512,
                  task_type: str | None = None, train_on: str = "all_assistant",
-                 objective: str = "sft") -> InspectionReport:
+                 objective: str = "sft",
+                 progress: Callable[[int, float], None] | None = None) -> InspectionReport:
     """Check a data file end to end. Never raises on bad content; a missing file raises
     FileNotFoundError and an unknown ``task_type`` ValueError. Without a tokenizer the
     report has no token statistics. ``train_on`` (data.train_on) says which answers are
     trained, for the examples whose answers truncation would cut off. ``objective`` (sft,
     dpo or kto) is what the file is meant for: the warning that SFT cannot use preference
-    or KTO rows is left out when they are meant for DPO or KTO."""
+    or KTO rows is left out when they are meant for DPO or KTO. ``progress(rows, seconds)``
+    is called about twice a second while rows are read (the CLI's progress line, the
+    wizard's bar)."""
     chosen_type = normalise_task_type(task_type)
     stream = ExampleStream(path)
     checks = SetChecks()
     counter = (TokenCounter(tokenizer, max_length, train_on=train_on)
                if tokenizer is not None else None)
-    errors: list[Issue] = []
+    errors = IssueLog()
+    start = time.monotonic()
+    next_report = start + PROGRESS_EVERY_S
     try:
-        for item in stream:
+        for rows, item in enumerate(stream, start=1):
+            if progress is not None and not rows % 256 and time.monotonic() >= next_report:
+                now = time.monotonic()
+                progress(rows, now - start)
+                next_report = now + PROGRESS_EVERY_S
             if isinstance(item, Example):
                 checks.add(item)
                 if counter is not None:
                     counter.add(item.line, item.messages, item.tools)
             else:
-                errors.append(item)
+                errors.add(item)
     finally:
         if counter is not None:
             counter.finish()  # also ends its worker thread if reading failed
     warnings = checks.warnings(chosen_type, objective)
-    report = InspectionReport(str(path), stream.format, checks.n, errors, warnings,
+    report = InspectionReport(str(path), stream.format, checks.n, errors.result(checks.n), warnings,
                               labels=checks.labels.counts)
     report.task_type = _task_type(checks, chosen_type)
     report.preference, report.kto = checks.preference_stats(), checks.kto_stats()
+    report.warnings.extend(stream_notes(stream))
     if stream.media_lines:
         lines = stream.media_lines
         report.warnings.append(DataWarning(
@@ -114,7 +128,7 @@ def inspect_path(path: str | os.PathLike, tokenizer: Any = None, max_length: int
             lines))
     if counter is not None:
         report.tokens = counter.stats()
-        report.token_lengths = counter.lengths
+        report.token_lengths = counter.lengths.tolist()
         too_long = counter.too_long_lines()
         if too_long:
             report.warnings.append(DataWarning(
@@ -144,6 +158,22 @@ def inspect_path(path: str | os.PathLike, tokenizer: Any = None, max_length: int
                     "message, so the model learns that text form. Pick a model whose template "
                     "supports tools to train its native format.", checks.tool_lines))
     return report
+
+
+def stream_notes(stream: ExampleStream) -> list[DataWarning]:
+    """How the file's rows were read when they were not in ft-tui's own names."""
+    notes = []
+    if stream.renamed:
+        line, renamed = stream.renamed
+        notes.append(DataWarning("renamed_columns", f"read {renamed} (from line {line}): "
+                                 "the names other projects use for these fields."))
+    if stream.oasst_trees:
+        notes.append(DataWarning("oasst_trees", f"{stream.oasst_trees} Open Assistant message "
+                                 "tree(s): each is read as one thread, the best-ranked reply at "
+                                 "every turn (rank 0), the way oasst's own exports pick it; the "
+                                 "other replies are not used. To train on every thread, export "
+                                 "each path as its own {\"messages\": [...]} row."))
+    return notes
 
 
 def _task_type(checks: SetChecks, chosen: str | None) -> dict[str, Any] | None:

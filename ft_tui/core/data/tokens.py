@@ -11,11 +11,15 @@ Two things keep this quick on big files:
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
 BATCH_SIZE = 1024
+# Tokens a boundary may move when the text before a span is tokenised alone (a merge
+# across it); within this of max_length the whole mask decides.
+BOUNDARY_MARGIN = 2
 MAX_BATCHES_IN_FLIGHT = 2  # bounds the memory held by rendered-but-uncounted texts
 VERIFY_SAMPLE = 32
 
@@ -35,14 +39,16 @@ class TokenCounter:
         self.max_length = max_length
         self.batch_size = batch_size
         self.train_on = train_on
-        self.lengths: list[int] = []
-        self.lines: list[int] = []
+        # 8 bytes a row (array), not a list of int objects; a multi-file set's lines carry
+        # their file (FileLine), so they switch to a list
+        self.lengths = array("q")
+        self.lines: array | list = array("q")
         # Examples left with no trained token once cut to max_length (the answer starts later)
         self.untrained_lines: list[int] = []
         self.template_failures = 0
         self._pending: list[tuple[int, Any]] = []
         self._conversations: list[tuple[list[dict[str, Any]], list | None]] = []
-        self._in_flight: deque[tuple[list[int], list, Future]] = deque()
+        self._in_flight: deque[tuple[list[int], list, list[str], Future]] = deque()
         self._has_template = bool(getattr(tokenizer, "chat_template", None))
         self._fast_render: Callable | None = None
         self._verified = False
@@ -93,25 +99,67 @@ class TokenCounter:
         texts = list(items)
         for i, text in zip(todo, self._render([items[i] for i in todo]) if todo else []):
             texts[i] = text
-        self._in_flight.append(([line for line, _ in batch], conversations,
+        self._in_flight.append(([line for line, _ in batch], conversations, texts,
                                 self._pool.submit(self._count, texts)))
         while len(self._in_flight) > MAX_BATCHES_IN_FLIGHT:
             self._collect_oldest()
 
     def _collect_oldest(self) -> None:
-        lines, conversations, future = self._in_flight.popleft()
+        lines, conversations, texts, future = self._in_flight.popleft()
         lengths = future.result()
         self.lengths.extend(lengths)
+        if isinstance(self.lines, array) and any(hasattr(x, "source") for x in lines[:1]):
+            self.lines = list(self.lines)
         self.lines.extend(lines)
-        for line, n, (messages, tools) in zip(lines, lengths, conversations):
-            if n > self.max_length and not self._trained_within(messages, tools):
-                self.untrained_lines.append(line)
+        long = [(line, n, text, messages, tools) for line, n, text, (messages, tools)
+                in zip(lines, lengths, texts, conversations) if n > self.max_length]
+        if long and self._has_template:   # no template, no masks: nothing to say
+            self.untrained_lines.extend(self._untrained(long))
+
+    def _untrained(self, long: list[tuple]) -> list[int]:
+        """The lines of these too-long examples with no trained token left after the cut,
+        by the masks training uses. Cheap test first: only the first trained token matters,
+        and it comes right after the rendered text before the first trained message, so that
+        text is measured (in bytes, which bound its tokens, then in tokens, from whichever
+        side of it is shorter, all of a batch in one call); the whole mask is built only when the answer starts within a token or two
+        of the cut, or for tools or a template that is not prefix-stable."""
+        from ft_tui.core.data.masks import first_trained_prefix
+
+        limit, margin = self.max_length, BOUNDARY_MARGIN
+        out, measure, full = [], [], []
+        for line, n_tokens, text, messages, tools in long:
+            before = None
+            if not tools and not any("tool_calls" in m for m in messages):
+                try:
+                    before = first_trained_prefix(self.tokenizer, messages, self.train_on)
+                except Exception:  # noqa: BLE001 - the full mask decides
+                    before = None
+            if before is None or not text.startswith(before):
+                full.append((line, messages, tools))
+            elif len(before.encode("utf-8")) + margin >= limit:
+                # count the shorter side of the boundary: the tokens before it are the
+                # whole count less those after it (a merge across it is within the margin)
+                rest = text[len(before):]
+                if len(rest) < len(before):
+                    measure.append((line, messages, rest, n_tokens))
+                else:
+                    measure.append((line, messages, before, None))
+            # else: a token is at least one byte, so the answer starts inside the limit
+        counted = self._count([part for _, _, part, _ in measure]) if measure else []
+        for (line, messages, _, whole), m in zip(measure, counted):
+            n = m if whole is None else whole - m
+            if n > limit + margin:
+                out.append(line)
+            elif n + margin >= limit:
+                full.append((line, messages, None))
+        for line, messages, tools in full:
+            if not self._trained_within(messages, tools):
+                out.append(line)
+        rank = {line: i for i, (line, *_) in enumerate(long)}
+        return sorted(out, key=rank.__getitem__)   # file order
 
     def _trained_within(self, messages, tools) -> bool:
-        """Whether a trained token of this (too long) example is left after the cut, by the
-        masks training uses."""
-        if not self._has_template:
-            return True   # no template, no masks: nothing to say
+        """Whether a trained token is left after the cut, by the whole mask."""
         from ft_tui.core.data.masks import build_mask, trained_within
 
         try:

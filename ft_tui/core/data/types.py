@@ -16,6 +16,9 @@ Error codes are stable (scripts and the UI match on them):
 ``no_shared_prompt`` a preference pair whose two sides do not start from one prompt
 ``unknown_key``    a misspelled key (``contnet``), named with the key it should be
 ``unknown_tool``   a tool call to a tool the row's ``tools`` schema does not define
+``invalid_csv``    a CSV row that cannot be parsed, or two CSV parsers that count the rows differently
+``compressed``     a compressed file ft-tui cannot unpack (its format named)
+``chat_markup``    text that already holds a chat template's markup ft-tui cannot split into turns
 =================  ==============================================================
 
 Formats: the five supervised ones (``openai_chat``, ``sharegpt``, ``alpaca``,
@@ -33,7 +36,8 @@ SFT_FORMATS = FORMATS[:5]
 
 ERROR_CODES = ("invalid_json", "not_utf8", "unknown_format", "mixed_format", "missing_field",
                "wrong_type", "invalid_role", "empty_content", "no_assistant_turn",
-               "identical_pair", "no_shared_prompt", "unknown_key", "unknown_tool")
+               "identical_pair", "no_shared_prompt", "unknown_key", "unknown_tool", "invalid_csv",
+               "compressed", "chat_markup")
 
 ROLES = ("system", "user", "assistant", "tool")
 
@@ -45,12 +49,66 @@ class Issue:
     line: int
     code: str
     message: str
+    rows: int = 1   # rows with this same problem, said once (see IssueLog)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"line": self.line, "code": self.code, "message": self.message}
+        line = str(self.line) if hasattr(self.line, "source") else self.line  # "file:line"
+        out = {"line": line, "code": self.code, "message": self.message}
+        if self.rows > 1:
+            out["rows"] = self.rows
+        return out
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}"
+
+
+class IssueLog:
+    """Problems in file order, where one problem on many rows is said once: from its
+    ``FOLD_AFTER``-th repeat on, a row with the same code and message only adds to a count
+    (and a few sample lines) on the first one. Memory stays bounded for a file whose every
+    row has the same fault (a header no format can use, a missing column)."""
+
+    FOLD_AFTER = 3
+    SAMPLE_LINES = 10
+
+    def __init__(self) -> None:
+        self.issues: list[Issue] = []
+        self.total = 0
+        self._seen: dict[tuple[str, str], list] = {}   # key -> [index, count, sample lines]
+
+    def add(self, issue: Issue) -> None:
+        self.total += 1
+        key = (issue.code, issue.message)
+        seen = self._seen.get(key)
+        if seen is None:
+            self._seen[key] = [len(self.issues), 1, []]
+            self.issues.append(issue)
+            return
+        seen[1] += 1
+        if seen[1] <= self.FOLD_AFTER:
+            self.issues.append(issue)
+        elif len(seen[2]) < self.SAMPLE_LINES:
+            seen[2].append(issue.line)
+
+    def result(self, n_examples: int = 0) -> list[Issue]:
+        """The issues, each folded one naming how many rows share it; when every row read
+        has the same problem (no example was read), that one issue says so, once."""
+        out = list(self.issues)
+        rows_read = n_examples + self.total
+        if len(self._seen) == 1:
+            (key, (index, count, _)), = self._seen.items()
+            if count == rows_read and count > 1:
+                first = self.issues[index]
+                return [Issue(first.line, first.code, f"every row ({count}) has this problem, so "
+                                                      f"it is said once: {first.message}", count)]
+        for (code, message), (index, count, sample) in self._seen.items():
+            if count > self.FOLD_AFTER:
+                more = ", ".join(map(str, sample)) + (" …" if count - self.FOLD_AFTER > len(sample) else "")
+                first = self.issues[index]
+                out[index] = Issue(first.line, code, f"{message} (the same on {count} rows; "
+                                                     f"after the first {self.FOLD_AFTER}: lines {more})",
+                                   count - self.FOLD_AFTER + 1)
+        return out
 
 
 class RowError(ValueError):

@@ -31,7 +31,11 @@ def inspect_in_two_passes(path: Path, model: str, max_length: int,
 
     from ft_tui.core.data import inspect_path as inspect
 
-    inspect_path = partial(inspect, train_on=train_on, objective=objective)
+    def progress(rows: int, seconds: float) -> None:   # big files: rows read so far
+        if seconds >= 2:
+            post(status=f"Reading… {rows:,} rows, {rows / seconds:,.0f} rows/s")
+
+    inspect_path = partial(inspect, train_on=train_on, objective=objective, progress=progress)
     tokenizer = _TOKENIZERS.get(model)
     try:
         report = inspect_path(path, tokenizer=tokenizer, max_length=max_length)
