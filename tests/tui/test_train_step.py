@@ -263,3 +263,29 @@ async def test_summary_shows_the_full_train_and_eval_data_paths(workdir):
         app.query_one(TrainStep).on_show_step()
         summary = plain(app.query_one("#train-summary"), width=200)
         assert summary.startswith("DPO (beta 0.1), lora r=16 on ")   # what is trained, first
+
+
+@pytest.mark.real_preflight
+async def test_the_train_step_shows_the_preflight_before_start(workdir, tiny_model_dir):
+    """Before Start, the step says what `ft-tui train --dry-run` says: the device, the
+    precision, and the estimate against this machine's free memory; a run that cannot fit
+    says so with the planner's fix, before anything loads."""
+    state = tiny_training_state(workdir, tiny_model_dir)
+    app = FtTuiApp(state=state)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("4")
+        await pilot.press("5")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        line = str(app.query_one("#train-preflight").content)
+        assert line.startswith("Preflight: CPU") and "needs ~" in line and line.endswith("fits")
+        assert not app.query_one(TrainStep).is_running        # nothing was started
+
+        app.state.cfg = app.state.cfg.with_overrides({"training.batch_size": 1024,
+                                                      "data.max_length": 32768})
+        await pilot.press("4")
+        await pilot.press("5")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        line = str(app.query_one("#train-preflight").content)
+        assert "DOES NOT FIT" in line

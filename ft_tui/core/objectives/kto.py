@@ -52,7 +52,7 @@ class KTO(PreferenceObjective):
 
         p = cfg.preference
         # KTO's KL estimate pairs each row with its batch neighbours, so TRL needs the order
-        # fixed (TRL 1.x, trl/trainer/kto_config.py); the rows were shuffled with the seed.
+        # fixed (TRL 1.x, trl/trainer/kto_config.py); the rows were shuffled with the run's seed.
         return {"precompute_ref_log_probs": p.reference == "precomputed",
                 "train_sampling_strategy": "sequential", "loss_type": preference_loss(cfg),
                 "desirable_weight": p.desirable_weight,

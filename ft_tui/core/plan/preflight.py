@@ -105,6 +105,25 @@ class Preflight:
         out.extend(f"Cannot start: {p}" for p in self.problems)
         return out
 
+    def summary_line(self) -> str:
+        """The preflight in one line, for the wizard's Train step before Start."""
+        if self.problems:
+            return "Preflight: cannot start: " + " ".join(self.problems)
+        where = ("CUDA " + ", ".join(g["name"] for g in self.gpus)) if self.device == "cuda" else "CPU"
+        parts = [where]
+        if self.precision:
+            parts.append(self.precision)
+        if self.attention:
+            parts.append(f"attention {self.attention.split(' ')[0]}")
+        line = "Preflight: " + " · ".join(parts)
+        if self.estimate is not None and self.free_gb is not None:
+            verdict = "fits" if self.fits else "DOES NOT FIT"
+            line += (f" · {self.method} needs ~{self.estimate.total_gb:.1f} GiB of "
+                     f"{self.usable_gb:.1f} usable: {verdict}")
+            if self.fits is False and self.fix:
+                line += ". " + " ".join(self.fix)
+        return line
+
     def text(self) -> str:
         return "\n".join(self.lines())
 

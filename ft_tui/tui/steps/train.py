@@ -161,6 +161,7 @@ lower learning rate, more dropout or more data.
     # ----- layout -----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Static(config_summary(self.state.cfg), id="train-summary", markup=False)
+        yield Static("Preflight: checking this machine…", id="train-preflight", markup=False)
         with Horizontal(id="train-buttons"):
             yield Button("Start (s)", id="start", variant="primary", compact=True)
             yield Button("Stop (x)", id="stop", variant="error", compact=True, disabled=True)
@@ -176,9 +177,27 @@ lower learning rate, more dropout or more data.
     def on_show_step(self) -> None:
         if not self._training:
             self._refresh_summary()
+            self._check_preflight(copy.deepcopy(self.state.cfg))
 
     def on_config_changed(self, message: ConfigChanged) -> None:
         self._refresh_summary()
+
+    @staticmethod
+    def preflight_line(cfg: RunConfig) -> str:
+        """What Start would do on this machine (core/plan/preflight.py, as `ft-tui train
+        --dry-run` says it); imports torch, so it runs on a worker thread."""
+        from ft_tui.core.plan.preflight import preflight
+
+        try:
+            return preflight(cfg).summary_line()
+        except Exception as exc:  # noqa: BLE001 - a preflight that fails must not stop the step
+            return f"Preflight: could not check this machine ({type(exc).__name__}: {exc})"
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="preflight",
+          description="preflight")
+    def _check_preflight(self, cfg: RunConfig) -> None:
+        line = self.preflight_line(cfg)
+        self.app.call_from_thread(self.query_one("#train-preflight", Static).update, line)
 
     def on_unmount(self) -> None:
         self._leave.set()                # a detached run goes on; its supervisor ends
