@@ -30,11 +30,11 @@ from textual.worker import Worker, WorkerState
 
 from ft_tui.core.config.names import shell_quote
 from ft_tui.core.config.settings import ConfigError, RunConfig
-from ft_tui.core.paths import resolve_data_path, shown_path
 from ft_tui.core.run.follow import JsonlFollower
 from ft_tui.core.run.events import Checkpoint, Phase, RunFinished, RunStarted
 from ft_tui.core.run.rundir import RunDir, RunDirError
 from ft_tui.tui.messages import ConfigChanged, StepCompleted, go_to_step
+from ft_tui.tui.steps.train_summary import config_summary, preflight_line
 from ft_tui.tui.state import WizardState
 from ft_tui.tui.screens.confirm import ConfirmModal
 from ft_tui.tui.widgets.dashboard import Dashboard, TrainingEvent
@@ -46,24 +46,6 @@ class TrainingRewound(Message):
     def __init__(self, events: list) -> None:
         super().__init__()
         self.events = events
-
-
-def config_summary(cfg: RunConfig) -> str:
-    """What is trained for how long, then the whole path of the training and the eval data
-    (relative to the working folder when inside it), so a train set paired with another
-    file's eval split shows at a glance."""
-    t = cfg.training
-    length = f"{t.max_steps} steps" if t.max_steps > 0 else f"{t.epochs:g} epochs"
-    method = cfg.method + (f" r={cfg.lora.r}" if cfg.method in ("lora", "qlora") else "")
-    if cfg.objective != "sft":      # DPO/KTO: say so, with the setting that matters most
-        method = f"{cfg.objective.upper()} (beta {cfg.preference.beta:g}), {method}"
-    held_out = (shown_path(resolve_data_path(cfg.data.eval_path)) if cfg.data.eval_path
-                else f"{cfg.data.eval_fraction:.0%} split off the training data")
-    return (f"{method} on {cfg.model.name} · {length} · batch {t.batch_size}×{t.gradient_accumulation} · "
-            f"lr {t.learning_rate:g} · eval every {t.eval_steps or 'epoch'} · checkpoint every "
-            f"{t.save_steps} · into {cfg.output_dir}/\n"
-            f"train data: {shown_path(resolve_data_path(cfg.data.train_path))}\n"
-            f"eval data:  {held_out}")
 
 
 class TrainStep(Container):
@@ -182,16 +164,7 @@ lower learning rate, more dropout or more data.
     def on_config_changed(self, message: ConfigChanged) -> None:
         self._refresh_summary()
 
-    @staticmethod
-    def preflight_line(cfg: RunConfig) -> str:
-        """What Start would do on this machine (core/plan/preflight.py, as `ft-tui train
-        --dry-run` says it); imports torch, so it runs on a worker thread."""
-        from ft_tui.core.plan.preflight import preflight
-
-        try:
-            return preflight(cfg).summary_line()
-        except Exception as exc:  # noqa: BLE001 - a preflight that fails must not stop the step
-            return f"Preflight: could not check this machine ({type(exc).__name__}: {exc})"
+    preflight_line = staticmethod(preflight_line)   # tests/tui replace it with a fixed line
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="preflight",
           description="preflight")
