@@ -59,6 +59,8 @@ def test_clean_set_has_no_quality_warnings(tmp_path):
     ("ghp_abcdefghijklmnopqrstuvwxyz0123456789", "secret", "ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
     ("token=Zx8Qp2LmN7vR4tY1wK9sB3cD6fG0hJ5aE", "secret", "Zx8Qp2LmN7vR4tY1wK9sB3cD6fG0hJ5aE"),
     ("server 192.168.10.20 is down", "ip", "192.168.10.20"),
+    ("1.2.3.4 answered", "ip", "1.2.3.4"),                  # at the very start
+    ("Rebooted. Still down. Ran it twice. Host 10.0.0.7 is down.", "ip", "10.0.0.7"),
     ("host 2001:db8::8a2e:370:7334 down", "ip", "2001:db8::8a2e:370:7334"),
 ])
 def test_pii_kinds_are_found_and_masked(tmp_path, text, kind, secret):

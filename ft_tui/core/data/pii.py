@@ -32,6 +32,7 @@ _KNOWN_SECRET = re.compile(
 _LONG_TOKEN = re.compile(r"[A-Za-z0-9+/_=-]{32,}")
 _IPV4 = re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}"
                    r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d.]|\.\d)")
+_IPV4_HINT = re.compile(r"\.\d{1,3}\.\d{1,3}\.\d")   # a literal first: a fast scan
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
 _DIGIT_RUN = re.compile(r"\d[\d ().-]{8,}\d")
 
@@ -57,7 +58,7 @@ def find_pii(text: str) -> Iterator[Finding]:
             if 9 <= digits <= 15 and not any(a <= m.start() < b for a, b in card_spans):
                 yield Finding("phone", mask_tail(m.group(), 2))
     yield from _secrets(text)
-    if text.count(".") >= 3:
+    if _IPV4_HINT.search(text):   # the full pattern is slow on prose full of full stops
         for m in _IPV4.finditer(text):
             yield Finding("ip", _mask_ipv4(m.group()))
     if "::" in text or text.count(":") >= 5:
@@ -66,16 +67,16 @@ def find_pii(text: str) -> Iterator[Finding]:
                 yield Finding("ip", m.group().split(":")[0] + ":…")
 
 
-# Substrings every known key shape contains: `in` is far cheaper than the regex.
-_KNOWN_PREFIXES = ("sk-", "AKIA", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "xox",
-                    "AIza", "hf_")
+# The prefixes every known key shape starts with: one literal search is far cheaper than
+# the full pattern, and than eleven `in` tests.
+_KNOWN_PREFIX = re.compile(r"sk-|AKIA|gh[pousr]_|github_pat_|xox|AIza|hf_")
 
 
 def _secrets(text: str) -> Iterator[Finding]:
     if len(text) < 20:
         return
     known = (list(_KNOWN_SECRET.finditer(text))
-             if any(p in text for p in _KNOWN_PREFIXES) else [])
+             if _KNOWN_PREFIX.search(text) else [])
     for m in known:
         yield Finding("secret", mask_secret(m.group()))
     taken = [m.span() for m in known]
