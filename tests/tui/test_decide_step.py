@@ -120,3 +120,54 @@ async def test_dpo_verdict_leads_into_data_with_the_preference_path_chosen(app):
         cfg = app.state.cfg
         assert cfg.objective == "dpo"
         assert cfg.data.train_path == "sample_data/preference/train.jsonl"
+
+
+def test_measure_clock_moves_before_the_first_answer_of_a_phase(monkeypatch):
+    """A batch of 16 long few-shot answers finishes together after a minute or more: until
+    then the tokens generated move, with a bound on the time left (each answer stops at
+    eval.max_new_tokens), not a frozen 'example 0 of 20'."""
+    import time as time_module
+
+    from ft_tui.tui.steps.decide import MeasureClock
+
+    now = [1000.0]
+    monkeypatch.setattr(time_module, "monotonic", lambda: now[0])
+    clock = MeasureClock(max_new_tokens=100)
+    clock.start(phases=2)
+    clock.progress(20, 20, "zero_shot")       # all cached
+    clock.progress(0, 20, "few_shot")
+    assert "estimating time left" in clock.line()
+    now[0] += 10
+    clock.add_tokens(16 * 10)                 # ten decoding steps of a 16-answer batch
+    line = clock.line()
+    assert "160 tokens (16/s)" in line
+    # 20 answers of at most 100 tokens, 160 made, at 16 tokens/s: at most 115 s
+    assert "at most 1m55s left" in line
+    now[0] += 5
+    clock.progress(1, 20, "few_shot")         # one answer ends early: 15 s x 19 overstates,
+    assert "about 2m43s left" in clock.line()  # the token bound holds: 1740 tokens at 10.7/s
+
+
+async def test_answering_after_measuring_shows_the_next_question_at_80x24(app):
+    """Measuring scrolls its panel into view, below the fold of the questions; the next
+    answer must bring the new question back, or `n` seems to do nothing."""
+    from textual.containers import VerticalScroll
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        step = app.query_one(DecideStep)
+        scroll = step.query_one("#decide-scroll", VerticalScroll)
+        scroll.scroll_to_widget(step.query_one("#baseline-box"), animate=False, top=True)
+        await pilot.pause()
+        assert scroll.scroll_y > 0
+        await pilot.press("n")
+        await pilot.pause()
+        question = step.query_one("#question-text")
+        assert "Q2." in plain(question)
+        top = question.region.y   # on screen: within the scroll view's visible region
+        assert scroll.region.y <= top < scroll.region.bottom
+        for key in ("n", "y", "n", "n", "y"):
+            await pilot.press(key)
+        await pilot.pause()
+        title = step.query_one("#verdict-title")
+        assert step.walk.verdict is not None
+        assert scroll.region.y <= title.region.y < scroll.region.bottom

@@ -54,11 +54,13 @@ class BaselineResult:
 
 def measure_baseline(cfg, *, max_examples: int = DEFAULT_EXAMPLES, few_shot: int | None = None,
                      on_progress: ProgressFn | None = None,
-                     should_stop: Callable[[], bool] | None = None) -> BaselineResult:
+                     should_stop: Callable[[], bool] | None = None,
+                     on_tokens: Callable[[int], None] | None = None) -> BaselineResult:
     """Score the prompted base model of ``cfg`` (a RunConfig: model, data, system prompt,
     eval settings) on its held-out split. ``few_shot`` defaults to the config's
     ``eval.few_shot`` or 3 when that is 0. ``on_progress(done, total, phase)`` is called per
-    answer with phase ``zero_shot``/``few_shot``; ``should_stop()`` is polled after every
+    answer with phase ``zero_shot``/``few_shot``, ``on_tokens(n)`` after each decoding step
+    with the tokens it made (so a batch of long answers still shows movement); ``should_stop()`` is polled after every
     generated token and raises :class:`BaselineCancelled` (the answers of finished batches
     stay cached)."""
     from ft_tui.core.evaluate.metrics import MAIN_METRIC, detect_task_kind, summarize
@@ -111,7 +113,7 @@ def measure_baseline(cfg, *, max_examples: int = DEFAULT_EXAMPLES, few_shot: int
                     model = load_base(base_path, load)
                 try:
                     _answer(model, tokenizer, prompts, got, todo, cache, name, progress, stop,
-                            max_new, generation_batch_size(device))
+                            max_new, generation_batch_size(device), on_tokens)
                 except GenerationStopped:
                     raise _cancelled(got, name) from None
             answers[name] = got  # type: ignore[assignment]
@@ -130,7 +132,7 @@ def measure_baseline(cfg, *, max_examples: int = DEFAULT_EXAMPLES, few_shot: int
 
 
 def _answer(model, tokenizer, prompts: list[str], got: list, todo: list[int], cache, phase: str,
-            progress, stop, max_new: int, batch_size: int) -> None:
+            progress, stop, max_new: int, batch_size: int, on_tokens=None) -> None:
     """Fill ``got[i]`` for every ``i`` in ``todo``, batched; each answer is cached as its
     batch finishes and progress moves per answer."""
     from ft_tui.core.models.generation import generate_greedy
@@ -146,7 +148,8 @@ def _answer(model, tokenizer, prompts: list[str], got: list, todo: list[int], ca
         cache.put(prompts[todo[j]], answer)
 
     generate_greedy(model, tokenizer, [prompts[i] for i in todo], max_new_tokens=max_new,
-                    batch_size=batch_size, on_batch=finished, on_answer=keep, should_stop=stop)
+                    batch_size=batch_size, on_batch=finished, on_answer=keep, should_stop=stop,
+                    on_tokens=on_tokens)
 
 
 def _cancelled(got: list, phase: str) -> BaselineCancelled:

@@ -31,11 +31,16 @@ class MeasureClock:
     """Elapsed time and a remaining-time estimate for the baseline measurement: the rate
     is that of the answers computed in this phase (cached ones are instant)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_new_tokens: int = 0) -> None:
         self.started = self.phase_started = 0.0
         self.phase = ""
         self.done = self.total = self.first_done = 0
         self.phases_left = 0
+        # Tokens generated in this phase (added from the worker thread: an int, no widget).
+        # Before the first answer of a phase ends, they are what moves, and each answer
+        # can take at most max_new_tokens: that bounds the time left.
+        self.max_new_tokens = max_new_tokens
+        self.phase_tokens = 0
 
     def start(self, phases: int = 2) -> None:
         import time
@@ -43,6 +48,10 @@ class MeasureClock:
         self.started = self.phase_started = time.monotonic()
         self.phase, self.done, self.total, self.first_done = "", 0, 0, 0
         self.phases_left = phases
+        self.phase_tokens = 0
+
+    def add_tokens(self, n: int) -> None:
+        self.phase_tokens += n
 
     def progress(self, done: int, total: int, phase: str) -> None:
         import time
@@ -50,6 +59,7 @@ class MeasureClock:
         if phase != self.phase:
             self.phase, self.phase_started, self.first_done = phase, time.monotonic(), done
             self.phases_left = max(0, self.phases_left - 1)
+            self.phase_tokens = 0
         self.done, self.total = done, total
 
     def elapsed_text(self) -> str:
@@ -66,10 +76,19 @@ class MeasureClock:
         computed = self.done - self.first_done
         text = (f"{self.phase.replace('_', '-')}: example {self.done} of {self.total} · "
                 f"{self.elapsed_text()} elapsed")
+        answers_left = self.total - self.done + self.phases_left * self.total
+        bound = None   # no answer runs past max_new_tokens: time left is at most this
+        if self.phase_tokens and self.max_new_tokens:
+            rate = self.phase_tokens / max(now - self.phase_started, 1e-6)
+            budget = max(0, answers_left * self.max_new_tokens - self.phase_tokens)
+            bound = budget / rate
         if computed > 0:
+            # answers of a batch end together, so one early end overstates the rest
             per = (now - self.phase_started) / computed
-            left = per * (self.total - self.done + self.phases_left * self.total)
-            text += f" · about {format_duration(left)} left"
+            text += f" · about {format_duration(min(per * answers_left, bound or 1e12))} left"
+        elif bound is not None:
+            text += (f" · {self.phase_tokens} tokens ({rate:.0f}/s) · at most "
+                     f"{format_duration(bound)} left")
         else:
             text += " · estimating time left…"
         return text
@@ -203,14 +222,27 @@ training does not compute them again.
             return
         self.walk = self.walk.answer(yes)
         self._render_walk()
+        self._bring_walk_into_view()
 
     def action_back(self) -> None:
         self.walk = self.walk.back()
         self._render_walk()
+        self._bring_walk_into_view()
 
     def action_restart(self) -> None:
         self.walk = Walk()
         self._render_walk()
+        self._bring_walk_into_view()
+
+    def _bring_walk_into_view(self) -> None:
+        """After the baseline panel was scrolled into view, the next question or the
+        verdict is above the fold at 80x24: show it from its top once it is laid out."""
+        box = "#question-box" if self.walk.question is not None else "#verdict-box"
+
+        def scroll() -> None:
+            self.query_one("#decide-scroll", VerticalScroll).scroll_to_widget(
+                self.query_one(box), animate=False, top=True)
+        self.call_after_refresh(scroll)
 
     def action_continue(self) -> None:
         verdict = self.walk.verdict
@@ -282,6 +314,7 @@ training does not compute them again.
         self.query_one("#measure", Button).disabled = True
         self.query_one("#cancel-baseline", Button).disabled = False
         self._clock.start()
+        self._clock.max_new_tokens = cfg.eval.max_new_tokens
         self._baseline_status(f"Loading the base model for {path.name} …")
         # At 80x24 the panel is below the verdict: bring it into view, or `m` seems to do nothing.
         self.query_one("#decide-scroll", VerticalScroll).scroll_to_widget(
@@ -303,7 +336,7 @@ training does not compute them again.
         try:
             result = measure_baseline(
                 cfg, on_progress=lambda d, t, p: self.post_message(self.BaselineProgress(d, t, p)),
-                should_stop=self._cancel.is_set)
+                should_stop=self._cancel.is_set, on_tokens=self._clock.add_tokens)
         except BaselineCancelled as exc:
             self.post_message(self.BaselineDone(error=f"Cancelled: {exc} (kept in the cache)."))
             return
