@@ -129,6 +129,7 @@ def test_no_gpu_small_model_trains_with_lora_in_fp32():
     assert rec.settings["training.optimizer"] == "adamw_torch"
     why = " ".join(rec.reasons)
     assert "QLoRA needs a CUDA GPU" in why and "NVML Shared Library Not Found" in why
+    assert "No GPU (no NVIDIA GPU driver was found" in why   # plain words first
     assert_applies(rec)
 
 

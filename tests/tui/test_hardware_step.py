@@ -215,8 +215,9 @@ async def test_a_hub_id_is_described_then_downloaded_with_a_progress_bar(
 
 
 def test_a_missing_nvml_library_reads_as_no_nvidia_driver():
-    from ft_tui.tui.steps.hardware_work import plain_gpu_reason
+    from ft_tui.core.plan.hardware import plain_gpu_reason
 
     said = plain_gpu_reason("NVML Shared Library Not Found. Training runs on the CPU only")
     assert said.startswith("no NVIDIA GPU driver was found") and "CPU only" in said
+    assert plain_gpu_reason(said) == said   # said once, not twice
     assert plain_gpu_reason("CUDA_VISIBLE_DEVICES='' hides all") == "CUDA_VISIBLE_DEVICES='' hides all"

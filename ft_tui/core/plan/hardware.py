@@ -257,8 +257,19 @@ def nvidia_device_nodes() -> bool:
     return os.path.exists("/proc/driver/nvidia") or os.path.exists("/dev/nvidia0")
 
 
+def plain_gpu_reason(reason: str) -> str:
+    """NVML's own words in plain ones: 'NVML Shared Library Not Found' means that no
+    NVIDIA GPU driver is installed (the driver brings that library). NVML's words stay in
+    brackets, for a search."""
+    if "library not found" in reason.lower() and not reason.startswith("no NVIDIA GPU driver"):
+        said, _, rest = reason.partition(". ")
+        return (f"no NVIDIA GPU driver was found ({said.rstrip('.')}: its library comes with "
+                "the driver)" + (f". {rest}" if rest else ""))
+    return reason
+
+
 def _explain_no_gpu(reason: str | None) -> str:
-    reason = reason or "no NVIDIA GPU found"
+    reason = plain_gpu_reason(reason or "no NVIDIA GPU found")
     if platform.system() == "Darwin" and platform.machine() == "arm64":
         return (f"{reason}. This is an Apple Silicon Mac: its GPU (MPS) has no NVML and no "
                 "bitsandbytes, so plans here are for the CPU and QLoRA is unavailable")

@@ -121,6 +121,8 @@ def machine_table(hw: Any) -> Group:
                           "?" if util is None else f"{util:.0f}%")
         parts.append(table)
     else:
+        from ft_tui.core.plan.hardware import plain_gpu_reason
+
         reason = plain_gpu_reason(hw.no_gpu_reason or "none found").rstrip(".")
         parts.append(Text(f"No GPU: {reason}. A CPU is fine for small models such as the "
                           "default 135M one, slow for larger ones.", style="bold"))
@@ -175,13 +177,3 @@ def changed_settings(before: RunConfig, after: RunConfig) -> list[str]:
         if old != new:
             out.append(f"{info.key}: {old} → {new}")
     return out
-
-
-def plain_gpu_reason(reason: str) -> str:
-    """NVML's own words in plain ones: 'NVML Shared Library Not Found' means that no
-    NVIDIA GPU driver is installed (the driver brings that library)."""
-    if "library not found" in reason.lower():
-        rest = reason.split(".", 1)[1].strip() if "." in reason else ""
-        return ("no NVIDIA GPU driver was found (its NVML library is missing)"
-                + (f". {rest}" if rest else ""))
-    return reason
