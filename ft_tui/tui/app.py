@@ -23,7 +23,7 @@ from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import ContentSwitcher, Footer, Header, Input, TextArea
+from textual.widgets import Button, ContentSwitcher, Footer, Header, Input, TextArea
 from textual.worker import Worker, WorkerState
 
 from ft_tui.tui.messages import ConfigChanged, GoToStep, StateChanged, StepCompleted
@@ -249,9 +249,16 @@ class FtTuiApp(App[int]):
         return True
 
     def action_leave_field(self) -> None:
-        """Escape from a text field, so the step keys work again."""
-        if isinstance(self.focused, (Input, TextArea)):
-            self.screen.set_focus(None)
+        """Escape from a text field, so the step keys work again: to the step's Continue
+        button (or its first button), so the footer lists the step's keys; with the focus
+        on nothing it would list only the app's."""
+        if not isinstance(self.focused, (Input, TextArea)):
+            return
+        view = self.step_view() if len(self.screen_stack) == 1 else None
+        buttons = [] if view is None else [b for b in view.query(Button)
+                                           if b.focusable and b.display and b.region.area]
+        buttons.sort(key=lambda b: b.id != "continue")
+        self.screen.set_focus(buttons[0] if buttons else None)
 
     def _refresh_stepper(self) -> None:
         self.query_one(Stepper).update_steps(self.state.current_step, self.state.completed)

@@ -226,6 +226,20 @@ async def test_slash_filters_the_settings_and_enter_goes_to_the_first_match(conf
                    if not w.has_class("cfg-gated"))
 
 
+async def test_escape_from_a_field_keeps_the_steps_keys_in_the_footer(config_path):
+    # In tmux, Esc from a setting left the focus on nothing: the footer fell back to
+    # "1-6 Steps ? Help q Quit", hiding `c` and `/`.
+    app = FtTuiApp(config_path=str(config_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("4")
+        await pilot.pause()
+        await pilot.press("slash", *"max_st", "enter", "escape")
+        await pilot.pause()
+        shown = {b.binding.action for b in app.screen.active_bindings.values() if b.binding.show}
+        assert {"continue", "filter"} <= shown
+        assert app.focused is app.query_one("#continue")
+
+
 def test_the_command_tab_flags_rebuild_exactly_the_configured_run():
     # The flags line left settings out, so it was not the same run.
     import shlex
