@@ -171,3 +171,20 @@ async def test_answering_after_measuring_shows_the_next_question_at_80x24(app):
         title = step.query_one("#verdict-title")
         assert step.walk.verdict is not None
         assert scroll.region.y <= title.region.y < scroll.region.bottom
+
+
+async def test_the_footer_lists_the_keys_that_act_now(app):
+    """In tmux the verdict's footer still offered y Yes / n No, and hid c Continue."""
+    def footer_actions() -> set[str]:
+        return {b.binding.action for b in app.screen.active_bindings.values() if b.binding.show}
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        first = footer_actions()
+        assert {"answer(True)", "answer(False)", "measure"} <= first
+        assert not {"continue", "back", "cancel_baseline"} & first   # nothing to undo yet
+        await pilot.press("n", "n", "y", "n", "n", "y")
+        await pilot.pause()
+        verdict = footer_actions()
+        assert {"continue", "back", "restart", "measure"} <= verdict
+        assert not {"answer(True)", "answer(False)"} & verdict

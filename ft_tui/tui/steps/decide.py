@@ -154,11 +154,20 @@ training does not compute them again.
         Binding("y", "answer(True)", "Yes"),
         Binding("n", "answer(False)", "No"),
         Binding("b", "back", "Back"),
-        Binding("r", "restart", "Start over", show=False),
-        Binding("c", "continue", "Continue", show=False),
+        Binding("r", "restart", "Start over"),
+        Binding("c", "continue", "Continue"),
         Binding("m", "measure", "Measure baseline"),
-        Binding("x", "cancel_baseline", "Cancel", show=False),
+        Binding("x", "cancel_baseline", "Cancel"),
     ]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer lists the keys that act now: y/n while a question is asked, c and r
+        once there is a verdict, b when there is an answer to undo, x while measuring."""
+        question = self.walk.question is not None
+        shown = {"answer": question, "continue": not question, "restart": not question,
+                 "back": bool(self.walk.answers), "cancel_baseline": self._measuring,
+                 "measure": not self._measuring}
+        return shown.get(action, True)
 
     def __init__(self, state: WizardState, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -315,6 +324,7 @@ training does not compute them again.
         self.query_one("#cancel-baseline", Button).disabled = False
         self._clock.start()
         self._clock.max_new_tokens = cfg.eval.max_new_tokens
+        self.refresh_bindings()
         self._baseline_status(f"Loading the base model for {path.name} …")
         # At 80x24 the panel is below the verdict: bring it into view, or `m` seems to do nothing.
         self.query_one("#decide-scroll", VerticalScroll).scroll_to_widget(
@@ -368,6 +378,7 @@ training does not compute them again.
     def _baseline_done(self, message: BaselineDone) -> None:
         message.stop()
         self._measuring = False
+        self.refresh_bindings()
         self.query_one("#measure", Button).disabled = False
         self.query_one("#cancel-baseline", Button).disabled = True
         if message.error:
@@ -425,6 +436,7 @@ training does not compute them again.
             self.query_one("#continue", Button).label = (
                 "Continue to Data (c)" if verdict.fine_tune else "Fine-tune anyway (c)")
         self.query_one("#comparison", Static).update(self._comparison_table())
+        self.refresh_bindings()
         if self.display and self.app.focused is not None:
             self.on_show_step()  # keep the focus on the button that answers next
 
