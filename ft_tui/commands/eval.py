@@ -83,9 +83,9 @@ def consented_judge(args, run_dir: str):
 def _ask(url: str) -> bool:
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
         return False
-    print(f"The run's config names an LLM judge at {url}. Send it the held-out prompts, "
-          "references and both models' answers (and FT_TUI_JUDGE_API_KEY) for grading? [y/N] ",
-          end="", file=sys.stderr, flush=True)
+    from ft_tui.core.evaluate.judge import consent_question
+
+    print(consent_question(url) + " [y/N] ", end="", file=sys.stderr, flush=True)
     try:
         return input().strip().lower() in ("y", "yes")
     except EOFError:
