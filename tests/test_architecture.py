@@ -154,7 +154,7 @@ def test_the_circle_check_finds_a_lazy_circle(tmp_path):
 
 # The steps inside core, lowest first: a package may import its own layer and those below.
 # decide.py (the Decide step's tree) sits on top; the shared foundation modules at the bottom.
-LAYERS = [("atomic", "errors", "paths", "process", "quiet", "space"), ("data",), ("config",), ("run",),
+LAYERS = [("atomic", "errors", "paths", "process", "quiet", "space", "wizard_file"), ("data",), ("config",), ("run",),
           ("models",), ("plan",), ("training", "objectives"), ("evaluate", "export"), ("decide",)]
 
 

@@ -49,10 +49,12 @@ def test_eval_prints_the_table_and_verdict(run_path, capsys):
     assert json.loads((run_path / "eval.json").read_text())["n_examples"] == 2
 
 
-def test_eval_json_prints_the_summary_object(run_path, capsys):
+def test_eval_json_prints_the_summary_object_and_the_bar(run_path, capsys):
     assert main(["eval", str(run_path), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
+    bar = printed.pop("prompted_bar")
     assert printed == json.loads((run_path / "eval.json").read_text())["summary"]
+    assert bar["where"] == "this evaluation" and bar["score"] == printed["macro_f1"]["base"]
     assert set(printed["macro_f1"]) == {"base", "finetuned", "delta"}
 
 

@@ -2,8 +2,9 @@
 
     ft-tui eval runs/lora-SmolLM2-...                 table + verdict, writes eval.json/report.md
     ft-tui eval runs/lora-SmolLM2-... --few-shot 3    a stronger (few-shot) baseline
-    ft-tui eval runs/lora-SmolLM2-... --json          the summary object, for scripts
+    ft-tui eval runs/lora-SmolLM2-... --json          the summary object and the bar, for scripts
     ft-tui eval runs/lora-SmolLM2-... --gate          exit 3 when the verdict is "don't ship"
+    ft-tui eval runs/lora-SmolLM2-... --baseline b.json   the bar: `ft-tui baseline --json > b.json`
     ft-tui eval runs/lora-SmolLM2-... --judge         also grade with the LLM judge in the config
 """
 
@@ -16,6 +17,7 @@ import sys
 
 from ft_tui.commands.common import ExitCode, fail, number_in
 from ft_tui.core.quiet import quiet_libraries
+from ft_tui.core.wizard_file import DEFAULT_CONFIG, wizard_file_for
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,11 +28,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="show the base model K training examples in its prompt (default: the run's eval.few_shot)")
     parser.add_argument("--gate", action="store_true",
                         help="exit with code 3 when the verdict is \"don't ship\" (worse than the "
-                             "prompted base, or it forgot general abilities), for CI jobs")
+                             "prompted base, or it forgot general abilities) or the fine-tune does "
+                             "not beat the best prompted baseline measured, for CI jobs")
+    parser.add_argument("--baseline", metavar="FILE", default=None,
+                        help="a prompted baseline measured before training (the JSON `ft-tui "
+                             "baseline --json` prints): the fine-tune must beat the best of it and "
+                             "this evaluation's base. Default: the one the wizard's Decide step "
+                             f"measured, from ./{wizard_file_for(DEFAULT_CONFIG)}, when there is one")
     parser.add_argument("--no-general", action="store_true",
                         help="skip the general-ability check (40 probes + perplexity on general text)")
     parser.add_argument("--json", action="store_true",
-                        help="print eval.json's summary object instead of the table")
+                        help="print eval.json's summary object (one key per metric) and the bar "
+                             "(prompted_bar) instead of the table")
     parser.add_argument("--judge", nargs="?", const=_CONFIG_JUDGE, default=None, metavar="URL",
                         help="send the held-out prompts, references and answers (and "
                              "FT_TUI_JUDGE_API_KEY) to the LLM judge for grading: the one in the "
@@ -74,9 +83,9 @@ def consented_judge(args, run_dir: str):
 def _ask(url: str) -> bool:
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
         return False
-    print(f"The run's config names an LLM judge at {url}. Send it the held-out prompts, "
-          "references and both models' answers (and FT_TUI_JUDGE_API_KEY) for grading? [y/N] ",
-          end="", file=sys.stderr, flush=True)
+    from ft_tui.core.evaluate.judge import consent_question
+
+    print(consent_question(url) + " [y/N] ", end="", file=sys.stderr, flush=True)
     try:
         return input().strip().lower() in ("y", "yes")
     except EOFError:
@@ -130,6 +139,10 @@ def run(args) -> int:
         speed = f"{tokens_per_s:,.0f} tokens/s" if tokens_per_s else ""
         progress.update(tasks[phase], completed=done, total=total, speed=speed)
 
+    try:   # a bad --baseline file is said before minutes of answering
+        measured, where = measured_baseline(args)
+    except ValueError as exc:
+        return fail(f"--baseline {exc}", ExitCode.USAGE)
     try:
         judge = consented_judge(args, args.run_dir)
         with progress:
@@ -144,22 +157,60 @@ def run(args) -> int:
         return fail(f"the run's config is invalid: {exc}", ExitCode.ERROR)
 
     data = report.to_dict()
-    code = ExitCode.OK
-    if args.gate and not data["verdict"].get("ship", data["verdict"]["finetuned_beats_base"]):
-        code = ExitCode.GATE
+    bar = judged_bar(data, measured, where, run_cfg)
+    closed = []   # why the gate closes
+    if not data["verdict"].get("ship", data["verdict"]["finetuned_beats_base"]):
+        closed.append(data["verdict"].get("ship_reason") or data["verdict"]["text"])
+    if bar is not None and not bar.beats and bar.where != "this evaluation":
+        closed.append(bar.text())   # a higher bar than the verdict's (which has its own): say which
     if args.json:
-        print(json.dumps(data["summary"], indent=2))
+        print(json.dumps({**data["summary"], "prompted_bar": bar.to_dict() if bar else None},
+                         indent=2))
     else:
-        print_report(data, Console())
+        print_report(data, Console(), bar)
         print(f"Written: {os.path.join(args.run_dir, 'eval.json')} (every answer) and "
               f"{os.path.join(args.run_dir, 'report.md')}")
-    if code == ExitCode.GATE:
-        print(f"ft-tui: gate closed: {data['verdict'].get('ship_reason') or data['verdict']['text']}",
+    if args.gate and closed:
+        print(f"ft-tui: gate closed: {' '.join(closed)}", file=sys.stderr)
+        return int(ExitCode.GATE)
+    return int(ExitCode.OK)
+
+
+def measured_baseline(args) -> tuple[dict | None, str]:
+    """(the measured baseline or None, where it came from): ``--baseline FILE`` (ValueError
+    when it cannot be used), else the Decide step's, from the wizard's file in this folder."""
+    from ft_tui.core.evaluate.bar import checked_baseline, read_baseline_file
+    from ft_tui.core.wizard_file import WizardFileDamaged, read_wizard_file
+
+    if args.baseline:
+        return read_baseline_file(args.baseline), f"from {args.baseline}"
+    path = wizard_file_for(DEFAULT_CONFIG)
+    try:
+        baseline = read_wizard_file(path)["baseline"]
+        return (checked_baseline(baseline, f"{path} baseline") if baseline else None), "measured in Decide"
+    except FileNotFoundError:
+        return None, "measured in Decide"
+    except (WizardFileDamaged, ValueError) as exc:
+        print(f"ft-tui: warning: {exc}: its measured baseline is not used", file=sys.stderr)
+        return None, "measured in Decide"
+
+
+def judged_bar(data: dict, measured: dict | None, where: str, run_cfg):
+    """The bar the wizard's Evaluate step judges by (core/evaluate/bar.py); a note on
+    stderr when a baseline was given for another model, data file or metric."""
+    from ft_tui.core.evaluate.bar import comparable, prompted_bar
+
+    data_path = run_cfg.data.train_path if run_cfg is not None else None
+    if measured and not comparable(measured, data, data_path):
+        print(f"ft-tui: note: the baseline {where} was measured for model "
+              f"{measured.get('model')}, data {measured.get('data_path')}, metric "
+              f"{measured.get('main_metric')}, not this run's: the bar is this evaluation's base",
               file=sys.stderr)
-    return int(code)
+    return prompted_bar(data, measured, data_path, measured_where=where)
 
 
-def print_report(data: dict, console) -> None:
+def print_report(data: dict, console, bar=None) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from ft_tui.core.evaluate.metrics import METRIC_LABELS, NEUTRAL_METRICS
@@ -186,6 +237,9 @@ def print_report(data: dict, console) -> None:
     verdict = data["verdict"]
     colour = "green" if verdict.get("ship", verdict["finetuned_beats_base"]) else "yellow"
     console.print(f"[{colour}]{verdict['text']}[/]", highlight=False)
+    if bar is not None:   # the bar the verdict must also clear: the best prompt measured
+        mark = "[bold green]✓[/]" if bar.beats else "[bold red]✗[/]"
+        console.print(f"{mark} Bar: {escape(bar.text())}", highlight=False)
     if data.get("general"):
         print_general(data["general"], console)
     for key in ("data_changed", "eval_overlap"):

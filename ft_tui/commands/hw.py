@@ -56,7 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="What the run learns from (default: the config's objective, sft): dpo "
                              "puts chosen and rejected through the model and adds a reference "
                              "pass; orpo the pairs without a reference")
-    parser.add_argument("--output-dir", default=".", help="Where runs go, for the free-disk figure")
+    parser.add_argument("--output-dir", default=None,
+                        help="Where runs go (default: the config's output_dir, runs): the "
+                             "free-disk figure, and earlier runs whose measured speed the CPU "
+                             "plan quotes")
     parser.add_argument("--json", action="store_true",
                         help="Print one JSON object on stdout (diagnostics go to stderr)")
     from ft_tui.commands.download import add_offline_flag
@@ -94,9 +97,13 @@ def run(args) -> int:
         stats = _token_stats(args.model, args.data)
         if isinstance(stats, int):
             return stats
-    hw = probe_machine(args.output_dir)
+    from ft_tui.core.run.speed import measured_speed
+
+    runs_dir = args.output_dir or cfg.output_dir
+    hw = probe_machine(runs_dir)
     rec = recommend(hw, profile, token_stats=stats, gpu_memory_gb=args.gpu_memory,
-                    n_gpus=args.gpus, max_length=args.seq, objective=cfg.objective)
+                    n_gpus=args.gpus, max_length=args.seq, objective=cfg.objective,
+                    measured=measured_speed(runs_dir, model=args.model, method="lora", device="cpu"))
     seq = args.seq or (rec.settings.get("data.max_length") if stats else None) or cfg.data.max_length
     cfg = cfg.with_overrides({"data.max_length": seq,
                               "training.gradient_checkpointing": args.gradient_checkpointing or None})

@@ -7,12 +7,13 @@ goes to a small JSON file beside it. Both writes are atomic.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ft_tui.core.atomic import atomic_write_json
 from ft_tui.core.config.settings import ConfigError, RunConfig
+from ft_tui.core.wizard_file import (DEFAULT_CONFIG, WizardFileDamaged, read_wizard_file,
+                                     wizard_file_for)
 
 STEPS: tuple[tuple[str, str], ...] = (
     ("decide", "Decide"),
@@ -41,11 +42,11 @@ class WizardState:
 
     @property
     def progress_path(self) -> Path:
-        return self.config_path.with_name(self.config_path.stem + ".wizard.json")
+        return wizard_file_for(self.config_path)
 
     @classmethod
     def load(cls, config_path: str | Path | None = None) -> "WizardState":
-        path = Path(config_path or "ft-tui.yaml")
+        path = Path(config_path or DEFAULT_CONFIG)
         problem = None
         cfg = RunConfig()
         if path.exists():
@@ -55,24 +56,20 @@ class WizardState:
                 problem = "; ".join(exc.problems)
         state = cls(cfg=cfg, config_path=path, load_problem=problem)
         try:
-            data = json.loads(state.progress_path.read_text(encoding="utf-8"))
-            if data.get("current_step") in STEP_IDS:
+            data = read_wizard_file(state.progress_path)
+            if data["current_step"] in STEP_IDS:
                 state.current_step = data["current_step"]
-            state.completed = {s for s in data.get("completed", []) if s in STEP_IDS}
-            run_dir = data.get("run_dir")
-            state.run_dir = run_dir if isinstance(run_dir, str) else None
-            answers = data.get("decide_answers") or []
-            state.decide_answers = [[str(q), bool(a)] for q, a in answers]
-            baseline = data.get("baseline")
-            state.baseline = baseline if isinstance(baseline, dict) else None
+            state.completed = {s for s in data["completed"] if s in STEP_IDS}
+            state.run_dir = data["run_dir"]
+            state.decide_answers = data["decide_answers"]
+            state.baseline = data["baseline"]
         except FileNotFoundError:
             pass
-        except (OSError, ValueError, TypeError, AttributeError) as exc:   # damaged: start afresh
+        except WizardFileDamaged as exc:   # damaged: start afresh
             state.current_step, state.completed, state.run_dir = "decide", set(), None
             state.decide_answers, state.baseline = [], None
-            state.progress_note = (f"{state.progress_path} is damaged ({type(exc).__name__}) and was "
-                                   "ignored: the wizard starts at the first step; your settings "
-                                   f"in {path} are kept")
+            state.progress_note = (f"{exc} and was ignored: the wizard starts at the first step; "
+                                   f"your settings in {path} are kept")
         return state
 
     def save(self) -> None:

@@ -163,6 +163,13 @@ def judge_from_config(eval_cfg, *, consent: bool = False, allow_plain_http: bool
     return LLMJudge(eval_cfg.judge_url, eval_cfg.judge_model, allow_plain_http=allow_plain_http)
 
 
+def consent_question(url: str) -> str:
+    """The question asked before anything goes to a judge: at `ft-tui eval`'s terminal and
+    in the wizard's Evaluate step, in the same words."""
+    return (f"The run's config names an LLM judge at {url}. Send it the held-out prompts, "
+            f"references and both models' answers (and {API_KEY_ENV}) for grading?")
+
+
 def configured_judge(eval_cfg, run_path: str = "RUN_DIR") -> tuple[LLMJudge | None, str | None]:
     """The config's judge when there is no consent to use it: (None, why it was not used).
     A judge that is set up wrong still raises JudgeError."""

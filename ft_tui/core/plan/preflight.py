@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from ft_tui.core.errors import SetupError
 from ft_tui.core.plan import hardware
 from ft_tui.core.plan.hardware import GpuInfo, HardwareInfo
-from ft_tui.core.plan.memory import HEADROOM, Estimate, estimate_for, usable
+from ft_tui.core.plan.memory import HEADROOM, OBJECTIVE_PASSES, Estimate, estimate_for, usable
 
 TORCH_INSTALL = "https://pytorch.org/get-started/locally/"
 
@@ -42,6 +42,7 @@ class Preflight:
     problems: list[str] = field(default_factory=list)   # why the run cannot start
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    step_time: str = ""     # on the CPU: measured by an earlier run here, or an estimate saying so
 
     @property
     def usable_gb(self) -> float | None:
@@ -98,6 +99,8 @@ class Preflight:
                        f"checkpointing {'on' if e.gradient_checkpointing else 'off'}; "
                        f"{self.free_gb:.1f} GiB free, {self.usable_gb:.1f} usable with {HEADROOM:.0%} "
                        f"headroom: {verdict} (margin {self.usable_gb - e.total_gb:+.1f} GiB)")
+        if self.step_time:
+            out.append(self.step_time)
         out.extend(f"Note: {n}" for n in self.notes)
         out.extend(f"Warning: {w}" for w in self.warnings)
         if self.fix and self.fits is False:
@@ -283,6 +286,15 @@ def _memory(pf: Preflight, cfg, hw: HardwareInfo, gpus: list[GpuInfo]) -> None:
     planned = cfg.with_overrides({"training.precision": mode})
     pf.estimate = estimate_for(planned, profile, pf.device)
     pf.free_gb = min(g.free_gb for g in gpus) if gpus else (hw.ram_available_gb or None)
+    if pf.device == "cpu" and cfg.method != "qlora" and OBJECTIVE_PASSES.get(cfg.objective, (1, 0)) == (1, 0):
+        # One pass per example, as the runs measured (a CPU QLoRA step is far slower: warned).
+        from ft_tui.core.plan.step_time import cpu_step_time
+        from ft_tui.core.run.speed import measured_speed
+
+        speed = measured_speed(cfg.output_dir, model=cfg.model.name, method=cfg.method, device="cpu")
+        pf.step_time = cpu_step_time(profile.params, batch=cfg.training.batch_size,
+                                     accumulation=cfg.training.gradient_accumulation,
+                                     length=cfg.data.max_length, measured=speed, method=cfg.method)
     if pf.fits is False:
         pf.fix = planner_fix(cfg, profile, _as_planned(hw, gpus))
 

@@ -21,6 +21,8 @@ from ft_tui.core.plan.hardware import HardwareInfo, cpu_precision, plain_gpu_rea
 from ft_tui.core.plan.memory import (HEADROOM, OBJECTIVE_PASSES, Estimate, estimate,
                                      lora_param_count, marketed_to_gib, usable)
 from ft_tui.core.plan.model_profile import ModelProfile, known_models
+from ft_tui.core.plan.step_time import cpu_step_time
+from ft_tui.core.run.speed import MeasuredSpeed
 
 LORA_R = 16
 LORA_TARGETS = "all-linear"
@@ -77,9 +79,13 @@ class _Target:
 
 def recommend(hw: HardwareInfo, profile: ModelProfile, token_stats: dict | None = None,
               gpu_memory_gb: float | None = None, n_gpus: int | None = None, *,
-              max_length: int | None = None, objective: str = "sft") -> Recommendation:
+              max_length: int | None = None, objective: str = "sft",
+              measured: MeasuredSpeed | None = None) -> Recommendation:
     """Settings that fit ``profile`` on this machine, or on ``n_gpus`` GPUs of
-    ``gpu_memory_gb`` each when planning for hardware you do not have."""
+    ``gpu_memory_gb`` each when planning for hardware you do not have. ``measured``: the
+    speed of an earlier SFT LoRA run of this model on this CPU (core/run/speed.measured_speed,
+    which the callers ask with their runs folder), quoted as the CPU plan's step time; without
+    it the step time is an estimate and says so."""
     target = _target(hw, gpu_memory_gb, n_gpus)
     length, length_reason = _max_length(token_stats, max_length, profile)
     reasons = [target.label, length_reason]
@@ -118,6 +124,10 @@ def recommend(hw: HardwareInfo, profile: ModelProfile, token_stats: dict | None 
     gpus = f" per device x {target.n_gpus} GPUs" if target.n_gpus > 1 else ""
     reasons.append(f"Batch {est.batch}{gpus} x gradient accumulation {accumulation} = effective "
                    f"batch {effective}, inside the usual 4-32.")
+    if target.device == "cpu" and sequences == 1 and not reference_passes:
+        # One pass per example, as in the SFT runs measured; preference steps cost more.
+        reasons.append(cpu_step_time(profile.params, batch=est.batch, accumulation=accumulation,
+                                     length=length, measured=measured, method=method))
     reasons.append(plan.checkpointing_reason(method, est))
     reasons.append(target.precision_reason)
     reasons.append(_optimizer_reason(optimizer, est))
@@ -197,8 +207,8 @@ class _Planner:
             need = self.smallest("lora").total_gb
             return None, None, [f"LoRA in fp32 needs {need:.1f} GiB of RAM even at batch 1; "
                                 f"{cap:.1f} GiB is available.", qlora_note]
-        speed = ("fine on a CPU: a few seconds per step." if self.p.params <= CPU_COMFORTABLE_PARAMS else
-                 "possible on a CPU but slow (tens of seconds per step); a GPU makes it minutes.")
+        speed = ("small enough to train on a CPU." if self.p.params <= CPU_COMFORTABLE_PARAMS else
+                 "possible on a CPU but slow; a GPU is far faster.")
         return "lora", lora, [f"LoRA in fp32 on the CPU: needs {lora.total_gb:.1f} GiB of "
                               f"{cap:.1f} GiB RAM; a {size} model is {speed}", qlora_note]
 

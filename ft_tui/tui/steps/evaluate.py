@@ -118,6 +118,8 @@ then export what you need.
         self.exported: dict[str, str] = {}
         self._evaluating = False
         self._exporting: str | None = None
+        # Asked once per judge URL in this session: may its prompts and answers go there?
+        self._judge_consent: dict[str, bool] = {}
 
     # ----- layout -----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -312,6 +314,37 @@ then export what you need.
         path = self._run_path_or_say()
         if path is None:
             return
+        url = self._judge_url(path)
+        if url and url not in self._judge_consent:
+            self._ask_about_judge(path, url)
+            return
+        self._begin_evaluation(path, self._judge_consent.get(url, False))
+
+    def _judge_url(self, path: Path) -> str:
+        """The LLM judge the run's config names ('' for none, or an unreadable config: the
+        evaluation then says what is wrong)."""
+        from ft_tui.core.config.settings import ConfigError
+
+        try:
+            return RunDir(path).load_config().eval.judge_url.strip()
+        except (ConfigError, OSError):
+            return ""
+
+    def _ask_about_judge(self, path: Path, url: str) -> None:
+        """The question `ft-tui eval` asks at its terminal, in a modal; the safe answer
+        (don't send) is the default."""
+        from ft_tui.core.evaluate.judge import consent_question
+        from ft_tui.tui.screens.confirm import ConfirmModal
+
+        def answered(yes: bool | None) -> None:
+            self._judge_consent[url] = bool(yes)
+            if not self._evaluating:
+                self._begin_evaluation(path, bool(yes))
+
+        self.app.push_screen(ConfirmModal(consent_question(url), yes="Send", no="Don't send"),
+                             answered)
+
+    def _begin_evaluation(self, path: Path, judge_consent: bool) -> None:
         self._evaluating = True
         self.query_one("#eval-progress-row").set_class(True, "-busy")
         self.query_one("#eval-progress", ProgressBar).update(total=None, progress=0)
@@ -321,7 +354,7 @@ then export what you need.
         self._phase_line = "loading the models"
         self.query_one("#eval-phase", Static).update("loading the models...")
         self._message(f"Evaluating {path}: both models answer every held-out example.")
-        self._evaluate(path)
+        self._evaluate(path, judge_consent)
 
     def _is_training(self) -> bool:
         is_running = getattr(self.app, "training_is_running", None)   # the wizard app's
@@ -329,10 +362,16 @@ then export what you need.
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="evaluate",
           description="evaluation")
-    def _evaluate(self, path: Path) -> dict[str, Any]:
+    def _evaluate(self, path: Path, judge_consent: bool = False) -> dict[str, Any]:
+        from ft_tui.core.evaluate.judge import judge_from_config
         from ft_tui.core.evaluate.run import evaluate_run
 
-        report = evaluate_run(path, general=True, on_progress=lambda done, total, phase, tokens_per_s=None:
+        # Consented: the config's judge, as `ft-tui eval --judge` builds it; otherwise None,
+        # and the report notes that nothing was sent.
+        judge = (judge_from_config(RunDir(path).load_config().eval, consent=True)
+                 if judge_consent else None)
+        report = evaluate_run(path, general=True, judge=judge,
+                              on_progress=lambda done, total, phase, tokens_per_s=None:
                               self.post_message(EvalProgress(done, total, phase, tokens_per_s)))
         return report.to_dict()
 
@@ -432,7 +471,9 @@ then export what you need.
         if worker.state == WorkerState.SUCCESS and worker.result is not None:
             self._show_report(worker.result)
             path = self.run_path
-            self._message(f"Saved to {path / 'eval.json'} and {path / 'report.md'}.")
+            judge_note = (worker.result.get("settings") or {}).get("judge_error")
+            self._message(f"Saved to {path / 'eval.json'} and {path / 'report.md'}."
+                          + (f" LLM judge: {judge_note}" if judge_note else ""))
             self.query_one(EvalTable).focus()
             self.post_message(StepCompleted("evaluate"))
             return

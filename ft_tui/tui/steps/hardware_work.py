@@ -67,12 +67,15 @@ def plan(name: str, cfg: RunConfig, gpu_gb: float | None, token_stats: dict | No
     from ft_tui.core.plan.methods import check_methods
     from ft_tui.core.plan.model_profile import model_profile
     from ft_tui.core.plan.recommend import recommend
+    from ft_tui.core.run.speed import measured_speed
 
     profile = model_profile(name)  # ModelNotFound says what to do
     local, where = model_location(name)
     hw = probe_machine(cfg.output_dir)
+    # A CPU plan is LoRA: its step time comes from an earlier LoRA run of this model here.
+    speed = measured_speed(cfg.output_dir, model=name, method="lora", device="cpu")
     rec = recommend(hw, profile, token_stats=token_stats, gpu_memory_gb=gpu_gb,
-                    objective=cfg.objective)
+                    objective=cfg.objective, measured=speed)
     # One check per method on the device the recommendation planned for (RAM in fp32 on a
     # CPU, VRAM in mixed precision on a real or planned GPU), as `ft-tui hw` shows it.
     estimates = check_methods(cfg, profile, rec)
