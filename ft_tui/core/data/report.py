@@ -7,7 +7,8 @@
                  many rows, said once; "line" is "file:line" text for a multi-file set)
      "warnings": [{"code", "message", "lines"}],
      "tokens":   {"min", "median", "p95", "max", "n_too_long", "max_length",
-                  "n_untrained"} | null,
+                  "n_untrained", "n_cut"?} | null,   (n_cut: examples counted on
+                 their start only, too long whatever the rest holds; "max" is then a lower bound)
      "labels":   {label: count} | null,
      "preference": {"pairs", "chosen_longer", "chosen_longer_share"} | null,
      "kto":      {"true", "false"} | null,
@@ -131,10 +132,15 @@ def inspect_path(path: str | os.PathLike, tokenizer: Any = None, max_length: int
         report.token_lengths = counter.lengths.tolist()
         too_long = counter.too_long_lines()
         if too_long:
+            cut = counter.cut_lines
+            longest = f"at least {report.tokens['max']}" if cut else report.tokens["max"]
             report.warnings.append(DataWarning(
                 "too_long", f"{len(too_long)} example(s) are longer than max_length "
-                            f"{max_length} tokens (longest {report.tokens['max']}) and will be "
-                            "truncated; raise --max-length / data.max_length, or shorten them.",
+                            f"{max_length} tokens (longest {longest}) and will be "
+                            "truncated; raise --max-length / data.max_length, or shorten them."
+                            + (f" {len(cut)} of them are so long (over {counter.char_bound} "
+                               f"characters, e.g. line {cut[0]}) that only their start was "
+                               "counted." if cut else ""),
                 too_long))
         untrained = counter.untrained_lines
         report.tokens["n_untrained"] = len(untrained)
