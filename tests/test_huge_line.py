@@ -64,3 +64,6 @@ def test_a_multi_megabyte_line_is_reported_too_long_without_tokenising_it_whole(
     assert report.tokens["n_too_long"] == 2 and report.tokens["n_cut"] == 2
     assert report.tokens["max"] > 64
     assert 0 < recording.longest < HUGE // 10, recording.longest   # never the whole line
+
+    from ft_tui.tui.steps.data_work import token_stats_text   # the wizard says it is a bound
+    assert f"max at least {report.tokens['max']}" in token_stats_text(report.to_dict()).plain

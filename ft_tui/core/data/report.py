@@ -28,7 +28,7 @@ from ft_tui.core.data.loader import ExampleStream
 from ft_tui.core.data.tokens import TokenCounter
 from ft_tui.core.data.types import SFT_FORMATS, Example, Issue, IssueLog
 
-__all__ = ["DataWarning", "InspectionReport", "inspect_path"]
+__all__ = ["DataWarning", "InspectionReport", "inspect_path", "longest"]
 
 PROGRESS_EVERY_S = 0.5
 
@@ -133,10 +133,9 @@ def inspect_path(path: str | os.PathLike, tokenizer: Any = None, max_length: int
         too_long = counter.too_long_lines()
         if too_long:
             cut = counter.cut_lines
-            longest = f"at least {report.tokens['max']}" if cut else report.tokens["max"]
             report.warnings.append(DataWarning(
                 "too_long", f"{len(too_long)} example(s) are longer than max_length "
-                            f"{max_length} tokens (longest {longest}) and will be "
+                            f"{max_length} tokens (longest {longest(report.tokens)}) and will be "
                             "truncated; raise --max-length / data.max_length, or shorten them."
                             + (f" {len(cut)} of them are so long (over {counter.char_bound} "
                                f"characters, e.g. line {cut[0]}) that only their start was "
@@ -164,6 +163,12 @@ def inspect_path(path: str | os.PathLike, tokenizer: Any = None, max_length: int
                     "message, so the model learns that text form. Pick a model whose template "
                     "supports tools to train its native format.", checks.tool_lines))
     return report
+
+
+def longest(tokens: dict) -> str:
+    """The longest example's token count as said: a lower bound ("at least N") when some
+    example was too long to count whole (``n_cut``)."""
+    return f"at least {tokens['max']}" if tokens.get("n_cut") else str(tokens["max"])
 
 
 def stream_notes(stream: ExampleStream) -> list[DataWarning]:

@@ -114,8 +114,10 @@ def summary_table(report: dict) -> Table:
     table.add_row("errors", str(len(report.get("errors") or [])))
     tokens = report.get("tokens") or {}
     if tokens.get("median") is not None:
+        from ft_tui.core.data.report import longest
+
         table.add_row("tokens", f"median {tokens['median']}, p95 {tokens.get('p95')}, "
-                                f"max {tokens.get('max')}")
+                                f"max {longest(tokens)}")
     labels = report.get("labels")
     if labels:
         table.add_row("labels", f"{len(labels)} distinct")
@@ -153,7 +155,10 @@ def token_stats_text(report: dict) -> Text:
     tokens = report.get("tokens") or {}
     if tokens.get("median") is None:
         return Text("Token lengths appear once the model's tokenizer is loaded.", style="dim")
-    parts = [f"{k} {tokens[k]}" for k in ("min", "median", "p95", "max") if k in tokens]
+    from ft_tui.core.data.report import longest
+
+    parts = [f"{k} {longest(tokens) if k == 'max' else tokens[k]}"
+             for k in ("min", "median", "p95", "max") if k in tokens]
     text = Text("Tokens per example: " + ", ".join(parts))
     over = tokens.get("n_too_long")
     if over:
