@@ -15,7 +15,7 @@ def _write(path, rows):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def test_mixed_format_in_a_folder_names_both_files_and_lines(tmp_path):
+def _shards(tmp_path):
     # the shape of a Hugging Face export split in shards, one with an Alpaca row pasted in
     folder = tmp_path / "support"
     folder.mkdir()
@@ -25,6 +25,11 @@ def test_mixed_format_in_a_folder_names_both_files_and_lines(tmp_path):
         _chat("Export my data", "Settings > Privacy > Export."),
         {"instruction": "Change my email", "output": "Settings > Account > Email."},
         _chat("What is on this screenshot?", "An error dialog.", images=["shot.png"])])
+    return folder
+
+
+def test_mixed_format_in_a_folder_names_both_files_and_lines(tmp_path):
+    folder = _shards(tmp_path)
     report = inspect_path(folder).to_dict()
 
     mixed = [e for e in report["errors"] if e["code"] == "mixed_format"]
@@ -49,3 +54,12 @@ def test_one_file_keeps_its_plain_wording(tmp_path):
                                       {"instruction": "Change my email", "output": "Account."}])
     error, = inspect_path(tmp_path / "train.jsonl").to_dict()["errors"]
     assert error["line"] == 2 and "but the file is openai_chat (from line 1)" in error["message"]
+
+
+def test_the_wizard_shows_an_errors_raw_line_from_its_own_file(tmp_path):
+    from ft_tui.tui.steps.data_work import error_text
+
+    folder = _shards(tmp_path)
+    mixed, = [e for e in inspect_path(folder).to_dict()["errors"] if e["code"] == "mixed_format"]
+    shown = error_text(str(folder), mixed).plain
+    assert "     2 │ " in shown and '"instruction": "Change my email"' in shown, shown

@@ -167,6 +167,20 @@ def token_stats_text(report: dict) -> Text:
     return text
 
 
+def error_text(data_path: str, error: dict) -> Text:
+    """An error row in full with its raw line; a multi-file set's ``name:line`` is looked
+    up in its own file."""
+    from ft_tui.core.data.containers import locate
+    from ft_tui.core.paths import resolve_data_path
+
+    path, line = resolve_data_path(data_path), error.get("line")
+    if isinstance(line, str):
+        path, line = locate(path, line) or (path, None)
+    if not isinstance(line, int) or line < 1:
+        return Text(f"{error.get('message', '')} (no single line)")
+    return raw_line_text(path, line, error)
+
+
 def raw_line_text(path: Path, line: int, error: dict | None = None) -> Text:
     """The error in full, then the file's physical line ``line`` (1-based) as it is; for a
     JSON array a few more lines, since an element spans several."""
