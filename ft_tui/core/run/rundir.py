@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ft_tui.core.atomic import atomic_write_json
-from ft_tui.core.run.data_hashes import (data_files_of, differences, file_sha256,  # noqa: F401 - file_sha256 is imported from here
-                                         record_of)
+from ft_tui.core.run.data_hashes import data_files_of, differences, record_of
+from ft_tui.core.run.data_hashes import file_sha256  # noqa: F401 - callers import it from here
 from ft_tui.core.run.events import BadEvent, Event, decode_event
-
 
 STATES = ("created", "running", "stopped", "failed", "done")
 _STATUS_TYPES: dict[str, Any] = {"state": str, "step": int, "total_steps": int, "pid": int,
