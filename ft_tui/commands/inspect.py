@@ -297,13 +297,16 @@ def _lines_text(lines: list) -> str:
 
 
 def _render_tokens(console, tokens: dict | None, model: str | None) -> None:
+    from ft_tui.core.data.report import longest
+
     if not tokens:
         console.print("\n[dim]Token lengths skipped (--model none).[/dim]")
         return
     if tokens["median"] is None:
         return
     console.print(f"\n[bold]Tokens per example[/bold] (chat template of {model}): min {tokens['min']}, "
-                  f"median {tokens['median']}, p95 {tokens['p95']}, max {tokens['max']}; "
+                  f"median {tokens['median']}, p95 {tokens['p95']}, "
+                  f"max {longest(tokens)}; "
                   f"{tokens['n_too_long']} over max length {tokens['max_length']}"
                   + (f", {tokens['n_untrained']} of them with no trained token left"
                      if tokens.get("n_untrained") else ""))

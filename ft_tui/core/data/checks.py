@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ft_tui.core.data.labels import LabelTally
+from ft_tui.core.data.markup import markup_in_message
 from ft_tui.core.data.pii import KIND_NAMES, find_pii
 from ft_tui.core.data.sketch import SKETCH_BITS, FirstSeen, sketch_overlap, word_sketch
 from ft_tui.core.data.types import Example
@@ -56,7 +57,6 @@ _TYPOGRAPHIC = str.maketrans({"\u00a0": " ", "\u2018": "'", "\u2019": "'", "\u20
 # template adds the real one.
 _PLACEHOLDER = re.compile(r"(#{2,}\s*eos_token\s*#{2,}|</s>|<\|endoftext\|>|<\|im_end\|>|"
                           r"<\|eot_id\|>|<eos>|<EOS>|\[EOS\]|<\|end\|>)\s*\Z")
-_MARKUP = re.compile(r"<\|im_start\|>|<\|start_header_id\|>|\[INST\]")
 PII_CACHE_SIZE = 20000  # repeated texts (system prompts, labels) are scanned once
 _CODE_MARKERS = ("```", "def ", "class ", "import ", "function ", "return ", "#include", "SELECT ",
                  "const ", "public ", "=> ", "();")
@@ -129,6 +129,7 @@ class SetChecks:
         self.tool_lines: list[int] = []   # examples with tool schemas or calls
         self.placeholders: dict[str, list[int]] = {}  # literal end tokens ending answers
         self.markup_lines: list[int] = []  # chat template markup inside a message's text
+        self.markup_kinds: dict[str, int] = {}   # convention -> first line holding it
 
     def add(self, ex: Example) -> None:
         self.n += 1
@@ -169,7 +170,11 @@ class SetChecks:
         for m in messages:
             if not m["content"]:
                 continue
-            if ("<|" in m["content"] or "[INST]" in m["content"]) and _MARKUP.search(m["content"]):
+            content = m["content"]
+            kind = (markup_in_message(content) if "<|" in content or "[INST]" in content
+                    or "###" in content else None)
+            if kind is not None:
+                self.markup_kinds.setdefault(kind, ex.line)
                 if not self.markup_lines or self.markup_lines[-1] != ex.line:
                     self.markup_lines.append(ex.line)
             for finding in self._find_pii(m["content"]):
@@ -341,11 +346,12 @@ class SetChecks:
                 "trained as words; remove it from the answers.", lines))
         if self.markup_lines:
             lines = self.markup_lines
+            kinds = ", ".join(f"{kind} (e.g. line {line})" for kind, line in self.markup_kinds.items())
             found.append(DataWarning(
-                "chat_markup", f"{len(lines)} example(s) hold chat template markup such as "
-                f"<|im_start|> or [INST] inside a message (e.g. line {lines[0]}); the model's "
-                "template wraps every message again, so the markup is trained as text. Keep "
-                "only the words in each message.", lines))
+                "chat_markup", f"{len(lines)} example(s) hold chat template markup inside a "
+                f"message: {kinds}; the model's template wraps every message again, so the "
+                "markup is trained as text. Keep only the words in each message (split the "
+                "turns into messages of their own).", lines))
         return found
 
     def _imbalance(self) -> DataWarning | None:

@@ -206,3 +206,14 @@ def label(path: Path, root: Path) -> str:
         return str(path.relative_to(base))
     except ValueError:
         return path.name
+
+
+def locate(root: Path, where: str) -> tuple[Path, int] | None:
+    """The file and line that ``where`` (a multi-file set's ``name:line``, as ``label``
+    names it) points at in the set ``root``, or None."""
+    name, _, number = where.rpartition(":")
+    files = data_files(root) if name and number.isdigit() else []
+    if isinstance(files, str):
+        return None
+    found = next((f for f in files if label(f, root) == name), None)
+    return (found, int(number)) if found is not None else None

@@ -41,6 +41,7 @@ class ExampleStream:
         self.renamed: tuple[int, str] | None = None  # (first line, "'response' as 'output'")
         self.oasst_trees = 0               # Open Assistant trees read as their best thread
         self.files: list[Path] = []        # the files read (several for a folder or glob)
+        self._source: str | None = None    # the file being read, named in a multi-file set
 
     def __iter__(self) -> Iterator[Example | Issue]:
         files = data_files(self.path)
@@ -53,7 +54,7 @@ class ExampleStream:
             raise FileNotFoundError(f"{self.path}: no such file")
         self.files = files
         for path in files:
-            name = label(path, self.path) if len(files) > 1 else None
+            name = self._source = label(path, self.path) if len(files) > 1 else None
             for item in self._file_items(path):
                 if name is not None and isinstance(item, Example):  # its own line, with its file
                     item.line = FileLine(item.line, name)
@@ -100,7 +101,7 @@ class ExampleStream:
     def _json_row(self, line: int, row: Any) -> Example | Issue:
         row, renamed = resolve_aliases(row)
         if renamed and self.renamed is None:
-            self.renamed = (line, renamed)
+            self.renamed = (self._at(line), renamed)
         if is_oasst_tree(row):
             row = oasst_thread(row)
             self.oasst_trees += 1
@@ -111,11 +112,11 @@ class ExampleStream:
             return Issue(line, "unknown_format", f"the row is {describe_keys(row)}, which "
                                                  f"matches no format; {_advice(row)}")
         if self.format is None:
-            self.format, self._format_line = fmt, line
+            self.format, self._format_line = fmt, self._at(line)
         elif fmt != self.format:
-            return Issue(line, "mixed_format", f"this row is {fmt} but the file is {self.format} "
-                                               f"(from line {self._format_line}); convert it or "
-                                               "move it to its own file")
+            return Issue(line, "mixed_format", f"this row is {fmt} but the {self._whole} is "
+                                               f"{self.format} (from {_where(self._format_line)}); "
+                                               "convert it or move it to its own file")
         try:
             if fmt == "text":
                 text = row["text"]
@@ -127,12 +128,12 @@ class ExampleStream:
         except RowError as err:
             return Issue(line, err.code, err.message)
         if _has_media(row, fields["messages"]):
-            self.media_lines.append(line)
+            self.media_lines.append(self._at(line))
         return Example(line, fmt=fmt, **fields)
 
     def _text_line(self, line: int, text: str) -> Example | Issue:
         if self.format is None:
-            self.format, self._format_line = "text", line
+            self.format, self._format_line = "text", self._at(line)
         try:
             return Example(line, self._text_messages(text), None, "text")
         except RowError as err:
@@ -144,9 +145,24 @@ class ExampleStream:
             self._text_uses_separator = has_separator
         elif self._text_uses_separator and not has_separator:
             raise RowError("missing_field", f"no '{TEXT_SEPARATOR}' between input and output, "
-                                            f"unlike the rest of the file (from line "
-                                            f"{self._format_line}); write 'input {TEXT_SEPARATOR} output'")
+                                            f"unlike the rest of the {self._whole} (from "
+                                            f"{_where(self._format_line)}); write 'input "
+                                            f"{TEXT_SEPARATOR} output'")
         return text_messages(text)
+
+    def _at(self, line: int) -> int:
+        """A line of the file being read, as messages about other rows cite it: with its
+        file in a multi-file set (``part-1.jsonl:3``)."""
+        return FileLine(line, self._source) if self._source is not None else line
+
+    @property
+    def _whole(self) -> str:
+        return "data set" if self._source is not None else "file"
+
+
+def _where(line: int) -> str:
+    """``line 3``, or ``part-1.jsonl:3`` for a line of a multi-file set."""
+    return str(line) if hasattr(line, "source") else f"line {line}"
 
 
 def _advice(row: Any) -> str:

@@ -34,6 +34,13 @@ ROLES = {"human": "user", "user": "user", "assistant": "assistant", "system": "s
          "gpt": "assistant"}
 EOS_MARKS = ("</s>", "<|endoftext|>", "<|end_of_text|>", "<eos>", "<|eot_id|>")
 
+CHATML = "ChatML ('<|im_start|>')"
+LLAMA2 = "Llama 2 ('[INST] … [/INST]')"
+LLAMA3 = "Llama 3 ('<|start_header_id|>')"
+GUANACO = "'### Human:' / '### Assistant:'"
+ALPACA = "Alpaca ('### Instruction:' / '### Response:')"
+_MARKS = (("<|im_start|>", CHATML), ("<|start_header_id|>", LLAMA3), ("[INST]", LLAMA2))
+
 HOW_TO = ("write it as {\"messages\": [{\"role\": \"user\", ...}, {\"role\": \"assistant\", "
           "...}]} so the model's own chat template is applied once")
 
@@ -46,11 +53,26 @@ def markup_turns(text: str) -> list[dict[str, Any]] | None:
         return _llama2(text)
     if "###" in text:
         if _GUANACO.search(text):
-            return _speakers(text, _GUANACO, "'### Human:' / '### Assistant:'")
+            return _speakers(text, _GUANACO, GUANACO)
         if _ALPACA.search(text):
             return _alpaca(text)
     if "Human:" in text and "Assistant:" in text and _HH.match(text):
         return _speakers(text, _HH, "'\\n\\nHuman:' / '\\n\\nAssistant:' (Anthropic HH)")
+    return None
+
+
+def markup_in_message(text: str) -> str | None:
+    """The convention whose markup one message's content holds (its turns are already
+    split, so the markup would be trained as words inside the model's own template), or
+    None. A few substring tests for ordinary text."""
+    for mark, name in _MARKS:
+        if mark in text:
+            return name
+    if "###" in text:
+        if _GUANACO.search(text):
+            return GUANACO
+        if any(m.group(1) != "Input" for m in _ALPACA.finditer(text)):
+            return ALPACA
     return None
 
 
@@ -83,7 +105,7 @@ def _chatml(text: str) -> list[dict[str, Any]]:
                                           f"{match.group(1)!r} turn, which ft-tui cannot map to "
                                           f"system/user/assistant; {HOW_TO}")
         turns.append({"role": role, "content": _strip_eos(match.group(2))})
-    return _checked(turns, "ChatML ('<|im_start|>')")
+    return _checked(turns, CHATML)
 
 
 def _llama2(text: str) -> list[dict[str, Any]]:
@@ -97,7 +119,7 @@ def _llama2(text: str) -> list[dict[str, Any]]:
         turns.append({"role": "user", "content": _strip_eos(user)})
         answer = _strip_eos(answer.replace("<s>", "", 1) if answer.lstrip().startswith("<s>") else answer)
         turns.append({"role": "assistant", "content": answer})
-    return _checked(turns, "Llama 2 ('[INST] … [/INST]')")
+    return _checked(turns, LLAMA2)
 
 
 def _speakers(text: str, marker: re.Pattern, what: str) -> list[dict[str, Any]] | None:
@@ -129,4 +151,4 @@ def _alpaca(text: str) -> list[dict[str, Any]] | None:
     if preamble:
         turns.append({"role": "system", "content": preamble})
     turns += [{"role": "user", "content": user}, {"role": "assistant", "content": parts["response"]}]
-    return _checked(turns, "Alpaca ('### Instruction:' / '### Response:')")
+    return _checked(turns, ALPACA)

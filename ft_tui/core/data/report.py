@@ -7,7 +7,8 @@
                  many rows, said once; "line" is "file:line" text for a multi-file set)
      "warnings": [{"code", "message", "lines"}],
      "tokens":   {"min", "median", "p95", "max", "n_too_long", "max_length",
-                  "n_untrained"} | null,
+                  "n_untrained", "n_cut"?} | null,   (n_cut: examples counted on
+                 their start only, too long whatever the rest holds; "max" is then a lower bound)
      "labels":   {label: count} | null,
      "preference": {"pairs", "chosen_longer", "chosen_longer_share"} | null,
      "kto":      {"true", "false"} | null,
@@ -27,7 +28,7 @@ from ft_tui.core.data.loader import ExampleStream
 from ft_tui.core.data.tokens import TokenCounter
 from ft_tui.core.data.types import SFT_FORMATS, Example, Issue, IssueLog
 
-__all__ = ["DataWarning", "InspectionReport", "inspect_path"]
+__all__ = ["DataWarning", "InspectionReport", "inspect_path", "longest"]
 
 PROGRESS_EVERY_S = 0.5
 
@@ -131,10 +132,14 @@ def inspect_path(path: str | os.PathLike, tokenizer: Any = None, max_length: int
         report.token_lengths = counter.lengths.tolist()
         too_long = counter.too_long_lines()
         if too_long:
+            cut = counter.cut_lines
             report.warnings.append(DataWarning(
                 "too_long", f"{len(too_long)} example(s) are longer than max_length "
-                            f"{max_length} tokens (longest {report.tokens['max']}) and will be "
-                            "truncated; raise --max-length / data.max_length, or shorten them.",
+                            f"{max_length} tokens (longest {longest(report.tokens)}) and will be "
+                            "truncated; raise --max-length / data.max_length, or shorten them."
+                            + (f" {len(cut)} of them are so long (over {counter.char_bound} "
+                               f"characters, e.g. line {cut[0]}) that only their start was "
+                               "counted." if cut else ""),
                 too_long))
         untrained = counter.untrained_lines
         report.tokens["n_untrained"] = len(untrained)
@@ -158,6 +163,12 @@ def inspect_path(path: str | os.PathLike, tokenizer: Any = None, max_length: int
                     "message, so the model learns that text form. Pick a model whose template "
                     "supports tools to train its native format.", checks.tool_lines))
     return report
+
+
+def longest(tokens: dict) -> str:
+    """The longest example's token count as said: a lower bound ("at least N") when some
+    example was too long to count whole (``n_cut``)."""
+    return f"at least {tokens['max']}" if tokens.get("n_cut") else str(tokens["max"])
 
 
 def stream_notes(stream: ExampleStream) -> list[DataWarning]:

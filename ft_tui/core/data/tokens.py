@@ -6,7 +6,12 @@ Two things keep this quick on big files:
   the defensive deep copy ``apply_chat_template`` makes per call; the first batch is
   rendered both ways and the shortcut is used only if the texts are identical;
 - counting runs in one background thread (the Rust tokenizer releases the GIL), so it
-  overlaps with parsing, checking and rendering the next batch.
+  overlaps with parsing, checking and rendering the next batch;
+- a text longer than ``char_bound`` (max_length times the most characters one token of the
+  vocabulary covers, plus a margin; at least ``MIN_CHAR_BOUND``) has more than max_length
+  tokens whatever it says, so only that much of it is tokenised: a 50 MB line is reported
+  too long, with its line, at the cost of a short one (its length is then a lower bound:
+  ``stats()["n_cut"]``).
 """
 
 from __future__ import annotations
@@ -22,6 +27,10 @@ BATCH_SIZE = 1024
 BOUNDARY_MARGIN = 2
 MAX_BATCHES_IN_FLIGHT = 2  # bounds the memory held by rendered-but-uncounted texts
 VERIFY_SAMPLE = 32
+FALLBACK_TOKEN_CHARS = 64   # when the vocabulary cannot be read
+# Texts up to this many characters are always counted whole (exact lengths for any ordinary
+# example; a tokenizer takes milliseconds for this much).
+MIN_CHAR_BOUND = 100_000
 
 
 class TokenCounter:
@@ -45,6 +54,9 @@ class TokenCounter:
         self.lines: array | list = array("q")
         # Examples left with no trained token once cut to max_length (the answer starts later)
         self.untrained_lines: list[int] = []
+        self.cut_lines: list[int] = []   # counted on their first char_bound characters only
+        self.char_bound = max(MIN_CHAR_BOUND,
+                              (max_length + BOUNDARY_MARGIN + 1) * longest_token_chars(tokenizer))
         self.template_failures = 0
         self._pending: list[tuple[int, Any]] = []
         self._conversations: list[tuple[list[dict[str, Any]], list | None]] = []
@@ -111,6 +123,7 @@ class TokenCounter:
         if isinstance(self.lines, array) and any(hasattr(x, "source") for x in lines[:1]):
             self.lines = list(self.lines)
         self.lines.extend(lines)
+        self.cut_lines.extend(line for line, text in zip(lines, texts) if len(text) > self.char_bound)
         long = [(line, n, text, messages, tools) for line, n, text, (messages, tools)
                 in zip(lines, lengths, texts, conversations) if n > self.max_length]
         if long and self._has_template:   # no template, no masks: nothing to say
@@ -134,8 +147,11 @@ class TokenCounter:
                     before = first_trained_prefix(self.tokenizer, messages, self.train_on)
                 except Exception:  # noqa: BLE001 - the full mask decides
                     before = None
+            cut = len(text) > self.char_bound   # n_tokens is a lower bound: count ``before``
             if before is None or not text.startswith(before):
-                full.append((line, messages, tools))
+                full.append((line, _bounded(messages, self.char_bound) if cut else messages, tools))
+            elif cut and len(before.encode("utf-8")) + margin >= limit:
+                measure.append((line, messages, before, None))
             elif len(before.encode("utf-8")) + margin >= limit:
                 # count the shorter side of the boundary: the tokens before it are the
                 # whole count less those after it (a merge across it is within the margin)
@@ -207,6 +223,18 @@ class TokenCounter:
             return texts
 
     def _count(self, texts: list[str]) -> list[int]:
+        """Tokens in each text; a text over ``char_bound`` characters is counted on that
+        much of it, which is more than max_length (and the margin) tokens: a lower bound.
+        Should a tokenizer pack more characters in a token than its vocabulary showed, the
+        whole text is counted instead."""
+        bound = self.char_bound
+        counts = self._encode([t[:bound] for t in texts])
+        for i, (text, n) in enumerate(zip(texts, counts)):
+            if len(text) > bound and n <= self.max_length + BOUNDARY_MARGIN:
+                counts[i] = self._encode([text])[0]
+        return counts
+
+    def _encode(self, texts: list[str]) -> list[int]:
         if self._encode_fast is not None:
             return [len(enc.ids) for enc in self._encode_fast(texts, add_special_tokens=False)]
         encoded = self.tokenizer(texts, add_special_tokens=False)["input_ids"]
@@ -228,7 +256,26 @@ class TokenCounter:
             "max": ordered[-1] if n else None,
             "n_too_long": sum(1 for x in ordered if x > self.max_length),
             "max_length": self.max_length,
+            **({"n_cut": len(self.cut_lines)} if self.cut_lines else {}),
         }
+
+
+def longest_token_chars(tokenizer: Any) -> int:
+    """The most characters one vocabulary entry spells (byte-level vocabularies spell a
+    byte as one character, and a character is at least one byte), so a text of ``c``
+    characters has at least ``c / longest`` tokens."""
+    try:
+        return max(map(len, tokenizer.get_vocab()))
+    except Exception:  # noqa: BLE001 - no readable vocabulary: a generous guess; _count checks it
+        return FALLBACK_TOKEN_CHARS
+
+
+def _bounded(messages: list[dict[str, Any]], bound: int) -> list[dict[str, Any]]:
+    """The messages with each content cut to ``bound`` characters: a cut message alone has
+    more than max_length tokens, so whether a trained token is left within max_length is
+    the same, and the mask costs what a short example's does."""
+    return [{**m, "content": m["content"][:bound]} if isinstance(m.get("content"), str)
+            and len(m["content"]) > bound else m for m in messages]
 
 
 def _direct_renderer(tokenizer: Any) -> Callable | None:

@@ -68,7 +68,7 @@ def _explain_failure(output: str, returncode: int) -> str:
 
 def read_back(path: Path) -> tuple[int, str]:
     """(tensor count, architecture) of a GGUF file, or GgufError if it does not parse."""
-    from ft_tui.core.plan.model_profile import read_gguf_header
+    from ft_tui.core.models.gguf_file import read_gguf_header
 
     try:
         meta, tensors = read_gguf_header(path)

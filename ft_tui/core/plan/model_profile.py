@@ -9,21 +9,19 @@ Sources, first match wins:
 3. a small built-in table of common models matched by name, so ``ft-tui hw --model
    meta-llama/Llama-3.1-70B`` can plan for a model that is not on this machine.
 
-The GGUF header is parsed here directly (with the ``gguf`` package's value-type enum)
-rather than with ``gguf.GGUFReader``: the reader turns each of the 49,152 vocabulary
-strings into a numpy array and took 7 s on the default model, against 45 ms for a pass
-that skips them.
+The GGUF header is parsed directly (core/models/gguf_file.py), not with
+``gguf.GGUFReader``, which took 7 s on the default model against 45 ms.
 """
 
 from __future__ import annotations
 
 import json
-import mmap
 import re
 import struct
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ft_tui.core.models.gguf_file import read_gguf_header
 from ft_tui.core.models.resolve import ModelNotFound, resolve_model
 
 
@@ -240,74 +238,6 @@ def profile_from_gguf(path: Path, display: str | None = None) -> ModelProfile:
         tied_embeddings="output.weight" not in tensors,
         dtype="/".join(sorted(types)) or "unknown", source=f"GGUF metadata of {path}",
         model_type=arch, max_positions=key("context_length"))
-
-
-_GGUF_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?",
-                 10: "<Q", 11: "<q", 12: "<d"}
-_GGUF_STRING, _GGUF_ARRAY = 8, 9
-
-
-def read_gguf_header(path: Path) -> tuple[dict, dict[str, tuple[int, str]]]:
-    """(metadata, {tensor name: (elements, ggml type name)}). Arrays are skipped and
-    stored as their length, which is all a profile needs from the vocabulary."""
-    from gguf import GGMLQuantizationType, GGUFValueType
-
-    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-        if buf[:4] != b"GGUF":
-            raise ValueError("no GGUF magic number")
-        pos = 4
-
-        def read(fmt: str):
-            nonlocal pos
-            (value,) = struct.unpack_from(fmt, buf, pos)
-            pos += struct.calcsize(fmt)
-            return value
-
-        def string() -> str:
-            nonlocal pos
-            size = read("<Q")
-            pos += size
-            return bytes(buf[pos - size:pos]).decode("utf-8")
-
-        def value(kind: int):
-            nonlocal pos
-            if kind == _GGUF_STRING:
-                return string()
-            if kind != _GGUF_ARRAY:
-                return read(_GGUF_SCALARS[GGUFValueType(kind).value])
-            item, count = read("<I"), read("<Q")
-            if item == _GGUF_STRING:
-                for _ in range(count):
-                    pos += 8 + struct.unpack_from("<Q", buf, pos)[0]
-            elif item in _GGUF_SCALARS:
-                pos += struct.calcsize(_GGUF_SCALARS[item]) * count
-            else:
-                raise ValueError(f"nested array of type {item} is not supported")
-            return count
-
-        version = read("<I")
-        if version < 2:
-            raise ValueError(f"GGUF version {version} is too old")
-        n_tensors, n_kv = read("<Q"), read("<Q")
-        meta = {}
-        for _ in range(n_kv):
-            name = string()
-            meta[name] = value(read("<I"))
-        tensors = {}
-        for _ in range(n_tensors):
-            name = string()
-            dims = [read("<Q") for _ in range(read("<I"))]
-            kind = read("<I")
-            read("<Q")  # data offset
-            count = 1
-            for dim in dims:
-                count *= dim
-            try:
-                type_name = GGMLQuantizationType(kind).name
-            except ValueError:
-                type_name = f"type{kind}"
-            tensors[name] = (count, type_name)
-    return meta, tensors
 
 
 # ----- the built-in table ---------------------------------------------------------------

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ft_tui.core.atomic import atomic_write_json
+from ft_tui.core.run.data_hashes import data_files_of, differences, record_of
+from ft_tui.core.run.data_hashes import file_sha256  # noqa: F401 - callers import it from here
 from ft_tui.core.run.events import BadEvent, Event, decode_event
 
 STATES = ("created", "running", "stopped", "failed", "done")
@@ -36,16 +38,6 @@ class RunDirError(ValueError):
     pass
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _data_keys(cfg):
     return [(key, value) for key, value in (("data.train_path", cfg.data.train_path),
                                             ("data.eval_path", cfg.data.eval_path))
@@ -53,16 +45,22 @@ def _data_keys(cfg):
 
 
 def data_record(cfg) -> dict[str, dict[str, Any]]:
-    """{key: {"path", "sha256", "bytes"}} of each data file of ``cfg`` as it is now."""
+    """{key: record} of each data path of ``cfg`` as it is now (core/run/data_hashes.py:
+    one file's sha256 and size, or a folder's or glob's files one by one)."""
     from ft_tui.core.paths import resolve_data_path
 
     record = {}
     for key, value in _data_keys(cfg):
-        path = resolve_data_path(value)
-        if path.is_file():
-            record[key] = {"path": str(path.resolve()), "sha256": file_sha256(path),
-                           "bytes": path.stat().st_size}
+        entry = record_of(resolve_data_path(value))
+        if entry is not None:
+            record[key] = entry
     return record
+
+
+def _other(was: dict[str, Any], now: dict[str, Any]) -> str:
+    if now.get("files") or was.get("files"):
+        return f"here: {differences(was, now)}"
+    return f"this file: {now['bytes']} bytes, another sha256"
 
 
 def check_writable_folder(folder: str | os.PathLike, key: str) -> None:
@@ -148,7 +146,7 @@ class RunDir:
 
     def save_config(self, cfg) -> None:
         """Data paths are stored absolute, so a resume reads the same files whatever folder
-        it is started from (a relative path would be looked up again from there). A path
+        it is started from (a relative path or glob would be looked up again from there). A path
         into ft-tui's own sample data stays as written: it is found from anywhere."""
         from ft_tui.core.paths import PROJECT_ROOT, resolve_data_path
 
@@ -156,7 +154,8 @@ class RunDir:
         for key, value in (("data.train_path", cfg.data.train_path),
                            ("data.eval_path", cfg.data.eval_path)):
             path = resolve_data_path(value) if value.strip() else None
-            if (path is not None and path.exists() and not Path(value).is_absolute()
+            if (path is not None and (path.exists() or data_files_of(path) is not None)
+                    and not Path(value).is_absolute()
                     and path.resolve() != (PROJECT_ROOT / value).resolve()):
                 overrides[key] = str(path.resolve())
         cfg = cfg.with_overrides(overrides) if overrides else cfg
@@ -169,8 +168,8 @@ class RunDir:
         return self.path / "data_hashes.json"
 
     def _record_data(self, cfg) -> None:
-        """``data_hashes.json``: {key: {"path", "sha256", "bytes"}} of each data file, so a
-        resume from a moved file can check it is the same data."""
+        """``data_hashes.json``: {key: record} of each data path (core/run/data_hashes.py), so
+        a resume or an evaluation notices other data, and a moved file is checked."""
         atomic_write_json(self.data_hashes_path, data_record(cfg))
 
     def data_hashes(self) -> dict[str, dict[str, Any]]:
@@ -183,8 +182,9 @@ class RunDir:
 
     def check_data(self, cfg, moved: dict[str, str] | None = None):
         """The config to resume with: ``moved`` ({"data.train_path": new path}) replaces a
-        data path after checking the file holds the same bytes the run started on. Raises
-        RunDirError (one line) when a file differs, cannot be checked, or is gone."""
+        data path after checking it holds the same bytes the run started on (a folder or
+        glob: the same files, by name and content). Raises RunDirError (one line) when the
+        data differs, cannot be checked, or is gone."""
         from ft_tui.core.config.names import shell_quote
         from ft_tui.core.paths import resolve_data_path, shown_path
 
@@ -193,23 +193,25 @@ class RunDir:
         recorded = self.data_hashes()
         for key, new in moved.items():
             path = resolve_data_path(new)
-            if not path.is_file():
-                raise RunDirError(f"{flags[key]}: {new!r} is not a file")
+            now = record_of(path)
+            if now is None:
+                raise RunDirError(f"{flags[key]}: {new!r} is not a file (nor a folder or glob "
+                                  "with data files)")
             was = recorded.get(key)
             if was is None:
                 raise RunDirError(f"{flags[key]}: this run recorded no hash of its {key} (started "
                                   "by an older ft-tui or without that file), so "
                                   f"{shown_path(path)} cannot be checked against it; start a new run")
-            if file_sha256(path) != was["sha256"]:
+            if now["sha256"] != was["sha256"]:
                 raise RunDirError(
                     f"{flags[key]}: {shown_path(path)} is not the data this run started on "
                     f"({was.get('path')}: sha256 {was['sha256'][:12]}…, {was.get('bytes')} bytes; "
-                    f"this file: {path.stat().st_size} bytes, another sha256); resuming would "
-                    "train on other data: start a new run with it instead")
+                    f"{_other(was, now)}); resuming would train on other data: start a new run "
+                    "with it instead")
         if moved:
             cfg = cfg.with_overrides({k: str(resolve_data_path(v).resolve()) for k, v in moved.items()})
         for key, value in _data_keys(cfg):
-            if not resolve_data_path(value).is_file():
+            if data_files_of(resolve_data_path(value)) is None:
                 raise RunDirError(
                     f"{key}: {value} is not there any more (moved or deleted?); resume with "
                     f"`ft-tui train --resume {shell_quote(shown_path(self.path))} {flags[key]} NEW_PATH`, "
@@ -222,20 +224,25 @@ class RunDir:
         return cfg
 
     def data_changes(self, cfg) -> list[str]:
-        """One line per data file whose bytes differ from what data_hashes.json recorded
-        at the start (rewritten in place); files without a record or gone are not named."""
+        """One line per data path whose bytes differ from what data_hashes.json recorded
+        at the start (rewritten in place; for a folder or glob, naming the files that
+        changed, appeared or went); paths without a record or gone are not named."""
         from ft_tui.core.paths import resolve_data_path, shown_path
 
         recorded = self.data_hashes()
         lines = []
         for key, value in _data_keys(cfg):
             path, was = resolve_data_path(value), recorded.get(key)
-            if was is None or not path.is_file():
+            if was is None:
                 continue
-            if path.stat().st_size != was.get("bytes") or file_sha256(path) != was["sha256"]:
-                lines.append(f"{key}: {shown_path(path)} changed since the run started "
-                             f"({was.get('bytes')} bytes, sha256 {was['sha256'][:12]}… then; "
-                             f"{path.stat().st_size} bytes now)")
+            if not was.get("files") and path.is_file() and path.stat().st_size != was.get("bytes"):
+                now = {"bytes": path.stat().st_size}   # one file: its size tells, no hashing
+            else:
+                now = record_of(path)
+                if now is None or now["sha256"] == was["sha256"]:
+                    continue
+            lines.append(f"{key}: {shown_path(path)} changed since the run started "
+                         f"({differences(was, now)})")
         return lines
 
     # --- status ---

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ft_tui.core.errors import SetupError
+from ft_tui.core.run.data_hashes import checksum_lines
 from ft_tui.core.run.rundir import RunDir
 from ft_tui.core.training.launch import (ACCELERATE_CONFIG, LaunchPlan, accelerate_config,
                                          write_accelerate_config)
@@ -120,7 +121,7 @@ def _versions() -> tuple[str, str]:
 
 def _values(run_dir: RunDir, plan: ClusterPlan, out: Path, python: str) -> dict[str, str]:
     ft_version, torch_version = _versions()
-    data = [f"{h['sha256']}  {h['path']}" for h in run_dir.data_hashes().values()]
+    data = checksum_lines(run_dir.data_hashes())
     return {
         "RUN_DIR": _dq(str(run_dir.path.resolve())),
         "RUN_NAME": run_dir.path.name,

@@ -311,12 +311,7 @@ previous / next sample, `c` continues to Hardware.
         if self.report is None or event.row_key.value is None:
             return
         err = self.report["errors"][int(event.row_key.value)]
-        line = err.get("line")
-        raw = self.query_one("#raw-line", Static)
-        if not isinstance(line, int) or line < 1:
-            raw.update(Text(f"{err.get('message', '')} (no single line)"))
-            return
-        raw.update(data_work.raw_line_text(resolve_data_path(self.report["path"]), line, err))
+        self.query_one("#raw-line", Static).update(data_work.error_text(self.report["path"], err))
 
     # ----- samples ----------------------------------------------------------------------
     def action_sample(self, delta: int) -> None:

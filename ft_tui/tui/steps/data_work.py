@@ -114,8 +114,10 @@ def summary_table(report: dict) -> Table:
     table.add_row("errors", str(len(report.get("errors") or [])))
     tokens = report.get("tokens") or {}
     if tokens.get("median") is not None:
+        from ft_tui.core.data.report import longest
+
         table.add_row("tokens", f"median {tokens['median']}, p95 {tokens.get('p95')}, "
-                                f"max {tokens.get('max')}")
+                                f"max {longest(tokens)}")
     labels = report.get("labels")
     if labels:
         table.add_row("labels", f"{len(labels)} distinct")
@@ -153,13 +155,30 @@ def token_stats_text(report: dict) -> Text:
     tokens = report.get("tokens") or {}
     if tokens.get("median") is None:
         return Text("Token lengths appear once the model's tokenizer is loaded.", style="dim")
-    parts = [f"{k} {tokens[k]}" for k in ("min", "median", "p95", "max") if k in tokens]
+    from ft_tui.core.data.report import longest
+
+    parts = [f"{k} {longest(tokens) if k == 'max' else tokens[k]}"
+             for k in ("min", "median", "p95", "max") if k in tokens]
     text = Text("Tokens per example: " + ", ".join(parts))
     over = tokens.get("n_too_long")
     if over:
         text.append(f"\n{over} examples are longer than max_length {tokens.get('max_length')} "
                     "and will be truncated.", style="bold")
     return text
+
+
+def error_text(data_path: str, error: dict) -> Text:
+    """An error row in full with its raw line; a multi-file set's ``name:line`` is looked
+    up in its own file."""
+    from ft_tui.core.data.containers import locate
+    from ft_tui.core.paths import resolve_data_path
+
+    path, line = resolve_data_path(data_path), error.get("line")
+    if isinstance(line, str):
+        path, line = locate(path, line) or (path, None)
+    if not isinstance(line, int) or line < 1:
+        return Text(f"{error.get('message', '')} (no single line)")
+    return raw_line_text(path, line, error)
 
 
 def raw_line_text(path: Path, line: int, error: dict | None = None) -> Text:
