@@ -52,7 +52,9 @@ def test_eval_prints_the_table_and_verdict(run_path, capsys):
 def test_eval_json_prints_the_summary_object_and_the_bar(run_path, capsys):
     assert main(["eval", str(run_path), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    bar = printed.pop("prompted_bar")
+    bar, ship = printed.pop("prompted_bar"), printed.pop("ship")
+    verdict = json.loads((run_path / "eval.json").read_text())["verdict"]
+    assert ship == {"ship": verdict["ship"], "reason": verdict["ship_reason"]}
     assert printed == json.loads((run_path / "eval.json").read_text())["summary"]
     assert bar["where"] == "this evaluation" and bar["score"] == printed["macro_f1"]["base"]
     assert set(printed["macro_f1"]) == {"base", "finetuned", "delta"}

@@ -38,6 +38,9 @@ def test_a_baseline_file_is_the_bar_and_closes_the_gate(run_path, tiny_model_dir
     out, err = " ".join(captured.out.split()), " ".join(captured.err.split())
     assert "✗ Bar: Fine-tuned" in out and f"1.00 (3-shot, from {bar_file}, 20 examples)" in out
     assert "gate closed:" in err and "does not beat the best prompt, 1.00 (3-shot" in err
+    # the last word is the bar's: the evaluation's "Ship" sentence is not printed beside it
+    assert "Don't ship: fine-tuned" in out and "does not beat the best prompt measured, 1.00" in out
+    assert "Ship: test." not in out
     # without a measured baseline the evaluation's verdict decides alone
     assert main(args) == 0
     assert "this evaluation" in " ".join(capsys.readouterr().out.split())
@@ -53,6 +56,7 @@ def test_the_wizards_measured_baseline_is_used_and_shown_in_json(run_path, tiny_
     bar = printed["prompted_bar"]
     assert (bar["score"], bar["label"], bar["where"], bar["beats"]) == (
         1.0, "3-shot", "measured in Decide", False)
+    assert printed["ship"]["ship"] is False
     # measured for another model: not comparable, said, and the bar is the evaluation's base
     (tmp_path / "ft-tui.wizard.json").write_text(json.dumps(
         {"baseline": measured(run_path, "some-other-model")}))

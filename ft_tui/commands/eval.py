@@ -158,14 +158,15 @@ def run(args) -> int:
 
     data = report.to_dict()
     bar = judged_bar(data, measured, where, run_cfg)
-    closed = []   # why the gate closes
-    if not data["verdict"].get("ship", data["verdict"]["finetuned_beats_base"]):
-        closed.append(data["verdict"].get("ship_reason") or data["verdict"]["text"])
+    from ft_tui.core.evaluate.bar import shipping_call
+
+    ship, ship_reason = shipping_call(data["verdict"], bar)
+    closed = [] if ship else [ship_reason]   # why the gate closes
     if bar is not None and not bar.beats and bar.where != "this evaluation":
         closed.append(bar.text())   # a higher bar than the verdict's (which has its own): say which
     if args.json:
-        print(json.dumps({**data["summary"], "prompted_bar": bar.to_dict() if bar else None},
-                         indent=2))
+        print(json.dumps({**data["summary"], "prompted_bar": bar.to_dict() if bar else None,
+                          "ship": {"ship": ship, "reason": ship_reason}}, indent=2))
     else:
         print_report(data, Console(), bar)
         print(f"Written: {os.path.join(args.run_dir, 'eval.json')} (every answer) and "
@@ -234,12 +235,15 @@ def print_report(data: dict, console, bar=None) -> None:
         table.add_row(label + (" (main)" if style else ""), f"{row['base']:.3f}",
                       f"{row['finetuned']:.3f}", shown, style=style)
     console.print(table)
+    from ft_tui.core.evaluate.bar import shipping_call, verdict_without_ship
+
     verdict = data["verdict"]
-    colour = "green" if verdict.get("ship", verdict["finetuned_beats_base"]) else "yellow"
-    console.print(f"[{colour}]{verdict['text']}[/]", highlight=False)
+    console.print(escape(verdict_without_ship(verdict)), highlight=False)
     if bar is not None:   # the bar the verdict must also clear: the best prompt measured
         mark = "[bold green]✓[/]" if bar.beats else "[bold red]✗[/]"
         console.print(f"{mark} Bar: {escape(bar.text())}", highlight=False)
+    ship, reason = shipping_call(verdict, bar)   # last, after both comparisons
+    console.print(f"[bold {'green' if ship else 'red'}]{escape(reason)}[/]", highlight=False)
     if data.get("general"):
         print_general(data["general"], console)
     for key in ("data_changed", "eval_overlap"):

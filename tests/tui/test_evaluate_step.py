@@ -173,7 +173,7 @@ async def test_at_80x24_the_footer_keeps_help_and_quit(workdir):
         assert "Export" in [str(label.content) for label in app.query("FooterLabel")]
 
 
-async def test_at_80x24_the_whole_verdict_and_several_rows_show(workdir):
+async def test_at_80x24_the_ship_call_and_several_rows_show(workdir):
     report = hand_made_report()
     report["examples"] = report["examples"] * 4
     report["verdict"]["text"] = (
@@ -190,11 +190,14 @@ async def test_at_80x24_the_whole_verdict_and_several_rows_show(workdir):
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         await pilot.pause()
-        box = app.query_one("#eval-verdict-box")
-        assert box.virtual_size.height <= box.region.height   # nothing of it scrolled away
-        assert "Don't ship" in plain(app.query_one("#eval-verdict", Static))
+        headline = app.query_one("#eval-bar", Static)
+        assert "Don't ship" in plain(headline)                 # the call, first and whole
+        assert headline.virtual_size.height <= headline.region.height
+        box = app.query_one("#eval-verdict-box")               # what it rests on: Tab, scroll
+        assert box.region.height >= 3 and box.focusable
+        assert "Likely reasons" in plain(app.query_one("#eval-verdict", Static))
         table = app.query_one(EvalTable)
-        assert table.region.height - 3 >= 4                   # border and header, 4+ rows
+        assert table.region.height - 3 >= 6                   # border and header, 6+ rows
         assert table.region.bottom <= app.query_one("#eval-detail").region.y
 
 

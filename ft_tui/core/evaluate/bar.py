@@ -41,6 +41,25 @@ class PromptedBar:
                 "beats": self.beats}
 
 
+def shipping_call(verdict: dict[str, Any], bar: PromptedBar | None) -> tuple[bool, str]:
+    """(ship?, the reason in one sentence): the evaluation's own call (task score and
+    general abilities), overruled when a higher prompted baseline was measured and the
+    fine-tune does not beat it. The CLI, its --gate and the wizard all ask this."""
+    ship = bool(verdict.get("ship", verdict.get("finetuned_beats_base", False)))
+    reason = verdict.get("ship_reason") or ("Ship." if ship else "Don't ship.")
+    if ship and bar is not None and bar.where != "this evaluation" and not bar.beats:
+        return False, (f"Don't ship: fine-tuned {bar.finetuned:.2f} does not beat the best prompt "
+                       f"measured, {bar.score:.2f} {bar.metric} ({bar.label}, {bar.where}).")
+    return ship, reason
+
+
+def verdict_without_ship(verdict: dict[str, Any]) -> str:
+    """The verdict's comparison with this evaluation's base, without its ship sentence
+    (which shipping_call may overrule)."""
+    text, reason = verdict.get("text", ""), verdict.get("ship_reason") or ""
+    return text.removesuffix("\n" + reason) if reason else text
+
+
 def prompted_bar(report: dict[str, Any], measured: dict[str, Any] | None,
                  data_path: str | None = None, *,
                  measured_where: str = "measured in Decide") -> PromptedBar | None:

@@ -245,12 +245,13 @@ training does not compute them again.
 
     def _bring_walk_into_view(self) -> None:
         """After the baseline panel was scrolled into view, the next question or the
-        verdict is above the fold at 80x24: show it from its top once it is laid out."""
+        verdict is above the fold at 80x24: bring it back once it is laid out (scrolling
+        up shows a box from its top; a box already on screen stays where it is)."""
         box = "#question-box" if self.walk.question is not None else "#verdict-box"
 
         def scroll() -> None:
             self.query_one("#decide-scroll", VerticalScroll).scroll_to_widget(
-                self.query_one(box), animate=False, top=True)
+                self.query_one(box), animate=False)
         self.call_after_refresh(scroll)
 
     def action_continue(self) -> None:

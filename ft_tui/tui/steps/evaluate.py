@@ -91,7 +91,7 @@ then export what you need.
     EvaluateStep #eval-results { height: auto; }
     EvaluateStep #eval-verdict-box { height: auto; max-height: 8; }
     EvaluateStep #eval-verdict { height: auto; }
-    EvaluateStep #eval-summary { height: auto; max-height: 3; }
+    EvaluateStep #eval-summary { height: auto; }
     EvaluateStep #eval-table { height: 1fr; min-height: 7; border: round $panel; }
     EvaluateStep #eval-detail { height: 6; }
     EvaluateStep #eval-detail Static { width: 1fr; height: 100%; border: round $panel;
@@ -137,10 +137,11 @@ then export what you need.
             yield Static("", id="eval-phase")
         yield Static("", id="eval-message", markup=False)
         with Vertical(id="eval-results"):
-            with VerticalScroll(id="eval-verdict-box"):   # Tab to it to read a long verdict
-                yield Static("", id="eval-bar")
+            yield Static("", id="eval-bar")   # ship or don't: always on screen
+            # What the call rests on; Tab to it to read it all at 80x24
+            with VerticalScroll(id="eval-verdict-box"):
                 yield Static("", id="eval-verdict")
-            yield Static("", id="eval-summary")
+                yield Static("", id="eval-summary")
         yield EvalTable(id="eval-table")
         with Horizontal(id="eval-detail"):
             yield Static("", id="detail-base")
@@ -223,26 +224,29 @@ then export what you need.
             table.clear(columns=True)
             return
         self.query_one("#eval-summary", Static).update(summary_text(report))
-        self.query_one("#eval-verdict", Static).update(verdict_text(report))
-        self._show_bar(report)
+        self._show_verdict(report)
         table.load(report)
         self._show_detail(table.example_at_cursor())
 
-    def _show_bar(self, report: dict[str, Any]) -> None:
-        """The verdict against the best prompted baseline (the Decide step's, when it
-        measured a higher one than this evaluation's base): both numbers, first line."""
-        from ft_tui.core.evaluate.bar import prompted_bar
+    def _show_verdict(self, report: dict[str, Any]) -> None:
+        """First line: ship or don't, with its reason (core's shipping_call: the evaluation's
+        call, overruled by a higher prompted baseline measured in Decide). Below it, the
+        comparisons behind it: with that baseline, both numbers, then this evaluation's own
+        comparison in grey."""
+        from ft_tui.core.evaluate.bar import prompted_bar, shipping_call
 
-        line = self.query_one("#eval-bar", Static)
         bar = prompted_bar(report, self.state.baseline, self._run_data_path())
-        line.display = bar is not None and bar.where != "this evaluation"
-        if bar is not None and line.display:
-            mark = Text("✓ " if bar.beats else "✗ ", style="bold green" if bar.beats else "bold red")
-            line.update(mark + Text(bar.text()))
-            # The evaluation's own verdict compares with a lower bar: say so, in grey.
-            verdict = Text(f"Against this evaluation's {bar_label(report)} base: ", style="dim")
-            verdict.append(verdict_text(report))
-            self.query_one("#eval-verdict", Static).update(verdict)
+        ship, reason = shipping_call(report.get("verdict") or {}, bar)
+        mark = Text("✓ " if ship else "✗ ", style="bold green" if ship else "bold red")
+        self.query_one("#eval-bar", Static).update(mark + Text(reason, style="bold"))
+        if bar is not None and bar.where != "this evaluation":
+            body = Text("✓ " if bar.beats else "✗ ", style="green" if bar.beats else "red")
+            body.append(bar.text() + "\n")
+            body.append(f"Against this evaluation's {bar_label(report)} base: ", style="dim")
+            body.append(verdict_text(report))
+        else:
+            body = verdict_text(report)
+        self.query_one("#eval-verdict", Static).update(body)
 
     def _run_data_path(self) -> str | None:
         path = self.run_path
@@ -423,15 +427,13 @@ then export what you need.
 
     def dont_ship_reason(self) -> str:
         """Why the evaluation says not to ship this model ('' when it does not say so)."""
-        verdict = (self.report or {}).get("verdict") or {}
-        if verdict.get("ship") is False:
-            return verdict.get("ship_reason") or "The evaluation says: don't ship."
-        from ft_tui.core.evaluate.bar import prompted_bar
+        if not self.report:
+            return ""
+        from ft_tui.core.evaluate.bar import prompted_bar, shipping_call
 
-        bar = prompted_bar(self.report, self.state.baseline, self._run_data_path()) if self.report else None
-        if bar is not None and not bar.beats:
-            return "Don't ship: " + bar.text()
-        return ""
+        bar = prompted_bar(self.report, self.state.baseline, self._run_data_path())
+        ship, reason = shipping_call(self.report.get("verdict") or {}, bar)
+        return "" if ship else reason
 
     def _start_export(self, path: Path, what: str) -> None:
         if self._exporting:
@@ -472,8 +474,9 @@ then export what you need.
             self._show_report(worker.result)
             path = self.run_path
             judge_note = (worker.result.get("settings") or {}).get("judge_error")
-            self._message(f"Saved to {path / 'eval.json'} and {path / 'report.md'}."
-                          + (f" LLM judge: {judge_note}" if judge_note else ""))
+            # one line at 80 columns: the run directory is named in the field above
+            saved = "Saved eval.json and report.md in the run directory."
+            self._message(f"LLM judge: {judge_note} ({saved})" if judge_note else saved)
             self.query_one(EvalTable).focus()
             self.post_message(StepCompleted("evaluate"))
             return

@@ -21,7 +21,9 @@ COLUMNS = (("line", "line"), ("prompt", "prompt"), ("reference", "wanted"),
            ("base_score", "base"), ("ft_score", "tuned"), ("delta", "Δ"))
 CELL_WIDTH = 28
 # Fixed columns (line, three scores) and cell padding: what the text columns share the rest of.
-FIXED_WIDTH = 33   # measured at 80 columns: line, 3 scores, cell padding, border
+# Measured at 80 columns: line, 3 scores, cell padding, border, and the scroll bar that
+# more rows than fit bring (without it the Δ column was cut to "+0.").
+FIXED_WIDTH = 36
 
 
 def _clip(text: Any, width: int = CELL_WIDTH) -> str:
@@ -178,8 +180,10 @@ def summary_text(report: dict[str, Any]) -> Text:
 def verdict_text(report: dict[str, Any]) -> Text:
     verdict = report.get("verdict") or {}
     beats = bool(verdict.get("finetuned_beats_base"))
+    from ft_tui.core.evaluate.bar import verdict_without_ship
+
     text = Text("✓ " if beats else "✗ ", style="bold green" if beats else "bold red")
-    text.append(verdict.get("text", ""))
+    text.append(verdict_without_ship(verdict))   # the ship call has its own line above
     return text
 
 
