@@ -71,3 +71,13 @@ def test_a_damaged_lock_is_replaced(tmp_path):
     lock = WizardLock(config)
     assert lock.claim() is None
     assert read_holder(lock.path).pid == os.getpid()
+
+
+def test_only_the_wizard_takes_the_lock():
+    """`ft-tui monitor`, the CLI commands and a training run never write the wizard's config,
+    so they neither take the lock nor wait for it: only the wizard app imports it."""
+    from tests.test_architecture import PACKAGE, imports_of
+
+    users = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+                   if "ft_tui.core.config.wizard_lock" in imports_of(p))
+    assert users == ["tui/app.py", "tui/screens/config_held.py"]
