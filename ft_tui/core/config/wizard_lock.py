@@ -106,6 +106,10 @@ class WizardLock:
             atomic_write_text(self.path, text, exclusive=True)
         except FileExistsError:
             return False
+        try:   # readable by a second user's wizard in a shared folder, so it is not taken as damaged
+            os.chmod(self.path, 0o644)
+        except OSError:
+            pass
         self.held = True
         return True
 
