@@ -13,7 +13,7 @@ from ft_tui.tui.messages import ConfigChanged
 from ft_tui.tui.screens.config_held import ConfigHeldModal
 from ft_tui.tui.state import ReadOnlyState
 from tests.fixtures.other_wizard import other_wizard, start_holder
-from tests.tui.render_text import screen_text
+from tests.tui.render_text import plain, screen_text
 
 pytestmark = pytest.mark.anyio
 
@@ -58,6 +58,8 @@ async def test_read_only_wizard_names_the_holder_and_never_saves(config_path):
             await pilot.press("4")         # a step change saves the progress file
             await pilot.pause()
             assert app.state.cfg.lora.r == 8
+            command = plain(app.query_one("#command-preview", Static))   # Configure's tab
+            assert "Not saved: this wizard is read-only" in command and "Saved to" not in command
             with pytest.raises(ReadOnlyState):
                 app.state.save()
         assert _files(config_path) == before               # neither file touched
