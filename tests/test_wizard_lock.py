@@ -53,6 +53,47 @@ def test_a_lock_from_another_host_is_reported_not_broken(tmp_path):
     assert path.read_text() == text
 
 
+def test_a_wizard_that_claims_just_after_another_looked_keeps_it(tmp_path, monkeypatch):
+    """Two wizards started at once: both find no lock, both create one. The second create
+    must fail (not replace the first), and that wizard then reports the first."""
+    import ft_tui.core.config.wizard_lock as wizard_lock
+
+    config = tmp_path / "ft-tui.yaml"
+    real_read, looks = wizard_lock.read_holder, []
+
+    def looked_before_the_other_wrote(path):
+        looks.append(path)
+        return None if len(looks) == 1 else real_read(path)
+
+    with other_wizard(config) as other:
+        monkeypatch.setattr(wizard_lock, "read_holder", looked_before_the_other_wrote)
+        holder = WizardLock(config).claim()
+        assert holder is not None and holder.pid == other.pid
+        assert real_read(wizard_lock_for(config)).pid == other.pid
+        assert [p.name for p in tmp_path.iterdir()] == ["ft-tui.wizard.lock"]   # no temp file
+
+
+def test_a_stale_lock_replaced_by_a_live_one_meanwhile_is_put_back(tmp_path, monkeypatch):
+    """Two wizards find the same stale lock; the first takes it over. The second, which
+    judged the old lock stale, must not remove the first one's new lock."""
+    import ft_tui.core.config.wizard_lock as wizard_lock
+
+    config = tmp_path / "ft-tui.yaml"
+    real_read, looks = wizard_lock.read_holder, []
+    stale = wizard_lock.LockHolder(2 ** 22 + 1, socket.gethostname(), 1000.0)
+
+    def saw_the_stale_lock_first(path):
+        looks.append(path)
+        return stale if len(looks) == 1 else real_read(path)
+
+    with other_wizard(config) as other:
+        monkeypatch.setattr(wizard_lock, "read_holder", saw_the_stale_lock_first)
+        holder = WizardLock(config).claim()
+        assert holder is not None and holder.pid == other.pid
+        assert real_read(wizard_lock_for(config)).pid == other.pid
+        assert [p.name for p in tmp_path.iterdir()] == ["ft-tui.wizard.lock"]
+
+
 def test_release_removes_only_its_own_lock(tmp_path):
     config = tmp_path / "ft-tui.yaml"
     first = WizardLock(config)
