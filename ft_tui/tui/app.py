@@ -120,9 +120,9 @@ class FtTuiApp(App[int]):
         yield Header()
         yield Stepper(id="stepper")
         if self.held_by is not None:
-            yield Static(f"READ-ONLY: {self.state.config_path.name} is held by process "
-                         f"{self.held_by.pid}; nothing here is saved", id="read-only",
-                         markup=False)
+            where = "" if self.held_by.on_this_host else f" on {self.held_by.host}"
+            yield Static(f"READ-ONLY (nothing is saved): {self.state.config_path.name} is held "
+                         f"by process {self.held_by.pid}{where}", id="read-only", markup=False)
         current = self.state.current_step
         with ContentSwitcher(id="steps", initial=current):
             yield step_class(current)(self.state, id=current)

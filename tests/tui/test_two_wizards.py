@@ -96,3 +96,26 @@ async def test_a_lone_wizard_holds_the_config_and_lets_go_on_exit(config_path):
         await pilot.pause()
     assert not lock.exists()
     assert "configure" in config_path.with_name("ft-tui.wizard.json").read_text()
+
+
+async def test_a_wizard_on_another_host_is_named_and_its_lock_kept(config_path):
+    """A home folder shared over NFS: the lock's host cannot be checked from here."""
+    import json
+    import time
+
+    lock = wizard_lock_for(config_path)
+    text = json.dumps({"pid": 4242, "host": "gpu-box-2", "started": time.time() - 3600})
+    lock.write_text(text)
+    app = FtTuiApp(config_path=str(config_path))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, ConfigHeldModal)
+        said = " ".join(plain(app.screen.query_one("#held-who", Static)).split())
+        assert "process 4242 on host gpu-box-2" in said
+        assert f"If that wizard is gone, delete {lock} and start ft-tui again" in said
+        await pilot.press("r")
+        await pilot.pause()
+        assert app.state.read_only
+        assert "READ-ONLY (nothing is saved): ft-tui.yaml is held by process 4242 on gpu-box-2" \
+            in screen_text(app)
+    assert lock.read_text() == text
