@@ -28,7 +28,8 @@ def held_message(holder: LockHolder, config_path: Path, lock_path: Path) -> str:
         where = (f"ft-tui cannot see processes on {holder.host} from here. If that wizard is "
                  f"gone, delete {shlex.quote(str(lock_path))} and start ft-tui again.")
     return (f"{config} is open in another wizard: {holder.describe()}.\n{where}\n"
-            f"For a second, independent wizard, give it its own config:\n"
+            f"For a second, independent wizard, give it its own config (a copy of this "
+            f"one starts from the same settings):\n"
             f"  ft-tui --config other.yaml")
 
 
