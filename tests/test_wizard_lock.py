@@ -6,6 +6,8 @@ import os
 import socket
 import time
 
+import pytest
+
 from ft_tui.core.config.wizard_lock import WizardLock, read_holder, wizard_lock_for
 from tests.fixtures.other_wizard import other_wizard, start_holder
 
@@ -53,41 +55,27 @@ def test_a_lock_from_another_host_is_reported_not_broken(tmp_path):
     assert path.read_text() == text
 
 
-def test_a_wizard_that_claims_just_after_another_looked_keeps_it(tmp_path, monkeypatch):
-    """Two wizards started at once: both find no lock, both create one. The second create
-    must fail (not replace the first), and that wizard then reports the first."""
-    import ft_tui.core.config.wizard_lock as wizard_lock
-
-    config = tmp_path / "ft-tui.yaml"
-    real_read, looks = wizard_lock.read_holder, []
-
-    def looked_before_the_other_wrote(path):
-        looks.append(path)
-        return None if len(looks) == 1 else real_read(path)
-
-    with other_wizard(config) as other:
-        monkeypatch.setattr(wizard_lock, "read_holder", looked_before_the_other_wrote)
-        holder = WizardLock(config).claim()
-        assert holder is not None and holder.pid == other.pid
-        assert real_read(wizard_lock_for(config)).pid == other.pid
-        assert [p.name for p in tmp_path.iterdir()] == ["ft-tui.wizard.lock"]   # no temp file
-
-
-def test_a_stale_lock_replaced_by_a_live_one_meanwhile_is_put_back(tmp_path, monkeypatch):
-    """Two wizards find the same stale lock; the first takes it over. The second, which
-    judged the old lock stale, must not remove the first one's new lock."""
+@pytest.mark.parametrize("first_look", ["no lock yet", "a stale lock"])
+def test_a_racing_wizard_never_replaces_a_live_lock(tmp_path, monkeypatch, first_look):
+    """Two wizards start at once. "no lock yet": both found no lock and both create one;
+    the second create must fail, not replace the first. "a stale lock": both found the same
+    stale lock and the first took it over; the second, moving the old one aside, finds the
+    first one's live lock instead and must put it back. Either way the loser reports the
+    winner and leaves no file behind."""
     import ft_tui.core.config.wizard_lock as wizard_lock
 
     config = tmp_path / "ft-tui.yaml"
     real_read, looks = wizard_lock.read_holder, []
     stale = wizard_lock.LockHolder(2 ** 22 + 1, socket.gethostname(), 1000.0)
 
-    def saw_the_stale_lock_first(path):
+    def first_look_is_out_of_date(path):
         looks.append(path)
-        return stale if len(looks) == 1 else real_read(path)
+        if len(looks) == 1:
+            return None if first_look == "no lock yet" else stale
+        return real_read(path)
 
     with other_wizard(config) as other:
-        monkeypatch.setattr(wizard_lock, "read_holder", saw_the_stale_lock_first)
+        monkeypatch.setattr(wizard_lock, "read_holder", first_look_is_out_of_date)
         holder = WizardLock(config).claim()
         assert holder is not None and holder.pid == other.pid
         assert real_read(wizard_lock_for(config)).pid == other.pid

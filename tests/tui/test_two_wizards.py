@@ -2,6 +2,7 @@
 the config and opens read-only or quits; it never saves over the first one's settings."""
 
 import os
+from contextlib import asynccontextmanager
 
 import pytest
 from textual.widgets import Static
@@ -34,50 +35,54 @@ def _files(config_path):
             for p in (config_path, progress)]
 
 
-async def test_read_only_wizard_names_the_holder_and_never_saves(config_path):
-    before = _files(config_path)
+@asynccontextmanager
+async def _second_wizard(config_path):
+    """A wizard opened (at 80x24) while another process holds its config."""
     with other_wizard(config_path) as other:
         app = FtTuiApp(config_path=str(config_path))
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
             assert isinstance(app.screen, ConfigHeldModal)
-            text = screen_text(app)
-            assert f"process {other.pid} on this machine, since" in text
-            assert "tmux attach" in text and "ft-tui --config other.yaml" in text
-            assert "Open read-only (r)" in text and "Quit (q)" in text
+            yield app, pilot, other
 
-            await pilot.press("r")
-            await pilot.pause()
-            assert not isinstance(app.screen, ConfigHeldModal)
-            banner = app.query_one("#read-only", Static)
-            assert banner.region.height == 1 and banner.region.width == 80   # on screen at 80x24
-            assert "READ-ONLY" in screen_text(app) and str(other.pid) in screen_text(app)
 
-            app.state.cfg.lora.r = 8       # what Configure does with a setting
-            app.post_message(ConfigChanged())
-            await pilot.press("4")         # a step change saves the progress file
-            await pilot.pause()
-            assert app.state.cfg.lora.r == 8
-            command = plain(app.query_one("#command-preview", Static))   # Configure's tab
-            assert "Not saved: this wizard is read-only" in command and "Saved to" not in command
-            with pytest.raises(ReadOnlyState):
-                app.state.save()
-        assert _files(config_path) == before               # neither file touched
-        assert RunConfig.load(config_path).lora.r == 32
-        assert read_holder(wizard_lock_for(config_path)).pid == other.pid   # its lock kept
+async def test_read_only_wizard_names_the_holder_and_never_saves(config_path):
+    before = _files(config_path)
+    async with _second_wizard(config_path) as (app, pilot, other):
+        text = screen_text(app)
+        assert f"process {other.pid} on this machine, since" in text
+        assert "tmux attach" in text and "ft-tui --config other.yaml" in text
+        assert "Open read-only (r)" in text and "Quit (q)" in text
+
+        await pilot.press("r")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfigHeldModal)
+        banner = app.query_one("#read-only", Static)
+        assert banner.region.height == 1 and banner.region.width == 80   # on screen at 80x24
+        assert "READ-ONLY" in screen_text(app) and str(other.pid) in screen_text(app)
+
+        app.state.cfg.lora.r = 8       # what Configure does with a setting
+        app.post_message(ConfigChanged())
+        await pilot.press("4")         # a step change saves the progress file
+        await pilot.pause()
+        assert app.state.cfg.lora.r == 8
+        command = plain(app.query_one("#command-preview", Static))   # Configure's tab
+        assert "Not saved: this wizard is read-only" in command and "Saved to" not in command
+        with pytest.raises(ReadOnlyState):
+            app.state.save()
+    assert _files(config_path) == before               # neither file touched
+    assert RunConfig.load(config_path).lora.r == 32
+    assert read_holder(wizard_lock_for(config_path)).pid == other.pid   # its lock kept
 
 
 async def test_quit_leaves_the_other_wizard_alone(config_path):
     before = _files(config_path)
-    with other_wizard(config_path) as other:
-        app = FtTuiApp(config_path=str(config_path))
-        async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
-            await pilot.press("q")
-            await pilot.pause()
-        assert app.return_value == 0
-        assert _files(config_path) == before
-        assert read_holder(wizard_lock_for(config_path)).pid == other.pid
+    async with _second_wizard(config_path) as (app, pilot, other):
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_value == 0
+    assert _files(config_path) == before
+    assert read_holder(wizard_lock_for(config_path)).pid == other.pid
 
 
 async def test_a_lone_wizard_holds_the_config_and_lets_go_on_exit(config_path):
