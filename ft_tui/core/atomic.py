@@ -13,8 +13,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
-def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:
-    """Write ``text`` to a temp file in the same folder, fsync it, then rename over ``path``."""
+def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8", *,
+                      exclusive: bool = False) -> Path:
+    """Write ``text`` to a temp file in the same folder, fsync it, then rename over ``path``.
+    ``exclusive``: put it in place only if ``path`` does not exist yet (a hard link, which
+    is atomic on local disks and NFS alike), else raise FileExistsError: of two processes
+    creating the same file at once, exactly one wins."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -23,7 +27,11 @@ def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        if exclusive:
+            os.link(tmp, path)
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
     except BaseException:
         try:
             os.unlink(tmp)

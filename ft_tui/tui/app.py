@@ -23,9 +23,10 @@ from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button, ContentSwitcher, Footer, Header, Input, TextArea
+from textual.widgets import Button, ContentSwitcher, Footer, Header, Input, Static, TextArea
 from textual.worker import Worker, WorkerState
 
+from ft_tui.core.config.wizard_lock import LockHolder, WizardLock
 from ft_tui.tui.messages import ConfigChanged, GoToStep, StateChanged, StepCompleted
 from ft_tui.tui.state import STEP_IDS, STEPS, WizardState
 from ft_tui.tui.widgets.stepper import Stepper
@@ -71,11 +72,27 @@ class FtTuiApp(App[int]):
     def __init__(self, config_path: str | None = None, state: WizardState | None = None) -> None:
         super().__init__()
         self.state = state if state is not None else WizardState.load(config_path)
+        # One wizard per config: while another holds it, this one is read-only until the
+        # user chooses (read-only or quit), so nothing is saved over the other's settings.
+        self.config_lock = WizardLock(self.state.config_path)
+        self.held_by: LockHolder | None = self._claim_config()
+        if self.held_by is not None:
+            self.state.read_only = True
+            self.sub_title = "READ-ONLY"
+        self._told_read_only = False
         self._pending_step: str | None = None    # a step asked for, not yet shown
         self._held_keys: list[events.Key] = []   # keys typed meanwhile, for the new step
         if self._run_trains_on():   # reattach: the live run's dashboard is the first screen
             self.state.current_step = "train"
 
+    def _claim_config(self) -> LockHolder | None:
+        try:
+            return self.config_lock.claim()
+        except OSError:   # an unwritable folder: no lock, and the saves will say why
+            return None
+
+    def on_unmount(self) -> None:
+        self.config_lock.release()
 
     def _run_trains_on(self) -> bool:
         """The wizard's last run still trains (this wizard was closed, or its terminal lost),
@@ -102,6 +119,10 @@ class FtTuiApp(App[int]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Stepper(id="stepper")
+        if self.held_by is not None:
+            where = "" if self.held_by.on_this_host else f" on {self.held_by.host}"
+            yield Static(f"READ-ONLY (nothing is saved): {self.state.config_path.name} is held "
+                         f"by process {self.held_by.pid}{where}", id="read-only", markup=False)
         current = self.state.current_step
         with ContentSwitcher(id="steps", initial=current):
             yield step_class(current)(self.state, id=current)
@@ -109,6 +130,8 @@ class FtTuiApp(App[int]):
 
     def on_mount(self) -> None:
         self._refresh_stepper()
+        if self.held_by is not None:
+            self._ask_read_only()
         if self.state.load_problem:
             self.notify(f"{self.state.config_path} could not be read: {self.state.load_problem}. "
                         "Fix it by hand; the wizard will not overwrite it.",
@@ -116,6 +139,17 @@ class FtTuiApp(App[int]):
         if self.state.progress_note:
             self.notify(self.state.progress_note, title="Wizard progress not loaded", timeout=15)
         self.call_after_refresh(self._show_step, self.state.current_step)
+
+    def _ask_read_only(self) -> None:
+        from ft_tui.tui.screens.config_held import ConfigHeldModal, held_message
+
+        holder, config, lock = self.held_by, self.state.config_path, self.config_lock.path
+
+        def _answer(choice: str | None) -> None:
+            if choice != "read-only":
+                self.exit(0, message=held_message(holder, config, lock))
+
+        self.push_screen(ConfigHeldModal(holder, config, lock), _answer)
 
     # ----- navigation -------------------------------------------------------------------
     def step_view(self, step_id: str | None = None) -> Widget | None:
@@ -284,6 +318,11 @@ class FtTuiApp(App[int]):
         if message.forwarded:
             return
         self._save()
+        if self.state.read_only and not self._told_read_only:
+            self._told_read_only = True
+            self.notify(f"Read-only: this change is not saved to {self.state.config_path}. "
+                        "For a wizard of your own use ft-tui --config other.yaml.",
+                        title="Read-only", severity="warning", timeout=15)
         for view in self.step_views():  # views not visited yet read the state when mounted
             view.post_message(ConfigChanged(forwarded=True))
 
@@ -295,6 +334,8 @@ class FtTuiApp(App[int]):
                         severity="error", timeout=15)
 
     def _save(self) -> None:
+        if self.state.read_only:   # another wizard owns the config: the banner says so
+            return
         try:
             self.state.save()
         except OSError as exc:

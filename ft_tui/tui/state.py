@@ -3,6 +3,9 @@
 The run config itself is saved to ``config_path`` (YAML, the same file `ft-tui train`
 reads); the wizard's own progress (current step, completed steps, last run directory)
 goes to a small JSON file beside it. Both writes are atomic.
+
+A wizard opened read-only (another wizard holds the config: core/config/wizard_lock.py)
+never writes either file: ``save`` refuses.
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ STEPS: tuple[tuple[str, str], ...] = (
 STEP_IDS = tuple(s for s, _ in STEPS)
 
 
+class ReadOnlyState(PermissionError):
+    """save() of a wizard opened read-only: another wizard owns the config."""
+
+
 @dataclass
 class WizardState:
     cfg: RunConfig
@@ -39,6 +46,7 @@ class WizardState:
     baseline: dict | None = None
     load_problem: str | None = None     # set when the saved config could not be read
     progress_note: str | None = None    # set when ft-tui.wizard.json was damaged and ignored
+    read_only: bool = False             # another wizard holds the config: never save it
 
     @property
     def progress_path(self) -> Path:
@@ -73,6 +81,9 @@ class WizardState:
         return state
 
     def save(self) -> None:
+        if self.read_only:
+            raise ReadOnlyState(f"{self.config_path} is open read-only (another wizard holds "
+                                f"it): nothing was saved")
         if self.load_problem is None:  # never overwrite a config the user must fix by hand
             self.cfg.save(self.config_path)
         atomic_write_json(self.progress_path, {

@@ -13,3 +13,8 @@ def plain(widget, width: int = 120) -> str:
         return content.plain          # textual Content
     console.print(content)
     return console.file.getvalue()
+
+
+def screen_text(app) -> str:
+    """The lines the terminal shows now (the top screen over the ones below), unstyled."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())

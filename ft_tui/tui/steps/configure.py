@@ -222,10 +222,13 @@ next tab (Settings, YAML, Command), `c` continues to Train.
         self.query_one("#yaml-preview", Static).update(
             Syntax(cfg.to_yaml(), "yaml", theme="ansi_dark", word_wrap=True))
         path = str(self.state.config_path)
+        saved = (f"Saved to {path}; train the same run headless with:\n\n"
+                 f"  {train_command(cfg, path)}\n\n")
+        if self.state.read_only:   # the file holds the other wizard's values, not these
+            saved = (f"Not saved: this wizard is read-only (another one holds {path}). "
+                     "Train these values headless with the flags below.\n\n")
         self.query_one("#command-preview", Static).update(
-            "Saved to " + path + "; train the same run headless with:\n\n"
-            f"  {train_command(cfg, path)}\n\n"
-            "Over SSH, start it inside tmux (or with nohup) and watch it with\n"
+            saved + "Over SSH, start it inside tmux (or with nohup) and watch it with\n"
             "`ft-tui monitor RUN_DIR`; leaving does not stop the run.\n\n"
             "The same run as flags (every setting not at its default):\n\n"
             f"  {train_command_flags(cfg)}\n")

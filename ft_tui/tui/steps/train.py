@@ -571,6 +571,8 @@ lower learning rate, more dropout or more data.
             self._finished(finished)
 
     def _save_state(self) -> None:
+        if self.state.read_only:   # another wizard owns the config; the app says so
+            return
         try:
             self.state.save()
         except OSError as exc:
