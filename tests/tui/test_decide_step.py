@@ -186,5 +186,5 @@ async def test_the_footer_lists_the_keys_that_act_now(app):
         await pilot.press("n", "n", "y", "n", "n", "y")
         await pilot.pause()
         verdict = footer_actions()
-        assert {"continue", "back", "restart", "measure"} <= verdict
+        assert {"continue", "back", "measure"} <= verdict
         assert not {"answer(True)", "answer(False)"} & verdict

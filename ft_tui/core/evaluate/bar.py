@@ -46,7 +46,9 @@ def shipping_call(verdict: dict[str, Any], bar: PromptedBar | None) -> tuple[boo
     general abilities), overruled when a higher prompted baseline was measured and the
     fine-tune does not beat it. The CLI, its --gate and the wizard all ask this."""
     ship = bool(verdict.get("ship", verdict.get("finetuned_beats_base", False)))
-    reason = verdict.get("ship_reason") or ("Ship." if ship else "Don't ship.")
+    reason = verdict.get("ship_reason") or (   # reports written before the general check
+        "Ship: it beats the prompted base model." if ship else
+        "Don't ship: the fine-tuned model does not beat the prompted base model.")
     if ship and bar is not None and bar.where != "this evaluation" and not bar.beats:
         return False, (f"Don't ship: fine-tuned {bar.finetuned:.2f} does not beat the best prompt "
                        f"measured, {bar.score:.2f} {bar.metric} ({bar.label}, {bar.where}).")

@@ -154,7 +154,7 @@ training does not compute them again.
         Binding("y", "answer(True)", "Yes"),
         Binding("n", "answer(False)", "No"),
         Binding("b", "back", "Back"),
-        Binding("r", "restart", "Start over"),
+        Binding("r", "restart", "Start over", show=False),   # its button says (r); 80 columns
         Binding("c", "continue", "Continue"),
         Binding("m", "measure", "Measure baseline"),
         Binding("x", "cancel_baseline", "Cancel"),
