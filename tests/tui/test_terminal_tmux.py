@@ -62,13 +62,17 @@ def start_app(tmp_path):
 
     def start(**env: str) -> Tmux:
         tmux = Tmux(f"ft-tui-test-{uuid.uuid4().hex[:12]}")
+        # A second wizard in the same folder would find the config held (read-only
+        # prompt): each later one gets a folder of its own.
+        folder = tmp_path / f"wizard-{len(servers)}" if servers else tmp_path
+        folder.mkdir(exist_ok=True)
         servers.append(tmux)
         script = Path(sys.executable).with_name("ft-tui")
         program = str(script) if script.exists() else f"{sys.executable} -m ft_tui"
         settings = {"TERM": "xterm-256color", "HF_HUB_OFFLINE": "1", **env}
         flags = [arg for key, value in settings.items() for arg in ("-e", f"{key}={value}")]
         # "; sleep" keeps the pane (and its last screen) after the app exits
-        command = f"cd {shlex.quote(str(tmp_path))} && {program}; echo exited $?; sleep 30"
+        command = f"cd {shlex.quote(str(folder))} && {program}; echo exited $?; sleep 30"
         tmux("new-session", "-d", "-s", "ft", "-x", "80", "-y", "24", *flags, command)
         return tmux
 
