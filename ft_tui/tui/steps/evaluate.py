@@ -184,11 +184,20 @@ then export what you need.
         message.update(text)
         message.display = bool(text)
 
+    def _from_run(self, where: str) -> str:
+        return _relative_to(where, self.run_path)
+
+    def _show_exports(self, text: str) -> None:
+        """What was exported where; no empty line kept for it at 80x24 before an export."""
+        results = self.query_one("#export-results", Static)
+        results.update(text)
+        results.display = bool(text)
+
     def load_run(self, run_dir: str | None) -> None:
         """Show the run's eval.json if it has one, else say what to do."""
         self.report = None
         self.exported = {}
-        self.query_one("#export-results", Static).update("")
+        self._show_exports("")
         if not run_dir:
             self._show_report(None)
             self._message("No training run yet: train one in step 5, or type a run directory above.")
@@ -487,15 +496,18 @@ then export what you need.
         what, self._exporting = self._exporting, None
         if worker.state == WorkerState.SUCCESS and worker.result:
             self.exported.update(worker.result)
-            lines = [f"exported {name}: {where}" if _written(where) else f"✗ {name} NOT written: {where}"
-                     for name, where in self.exported.items()]
-            self.query_one("#export-results", Static).update("\n".join(lines))
+            # Paths inside the run directory (named in the field above) are shown from it:
+            # whole at 80 columns, not cut in the middle of a name.
+            lines = [f"exported {name}: {self._from_run(where)}" if _written(where)
+                     else f"✗ {name} NOT written: {where}" for name, where in self.exported.items()]
+            self._show_exports("\n".join(lines))
             missing = {n: w for n, w in worker.result.items() if not _written(w)}
             if missing:
                 self._message(f"Export of the {what} did not write "
                               + "; ".join(f"the {n}: {w}" for n, w in missing.items()))
             else:
-                self._message(f"Exported the {what}: " + ", ".join(worker.result.values()))
+                self._message(f"Exported the {what}, in the run directory: "
+                              + ", ".join(self._from_run(w) for w in worker.result.values()))
             for name, where in worker.result.items():
                 if _written(where):
                     self.notify(where, title=f"{name} written", timeout=8)
@@ -504,6 +516,15 @@ then export what you need.
             return
         self._message(f"Export of the {what} failed: {_failure_text(worker)}")
         self.notify(_failure_text(worker), title="Export failed", severity="error", timeout=15)
+
+
+def _relative_to(where: str, folder: Path | None) -> str:
+    if folder is None:
+        return where
+    try:
+        return str(Path(where).resolve().relative_to(folder.resolve()))
+    except (ValueError, OSError):
+        return where
 
 
 def _written(where: str) -> bool:
