@@ -59,7 +59,15 @@ def run_path(tmp_path, tiny_model_dir, isolated_cache):
 
 
 def test_eval_writes_the_gate_and_gate_exit_codes(run_path, monkeypatch, capsys):
-    report = evaluate_run(run_path, general=True)
+    said = []
+    report = evaluate_run(run_path, general=True, on_progress=lambda done, total, phase,
+                          tokens_per_s=None: said.append((phase, done, total, tokens_per_s)))
+    # the check moves per probe answered (it sat at "1/2" for minutes), then its perplexity pass
+    for phase in ("general_base", "general_tuned"):
+        counts = [(done, total) for p, done, total, _ in said if p == phase]
+        assert counts[-1] == (41, 41) and len({d for d, _ in counts}) > 2
+        assert [d for d, _ in counts] == sorted(d for d, _ in counts)
+    assert any(speed for p, *_, speed in said if p == "general_tuned")
     data = json.loads((run_path / "eval.json").read_text())
     general = data["general"]
     assert general["probes"]["n"] == 40 and len(general["examples"]) == 40

@@ -106,7 +106,7 @@ def run_error_code(exc: Exception) -> ExitCode:
 
 
 PHASES = {"base": "base model (prompted)", "finetuned": "fine-tuned model", "judge": "LLM judge",
-          "general": "general-ability check"}
+          "general_base": "general check: base", "general_tuned": "general check: fine-tuned"}
 
 
 def run(args) -> int:

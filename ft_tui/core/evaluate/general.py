@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ft_tui.core.evaluate.progress import AnswerCounter, ProgressFn
 from ft_tui.core.evaluate.intervals import (BOOTSTRAP_SAMPLES, paired_bootstrap_delta, percentiles,
                                             wilson)
 
@@ -132,8 +133,9 @@ def token_losses(model, tokenizer, text: str) -> list[float]:
 
 
 def answer_probes(model, tokenizer, probes: Sequence[Probe], cache=None,
-                  batch_size: int = 8) -> list[str]:
-    """Greedy answers to the probes (from ``cache`` where present; new ones are cached)."""
+                  batch_size: int = 8, counter: AnswerCounter | None = None) -> list[str]:
+    """Greedy answers to the probes (from ``cache`` where present; new ones are cached).
+    ``counter`` hears of each answer and of the tokens generated."""
     from ft_tui.core.models.generation import generate_greedy, render_prompt
 
     prompts = [render_prompt(tokenizer, [{"role": "user", "content": p.prompt}]) for p in probes]
@@ -144,15 +146,21 @@ def answer_probes(model, tokenizer, probes: Sequence[Probe], cache=None,
         if cache is not None:
             cache.put(prompts[missing[j]], answer)
 
+    if counter is not None:
+        counter.answered(len(probes) - len(missing))
     if missing:
         generate_greedy(model(), tokenizer, [prompts[i] for i in missing],
-                        max_new_tokens=PROBE_MAX_NEW_TOKENS, batch_size=batch_size, on_answer=keep)
+                        max_new_tokens=PROBE_MAX_NEW_TOKENS, batch_size=batch_size, on_answer=keep,
+                        on_batch=counter.answered if counter else None,
+                        on_tokens=counter.generated if counter else None)
     return answers  # type: ignore[return-value]
 
 
 def side_scores(get_model: Callable[[], Any], tokenizer, probes: Sequence[Probe],
-                cache=None, batch_size: int = 8) -> dict[str, Any]:
-    """One model's probe answers, pass marks and per-token losses on the general text."""
+                cache=None, batch_size: int = 8, progress: ProgressFn | None = None,
+                phase: str = "general_base") -> dict[str, Any]:
+    """One model's probe answers, pass marks and per-token losses on the general text.
+    ``progress`` moves per probe answered, then once more for the perplexity pass."""
     loaded = []
 
     def model():
@@ -160,8 +168,11 @@ def side_scores(get_model: Callable[[], Any], tokenizer, probes: Sequence[Probe]
             loaded.append(get_model())
         return loaded[0]
 
-    answers = answer_probes(model, tokenizer, probes, cache, batch_size)
+    counter = (AnswerCounter(progress, len(probes) + 1, phase) if progress is not None else None)
+    answers = answer_probes(model, tokenizer, probes, cache, batch_size, counter)
     losses = token_losses(model(), tokenizer, GENERAL_TEXT.read_text(encoding="utf-8"))
+    if counter is not None:
+        counter.answered(1)
     return {"answers": answers, "passed": [passes(p.check, a) for p, a in zip(probes, answers)],
             "losses": losses}
 
@@ -255,16 +266,13 @@ def add_general_check(report, base_path: Path, trained: Path, tokenizer, load: d
 
     probes = load_probes()
     batch_size = len(probes)  # short prompts and answers: one batch is fastest, also on CPU
-    progress(0, 2, "general")
     probe_cache = base_answer_cache(base_path, PROBE_MAX_NEW_TOKENS, load["device"], load["dtype"])
     base = side_scores(lambda: load_base(base_path, load), tokenizer, probes, probe_cache,
-                       batch_size)
+                       batch_size, progress, "general_base")
     free_memory()
-    progress(1, 2, "general")
     tuned = side_scores(lambda: load_finetuned(base_path, trained, load), tokenizer, probes,
-                        None, batch_size)
+                        None, batch_size, progress, "general_tuned")
     free_memory()
-    progress(2, 2, "general")
     report.general = compare(probes, base, tuned)
     ship, reason = ship_decision(report.finetuned_beats_base, report.general)
     report.verdict.update(ship=ship, ship_reason=reason)

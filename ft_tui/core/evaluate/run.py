@@ -39,8 +39,7 @@ from ft_tui.core.run.artifacts import is_peft_adapter, open_run, trained_model_d
 from ft_tui.core.run.lock import RunLock
 from ft_tui.core.run.rundir import RunDir
 
-# progress(done, total, phase[, tokens_per_s]): the answering phases add their speed.
-ProgressFn = Callable[..., None]
+from ft_tui.core.evaluate.progress import AnswerCounter, ProgressFn
 
 
 # ----- run directory and data -----------------------------------------------------------
@@ -242,33 +241,6 @@ def evaluate_answers(run: RunDir, cfg, trained: Path, *, max_examples: int | Non
     return report
 
 
-class _Counter:
-    """``generate_greedy``'s callbacks for one phase: a running count of answers (reported
-    as each finishes) and the tokens generated, turned into tokens/s."""
-
-    def __init__(self, progress: ProgressFn, total: int, phase: str, start: int = 0) -> None:
-        self.progress, self.total, self.phase = progress, total, phase
-        self.done, self.tokens, self.began = start, 0, time.perf_counter()
-        self._said_at = 0.0
-        progress(self.done, total, phase)
-
-    @property
-    def tokens_per_s(self) -> float | None:
-        spent = time.perf_counter() - self.began
-        return self.tokens / spent if self.tokens and spent > 0 else None
-
-    def answered(self, k: int) -> None:
-        self.done += k
-        self.progress(self.done, self.total, self.phase, tokens_per_s=self.tokens_per_s)
-
-    def generated(self, k: int) -> None:
-        self.tokens += k
-        now = time.perf_counter()
-        if now - self._said_at >= 1.0:     # the speed moves on between answers, once a second
-            self._said_at = now
-            self.progress(self.done, self.total, self.phase, tokens_per_s=self.tokens_per_s)
-
-
 def _cached_answers(cache: AnswerCache, prompts: list[str], get_model: Callable[[], Any],
                     gen: dict, progress: ProgressFn, phase: str):
     """(answers, how many came from the cache, the model ``get_model`` loaded or None).
@@ -277,7 +249,7 @@ def _cached_answers(cache: AnswerCache, prompts: list[str], get_model: Callable[
     goes on from there."""
     answers = [cache.get(p) for p in prompts]
     missing = [i for i, a in enumerate(answers) if a is None]
-    count = _Counter(progress, len(prompts), phase, start=len(prompts) - len(missing))
+    count = AnswerCounter(progress, len(prompts), phase, start=len(prompts) - len(missing))
     if not missing:
         return answers, len(prompts), None
     model = get_model()

@@ -30,7 +30,8 @@ from ft_tui.tui.widgets.eval_table import EvalTable, summary_text, verdict_text
 
 # Short: with the bar, the count, tokens/s and the clock they fit one 80-column line.
 PHASES = {"base": "base answering", "finetuned": "tuned answering",
-          "judge": "judge grading", "general": "general check"}
+          "judge": "judge grading", "general_base": "base general probes",
+          "general_tuned": "tuned general probes"}
 # export action -> its button
 EXPORTS = {
     "adapter": "Adapter (a)", "merged": "Merged (m)", "config": "Config (c)",
