@@ -44,6 +44,9 @@ class WizardState:
     # (BaselineResult.to_dict() without the examples): the bar the evaluation must beat.
     decide_answers: list[list] = field(default_factory=list)
     baseline: dict | None = None
+    # The Data step's token lengths and the file they were measured on
+    # (core/wizard_file.token_stats_record): the Hardware step plans max_length from them.
+    data_tokens: dict | None = None
     load_problem: str | None = None     # set when the saved config could not be read
     progress_note: str | None = None    # set when ft-tui.wizard.json was damaged and ignored
     read_only: bool = False             # another wizard holds the config: never save it
@@ -71,6 +74,7 @@ class WizardState:
             state.run_dir = data["run_dir"]
             state.decide_answers = data["decide_answers"]
             state.baseline = data["baseline"]
+            state.data_tokens = data["data_tokens"]
         except FileNotFoundError:
             pass
         except WizardFileDamaged as exc:   # damaged: start afresh
@@ -92,6 +96,7 @@ class WizardState:
             "run_dir": self.run_dir,
             "decide_answers": self.decide_answers,
             "baseline": self.baseline,
+            "data_tokens": self.data_tokens,
         })
 
     def mark_done(self, step: str) -> None:

@@ -221,3 +221,30 @@ def test_a_missing_nvml_library_reads_as_no_nvidia_driver():
     assert said.startswith("no NVIDIA GPU driver was found") and "CPU only" in said
     assert plain_gpu_reason(said) == said   # said once, not twice
     assert plain_gpu_reason("CUDA_VISIBLE_DEVICES='' hides all") == "CUDA_VISIBLE_DEVICES='' hides all"
+
+
+async def test_after_a_relaunch_max_length_is_still_planned_from_the_data(app, tmp_path):
+    """In tmux, a relaunched wizard's Hardware step (Data not visited yet) recommended
+    max_length 512, 'no token lengths from your data yet', and Apply would have undone the
+    256 it had planned from the same file before."""
+    from ft_tui.core.wizard_file import remembered_token_stats, token_stats_record
+
+    data = tmp_path / "train.jsonl"
+    data.write_text('{"messages": [{"role": "user", "content": "hi"}, '
+                    '{"role": "assistant", "content": "hello"}]}\n')
+    model = app.state.cfg.model.name
+    app.state.cfg = app.state.cfg.with_overrides({"data.train_path": str(data)})
+    app.state.data_tokens = token_stats_record(data, model, {"p95": 186, "max": 195, "median": 167})
+    app.state.save()
+    again = FtTuiApp(config_path=str(tmp_path / "ft-tui.yaml"))   # the relaunch
+    assert again.state.data_tokens == app.state.data_tokens
+    async with again.run_test(size=(120, 36)) as pilot:
+        await pilot.press("3")
+        await _settle(again, pilot)
+        recommendation = plain(again.query_one(HardwareStep).query_one("#recommendation", Static))
+        assert "covers the longest example (195 tokens" in recommendation
+    # measured on another model's tokenizer, or on a file changed since: not used
+    record = app.state.data_tokens
+    assert remembered_token_stats(record, data, "other-model") is None
+    data.write_text(data.read_text() * 2)
+    assert remembered_token_stats(record, data, model) is None

@@ -263,8 +263,9 @@ def plain_gpu_reason(reason: str) -> str:
     brackets, for a search."""
     if "library not found" in reason.lower() and not reason.startswith("no NVIDIA GPU driver"):
         said, _, rest = reason.partition(". ")
-        return (f"no NVIDIA GPU driver was found ({said.rstrip('.')}: its library comes with "
-                "the driver)" + (f". {rest}" if rest else ""))
+        said = said.rstrip(".").removeprefix("NVML: ")
+        return (f"no NVIDIA GPU driver was found (the driver's NVML library is missing: {said})"
+                + (f". {rest}" if rest else ""))
     return reason
 
 

@@ -21,7 +21,7 @@ from textual.widgets import Button, DataTable, Input, Static, TabbedContent, Tab
 
 from ft_tui.core.paths import resolve_data_path
 from ft_tui.tui.widgets.tab_keys import cycle_tab, tab_bindings
-from ft_tui.tui.messages import ConfigChanged, StepCompleted, go_to_step
+from ft_tui.tui.messages import ConfigChanged, StateChanged, StepCompleted, go_to_step
 from ft_tui.tui.steps import data_work
 from ft_tui.tui.state import WizardState
 from ft_tui.tui.widgets.chat_view import ChatView
@@ -237,6 +237,21 @@ previous / next sample, `c` continues to Hardware.
         data_work.inspect_in_two_passes(path, model, max_length, post, train_on=train_on,
                                         objective=self.state.cfg.objective)
 
+    def _remember_token_stats(self, report: dict) -> None:
+        """Kept in the wizard's file: after a relaunch the Hardware step still plans
+        max_length from this data, not from a default that would undo it."""
+        from ft_tui.core.wizard_file import token_stats_record
+
+        if not report.get("tokens"):
+            return
+        try:
+            record = token_stats_record(report["path"], self.state.cfg.model.name, report["tokens"])
+        except (KeyError, OSError):   # a folder or glob: measured again when visited
+            return
+        if record != self.state.data_tokens:
+            self.state.data_tokens = record
+            self.post_message(StateChanged())
+
     @on(Progress)
     def _progress(self, message: Progress) -> None:
         message.stop()
@@ -248,6 +263,7 @@ previous / next sample, `c` continues to Hardware.
             self._show_fit(message.fit)
         if message.report is not None:
             self.report = message.report
+            self._remember_token_stats(message.report)
             self._show_report(message.report)
             if not message.report.get("tokens"):
                 self.query_one(TokenHistogram).show(None)

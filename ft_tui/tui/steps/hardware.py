@@ -200,12 +200,18 @@ What this machine has, and what each training method needs on it.
                           self.cancel_download)
 
     def _token_stats(self) -> dict | None:
-        """Token lengths from the Data step's last report, when it has them."""
+        """Token lengths from the Data step's last report, when it has them; after a
+        relaunch, those it measured on the same file with the same model."""
         for view in self.app.query("#data"):
             report = getattr(view, "report", None)
             if report and report.get("tokens"):
                 return report["tokens"]
-        return None
+        from ft_tui.core.paths import resolve_data_path
+        from ft_tui.core.wizard_file import remembered_token_stats
+
+        cfg = self.state.cfg
+        return remembered_token_stats(self.state.data_tokens,
+                                      resolve_data_path(cfg.data.train_path), cfg.model.name)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan",
           description="estimating memory")
