@@ -381,8 +381,11 @@ class Dashboard(Vertical):
                 before = (log.elapsed_s or 0.0) if log is not None and started.start_step else 0.0
                 elapsed, eta = before + max(0.0, time() - started.time), None
             phase = state.phase_text
+            ended = state.finished.state if state.finished is not None else None
             if state.interrupted:       # no process: no ETA, and the clock has stopped
                 text = f"{phase} · elapsed {format_duration(elapsed)}"
+            elif ended in ("stopped", "failed"):   # nothing is coming: an ETA would mislead
+                text = f"{ended} · elapsed {format_duration(elapsed)}"
             else:
                 text = ((f"{phase} · " if phase else "") +
                         f"ETA {format_duration(eta)} · elapsed {format_duration(elapsed)}")
