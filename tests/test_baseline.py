@@ -20,9 +20,13 @@ def run_path(tmp_path, tiny_model_dir, isolated_cache):
 
 def test_baseline_answers_are_reused_by_the_final_evaluation(run_path, monkeypatch):
     cfg = RunConfig.load(run_path / "config.yaml").with_overrides({"eval.few_shot": 2})
-    progress = []
+    progress, tokens = [], []
     result = bl.measure_baseline(cfg, max_examples=3,
-                                 on_progress=lambda d, t, p: progress.append((d, t, p)))
+                                 on_progress=lambda d, t, p: progress.append((d, t, p)),
+                                 on_tokens=tokens.append)
+    # tokens are heard of per decoding step (the Decide step's line moves with them while a
+    # batch of long answers is under way): at most 3 answers a step, some steps in all
+    assert len(tokens) > 2 and all(1 <= n <= 3 for n in tokens)
     assert set(result.scores) == {"zero_shot", "few_shot"} and result.few_shot == 2
     assert result.n_examples == 3 and result.main_metric == "macro_f1"
     # per answer as it finishes (the random model's answers all end at the token limit,
