@@ -200,6 +200,9 @@ async def test_at_80x24_the_ship_call_and_several_rows_show(workdir):
         table = app.query_one(EvalTable)
         assert table.region.height - 3 >= 6                   # border and header, 6+ rows
         assert table.region.bottom <= app.query_one("#eval-detail").region.y
+        table.focus()
+        await pilot.press("shift+tab", "down", "down")         # as the step's help says
+        assert app.focused is box and box.scroll_y > 0
 
 
 async def test_a_dont_ship_model_is_not_exported_without_a_word(workdir):

@@ -61,8 +61,12 @@ then export what you need.
   scores the answers with the task's metrics (labels: macro-F1 and accuracy; JSON: field
   match; free text: ROUGE-L). Base answers are cached, so a second run is quicker. The
   result is saved as `eval.json` and `report.md` in the run directory.
-- The **verdict** says whether fine-tuning beat prompting. If it did not, it says why it
-  probably did not and what to try; prompting may simply be enough for this task.
+- The first line is the call: **ship or don't ship**, and why. It is made against the
+  best prompted score measured: this evaluation's base, or the Decide step's few-shot
+  baseline when that one is higher. Below it, the comparisons it rests on and all the
+  metrics; at 80x24 they scroll in three lines: `Shift+Tab` from the table, then `↑`/`↓`.
+  If fine-tuning did not win, they say why it probably did not and what to try;
+  prompting may simply be enough for this task.
 - The **table** has one row per example: `↑`/`↓` move, and the two answers of the
   selected row show side by side below. `o` sorts by the next column, `O` reverses.
 - **Exports** go to `export/` in the run directory: the adapter (`a`), a merged model that

@@ -384,7 +384,7 @@ class Dashboard(Vertical):
             ended = state.finished.state if state.finished is not None else None
             if state.interrupted:       # no process: no ETA, and the clock has stopped
                 text = f"{phase} · elapsed {format_duration(elapsed)}"
-            elif ended in ("stopped", "failed"):   # nothing is coming: an ETA would mislead
+            elif ended is not None:   # nothing is coming: an ETA would mislead
                 text = f"{ended} · elapsed {format_duration(elapsed)}"
             else:
                 text = ((f"{phase} · " if phase else "") +
