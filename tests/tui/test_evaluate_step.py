@@ -135,7 +135,7 @@ async def test_evaluates_a_run_then_exports_each_artefact(workdir, tiny_model_di
             await pilot.pause()
             if key == "a":      # where it went, not only that it went
                 assert plain(app.query_one("#eval-message", Static), width=400).strip() == \
-                    "Exported the adapter, in the run directory: export/adapter"
+                    "Exported the adapter into the run directory (listed below)."
         out = run / "export"
         assert (out / "adapter" / "adapter_config.json").is_file()
         assert (out / "config.yaml").is_file() and (out / "train_standalone.py").is_file()

@@ -511,8 +511,8 @@ then export what you need.
                 self._message(f"Export of the {what} did not write "
                               + "; ".join(f"the {n}: {w}" for n, w in missing.items()))
             else:
-                self._message(f"Exported the {what}, in the run directory: "
-                              + ", ".join(self._from_run(w) for w in worker.result.values()))
+                # one line at 80x24: the paths are listed in full at the bottom
+                self._message(f"Exported the {what} into the run directory (listed below).")
             for name, where in worker.result.items():
                 if _written(where):
                     self.notify(where, title=f"{name} written", timeout=8)
