@@ -102,7 +102,7 @@ def test_steps_appear_and_keys_reach_each_step(start_app, tmp_path):
     tmux.keys("6")
     tmux.wait_for("Evaluate (e)", "GGUF (g)", "No training run yet")
     tmux.keys("?")
-    tmux.wait_for("The verdict says", "Esc closes")
+    tmux.wait_for("ship or don't ship", "Esc closes")
     tmux.keys("Escape")        # alone: Escape followed at once by q would read as Alt+q
     tmux.wait_gone("Esc closes")
     tmux.keys("q")
