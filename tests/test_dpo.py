@@ -236,6 +236,7 @@ def test_dpo_memory_counts_both_answers_and_the_reference(monkeypatch, capsys):
     assert totals["dpo"] > totals["sft"]
 
 
+@pytest.mark.slow   # several processes or a whole export: kept out of the ~5 min default run
 def test_export_of_a_dpo_run_writes_adapter_merged_config_and_a_script_with_its_losses(
         tiny_model_dir, tmp_path, capsys):
     import os

@@ -198,6 +198,7 @@ def _write_multi_turn(path, n):
     return path
 
 
+@pytest.mark.slow   # several processes or a whole export: kept out of the ~5 min default run
 def test_standalone_script_logs_the_losses_of_ft_tui_train(tmp_path, tiny_model_dir, capsys):
     """The exported script is the same training: one SFTConfig map (core/training/sft_args),
     the same seeding and the very token rows ft-tui trained on (every assistant turn of a

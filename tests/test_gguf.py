@@ -1,7 +1,6 @@
 """GGUF + Ollama export: a tiny merged model converted with the bundled converter, read back
 by a second reader (transformers), and an Ollama Modelfile translated from its template."""
 
-import os
 import sys
 from pathlib import Path
 
@@ -52,6 +51,7 @@ needs_converter = pytest.mark.skipif(gg.bundled_converter() is None,
                                      reason="run scripts/setup.sh: it installs the GGUF converter")
 
 
+@pytest.mark.slow   # several processes or a whole export: kept out of the ~5 min default run
 @needs_converter
 def test_round_trip_gives_the_same_greedy_tokens(merged, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig

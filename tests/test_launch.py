@@ -40,6 +40,7 @@ def bad_accelerate_default(home, monkeypatch):
     return saved
 
 
+@pytest.mark.slow   # several processes or a whole export: kept out of the ~5 min default run
 def test_two_cpu_processes_train_into_one_run_dir(tiny_model_dir, tmp_path, capsys, monkeypatch):
     """... and a saved ~/.cache/huggingface/accelerate/default_config.yaml plays no part:
     the launch reads the run's own accelerate.yaml."""

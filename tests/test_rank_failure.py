@@ -14,6 +14,7 @@ from ft_tui.core.training.rank_failure import RankFailure, first_failure, record
 from tests.test_launch import _config
 
 
+@pytest.mark.slow   # several processes or a whole export: kept out of the ~5 min default run
 def test_out_of_memory_on_rank_1_fails_the_run_and_names_rank_1(tiny_model_dir, tmp_path, capsys,
                                                                 monkeypatch):
     monkeypatch.setenv("FT_TUI_FAULT", "1:2:oom")

@@ -59,6 +59,7 @@ def test_lock_refuses_a_second_holder_and_names_it(tmp_path):
     RunLock(tmp_path).acquire().release()   # free again once released
 
 
+@pytest.mark.slow   # several processes or a whole export: kept out of the ~5 min default run
 def test_two_resumes_at_the_same_moment_only_one_trains(tiny_model_dir, tmp_path):
     run = _stopped_run(tiny_model_dir, tmp_path, max_steps=8)
     first = _logged_steps(run)
