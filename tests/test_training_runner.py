@@ -50,6 +50,7 @@ def test_lora_run_lowers_the_loss_and_reports_every_step_in_order(tiny_model_dir
     finished = runner.run()
     assert finished.state == "done", finished.message
     assert finished.step == 10
+    assert finished.elapsed_s is not None and finished.elapsed_s > 0   # its clock, saving included
 
     queued = [runner.events.get_nowait() for _ in range(runner.events.qsize())]
     on_disk = runner.run_dir.read_events()

@@ -210,3 +210,35 @@ async def test_dpo_signals_show_in_their_panel_and_the_watchdog_warning_in_the_b
 
         dash.reset()
         assert not panel.display
+
+
+async def test_a_finished_run_shows_one_elapsed_time_live_and_replayed(monkeypatch):
+    """In tmux a run ended at 'elapsed 6m19s' live (the clock ran on while the adapter
+    was saved) and read 5m54s when the wizard was reopened (the last step's): the end
+    event's own time is what both show."""
+    import ft_tui.tui.widgets.dashboard as dashboard
+
+    now = [1000.0]
+    monkeypatch.setattr(dashboard, "monotonic", lambda: now[0])
+    end = RunFinished("done", 2, "finished 2 steps", elapsed_s=379.0)
+    shown = []
+    for live in (True, False):
+        app = DashboardApp()
+        async with app.run_test(size=(80, 24)) as pilot:
+            dash = app.query_one(Dashboard)
+            for event in (started(total=2), step(1, total=2), step(2, total=2)):
+                dash.handle_event(event, notify=live)
+            now[0] += 25                      # saving the adapter
+            dash.handle_event(end, notify=live)
+            dash._tick()
+            await pilot.pause()
+            shown.append(str(app.query_one("#dash-eta", Static).content))
+    assert shown == ["done · elapsed 6m19s"] * 2
+
+
+def test_the_end_event_carries_the_training_time():
+    from ft_tui.core.run.events import decode_event
+
+    end = RunFinished("stopped", 3, "stopped at step 3", elapsed_s=12.5)
+    assert decode_event(end.to_dict()) == end
+    assert decode_event({"type": "end", "state": "done"}).elapsed_s is None   # older runs

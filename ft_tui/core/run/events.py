@@ -132,6 +132,9 @@ class RunFinished(Event):
     step: int = 0
     message: str = ""
     advice: str = ""
+    # Training time at the end, saving included: the clock a finished run shows, alike
+    # live and when its history is replayed (None where nothing measured it).
+    elapsed_s: float | None = None
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

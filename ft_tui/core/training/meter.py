@@ -29,6 +29,10 @@ class StepMeter:
         self._step_ends: deque[float] = deque([self._started], maxlen=window + 1)
         self._last_log: tuple[float, int] = (self._started, start_tokens)
 
+    def elapsed(self) -> float:
+        """Training time so far, earlier sessions of a resumed run included."""
+        return self._elapsed_before + self._clock() - self._started
+
     def step_done(self) -> None:
         self._step_ends.append(self._clock())
 

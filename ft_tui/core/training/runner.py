@@ -208,18 +208,24 @@ class TrainingRunner:
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
 
         step = trainer.state.global_step
+
+        def elapsed() -> float | None:
+            return callback.meter.elapsed() if callback.meter is not None else None
+
         if callback.failure:
-            return RunFinished("failed", step, callback.failure)
+            return RunFinished("failed", step, callback.failure, elapsed_s=elapsed())
         if callback.stopped_at is not None and step < trainer.state.max_steps:
             return RunFinished("stopped", step, f"stopped at step {step}; a checkpoint was saved: "
-                               f"resume with `ft-tui train --resume {shell_quote(self.run_dir.path)}`")
+                               f"resume with `ft-tui train --resume {shell_quote(self.run_dir.path)}`",
+                               elapsed_s=elapsed())
         self._status("running", "saving the adapter")
         objective.before_save(trainer)
         _save_final(trainer, self.run_dir.adapter_dir, self.main)
         message = f"finished {step} steps"
         if step < trainer.state.max_steps:
             message = f"stopped early at step {step}: the held-out loss stopped improving"
-        return RunFinished("done", step, f"{message}; saved to {self.run_dir.adapter_dir}")
+        return RunFinished("done", step, f"{message}; saved to {self.run_dir.adapter_dir}",
+                           elapsed_s=elapsed())
 
     def _final_from_checkpoint(self, checkpoint: Path) -> RunFinished:
         """A resume whose checkpoint is the run's last step: never trains past max_steps.

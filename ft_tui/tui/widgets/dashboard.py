@@ -382,6 +382,8 @@ class Dashboard(Vertical):
                 elapsed, eta = before + max(0.0, time() - started.time), None
             phase = state.phase_text
             ended = state.finished.state if state.finished is not None else None
+            if state.finished is not None and state.finished.elapsed_s is not None:
+                elapsed = state.finished.elapsed_s   # the same live and replayed
             if state.interrupted:       # no process: no ETA, and the clock has stopped
                 text = f"{phase} · elapsed {format_duration(elapsed)}"
             elif ended is not None:   # nothing is coming: an ETA would mislead
