@@ -226,7 +226,7 @@ def modelfile_text(gguf_name: str, tokenizer, system_prompt: str,
     template = (f"{layout.head}{{{{ .System }}}}{layout.system_end}{{{{ .Prompt }}}}"
                 f"{layout.user_end}{{{{ .Response }}}}{layout.answer_end}")
     template_block, _ = modelfile_block(template)
-    lines = [f"# Ollama: ollama create my-model -f Modelfile && ollama run my-model",
+    lines = ["# Ollama: ollama create my-model -f Modelfile && ollama run my-model",
              f"FROM {_modelfile_word('./' + gguf_name)}", "", f"TEMPLATE {template_block}", ""]
     for stop in stop_tokens(tokenizer, generation_config, layout):
         lines.append(f'PARAMETER stop "{_go_string(stop)}"')

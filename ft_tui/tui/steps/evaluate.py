@@ -486,7 +486,6 @@ then export what you need.
         self.query_one("#eval-progress-row").set_class(False, "-busy")
         if worker.state == WorkerState.SUCCESS and worker.result is not None:
             self._show_report(worker.result)
-            path = self.run_path
             judge_note = (worker.result.get("settings") or {}).get("judge_error")
             # one line at 80 columns: the run directory is named in the field above
             saved = "Saved eval.json and report.md in the run directory."
