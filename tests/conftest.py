@@ -22,6 +22,15 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _tiny_model_answers_stay_in_tmp(request, monkeypatch, tmp_path_factory):
+    """The tiny model's base answers would otherwise be cached under the real
+    ~/.cache/ft-tui/base_answers, one new file per test session (its folder is a new temp
+    path each time). Tests that ask for isolated_cache have their own already."""
+    if "tiny_model_dir" in request.fixturenames and "isolated_cache" not in request.fixturenames:
+        monkeypatch.setenv("FT_TUI_CACHE", str(tmp_path_factory.mktemp("ft-tui-cache")))
+
+
+@pytest.fixture(autouse=True)
 def _gguf_converter_only_where_asked(request, monkeypatch):
     """scripts/setup.sh installs llama.cpp's converter into the venv; tests of the other
     paths (a converter on PATH, none at all) must not find it. Tests marked
