@@ -136,7 +136,7 @@ def test_measure_clock_moves_before_the_first_answer_of_a_phase(monkeypatch):
     clock.start(phases=2)
     clock.progress(20, 20, "zero_shot")       # all cached
     clock.progress(0, 20, "few_shot")
-    assert "estimating time left" in clock.line()
+    assert "reading the prompts" in clock.line()
     now[0] += 10
     clock.add_tokens(16 * 10)                 # ten decoding steps of a 16-answer batch
     line = clock.line()

@@ -89,6 +89,10 @@ class MeasureClock:
         elif bound is not None:
             text += (f" · {self.phase_tokens} tokens ({rate:.0f}/s) · at most "
                      f"{format_duration(bound)} left")
+        elif self.max_new_tokens:
+            # no token yet: the model is still reading this batch's prompts (few-shot
+            # prompts are long: tens of seconds on a CPU)
+            text += " · reading the prompts…"
         else:
             text += " · estimating time left…"
         return text
