@@ -70,6 +70,10 @@ async def test_read_only_wizard_names_the_holder_and_never_saves(config_path):
         assert "Not saved: this wizard is read-only" in command and "Saved to" not in command
         with pytest.raises(ReadOnlyState):
             app.state.save()
+        await pilot.press("5", "s")    # no run from the read-only one: it says where to start it
+        await pilot.pause()
+        assert not (config_path.parent / "runs").exists()
+        assert any("Read-only" in str(n.message) for n in app._notifications)
     assert _files(config_path) == before               # neither file touched
     assert RunConfig.load(config_path).lora.r == 32
     assert read_holder(wizard_lock_for(config_path)).pid == other.pid   # its lock kept

@@ -292,9 +292,21 @@ lower learning rate, more dropout or more data.
         if action is not None:
             action()
 
+    def _refuse_read_only(self) -> bool:
+        """A read-only wizard (another one holds the config) follows runs but starts none:
+        its settings are not saved, so the run would not match the config, and the other
+        wizard could start one at the same time."""
+        if self.state.read_only:
+            self.notify(f"Read-only: {self.state.config_path} is held by another wizard. Start "
+                        "or resume runs there (tmux attach), or open this folder's config "
+                        "with --config other.yaml.", title="Not started", severity="warning")
+        return self.state.read_only
+
     def action_start(self) -> None:
         if self._training:
             self.notify("A run is already training; stop it first.", severity="warning")
+            return
+        if self._refuse_read_only():
             return
         if self.state.load_problem:
             self.notify(f"{self.state.config_path} could not be read ({self.state.load_problem}); "
@@ -305,7 +317,7 @@ lower learning rate, more dropout or more data.
         self._launch(cfg, None, f"Preparing a run under {cfg.output_dir} (checking the machine...)")
 
     def action_resume(self) -> None:
-        if self._training:
+        if self._training or self._refuse_read_only():
             return
         run = self._last_run()
         if run is None:
