@@ -64,6 +64,12 @@ def test_the_wizards_measured_baseline_is_used_and_shown_in_json(run_path, tiny_
     captured = capsys.readouterr()
     assert json.loads(captured.out)["prompted_bar"]["where"] == "this evaluation"
     assert "measured for model some-other-model" in captured.err
+    # a wizard opened with --config other.yaml keeps its progress in other.wizard.json
+    (tmp_path / "other.wizard.json").write_text(json.dumps(
+        {"baseline": measured(run_path, tiny_model_dir)}))
+    assert main(["eval", str(run_path), "--max-examples", "2", "--no-general", "--json",
+                 "--wizard-config", str(tmp_path / "other.yaml")]) == 0
+    assert json.loads(capsys.readouterr().out)["prompted_bar"]["score"] == 1.0
 
 
 @pytest.mark.parametrize("text, said", [("not json", "not JSON"),

@@ -34,7 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a prompted baseline measured before training (the JSON `ft-tui "
                              "baseline --json` prints): the fine-tune must beat the best of it and "
                              "this evaluation's base. Default: the one the wizard's Decide step "
-                             f"measured, from ./{wizard_file_for(DEFAULT_CONFIG)}, when there is one")
+                             f"measured, from ./{wizard_file_for(DEFAULT_CONFIG)} (or the progress "
+                             "file of --wizard-config), when there is one")
+    parser.add_argument("--wizard-config", metavar="FILE", default=DEFAULT_CONFIG,
+                        help="the config a wizard was opened with (`ft-tui --config FILE`): its "
+                             "Decide step's baseline is the bar (default: ./ft-tui.yaml)")
     parser.add_argument("--no-general", action="store_true",
                         help="skip the general-ability check (40 probes + perplexity on general text)")
     parser.add_argument("--json", action="store_true",
@@ -185,7 +189,7 @@ def measured_baseline(args) -> tuple[dict | None, str]:
 
     if args.baseline:
         return read_baseline_file(args.baseline), f"from {args.baseline}"
-    path = wizard_file_for(DEFAULT_CONFIG)
+    path = wizard_file_for(args.wizard_config)
     try:
         baseline = read_wizard_file(path)["baseline"]
         return (checked_baseline(baseline, f"{path} baseline") if baseline else None), "measured in Decide"
