@@ -67,3 +67,27 @@ def test_a_multi_megabyte_line_is_reported_too_long_without_tokenising_it_whole(
 
     from ft_tui.tui.steps.data_work import token_stats_text   # the wizard says it is a bound
     assert f"max at least {report.tokens['max']}" in token_stats_text(report.to_dict()).plain
+
+
+def test_training_tokenises_a_huge_message_only_as_far_as_it_keeps(tiny_model_dir):
+    """Training kept the first max_length tokens of a 3 MB message but tokenised all of it
+    first (a 50 MB one: 37 s and about 8 GB). The rows are the same with the bound."""
+    from ft_tui.core.models.resolve import load_tokenizer
+    from ft_tui.core.training.dataset import TrainData
+
+    log = ("2026-12-07 21:04:11 ERROR printer-3 paper jam in tray 2; retrying job 4411\n" * 50_000)[:HUGE]
+    conversations = [(1, _chat("Printer jammed", "HW-01")["messages"], None),
+                     (2, _chat("Summarise the printer log", log)["messages"], None)]
+
+    def rows(max_length, tokenizer):
+        data = TrainData([], [], conversations=(conversations, []), max_length=max_length)
+        data.tokenize(tokenizer)
+        return [(r["input_ids"][:max_length], r["labels"][:max_length]) for r in data.train_rows]
+
+    tokenizer = load_tokenizer(tiny_model_dir)
+    recording = tokenizer._tokenizer = _Recording(tokenizer._tokenizer)
+    bounded = rows(64, tokenizer)
+    assert 0 < recording.longest < HUGE // 10, recording.longest   # never the whole message
+    whole = rows(None, load_tokenizer(tiny_model_dir))              # no bound: all of it
+    assert bounded == [(ids[:64], labels[:64]) for ids, labels in whole]
+    assert any(x != -100 for x in bounded[1][1])                    # the answer is trained

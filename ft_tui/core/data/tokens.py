@@ -55,8 +55,7 @@ class TokenCounter:
         # Examples left with no trained token once cut to max_length (the answer starts later)
         self.untrained_lines: list[int] = []
         self.cut_lines: list[int] = []   # counted on their first char_bound characters only
-        self.char_bound = max(MIN_CHAR_BOUND,
-                              (max_length + BOUNDARY_MARGIN + 1) * longest_token_chars(tokenizer))
+        self.char_bound = char_bound(tokenizer, max_length)
         self.template_failures = 0
         self._pending: list[tuple[int, Any]] = []
         self._conversations: list[tuple[list[dict[str, Any]], list | None]] = []
@@ -149,7 +148,7 @@ class TokenCounter:
                     before = None
             cut = len(text) > self.char_bound   # n_tokens is a lower bound: count ``before``
             if before is None or not text.startswith(before):
-                full.append((line, _bounded(messages, self.char_bound) if cut else messages, tools))
+                full.append((line, bounded_messages(messages, self.char_bound) if cut else messages, tools))
             elif cut and len(before.encode("utf-8")) + margin >= limit:
                 measure.append((line, messages, before, None))
             elif len(before.encode("utf-8")) + margin >= limit:
@@ -270,10 +269,18 @@ def longest_token_chars(tokenizer: Any) -> int:
         return FALLBACK_TOKEN_CHARS
 
 
-def _bounded(messages: list[dict[str, Any]], bound: int) -> list[dict[str, Any]]:
-    """The messages with each content cut to ``bound`` characters: a cut message alone has
-    more than max_length tokens, so whether a trained token is left within max_length is
-    the same, and the mask costs what a short example's does."""
+def char_bound(tokenizer: Any, max_length: int) -> int:
+    """Characters past which a text has more than ``max_length`` tokens (plus a margin
+    for merges across a cut) whatever it holds: the most characters one vocabulary entry
+    spells, times the tokens; never below MIN_CHAR_BOUND."""
+    return max(MIN_CHAR_BOUND, (max_length + BOUNDARY_MARGIN + 1) * longest_token_chars(tokenizer))
+
+
+def bounded_messages(messages: list[dict[str, Any]], bound: int) -> list[dict[str, Any]]:
+    """The messages with each content cut to ``bound`` characters (``char_bound``): a cut
+    message alone has more than max_length tokens, so the first max_length tokens of the
+    conversation, and which of them are trained, are the same, and tokenising it costs
+    what a short example's does."""
     return [{**m, "content": m["content"][:bound]} if isinstance(m.get("content"), str)
             and len(m["content"]) > bound else m for m in messages]
 

@@ -49,7 +49,12 @@ class TrainData:
         """Replace the rows by pre-tokenised ``{"input_ids", "labels"}`` rows; returns notes
         for the user (turns not trained as asked, rows with nothing to train)."""
         from ft_tui.core.data.masks import TemplateError, build_mask, trained_within
+        from ft_tui.core.data.tokens import bounded_messages, char_bound
 
+        # The trainer keeps max_length tokens: a message of megabytes (a pasted log) is cut
+        # first where it has more than that, so it is not tokenised whole (tens of seconds
+        # and gigabytes for 50 MB). The kept tokens are the same. Packing never cuts.
+        bound = char_bound(tokenizer, self.max_length) if self.max_length else None
         notes: list[str] = []
         out: list[list[dict[str, Any]]] = []
         fallback = nothing = 0
@@ -57,6 +62,8 @@ class TrainData:
         for which, part in enumerate(self.conversations):
             rows = []
             for line, messages, tools in part:
+                if bound is not None:
+                    messages = bounded_messages(messages, bound)
                 try:
                     masked = build_mask(tokenizer, messages, tools, self.train_on)
                 except TemplateError as exc:
