@@ -127,7 +127,8 @@ def recommend(hw: HardwareInfo, profile: ModelProfile, token_stats: dict | None 
     if target.device == "cpu" and sequences == 1 and not reference_passes:
         # One pass per example, as in the SFT runs measured; preference steps cost more.
         reasons.append(cpu_step_time(profile.params, batch=est.batch, accumulation=accumulation,
-                                     length=length, measured=measured, method=method))
+                                     length=length, measured=measured, method=method,
+                                     typical=_stat(token_stats, "median")))
     reasons.append(plan.checkpointing_reason(method, est))
     reasons.append(target.precision_reason)
     reasons.append(_optimizer_reason(optimizer, est))

@@ -29,19 +29,29 @@ def estimated_tokens_per_s(params: int, method: str = "lora") -> float:
 
 
 def cpu_step_time(params: int, *, batch: int, accumulation: int, length: int,
-                  measured: MeasuredSpeed | None, method: str = "lora") -> str:
+                  measured: MeasuredSpeed | None, method: str = "lora",
+                  typical: float | None = None) -> str:
     """One sentence: the seconds an optimizer step of ``batch`` x ``accumulation`` examples
-    of up to ``length`` tokens takes, measured (``measured``: a run of this model, method
-    and device here) or estimated. An upper bound: a batch is padded only to its longest
-    example, and shorter examples train faster."""
-    tokens = batch * accumulation * length
+    takes, measured (``measured``: a run of this model, method and device here) or
+    estimated. Both speeds count the tokens trained, not padding, so with ``typical`` (the
+    data's median tokens an example) it is about that; without, an upper bound with
+    every example ``length`` tokens long."""
     shape = f"batch {batch}" + (f" x accumulation {accumulation}" if accumulation > 1 else "")
-    shape += f" x {length} tokens"
+    if typical:
+        per_example = min(float(typical), float(length))
+        tokens = batch * accumulation * per_example
+        shape += f" of your data's median {per_example:.0f} tokens"
+        bound = "about"
+    else:
+        tokens = batch * accumulation * length
+        shape += f" x {length} tokens"
+        bound = "up to"
     if measured is not None:
-        return (f"Step time measured on this machine: up to {_seconds(measured.seconds_for(tokens))} "
-                f"per step at {shape} ({measured.tokens_per_s:.0f} tokens/s in {measured.run_dir}).")
+        return (f"Step time measured on this machine: {bound} "
+                f"{_seconds(measured.seconds_for(tokens))} per step at {shape} "
+                f"({measured.tokens_per_s:.0f} tokens/s in {measured.run_dir}).")
     seconds = tokens / estimated_tokens_per_s(params, method)
-    return (f"Step time estimated, not measured: up to {_seconds(seconds)} per step at {shape}, "
+    return (f"Step time estimated, not measured: {bound} {_seconds(seconds)} per step at {shape}, "
             f"scaling {REFERENCE} by parameter count; your CPU may differ, and the first run "
             "here measures it.")
 
