@@ -247,10 +247,7 @@ then export what you need.
         call, overruled by a higher prompted baseline measured in Decide). Below it, the
         comparisons behind it: with that baseline, both numbers, then this evaluation's own
         comparison in grey."""
-        from ft_tui.core.evaluate.bar import prompted_bar, shipping_call
-
-        bar = prompted_bar(report, self.state.baseline, self._run_data_path())
-        ship, reason = shipping_call(report.get("verdict") or {}, bar)
+        bar, ship, reason = self._ship_call(report)
         mark = Text("✓ " if ship else "✗ ", style="bold green" if ship else "bold red")
         self.query_one("#eval-bar", Static).update(mark + Text(reason, style="bold"))
         if bar is not None and bar.where != "this evaluation":
@@ -443,11 +440,17 @@ then export what you need.
         """Why the evaluation says not to ship this model ('' when it does not say so)."""
         if not self.report:
             return ""
+        _, ship, reason = self._ship_call(self.report)
+        return "" if ship else reason
+
+    def _ship_call(self, report: dict[str, Any]) -> tuple[Any, bool, str]:
+        """(the prompted bar, ship?, why) for a report: the Decide step's baseline as the
+        bar where it applies, then core's one ship rule. The first line and the export
+        question both ask this."""
         from ft_tui.core.evaluate.bar import prompted_bar, shipping_call
 
-        bar = prompted_bar(self.report, self.state.baseline, self._run_data_path())
-        ship, reason = shipping_call(self.report.get("verdict") or {}, bar)
-        return "" if ship else reason
+        bar = prompted_bar(report, self.state.baseline, self._run_data_path())
+        return (bar, *shipping_call(report.get("verdict") or {}, bar))
 
     def _start_export(self, path: Path, what: str) -> None:
         if self._exporting:
