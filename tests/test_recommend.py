@@ -5,11 +5,11 @@ import json
 import pytest
 
 from ft_tui.core.config.settings import RunConfig
-from ft_tui.core.plan.hardware import GpuInfo, HardwareInfo
+from ft_tui.core.plan.hardware import GpuInfo, HardwareInfo, plain_gpu_reason
 from ft_tui.core.plan.model_profile import known_model
 from ft_tui.core.plan.recommend import recommend
 
-NO_GPU = HardwareInfo(gpus=[], no_gpu_reason="NVML: NVML Shared Library Not Found", cpu_cores=2,
+NO_GPU = HardwareInfo(gpus=[], no_gpu_reason=plain_gpu_reason("NVML: NVML Shared Library Not Found"), cpu_cores=2,
                       ram_total_gb=24.0, ram_available_gb=20.0)
 SIZES = (8, 16, 24, 48, 80)
 

@@ -3,7 +3,7 @@
 import pytest
 from textual.widgets import Input, Select, Static
 
-from ft_tui.core.plan.hardware import GpuInfo, HardwareInfo
+from ft_tui.core.plan.hardware import GpuInfo, HardwareInfo, plain_gpu_reason
 from ft_tui.tui.app import FtTuiApp
 from ft_tui.tui.messages import ConfigChanged, GoToStep, StepCompleted
 from ft_tui.tui.steps import hardware_work
@@ -23,7 +23,8 @@ class FakeMachine:
     def __call__(self, output_dir="."):
         return HardwareInfo(
             gpus=[GpuInfo(**vars(g)) for g in self.gpus],
-            no_gpu_reason=None if self.gpus else "NVML: NVML Shared Library Not Found",
+            # as probe() words it
+            no_gpu_reason=None if self.gpus else plain_gpu_reason("NVML: NVML Shared Library Not Found"),
             cpu_cores=8, ram_total_gb=16.0, ram_available_gb=12.0, disk_free_gb=100.0,
             disk_path="/data", system="Linux x86_64")
 

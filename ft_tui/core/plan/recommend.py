@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ft_tui.core.plan.hardware import HardwareInfo, cpu_precision, plain_gpu_reason
+from ft_tui.core.plan.hardware import HardwareInfo, cpu_precision
 from ft_tui.core.plan.memory import (HEADROOM, OBJECTIVE_PASSES, Estimate, estimate,
                                      lora_param_count, marketed_to_gib, usable)
 from ft_tui.core.plan.model_profile import ModelProfile, known_models
@@ -305,7 +305,7 @@ def _target(hw: HardwareInfo, gpu_memory_gb: float | None, n_gpus: int | None) -
         cc = ", ".join(sorted({g.compute_capability or "unknown" for g in used if not g.bf16_supported}))
         return _Target("cuda", free, label, n, "fp16",
                        f"fp16: compute capability {cc} has no bf16 (it needs Ampere, 8.0, or newer).")
-    reason = plain_gpu_reason(hw.no_gpu_reason or "no GPU found")
+    reason = hw.no_gpu_reason or "no GPU found"   # in plain words since the probe
     mode, why = cpu_precision(hw.cpu_bf16_flags)
     # "auto" lets the run confirm bf16 with torch at start; without the instructions, fp32.
     return _Target("cpu", hw.ram_available_gb,

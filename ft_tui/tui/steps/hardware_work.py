@@ -124,9 +124,7 @@ def machine_table(hw: Any) -> Group:
                           "?" if util is None else f"{util:.0f}%")
         parts.append(table)
     else:
-        from ft_tui.core.plan.hardware import plain_gpu_reason
-
-        reason = plain_gpu_reason(hw.no_gpu_reason or "none found").rstrip(".")
+        reason = (hw.no_gpu_reason or "none found").rstrip(".")   # plain words: the probe's
         parts.append(Text(f"No GPU: {reason}. A CPU is fine for small models such as the "
                           "default 135M one, slow for larger ones.", style="bold"))
     ram = Text(f"RAM {hw.ram_available_gb:.1f} GB free of {hw.ram_total_gb:.1f} GB · "
