@@ -22,7 +22,7 @@ def test_resume_refuses_a_data_file_rewritten_at_the_same_path(tmp_path, tiny_mo
 def test_eval_warns_about_a_changed_held_out_file_and_records_what_it_scored(
         tmp_path, tiny_model_dir, isolated_cache, capsys):
     from ft_tui.cli import main
-    from ft_tui.core.run.rundir import file_sha256
+    from ft_tui.core.run.data_hashes import file_sha256
 
     run = build_run_dir(tmp_path, tiny_model_dir)
     eval_file = tmp_path / "data" / "eval.jsonl"

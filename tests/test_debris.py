@@ -17,7 +17,7 @@ def _env():
 
 
 def _gone(pid: int, within_s: float = 30.0) -> bool:
-    from ft_tui.core.run.follow import process_alive
+    from ft_tui.core.process import process_alive
 
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:

@@ -26,7 +26,8 @@ from textual.widgets import Footer, Header, Static
 
 from ft_tui.core.config.names import shell_quote
 from ft_tui.core.run.events import BadEvent, decode_event
-from ft_tui.core.run.follow import JsonlFollower, process_alive
+from ft_tui.core.process import process_alive
+from ft_tui.core.run.follow import JsonlFollower
 from ft_tui.core.run.rundir import RunDir, RunDirError
 from ft_tui.tui.widgets.dashboard import Dashboard, format_duration
 from ft_tui.tui.widgets.dashboard_state import DashboardState

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from ft_tui.core.run.events import StepLog
-from ft_tui.core.run.follow import process_alive
+from ft_tui.core.process import process_alive
 from ft_tui.core.run.rundir import RunDir
 from ft_tui.core.training.detach import TRAIN_LOG, start_detached
 from ft_tui.tui.app import FtTuiApp

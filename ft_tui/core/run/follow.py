@@ -17,8 +17,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ft_tui.core.process import process_alive  # noqa: F401 - the run's readers import it from here
-
 READ_AT_MOST = 4 * 1024 * 1024   # per poll, so a huge history never freezes a screen
 
 

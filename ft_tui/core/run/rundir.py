@@ -26,7 +26,6 @@ from typing import Any, Iterator
 
 from ft_tui.core.atomic import atomic_write_json
 from ft_tui.core.run.data_hashes import data_files_of, differences, record_of
-from ft_tui.core.run.data_hashes import file_sha256  # noqa: F401 - callers import it from here
 from ft_tui.core.run.events import BadEvent, Event, decode_event
 
 STATES = ("created", "running", "stopped", "failed", "done")
@@ -264,7 +263,7 @@ class RunDir:
     def read_state(self) -> str:
         """The run's state as a user should hear it: ``interrupted`` when status.json says
         running but its process is gone (kill -9, a crash, a reboot): resumable."""
-        from ft_tui.core.run.follow import process_alive
+        from ft_tui.core.process import process_alive
 
         status = self.read_status()
         state = status["state"]

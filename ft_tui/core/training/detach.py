@@ -34,7 +34,8 @@ import time
 from typing import Callable
 
 from ft_tui.core.run.events import Event, RunFinished, event_from_dict
-from ft_tui.core.run.follow import JsonlFollower, process_alive
+from ft_tui.core.process import process_alive
+from ft_tui.core.run.follow import JsonlFollower
 from ft_tui.core.run.rundir import RunDir
 from ft_tui.core.training.launch import _last_line
 from ft_tui.core.training.runner import STOP_FILE
